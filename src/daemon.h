@@ -1,0 +1,29 @@
+/* daemon: pghad's running state (the configuration in force, the last reload error) and what a reload and a loop iteration do. */
+#ifndef PGHA_DAEMON_H
+#define PGHA_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct daemon {
+	char *config_path;
+	struct pgha_config *config; /* never NULL once started; replaced only by a valid one */
+	char *reload_error;         /* the first error of the last rejected reload, or NULL */
+	uint64_t iterations;
+};
+
+/* Loads the configuration for the first time; false (errors logged) when it is invalid. */
+bool daemon_start(struct daemon *daemon, const char *config_path);
+/* Re-reads the configuration and swaps it in only when it is valid and may change now;
+ * otherwise logs every error and keeps the current one. Returns whether it swapped. */
+bool daemon_reload(struct daemon *daemon);
+/* One iteration of the reconcile loop. */
+void daemon_iterate(struct daemon *daemon);
+void daemon_stop(struct daemon *daemon);
+
+/* A one-line summary for STATUS= and logs. */
+void daemon_status_line(const struct daemon *daemon, char *buffer, size_t size);
+
+#endif

@@ -1,0 +1,13 @@
+/* memory: allocation helpers that abort on exhaustion, so callers never carry half-built state. */
+#ifndef PGHA_MEMORY_H
+#define PGHA_MEMORY_H
+
+#include <stddef.h>
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t count, size_t size);
+void *xreallocarray(void *pointer, size_t count, size_t size);
+char *xstrdup(const char *text);
+char *xasprintf(const char *format, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,29 @@
+/* names: the names pgha derives for a cluster's members and objects, and the rules a cluster name must obey for all of them. */
+#ifndef PGHA_NAMES_H
+#define PGHA_NAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The longest name Kubernetes accepts for a label value or a DNS label, and the
+ * longest application_name PostgreSQL keeps (NAMEDATALEN - 1). */
+#define NAMES_MAX_LENGTH 63
+
+/* Member index of cluster: "test-2". */
+void names_member(char *buffer, size_t size, const char *cluster, int index);
+/* The pod and the volume claim of a member: "postgres-test-2", "pgdata-postgres-test-2". */
+void names_pod(char *buffer, size_t size, const char *cluster, int index);
+void names_volume(char *buffer, size_t size, const char *cluster, int index);
+
+/* True when name is an RFC 1035 label: lowercase letters, digits and '-', starting
+ * with a letter, ending with a letter or digit, at most 63 characters. Services and
+ * namespaces need this, and it is also a valid label value and application_name. */
+bool names_is_dns_label(const char *name);
+/* True when name is an RFC 1123 subdomain (storage class names). */
+bool names_is_dns_subdomain(const char *name);
+
+/* Checks that every name derived from cluster for members 0..max_index fits the limits
+ * of Kubernetes and PostgreSQL; on failure writes the reason into why. */
+bool names_check_cluster(const char *cluster, int max_index, char *why, size_t why_size);
+
+#endif
