@@ -206,20 +206,30 @@ static const char *const owned_parameters[] = {
 struct parser {
 	struct pgha_config *config;
 	struct diag_list *errors;
-	const char *name; /* the file name used when libconfig knows none */
+	const char *name;      /* the file name used when libconfig knows none */
+	const char *directory; /* where relative @include names resolve, or NULL */
 };
 
 static const char *intern_file(struct parser *parser, const char *file)
 {
 	struct pgha_config *config = parser->config;
 
+	char *resolved;
+
 	if (!file)
 		file = parser->name;
+	/* libconfig names an included file as written; say where it really is */
+	if (file != parser->name && strcmp(file, parser->name) != 0 && file[0] != '/' && parser->directory)
+		resolved = xasprintf("%s/%s", parser->directory, file);
+	else
+		resolved = xstrdup(file);
 	for (size_t i = 0; i < config->file_count; i++)
-		if (strcmp(config->files[i], file) == 0)
+		if (strcmp(config->files[i], resolved) == 0) {
+			free(resolved);
 			return config->files[i];
+		}
 	config->files = xreallocarray(config->files, config->file_count + 1, sizeof *config->files);
-	config->files[config->file_count] = xstrdup(file);
+	config->files[config->file_count] = resolved;
 	return config->files[config->file_count++];
 }
 
@@ -907,13 +917,18 @@ struct pgha_config *config_load_file(const char *path, struct diag_list *errors)
 	config_init(&file);
 	char *directory = xstrdup(path);
 	char *slash = strrchr(directory, '/');
-	if (slash) {
+	if (slash)
 		*slash = '\0';
-		config_set_include_dir(&file, directory[0] ? directory : "/");
-	}
+	else
+		snprintf(directory, strlen(directory) + 1, ".");
+	if (!directory[0])
+		snprintf(directory, strlen(path) + 1, "/");
+	parser.directory = directory;
+	config_set_include_dir(&file, directory);
 	bool read = config_read_file(&file, path) == CONFIG_TRUE;
+	config = keep_if_valid(finish(&parser, &file, read), errors, before);
 	free(directory);
-	return keep_if_valid(finish(&parser, &file, read), errors, before);
+	return config;
 }
 
 struct pgha_config *config_load_string(const char *text, const char *name, struct diag_list *errors)

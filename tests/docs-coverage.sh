@@ -1,0 +1,49 @@
+#!/bin/sh
+# Every option of the table is shown in the sample configuration and documented in
+# pgha.conf(5), every command-line flag in its program's man page; and the check
+# really fails when one goes missing (TAP).
+checker="$top_builddir/tests/check-options"
+sample="$top_builddir/etc/pgha.conf"
+page="$top_builddir/docs/pgha.conf.5"
+work=$(mktemp -d) || exit 1
+trap 'rm -rf "$work"' EXIT
+count=0
+
+check() { # description, command...
+	description=$1
+	shift
+	count=$((count + 1))
+	if "$@" >"$work/out" 2>&1; then
+		echo "ok $count - $description"
+	else
+		echo "not ok $count - $description"
+		sed 's/^/# /' "$work/out"
+	fi
+}
+
+check "sample configuration and pgha.conf(5) cover the option table" "$checker" "$sample" "$page"
+
+# Remove one option's entry from a copy of the man page: the checker must notice.
+grep -v '^\.B clusters\.failover\.timeout_ms$' "$page" >"$work/pgha.conf.5"
+check "an option missing from pgha.conf(5) is caught" \
+	sh -c '! "$1" "$2" "$3" >"$4/missing" && grep -q "clusters.failover.timeout_ms has no" "$4/missing"' \
+	sh "$checker" "$sample" "$work/pgha.conf.5" "$work"
+
+# Remove the same option from a copy of the sample: the checker must notice too.
+grep -v 'timeout_ms = ' "$sample" >"$work/pgha.conf"
+check "an option missing from the sample configuration is caught" \
+	sh -c '! "$1" "$2" "$3" >"$4/missing" && grep -q "clusters.failover.timeout_ms is not shown" "$4/missing"' \
+	sh "$checker" "$work/pgha.conf" "$page" "$work"
+
+# Every long flag that a program's --help shows appears in its man page, where
+# groff writes "-" as "\-".
+for program in pghad:8 pghactl:1; do
+	name=${program%:*}
+	section=${program#*:}
+	for flag in $("$top_builddir/src/$name" --help | grep -o -- '--[a-z-]*' | sort -u); do
+		escaped=$(printf '%s' "$flag" | sed 's/-/\\\\-/g')
+		check "$name --help flag $flag is in $name($section)" \
+			grep -q -e "$escaped" -e "$flag" "$top_builddir/docs/$name.$section"
+	done
+done
+echo "1..$count"
