@@ -178,6 +178,14 @@ const struct option_spec *config_options(size_t *count)
 	return options;
 }
 
+const char *config_default(const char *path)
+{
+	for (size_t i = 0; i < OPTION_COUNT; i++)
+		if (options[i].scope == SCOPE_GLOBAL && strcmp(options[i].path, path) == 0)
+			return options[i].default_value;
+	return NULL;
+}
+
 /* The prefix under which an option of a scope is written in the file and documented. */
 static const char *scope_prefix(enum option_scope scope)
 {

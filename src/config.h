@@ -123,6 +123,8 @@ extern const char *const sync_method_names[];
 extern const char *const access_mode_names[];
 
 const struct option_spec *config_options(size_t *count);
+/* The table default of a global option ("daemon.control_socket"), or NULL. */
+const char *config_default(const char *path);
 
 /* Reads and validates a configuration. Returns NULL and fills errors with every
  * problem found ("file:line: reason") when it is not valid. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "memory.h"
@@ -49,13 +50,13 @@ bool daemon_reload(struct daemon *daemon)
 		config_free(candidate);
 		candidate = NULL;
 	}
-	free(daemon->reload_error);
-	daemon->reload_error = NULL;
+	diag_free(&daemon->reload_errors);
 	if (!candidate) {
 		log_errors(&errors);
 		log_error("%zu error%s in %s: keeping the current configuration", errors.count,
 			  errors.count == 1 ? "" : "s", daemon->config_path);
-		daemon->reload_error = xstrdup(errors.count ? errors.messages[0] : "invalid configuration");
+		daemon->reload_errors = errors;
+		errors = (struct diag_list){0};
 	} else {
 		config_free(daemon->config);
 		daemon->config = candidate;
@@ -80,7 +81,7 @@ void daemon_stop(struct daemon *daemon)
 {
 	config_free(daemon->config);
 	free(daemon->config_path);
-	free(daemon->reload_error);
+	diag_free(&daemon->reload_errors);
 	*daemon = (struct daemon){0};
 }
 
@@ -91,6 +92,52 @@ void daemon_status_line(const struct daemon *daemon, char *buffer, size_t size)
 	for (size_t i = 0; i < daemon->config->cluster_count && length > 0 && (size_t)length < size; i++)
 		length += snprintf(buffer + length, size - (size_t)length, "%s%s", i == 0 ? ": " : ", ",
 				   daemon->config->clusters[i].name);
-	if (daemon->reload_error && length > 0 && (size_t)length < size)
-		snprintf(buffer + length, size - (size_t)length, "; config rejected: %s", daemon->reload_error);
+	if (daemon->reload_errors.count && length > 0 && (size_t)length < size)
+		snprintf(buffer + length, size - (size_t)length, "; config rejected: %s", daemon->reload_errors.messages[0]);
+}
+
+static json_t *error_array(const struct diag_list *errors)
+{
+	json_t *array = json_array();
+	for (size_t i = 0; i < errors->count; i++)
+		json_array_append_new(array, json_string(errors->messages[i]));
+	return array;
+}
+
+static json_t *cluster_status(const struct cluster_config *cluster)
+{
+	return json_pack("{s:s, s:i, s:i, s:{s:s, s:i, s:b}, s:{s:b, s:i}}", "name", cluster->name, "replicas",
+			 cluster->replicas, "port", cluster->port, "synchronous", "method",
+			 sync_method_names[cluster->synchronous.method], "number", cluster->synchronous.number,
+			 "required", cluster->synchronous.required, "failover", "automatic", cluster->failover.automatic,
+			 "timeout_ms", cluster->failover.timeout_ms);
+}
+
+static json_t *status_reply(const struct daemon *daemon)
+{
+	json_t *clusters = json_array();
+
+	for (size_t i = 0; i < daemon->config->cluster_count; i++)
+		json_array_append_new(clusters, cluster_status(&daemon->config->clusters[i]));
+	return json_pack("{s:b, s:s, s:I, s:s, s:s, s:I, s:o, s:o}", "ok", 1, "version", PACKAGE_VERSION, "pid",
+			 (json_int_t)getpid(), "config", daemon->config_path, "platform",
+			 platform_type_names[daemon->config->platform.type], "iterations", (json_int_t)daemon->iterations,
+			 "reload_errors", error_array(&daemon->reload_errors), "clusters", clusters);
+}
+
+json_t *daemon_control(const json_t *request, void *userdata)
+{
+	struct daemon *daemon = userdata;
+	const char *command = json_string_value(json_object_get(request, "command"));
+
+	if (!command)
+		return json_pack("{s:b, s:s}", "ok", 0, "error", "the request has no \"command\"");
+	if (strcmp(command, "status") == 0)
+		return status_reply(daemon);
+	if (strcmp(command, "reload") == 0) {
+		log_info("reload requested on the control socket");
+		bool applied = daemon_reload(daemon);
+		return json_pack("{s:b, s:o}", "ok", applied, "errors", error_array(&daemon->reload_errors));
+	}
+	return json_pack("{s:b, s:s+}", "ok", 0, "error", "unknown command: ", command);
 }

@@ -5,12 +5,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config.h"
 
 struct daemon {
 	char *config_path;
-	struct pgha_config *config; /* never NULL once started; replaced only by a valid one */
-	char *reload_error;         /* the first error of the last rejected reload, or NULL */
+	struct pgha_config *config;      /* never NULL once started; replaced only by a valid one */
+	struct diag_list reload_errors;  /* why the last reload was rejected; empty after a good one */
 	uint64_t iterations;
 };
 
@@ -22,6 +24,9 @@ bool daemon_reload(struct daemon *daemon);
 /* One iteration of the reconcile loop. */
 void daemon_iterate(struct daemon *daemon);
 void daemon_stop(struct daemon *daemon);
+
+/* Answers a control socket request ({"command": "status"|"reload"}); see pghactl(1). */
+json_t *daemon_control(const json_t *request, void *daemon);
 
 /* A one-line summary for STATUS= and logs. */
 void daemon_status_line(const struct daemon *daemon, char *buffer, size_t size);

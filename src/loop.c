@@ -9,6 +9,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "control.h"
 #include "exitcode.h"
 #include "log.h"
 #include "notify.h"
@@ -63,7 +64,7 @@ static int on_stop(sd_event_source *source, const struct signalfd_siginfo *info,
 {
 	struct loop *loop = userdata;
 
-	log_notice("received %s: stopping pghad (PostgreSQL keeps running)", strsignal((int)info->ssi_signo));
+	log_notice("received SIG%s: stopping pghad (PostgreSQL keeps running)", sigabbrev_np((int)info->ssi_signo));
 	notify_stopping();
 	return sd_event_exit(loop->event, PGHA_EXIT_OK);
 }
@@ -72,6 +73,7 @@ int loop_run(struct daemon *daemon)
 {
 	struct loop loop = {.daemon = daemon};
 	sigset_t signals;
+	struct control_server *control = NULL;
 	int result, status = PGHA_EXIT_INTERNAL;
 
 	/* signals are delivered through signalfd in the loop, never in signal context */
@@ -98,13 +100,21 @@ int loop_run(struct daemon *daemon)
 		log_error("cannot set up the event loop: %s", strerror(-result));
 		goto out;
 	}
-	log_info("pghad running: loop every %d ms", daemon->config->daemon.loop_interval_ms);
+	/* the control socket also guarantees one pghad per socket: a second one stops here */
+	control = control_listen(loop.event, daemon->config->daemon.control_socket, daemon_control, daemon);
+	if (!control) {
+		status = PGHA_EXIT_FAILURE;
+		goto out;
+	}
+	log_info("pghad running: loop every %d ms, control socket %s", daemon->config->daemon.loop_interval_ms,
+		 daemon->config->daemon.control_socket);
 	result = sd_event_loop(loop.event);
 	if (result < 0)
 		log_error("event loop failed: %s", strerror(-result));
 	else
 		status = result;
 out:
+	control_close(control);
 	sd_event_source_unref(loop.timer);
 	sd_event_unref(loop.event);
 	return status;

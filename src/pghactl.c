@@ -1,11 +1,14 @@
-/* pghactl: the operator's command line; for now it checks configurations, later it talks to pghad's control socket. */
+/* pghactl: the operator's command line: checks configurations and asks the running pghad over its control socket. */
 #include "autoconfig.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "config.h"
+#include "control.h"
 #include "exitcode.h"
 #include "log.h"
 
@@ -13,37 +16,175 @@
 #define SYSCONFDIR "/etc"
 #endif
 
+/* pghad answers from its loop; this bounds a stuck or overloaded daemon. */
+#define REQUEST_TIMEOUT_MS 10000
+
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: pghactl [-c FILE] COMMAND\n"
+		"Usage: pghactl [OPTION]... COMMAND [ARGUMENT]...\n"
 		"Operate the PostgreSQL clusters that pghad keeps.\n"
 		"\n"
 		"Commands:\n"
+		"  status [--json]  the running pghad's clusters and the errors of a rejected reload\n"
+		"  reload           make pghad re-read its configuration; prints every error if it is refused\n"
 		"  check [FILE]     check a configuration file (default: the one given by -c)\n"
 		"\n"
+		"Options:\n"
 		"  -c, --config=FILE  pghad's configuration (default " SYSCONFDIR "/pgha.conf)\n"
+		"  -s, --socket=PATH  pghad's control socket (default: daemon.control_socket of the configuration)\n"
 		"  -h, --help         print this help and exit\n"
 		"  -V, --version      print the version and exit\n"
 		"See pghactl(1).\n");
+}
+
+/* The control socket: given, or read from the configuration, or the default. */
+static void socket_path(const char *given, const char *config_path, char *path, size_t size)
+{
+	struct diag_list errors = {0};
+	struct pgha_config *config;
+
+	if (given) {
+		snprintf(path, size, "%s", given);
+		return;
+	}
+	config = config_load_file(config_path, &errors);
+	if (!config) {
+		/* a broken file must not keep the operator from asking pghad why it refused it */
+		snprintf(path, size, "%s", config_default("daemon.control_socket"));
+		fprintf(stderr, "pghactl: %s has %zu error%s (see pghactl check); trying the default socket %s\n",
+			config_path, errors.count, errors.count == 1 ? "" : "s", path);
+		diag_free(&errors);
+		return;
+	}
+	snprintf(path, size, "%s", config->daemon.control_socket);
+	config_free(config);
+}
+
+static json_t *ask(const char *path, const char *command)
+{
+	char why[512];
+	json_t *request = json_pack("{s:s}", "command", command);
+	json_t *reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
+
+	json_decref(request);
+	if (!reply)
+		fprintf(stderr, "pghactl: %s\n", why);
+	else if (!json_is_true(json_object_get(reply, "ok")) && json_object_get(reply, "error"))
+		fprintf(stderr, "pghactl: pghad refused \"%s\": %s\n", command,
+			json_string_value(json_object_get(reply, "error")));
+	return reply;
+}
+
+static void print_errors(const json_t *errors, const char *indent)
+{
+	size_t index;
+	const json_t *error;
+
+	json_array_foreach(errors, index, error)
+		printf("%s%s\n", indent, json_string_value(error));
+}
+
+static void print_status(const json_t *status)
+{
+	const json_t *errors = json_object_get(status, "reload_errors");
+	size_t index;
+	const json_t *cluster;
+
+	printf("pghad %s (pid %lld), %s platform, configuration %s, %lld loop iterations\n",
+	       json_string_value(json_object_get(status, "version")),
+	       (long long)json_integer_value(json_object_get(status, "pid")),
+	       json_string_value(json_object_get(status, "platform")),
+	       json_string_value(json_object_get(status, "config")),
+	       (long long)json_integer_value(json_object_get(status, "iterations")));
+	if (json_array_size(errors)) {
+		printf("the last reload was rejected; pghad runs the previous configuration:\n");
+		print_errors(errors, "  ");
+	}
+	printf("\n%-20s %8s %12s  %-22s %s\n", "CLUSTER", "MEMBERS", "PORT", "SYNCHRONOUS", "FAILOVER");
+	json_array_foreach(json_object_get(status, "clusters"), index, cluster) {
+		const json_t *synchronous = json_object_get(cluster, "synchronous");
+		const json_t *failover = json_object_get(cluster, "failover");
+		const char *method = json_string_value(json_object_get(synchronous, "method"));
+		char sync_text[64], failover_text[64];
+
+		if (strcmp(method, "off") == 0)
+			snprintf(sync_text, sizeof sync_text, "off");
+		else
+			snprintf(sync_text, sizeof sync_text, "%s %lld%s", strcmp(method, "any") == 0 ? "ANY" : "FIRST",
+				 (long long)json_integer_value(json_object_get(synchronous, "number")),
+				 json_is_true(json_object_get(synchronous, "required")) ? " required" : "");
+		if (json_is_true(json_object_get(failover, "automatic")))
+			snprintf(failover_text, sizeof failover_text, "automatic after %lld ms",
+				 (long long)json_integer_value(json_object_get(failover, "timeout_ms")));
+		else
+			snprintf(failover_text, sizeof failover_text, "manual");
+		printf("%-20s %8lld %12lld  %-22s %s\n", json_string_value(json_object_get(cluster, "name")),
+		       (long long)json_integer_value(json_object_get(cluster, "replicas")),
+		       (long long)json_integer_value(json_object_get(cluster, "port")), sync_text, failover_text);
+	}
+}
+
+static int status_command(const char *path, bool as_json)
+{
+	json_t *reply = ask(path, "status");
+
+	if (!reply)
+		return PGHA_EXIT_FAILURE;
+	if (as_json) {
+		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		printf("\n");
+	} else {
+		print_status(reply);
+	}
+	json_decref(reply);
+	return PGHA_EXIT_OK;
+}
+
+static int reload_command(const char *path)
+{
+	json_t *reply = ask(path, "reload");
+	int status;
+
+	if (!reply)
+		return PGHA_EXIT_FAILURE;
+	if (json_is_true(json_object_get(reply, "ok"))) {
+		printf("configuration reloaded\n");
+		status = PGHA_EXIT_OK;
+	} else {
+		fprintf(stderr, "pghad refused the configuration and keeps the previous one:\n");
+		const json_t *errors = json_object_get(reply, "errors");
+		size_t index;
+		const json_t *error;
+		json_array_foreach(errors, index, error)
+			fprintf(stderr, "%s\n", json_string_value(error));
+		status = PGHA_EXIT_CONFIG;
+	}
+	json_decref(reply);
+	return status;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
 		{"config", required_argument, NULL, 'c'},
+		{"socket", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *config_path = SYSCONFDIR "/pgha.conf";
+	const char *config_path = SYSCONFDIR "/pgha.conf", *socket_given = NULL;
+	char path[512];
 	int option;
 
 	log_init("pghactl");
-	while ((option = getopt_long(argc, argv, "+c:hV", long_options, NULL)) != -1) {
+	while ((option = getopt_long(argc, argv, "+c:s:hV", long_options, NULL)) != -1) {
 		switch (option) {
 		case 'c':
 			config_path = optarg;
+			break;
+		case 's':
+			socket_given = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -61,11 +202,21 @@ int main(int argc, char **argv)
 		return PGHA_EXIT_USAGE;
 	}
 	const char *command = argv[optind];
-	if (strcmp(command, "check") == 0 && argc - optind <= 2)
-		return config_check_file(argc - optind == 2 ? argv[optind + 1] : config_path, stdout, stderr)
-			       ? PGHA_EXIT_OK
-			       : PGHA_EXIT_CONFIG;
-	fprintf(stderr, "pghactl: unknown command \"%s\"\n", command);
+	int arguments = argc - optind - 1;
+	char **argument = argv + optind + 1;
+
+	if (strcmp(command, "check") == 0 && arguments <= 1)
+		return config_check_file(arguments ? argument[0] : config_path, stdout, stderr) ? PGHA_EXIT_OK
+												  : PGHA_EXIT_CONFIG;
+	if (strcmp(command, "status") == 0 && (arguments == 0 || (arguments == 1 && strcmp(argument[0], "--json") == 0))) {
+		socket_path(socket_given, config_path, path, sizeof path);
+		return status_command(path, arguments == 1);
+	}
+	if (strcmp(command, "reload") == 0 && arguments == 0) {
+		socket_path(socket_given, config_path, path, sizeof path);
+		return reload_command(path);
+	}
+	fprintf(stderr, "pghactl: unknown command or arguments: %s\n", command);
 	usage(stderr);
 	return PGHA_EXIT_USAGE;
 }
