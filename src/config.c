@@ -478,6 +478,18 @@ static void parse_parameters(struct parser *parser, const config_setting_t *grou
 	}
 }
 
+/* The libconfig types each kind of option accepts, and how a mismatch is worded. */
+static const struct {
+	int types[2];
+	const char *wanted;
+} accepted_types[] = {
+	[OPTION_INT] = {{CONFIG_TYPE_INT, CONFIG_TYPE_INT64}, "an integer"},
+	[OPTION_BOOL] = {{CONFIG_TYPE_BOOL, CONFIG_TYPE_BOOL}, "true or false"},
+	[OPTION_STRING] = {{CONFIG_TYPE_STRING, CONFIG_TYPE_STRING}, "a string"},
+	[OPTION_ENUM] = {{CONFIG_TYPE_STRING, CONFIG_TYPE_STRING}, "a string"},
+	[OPTION_PARAMETERS] = {{CONFIG_TYPE_GROUP, CONFIG_TYPE_GROUP}, "a group { name = value; ... }"},
+};
+
 /* Reads one option's value from setting into the struct at base. */
 static void parse_value(struct parser *parser, const config_setting_t *setting, const struct option_spec *option,
 			void *base, const char *shown_path)
@@ -486,12 +498,13 @@ static void parse_value(struct parser *parser, const config_setting_t *setting, 
 	int type = config_setting_type(setting);
 	char why[256];
 
+	if (type != accepted_types[option->type].types[0] && type != accepted_types[option->type].types[1]) {
+		diag_add(parser->errors, &where, "%s must be %s, not %s", shown_path, accepted_types[option->type].wanted,
+			 type_name(type));
+		return;
+	}
 	switch (option->type) {
 	case OPTION_INT: {
-		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
-			diag_add(parser->errors, &where, "%s must be an integer, not %s", shown_path, type_name(type));
-			return;
-		}
 		long long value = config_setting_get_int64(setting);
 		if (value < option->minimum || value > option->maximum) {
 			diag_add(parser->errors, &where, "%s must be between %lld and %lld (got %lld)", shown_path,
@@ -502,17 +515,9 @@ static void parse_value(struct parser *parser, const config_setting_t *setting, 
 		break;
 	}
 	case OPTION_BOOL:
-		if (type != CONFIG_TYPE_BOOL) {
-			diag_add(parser->errors, &where, "%s must be true or false, not %s", shown_path, type_name(type));
-			return;
-		}
 		*(bool *)field(base, option) = config_setting_get_bool(setting);
 		break;
 	case OPTION_STRING: {
-		if (type != CONFIG_TYPE_STRING) {
-			diag_add(parser->errors, &where, "%s must be a string, not %s", shown_path, type_name(type));
-			return;
-		}
 		const char *value = config_setting_get_string(setting);
 		if (option->check && !option->check(value, why, sizeof why)) {
 			diag_add(parser->errors, &where, "%s \"%s\" %s", shown_path, value, why);
@@ -524,33 +529,26 @@ static void parse_value(struct parser *parser, const config_setting_t *setting, 
 		break;
 	}
 	case OPTION_ENUM: {
-		if (type != CONFIG_TYPE_STRING) {
-			diag_add(parser->errors, &where, "%s must be a string, not %s", shown_path, type_name(type));
-			return;
-		}
 		const char *value = config_setting_get_string(setting);
-		for (int i = 0; option->choices[i]; i++)
-			if (strcmp(option->choices[i], value) == 0) {
-				*(int *)field(base, option) = i;
-				goto stored;
-			}
+		int chosen = -1;
 		char choices[256] = "";
-		for (int i = 0; option->choices[i]; i++)
+		for (int i = 0; option->choices[i]; i++) {
+			if (strcmp(option->choices[i], value) == 0)
+				chosen = i;
 			snprintf(choices + strlen(choices), sizeof choices - strlen(choices), "%s\"%s\"",
 				 i == 0 ? "" : ", ", option->choices[i]);
-		diag_add(parser->errors, &where, "%s must be one of %s (got \"%s\")", shown_path, choices, value);
-		return;
-	}
-	case OPTION_PARAMETERS:
-		if (type != CONFIG_TYPE_GROUP) {
-			diag_add(parser->errors, &where, "%s must be a group: %s = { name = value; ... };",
-				 shown_path, config_setting_name(setting));
+		}
+		if (chosen < 0) {
+			diag_add(parser->errors, &where, "%s must be one of %s (got \"%s\")", shown_path, choices, value);
 			return;
 		}
+		*(int *)field(base, option) = chosen;
+		break;
+	}
+	case OPTION_PARAMETERS:
 		parse_parameters(parser, setting, shown_path, field(base, option));
 		break;
 	}
-stored:
 	parser->config->set_in_file[option_id(option)] = true;
 }
 
