@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "memory.h"
@@ -184,6 +185,35 @@ const char *config_default(const char *path)
 		if (options[i].scope == SCOPE_GLOBAL && strcmp(options[i].path, path) == 0)
 			return options[i].default_value;
 	return NULL;
+}
+
+/* The directory against which a file's relative @include names resolve. */
+static char *directory_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	char *directory = xstrdup(path);
+	directory[slash - path] = '\0';
+	return directory;
+}
+
+char *config_peek_string(const char *file, const char *path)
+{
+	config_t parsed;
+	const char *value = NULL;
+	char *copy = NULL, *directory = directory_of(file);
+
+	config_init(&parsed);
+	config_set_include_dir(&parsed, directory);
+	if (config_read_file(&parsed, file) == CONFIG_TRUE && config_lookup_string(&parsed, path, &value) == CONFIG_TRUE)
+		copy = xstrdup(value);
+	config_destroy(&parsed);
+	free(directory);
+	return copy;
 }
 
 /* The prefix under which an option of a scope is written in the file and documented. */
@@ -913,22 +943,19 @@ struct pgha_config *config_load_file(const char *path, struct diag_list *errors)
 
 	/* libconfig reports an unreadable file without its reason: open it ourselves first */
 	FILE *stream = fopen(path, "r");
-	if (!stream) {
-		diag_add(errors, &(struct origin){.file = path}, "cannot read the configuration: %s", strerror(errno));
+	struct stat status;
+	int reason = !stream ? errno : fstat(fileno(stream), &status) < 0 ? errno : S_ISDIR(status.st_mode) ? EISDIR : 0;
+	if (reason) {
+		diag_add(errors, &(struct origin){.file = path}, "cannot read the configuration: %s", strerror(reason));
+		if (stream)
+			fclose(stream);
 		config_free(config);
 		return NULL;
 	}
 	fclose(stream);
 
 	config_init(&file);
-	char *directory = xstrdup(path);
-	char *slash = strrchr(directory, '/');
-	if (slash)
-		*slash = '\0';
-	else
-		snprintf(directory, strlen(directory) + 1, ".");
-	if (!directory[0])
-		snprintf(directory, strlen(path) + 1, "/");
+	char *directory = directory_of(path);
 	parser.directory = directory;
 	config_set_include_dir(&file, directory);
 	bool read = config_read_file(&file, path) == CONFIG_TRUE;

@@ -125,6 +125,10 @@ extern const char *const access_mode_names[];
 const struct option_spec *config_options(size_t *count);
 /* The table default of a global option ("daemon.control_socket"), or NULL. */
 const char *config_default(const char *path);
+/* The string a file sets for a global option, read without validating the rest, so
+ * that a file with mistakes still says where pghad listens. NULL when the file cannot
+ * be parsed or does not set it; free() the result. */
+char *config_peek_string(const char *file, const char *path);
 
 /* Reads and validates a configuration. Returns NULL and fills errors with every
  * problem found ("file:line: reason") when it is not valid. */

@@ -93,7 +93,8 @@ int loop_run(struct daemon *daemon)
 	if (result >= 0)
 		result = sd_event_add_signal(loop.event, NULL, SIGINT, on_stop, &loop);
 	if (result >= 0)
-		result = sd_event_add_time_relative(loop.event, &loop.timer, CLOCK_MONOTONIC, 0, 0, on_timer, &loop);
+		/* accuracy 1 ms: sd-event's default slack (250 ms) would stretch short intervals */
+		result = sd_event_add_time_relative(loop.event, &loop.timer, CLOCK_MONOTONIC, 0, 1000, on_timer, &loop);
 	if (result >= 0)
 		result = sd_event_source_set_enabled(loop.timer, SD_EVENT_ONESHOT);
 	if (result < 0) {

@@ -3,6 +3,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -38,27 +39,25 @@ static void usage(FILE *out)
 		"See pghactl(1).\n");
 }
 
-/* The control socket: given, or read from the configuration, or the default. */
+/* The control socket: given, or named by the configuration (even one with mistakes,
+ * which the operator may be about to reload), or the default. */
 static void socket_path(const char *given, const char *config_path, char *path, size_t size)
 {
-	struct diag_list errors = {0};
-	struct pgha_config *config;
+	char *named;
 
 	if (given) {
 		snprintf(path, size, "%s", given);
 		return;
 	}
-	config = config_load_file(config_path, &errors);
-	if (!config) {
-		/* a broken file must not keep the operator from asking pghad why it refused it */
-		snprintf(path, size, "%s", config_default("daemon.control_socket"));
-		fprintf(stderr, "pghactl: %s has %zu error%s (see pghactl check); trying the default socket %s\n",
-			config_path, errors.count, errors.count == 1 ? "" : "s", path);
-		diag_free(&errors);
+	named = config_peek_string(config_path, "daemon.control_socket");
+	if (named) {
+		snprintf(path, size, "%s", named);
+		free(named);
 		return;
 	}
-	snprintf(path, size, "%s", config->daemon.control_socket);
-	config_free(config);
+	snprintf(path, size, "%s", config_default("daemon.control_socket"));
+	fprintf(stderr, "pghactl: %s does not name a control socket that can be read; trying the default %s\n",
+		config_path, path);
 }
 
 static json_t *ask(const char *path, const char *command)

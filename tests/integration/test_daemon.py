@@ -1,0 +1,238 @@
+"""pghad as a running daemon, run as the unprivileged test account: start, the loop,
+reloads (applied, rejected, refused), stopping, the service manager's notifications,
+and refusing to start (as root, or with an invalid configuration)."""
+import errno
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+import pgharness
+
+EXIT_PERMISSION = 77
+EXIT_CONFIG = 78
+
+
+def daemon_config(workdir, clusters=("alpha",), state_dir="state", loop_interval_ms=100, cluster_lines=()):
+    """A configuration whose directories and socket lie in workdir, with debug logging,
+    the named clusters on ports that do not overlap, and cluster_lines added to the
+    first cluster."""
+    daemon_lines = [
+        f'  state_dir = "{os.path.join(workdir, state_dir)}";',
+        f'  control_socket = "{os.path.join(workdir, "pghad.sock")}";',
+        f"  loop_interval_ms = {loop_interval_ms};",
+        '  log_level = "debug";',
+    ]
+    cluster_blocks = []
+    for index, name in enumerate(clusters):
+        lines = [f'    name = "{name}";', f"    port = {6000 + 10 * index};"]
+        if index == 0:
+            lines += [f"    {line}" for line in cluster_lines]
+        cluster_blocks.append("  {\n" + "\n".join(lines) + "\n  }")
+    return "\n".join([
+        "daemon:",
+        "{",
+        *daemon_lines,
+        "};",
+        "",
+        "platform:",
+        "{",
+        '  type = "local";',
+        f'  local: {{ base_dir = "{os.path.join(workdir, "clusters")}"; }};',
+        "};",
+        "",
+        "clusters =",
+        "(",
+        ",\n".join(cluster_blocks),
+        ");",
+        "",
+    ])
+
+
+def broken_config(workdir):
+    """A configuration with two mistakes; returns (text, [(line, message), ...])."""
+    text = daemon_config(workdir, loop_interval_ms=50, cluster_lines=["replica = 2;"])
+    return text, [
+        (line_of(text, "loop_interval_ms = 50"), "daemon.loop_interval_ms must be between 100 and 60000 (got 50)"),
+        (line_of(text, "replica = 2"), 'unknown option "replica" in cluster "alpha" (did you mean "replicas"?)'),
+    ]
+
+
+def line_of(text, needle):
+    """The number (from 1) of the first line of text containing needle."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return number
+    raise ValueError(f"{needle!r} not in the configuration")
+
+
+def proc_ids(pid, field):
+    """The values of a Uid: or Gid: line of /proc/PID/status, as integers."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return [int(value) for value in line.split()[1:]]
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def monotonic_usec():
+    """CLOCK_MONOTONIC in microseconds, the clock of MONOTONIC_USEC."""
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only meaningful when the tests run as root")
+def test_refuses_to_run_as_root(tmp_workdir):
+    path = os.path.join(tmp_workdir, "pghad.conf")
+    with open(path, "w") as conf:
+        conf.write(daemon_config(tmp_workdir))
+    result = subprocess.run([pgharness.built_program("pghad"), "-c", path], env=pgharness.child_environment(),
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode == EXIT_PERMISSION
+    assert "pghad must not run as root" in result.stderr
+    assert "configuration loaded" not in result.stderr
+
+
+def test_starts_as_the_account_and_iterates(pghad, tmp_workdir, account):
+    daemon = pghad(daemon_config(tmp_workdir))
+    assert proc_ids(daemon.pid, "Uid") == [account.uid] * 4
+    assert proc_ids(daemon.pid, "Gid") == [account.gid] * 4
+    log = daemon.log_text()
+    assert f"INFO: configuration loaded from {daemon.config_path}: 1 cluster on the local platform" in log
+    assert "INFO: pghad running: loop every 100 ms" in log
+    daemon.wait_for_log(r"DEBUG: loop iteration 1$")
+    daemon.wait_for_log(r"DEBUG: loop iteration 3$")
+    assert daemon.running
+
+
+def test_reload_applies_a_valid_change(pghad, tmp_workdir):
+    daemon = pghad(daemon_config(tmp_workdir))
+    mark = daemon.log_mark()
+    daemon.write_config(daemon_config(tmp_workdir, clusters=("alpha", "beta")))
+    daemon.reload()
+    daemon.wait_for_log(f"NOTICE: configuration reloaded from {daemon.config_path}: 2 clusters$", since=mark)
+    assert f"INFO: reloading the configuration from {daemon.config_path}" in daemon.log_text(mark)
+    assert "ERROR" not in daemon.log_text(mark)
+    after_reload = daemon.log_mark()
+    daemon.wait_for_log(r"loop iteration \d+$", since=after_reload)
+    assert daemon.running
+
+
+def test_reload_keeps_the_configuration_when_the_file_is_broken(pghad, tmp_workdir):
+    daemon = pghad(daemon_config(tmp_workdir))
+    text, mistakes = broken_config(tmp_workdir)
+    mark = daemon.log_mark()
+    daemon.write_config(text)
+    daemon.reload()
+    daemon.wait_for_log(f"ERROR: 2 errors in {daemon.config_path}: keeping the current configuration$", since=mark)
+    log = daemon.log_text(mark)
+    for line, message in mistakes:
+        assert f"ERROR: {daemon.config_path}:{line}: {message}\n" in log
+    assert "configuration reloaded" not in log
+    assert daemon.running
+    daemon.wait_for_log(r"loop iteration \d+$", since=daemon.log_mark())
+
+    mark = daemon.log_mark()
+    daemon.write_config(daemon_config(tmp_workdir, clusters=("alpha", "beta", "gamma")))
+    daemon.reload()
+    daemon.wait_for_log(f"NOTICE: configuration reloaded from {daemon.config_path}: 3 clusters$", since=mark)
+
+
+def test_reload_refuses_to_change_the_state_directory(pghad, tmp_workdir):
+    daemon = pghad(daemon_config(tmp_workdir))
+    old = os.path.join(tmp_workdir, "state")
+    new = os.path.join(tmp_workdir, "elsewhere")
+    # the refused change comes with an acceptable one, which must not be applied alone
+    text = daemon_config(tmp_workdir, clusters=("alpha", "beta"), state_dir="elsewhere")
+    mark = daemon.log_mark()
+    daemon.write_config(text)
+    daemon.reload()
+    daemon.wait_for_log(f"ERROR: 1 error in {daemon.config_path}: keeping the current configuration$", since=mark)
+    line = line_of(text, "state_dir")
+    assert (f'ERROR: {daemon.config_path}:{line}: daemon.state_dir cannot change while pghad runs '
+            f'("{old}", now "{new}"): restart pghad to apply it\n') in daemon.log_text(mark)
+    assert "configuration reloaded" not in daemon.log_text(mark)
+    assert daemon.running
+    daemon.wait_for_log(r"loop iteration \d+$", since=daemon.log_mark())
+
+    mark = daemon.log_mark()
+    daemon.write_config(daemon_config(tmp_workdir, clusters=("alpha", "beta")))
+    daemon.reload()
+    daemon.wait_for_log(f"NOTICE: configuration reloaded from {daemon.config_path}: 2 clusters$", since=mark)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stops_on_signal(pghad, tmp_workdir, signum):
+    daemon = pghad(daemon_config(tmp_workdir))
+    mark = daemon.log_mark()
+    assert daemon.stop(signum) == 0
+    # the signal is named either way: "SIGTERM" or "Terminated"
+    named = f"({re.escape(signum.name)}|{re.escape(signal.strsignal(signum))})"
+    assert re.search(f"NOTICE: received {named}: stopping pghad \\(PostgreSQL keeps running\\)$",
+                     daemon.log_text(mark), re.MULTILINE)
+
+
+def test_notifies_the_service_manager(pghad, tmp_workdir, account):
+    with pgharness.NotifySocket(os.path.join(tmp_workdir, "notify.sock"), account) as manager:
+        daemon = pghad(daemon_config(tmp_workdir), env=manager.environment(), wait_running=False)
+
+        # ready once the configuration is loaded and one iteration is done
+        messages = manager.wait_for("READY", "1")
+        assert "DEBUG: loop iteration 1\n" in daemon.log_text()
+        assert [message.get("STATUS") for message in messages if "STATUS" in message] == ["1 cluster: alpha"]
+        assert all((message.pid, message.uid) == (daemon.pid, account.uid) for message in messages)
+
+        # a good reload: RELOADING=1 with the time, the new status, READY=1
+        before = monotonic_usec()
+        daemon.write_config(daemon_config(tmp_workdir, clusters=("alpha", "beta")))
+        daemon.reload()
+        messages = manager.wait_for("READY", "1")
+        after = monotonic_usec()
+        assert messages[0].get("RELOADING") == "1"
+        assert before <= int(messages[0].get("MONOTONIC_USEC")) <= after
+        assert [message.get("STATUS") for message in messages if "STATUS" in message] == ["2 clusters: alpha, beta"]
+
+        # a bad reload: the same, with the first error in the status
+        text, mistakes = broken_config(tmp_workdir)
+        daemon.write_config(text)
+        daemon.reload()
+        messages = manager.wait_for("READY", "1")
+        assert messages[0].get("RELOADING") == "1"
+        assert "MONOTONIC_USEC" in messages[0]
+        line, error = mistakes[0]
+        assert [message.get("STATUS") for message in messages if "STATUS" in message] == [
+            f"2 clusters: alpha, beta; config rejected: {daemon.config_path}:{line}: {error}"]
+
+        # the next good reload clears the rejection
+        daemon.write_config(daemon_config(tmp_workdir, clusters=("alpha",)))
+        daemon.reload()
+        messages = manager.wait_for("READY", "1")
+        assert [message.get("STATUS") for message in messages if "STATUS" in message] == ["1 cluster: alpha"]
+
+        daemon.send_signal(signal.SIGTERM)
+        messages = manager.wait_for("STOPPING", "1")
+        assert messages[-1].pid == daemon.pid
+        assert daemon.wait() == 0
+
+
+def test_invalid_configuration_at_start_exits_78(pghad, tmp_workdir):
+    text, mistakes = broken_config(tmp_workdir)
+    daemon = pghad(text, wait_running=False)
+    assert daemon.wait() == EXIT_CONFIG
+    log = daemon.log_text()
+    for line, message in mistakes:
+        assert f"ERROR: {daemon.config_path}:{line}: {message}\n" in log
+    assert f"ERROR: {daemon.config_path}: 2 errors, not starting\n" in log
+    assert "pghad running" not in log
+
+
+def test_missing_configuration_at_start_exits_78(tmp_workdir, account):
+    daemon = pgharness.Pghad(tmp_workdir, "", account=account)
+    os.unlink(daemon.config_path)
+    with daemon:
+        assert daemon.wait() == EXIT_CONFIG
+    log = daemon.log_text()
+    assert f"ERROR: {daemon.config_path}: cannot read the configuration: {os.strerror(errno.ENOENT)}\n" in log
+    assert f"ERROR: {daemon.config_path}: 1 error, not starting\n" in log
