@@ -220,6 +220,15 @@ def _live_processes():
     return table
 
 
+def proc_ids(pid, field):
+    """The values of a Uid:, Gid: or Groups: line of /proc/PID/status, as integers."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return [int(value) for value in line.split()[1:]]
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
 def process_alive(pid):
     """True while pid is a process that has not exited."""
     return _live_process(pid) is not None
@@ -269,7 +278,17 @@ def log_report(title, path):
 
 # ---- PostgreSQL ----
 
-class PostgresServer:
+class _LoggedProcess:
+    """What a process of a test does when its with-block ends: print its log if the
+    block raised, then close() it. Subclasses provide log_report() and close()."""
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        if exc_type is not None:
+            print(self.log_report(), file=sys.stderr)
+        self.close()
+
+
+class PostgresServer(_LoggedProcess):
     """One PostgreSQL server for a test: its own directory (data directory, socket
     directory, log), port and postmaster, run as the test account.
 
@@ -434,15 +453,9 @@ class PostgresServer:
             raise
         return self
 
-    def __exit__(self, exc_type, exc_value, traceback):
-        if exc_type is not None:
-            print(self.log_report(), file=sys.stderr)
-        self.close()
-
-
 # ---- pghad ----
 
-class Pghad:
+class Pghad(_LoggedProcess):
     """One pghad process for a test, run as the test account from a copy of the built
     binary, with its configuration file and log (stdout and stderr) in workdir.
 
@@ -563,12 +576,6 @@ class Pghad:
     def __enter__(self):
         self.start()
         return self
-
-    def __exit__(self, exc_type, exc_value, traceback):
-        if exc_type is not None:
-            print(self.log_report(), file=sys.stderr)
-        self.close()
-
 
 # ---- the service manager's notification socket ----
 

@@ -69,14 +69,6 @@ def line_of(text, needle):
     raise ValueError(f"{needle!r} not in the configuration")
 
 
-def proc_ids(pid, field):
-    """The values of a Uid: or Gid: line of /proc/PID/status, as integers."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return [int(value) for value in line.split()[1:]]
-    raise AssertionError(f"no {field} in /proc/{pid}/status")
-
 
 def monotonic_usec():
     """CLOCK_MONOTONIC in microseconds, the clock of MONOTONIC_USEC."""
@@ -97,8 +89,8 @@ def test_refuses_to_run_as_root(tmp_workdir):
 
 def test_starts_as_the_account_and_iterates(pghad, tmp_workdir, account):
     daemon = pghad(daemon_config(tmp_workdir))
-    assert proc_ids(daemon.pid, "Uid") == [account.uid] * 4
-    assert proc_ids(daemon.pid, "Gid") == [account.gid] * 4
+    assert pgharness.proc_ids(daemon.pid, "Uid") == [account.uid] * 4
+    assert pgharness.proc_ids(daemon.pid, "Gid") == [account.gid] * 4
     log = daemon.log_text()
     assert f"INFO: configuration loaded from {daemon.config_path}: 1 cluster on the local platform" in log
     assert "INFO: pghad running: loop every 100 ms" in log

@@ -13,25 +13,17 @@ import pytest
 import pgharness
 
 
-def proc_ids(pid, field):
-    """The values of a Uid:, Gid: or Groups: line of /proc/PID/status, as integers."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return [int(value) for value in line.split()[1:]]
-    raise AssertionError(f"no {field} in /proc/{pid}/status")
-
 
 def test_server_runs_as_the_unprivileged_account(postgres, account):
     with open(os.path.join(postgres.datadir, "postmaster.pid")) as pidfile:
         assert int(pidfile.readline()) == postgres.pid, "the process started is the postmaster itself"
     if os.geteuid() == 0:
         assert account.uid != 0
-        assert proc_ids(postgres.pid, "Uid") == [account.uid] * 4
-        assert proc_ids(postgres.pid, "Gid") == [account.gid] * 4
-        assert proc_ids(postgres.pid, "Groups") == []
+        assert pgharness.proc_ids(postgres.pid, "Uid") == [account.uid] * 4
+        assert pgharness.proc_ids(postgres.pid, "Gid") == [account.gid] * 4
+        assert pgharness.proc_ids(postgres.pid, "Groups") == []
     else:
-        assert proc_ids(postgres.pid, "Uid") == [os.geteuid()] * 4
+        assert pgharness.proc_ids(postgres.pid, "Uid") == [os.geteuid()] * 4
     assert os.stat(postgres.datadir).st_uid == account.uid
     assert postgres.execute("SELECT current_user")[0][0] == "postgres"
 
