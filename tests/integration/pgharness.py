@@ -261,6 +261,19 @@ def kill_group(pgid, timeout=10):
         time.sleep(0.05)
 
 
+def wait_until(condition, timeout=10, interval=0.05, what="the condition"):
+    """Polls condition() until it returns something true, and returns that; raises
+    AssertionError naming what was awaited if timeout seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout} s for {what}")
+        time.sleep(interval)
+
+
 def _tail(path, lines=LOG_TAIL_LINES):
     try:
         with open(path, errors="replace") as log:

@@ -1,0 +1,143 @@
+/* file: whole-file reads, and replacement that a crash cannot leave half done (temp file, fsync, rename, fsync of the directory). */
+#include "autoconfig.h"
+
+#include "file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "memory.h"
+
+static bool write_all(int fd, const char *content, size_t length)
+{
+	while (length > 0) {
+		ssize_t written = write(fd, content, length);
+		if (written < 0 && errno == EINTR)
+			continue;
+		if (written < 0)
+			return false;
+		content += written;
+		length -= (size_t)written;
+	}
+	return true;
+}
+
+/* The rename is durable only once the directory that holds the name is on disk. */
+static bool sync_directory(const char *path)
+{
+	char *directory = xstrdup(path);
+	char *slash = strrchr(directory, '/');
+	int fd;
+
+	if (slash == directory)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		snprintf(directory, 2, ".");
+	fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(directory);
+	if (fd < 0)
+		return false;
+	bool synced = fsync(fd) == 0;
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return synced;
+}
+
+bool file_replace(const char *path, const void *content, size_t length, mode_t mode, char *why, size_t why_size)
+{
+	/* the temporary name is unique to this process, beside the target so that rename
+	 * stays within one file system */
+	char *temporary = xasprintf("%s.new.%ld", path, (long)getpid());
+	const char *failed = NULL;
+	int saved = 0;
+	int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+
+	if (fd < 0)
+		failed = "cannot create";
+	else if (fchmod(fd, mode) < 0) /* the umask must neither loosen nor tighten the mode */
+		failed = "cannot set the mode of";
+	else if (!write_all(fd, content, length))
+		failed = "cannot write";
+	else if (fsync(fd) < 0)
+		failed = "cannot flush";
+	saved = errno;
+	if (fd >= 0 && close(fd) < 0 && !failed) {
+		failed = "cannot close";
+		saved = errno;
+	}
+	if (!failed && rename(temporary, path) < 0) {
+		failed = "cannot rename";
+		saved = errno;
+	}
+	if (failed) {
+		snprintf(why, why_size, "%s %s: %s", failed, temporary, strerror(saved));
+		unlink(temporary);
+		free(temporary);
+		errno = saved;
+		return false;
+	}
+	free(temporary);
+	if (!sync_directory(path)) {
+		/* replaced, but a crash could still bring the old content back */
+		snprintf(why, why_size, "cannot flush the directory of %s: %s", path, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+char *file_read(const char *path, size_t maximum, size_t *length, char *why, size_t why_size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat status;
+	char *content = NULL;
+	size_t size = 0;
+
+	if (fd < 0) {
+		snprintf(why, why_size, "cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &status) < 0 || !S_ISREG(status.st_mode)) {
+		int saved = S_ISDIR(status.st_mode) ? EISDIR : errno;
+		snprintf(why, why_size, "cannot read %s: %s", path, strerror(saved));
+		close(fd);
+		errno = saved;
+		return NULL;
+	}
+	for (;;) {
+		content = xreallocarray(content, size + 4096 + 1, 1);
+		ssize_t got = read(fd, content + size, 4096);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			int saved = errno;
+			snprintf(why, why_size, "cannot read %s: %s", path, strerror(saved));
+			free(content);
+			close(fd);
+			errno = saved;
+			return NULL;
+		}
+		if (got == 0)
+			break;
+		size += (size_t)got;
+		if (size > maximum) {
+			snprintf(why, why_size, "%s is larger than %zu bytes", path, maximum);
+			free(content);
+			close(fd);
+			errno = EFBIG;
+			return NULL;
+		}
+	}
+	close(fd);
+	content[size] = '\0';
+	if (length)
+		*length = size;
+	return content;
+}

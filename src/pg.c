@@ -1,0 +1,244 @@
+/* pg: libpq with deadlines: requests to many servers run concurrently under one deadline, so a hung member never delays the others; conninfo strings built with libpq's quoting rules. */
+#include "autoconfig.h"
+
+#include "pg.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "memory.h"
+
+enum phase {
+	PHASE_CONNECTING,
+	PHASE_SENDING,
+	PHASE_READING,
+	PHASE_DONE,
+};
+
+static long long now_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* libpq's messages span lines ("could not connect...\n\tIs the server running...");
+ * a reason here is one line of a log, so line breaks and tabs become spaces. */
+static void set_error(struct pg_request *request, const char *what, const char *detail)
+{
+	snprintf(request->error, sizeof request->error, "%s: %s", what, detail ? detail : "");
+	for (char *c = request->error; *c; c++)
+		if (*c == '\n' || *c == '\t')
+			*c = ' ';
+	size_t length = strlen(request->error);
+	while (length > 0 && request->error[length - 1] == ' ')
+		request->error[--length] = '\0';
+}
+
+static void finish(struct pg_request *request)
+{
+	if (request->connection)
+		PQfinish(request->connection);
+	request->connection = NULL;
+	request->phase = PHASE_DONE;
+}
+
+static void fail(struct pg_request *request, const char *what)
+{
+	set_error(request, what, request->connection ? PQerrorMessage(request->connection) : "out of memory");
+	finish(request);
+}
+
+static void start(struct pg_request *request, int timeout_ms)
+{
+	char port[16], connect_timeout[16], user_timeout[16], options[64];
+	/* The deadline is enforced here, but the kernel and libpq are told too, so that a
+	 * connection that outlives this call (none does today) still cannot hang: keepalives
+	 * notice a silent peer, tcp_user_timeout bounds unacknowledged data. connect_timeout
+	 * is in whole seconds and libpq treats less than 2 as 2. */
+	snprintf(port, sizeof port, "%d", request->target.port);
+	snprintf(connect_timeout, sizeof connect_timeout, "%d", timeout_ms / 1000 > 2 ? timeout_ms / 1000 : 2);
+	snprintf(user_timeout, sizeof user_timeout, "%d", timeout_ms);
+	/* and the server abandons, soon after the deadline, a statement nobody waits for */
+	snprintf(options, sizeof options, "-c statement_timeout=%d", timeout_ms + 1000);
+	const char *keywords[] = {"host", "port", "user", "dbname", "passfile", "application_name", "connect_timeout",
+				  "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+				  "tcp_user_timeout", "options", NULL};
+	const char *values[] = {request->target.host, port, request->target.user,
+				request->target.dbname ? request->target.dbname : "postgres",
+				request->target.passfile, "pgha", connect_timeout, "1", "1", "1", "3", user_timeout,
+				options, NULL};
+
+	/* keywords with a NULL value are ignored by libpq */
+	request->connection = PQconnectStartParams(keywords, values, 0);
+	if (!request->connection || PQstatus(request->connection) == CONNECTION_BAD) {
+		fail(request, "cannot connect");
+		return;
+	}
+	/* after PQconnectStart the socket is first waited on for writing */
+	request->phase = PHASE_CONNECTING;
+	request->wanted_events = POLLOUT;
+}
+
+static void send_query(struct pg_request *request)
+{
+	if (PQsetnonblocking(request->connection, 1) != 0 ||
+	    !PQsendQueryParams(request->connection, request->sql, request->parameter_count, NULL, request->parameters,
+			       NULL, NULL, 0)) {
+		fail(request, "cannot send the query");
+		return;
+	}
+	request->phase = PHASE_SENDING;
+	request->wanted_events = POLLOUT;
+}
+
+static void read_results(struct pg_request *request)
+{
+	if (!PQconsumeInput(request->connection)) {
+		fail(request, "connection lost");
+		return;
+	}
+	while (!PQisBusy(request->connection)) {
+		PGresult *result = PQgetResult(request->connection);
+		if (!result) {
+			finish(request);
+			return;
+		}
+		/* keep the first result: pgha sends one statement per request */
+		if (request->result) {
+			PQclear(result);
+			continue;
+		}
+		request->result = result;
+		ExecStatusType status = PQresultStatus(result);
+		request->succeeded = status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
+		if (!request->succeeded)
+			set_error(request, "query failed", PQresultErrorMessage(result));
+	}
+	request->wanted_events = POLLIN;
+}
+
+/* Moves a request on after its socket reported events. */
+static void advance(struct pg_request *request, short events)
+{
+	switch (request->phase) {
+	case PHASE_CONNECTING:
+		switch (PQconnectPoll(request->connection)) {
+		case PGRES_POLLING_OK:
+			send_query(request);
+			break;
+		case PGRES_POLLING_READING:
+			request->wanted_events = POLLIN;
+			break;
+		case PGRES_POLLING_WRITING:
+			request->wanted_events = POLLOUT;
+			break;
+		default:
+			fail(request, "cannot connect");
+			break;
+		}
+		break;
+	case PHASE_SENDING: {
+		if ((events & POLLIN) && !PQconsumeInput(request->connection)) {
+			fail(request, "connection lost");
+			break;
+		}
+		int flushed = PQflush(request->connection);
+		if (flushed < 0) {
+			fail(request, "cannot send the query");
+		} else if (flushed == 0) {
+			request->phase = PHASE_READING;
+			read_results(request);
+		} else {
+			request->wanted_events = POLLIN | POLLOUT;
+		}
+		break;
+	}
+	case PHASE_READING:
+		read_results(request);
+		break;
+	case PHASE_DONE:
+		break;
+	}
+}
+
+void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	struct pollfd *sockets = xcalloc(count, sizeof *sockets);
+	size_t *owner = xcalloc(count, sizeof *owner);
+
+	for (size_t i = 0; i < count; i++) {
+		struct pg_request *request = &requests[i];
+		request->result = NULL;
+		request->succeeded = request->timed_out = false;
+		request->error[0] = '\0';
+		request->connection = NULL;
+		start(request, timeout_ms);
+	}
+	for (;;) {
+		size_t waiting = 0;
+		for (size_t i = 0; i < count; i++) {
+			if (requests[i].phase == PHASE_DONE)
+				continue;
+			/* the socket can change while connecting (another address of the host) */
+			sockets[waiting] = (struct pollfd){.fd = PQsocket(requests[i].connection),
+							   .events = requests[i].wanted_events};
+			owner[waiting++] = i;
+		}
+		long long left = deadline - now_ms();
+		if (waiting == 0 || left <= 0)
+			break;
+		int ready = poll(sockets, (nfds_t)waiting, (int)left);
+		if (ready < 0)
+			continue; /* EINTR: the deadline still bounds the loop */
+		for (size_t j = 0; j < waiting; j++)
+			if (sockets[j].revents)
+				advance(&requests[owner[j]], sockets[j].revents);
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct pg_request *request = &requests[i];
+		if (request->phase == PHASE_DONE)
+			continue;
+		request->timed_out = true;
+		snprintf(request->error, sizeof request->error, "no answer within %d ms (%s)", timeout_ms,
+			 request->phase == PHASE_CONNECTING ? "connecting" : "waiting for the query");
+		finish(request);
+	}
+	free(sockets);
+	free(owner);
+}
+
+void pg_request_clear(struct pg_request *request)
+{
+	if (request->result)
+		PQclear(request->result);
+	request->result = NULL;
+	if (request->connection)
+		PQfinish(request->connection);
+	request->connection = NULL;
+}
+
+void pg_conninfo_append(char **conninfo, const char *key, const char *value)
+{
+	size_t length = *conninfo ? strlen(*conninfo) : 0;
+	/* worst case every character escaped, plus key, quotes, separator and '=' */
+	char *text = xreallocarray(*conninfo, length + strlen(key) + 2 * strlen(value) + 5, 1);
+	char *out = text + length;
+
+	if (length)
+		*out++ = ' ';
+	out += sprintf(out, "%s='", key);
+	for (const char *c = value; *c; c++) {
+		if (*c == '\'' || *c == '\\')
+			*out++ = '\\';
+		*out++ = *c;
+	}
+	*out++ = '\'';
+	*out = '\0';
+	*conninfo = text;
+}

@@ -1,0 +1,49 @@
+/* pg: libpq with deadlines: requests to many servers run concurrently under one deadline, so a hung member never delays the others; conninfo strings built with libpq's quoting rules. */
+#ifndef PGHA_PG_H
+#define PGHA_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+/* Where and as whom to connect. host is a host name, an address or a socket directory. */
+struct pg_target {
+	const char *host;
+	int port;
+	const char *user;
+	const char *dbname;   /* NULL: "postgres" */
+	const char *passfile; /* NULL: none; passwords never travel in strings pgha builds */
+};
+
+/* One query to one server. Fill target, sql and the parameters; pg_execute_all fills
+ * the rest. Values reach the server as parameters ($1, $2, ...), never spliced into sql. */
+struct pg_request {
+	struct pg_target target;
+	const char *sql;
+	int parameter_count;
+	const char *const *parameters;
+
+	PGresult *result; /* the query's result, also on an SQL error; PQclear() it */
+	bool succeeded;   /* connected, and the query returned rows or completed */
+	bool timed_out;   /* no answer before the deadline: the server may be hung */
+	char error[512];  /* why it did not succeed */
+
+	/* private: the state of the request while pg_execute_all runs */
+	PGconn *connection;
+	int phase;
+	short wanted_events;
+};
+
+/* Runs every request concurrently and returns once each has an answer or timeout_ms
+ * has passed, whatever the servers do. A request not answered by then is abandoned:
+ * its connection is closed without PQcancel, which would itself wait on a hung server. */
+void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms);
+/* Releases what pg_execute_all left in a request (its result). */
+void pg_request_clear(struct pg_request *request);
+
+/* Appends " key='value'" to a conninfo string being built in *conninfo (NULL to start),
+ * quoting value as libpq's conninfo parser reads it. */
+void pg_conninfo_append(char **conninfo, const char *key, const char *value);
+
+#endif

@@ -1,0 +1,72 @@
+"""src/pg.c against real servers: requests to several servers run concurrently under
+one deadline, so a hung (SIGSTOPped) or absent server never keeps the answers of the
+others from arriving, and every outcome is reported."""
+import os
+import signal
+import subprocess
+
+import pgharness
+
+
+def probe(timeout_ms, sql, *targets):
+    """Runs tests/pg-probe and returns {target: (outcome, value or reason)}."""
+    result = subprocess.run([os.environ["PG_PROBE"], str(timeout_ms), pgharness.PostgresServer.SUPERUSER, sql,
+                             *targets], capture_output=True, text=True, timeout=60, check=True)
+    outcomes = {}
+    for line in result.stdout.splitlines():
+        target, outcome, detail = line.split("\t", 2)
+        outcomes[target] = (outcome, detail)
+    return outcomes
+
+
+def address(server):
+    return f"{server.host}:{server.port}"
+
+
+def test_queries_reach_every_server(postgres, tmp_workdir, account):
+    with pgharness.PostgresServer(account=account, name="second") as second:
+        outcomes = probe(5000, "SELECT current_setting('port')", address(postgres), address(second),
+                         f"{postgres.socket_dir}:{postgres.port}")
+    assert outcomes[address(postgres)] == ("ok", str(postgres.port))
+    assert outcomes[address(second)] == ("ok", str(second.port))
+    assert outcomes[f"{postgres.socket_dir}:{postgres.port}"] == ("ok", str(postgres.port)), "a socket directory is a host"
+
+
+def test_a_hung_server_times_out_and_does_not_hold_back_the_others(postgres, account):
+    with pgharness.PostgresServer(account=account, name="hung") as hung:
+        os.kill(hung.pid, signal.SIGSTOP)
+        try:
+            outcomes = probe(1500, "SELECT 42", address(hung), address(postgres))
+        finally:
+            os.kill(hung.pid, signal.SIGCONT)
+        assert outcomes[address(postgres)] == ("ok", "42")
+        outcome, reason = outcomes[address(hung)]
+        assert outcome == "timeout"
+        assert reason.startswith("no answer within 1500 ms")
+        # once resumed, the same server answers again
+        assert probe(5000, "SELECT 42", address(hung))[address(hung)] == ("ok", "42")
+
+
+def test_a_hung_backend_times_out_after_connecting(postgres):
+    """The server accepts the connection but the query never finishes: the request
+    is abandoned at the deadline, and the server stops the statement by itself soon
+    after (statement_timeout a second past the deadline)."""
+    outcomes = probe(1500, "SELECT pg_sleep(30)", address(postgres))
+    assert outcomes[address(postgres)] == ("timeout", "no answer within 1500 ms (waiting for the query)")
+    pgharness.wait_until(lambda: "canceling statement due to statement timeout" in postgres.log_text(),
+                         timeout=20, what="the server to cancel the abandoned statement")
+
+
+def test_errors_are_reported_with_their_reason(postgres):
+    port = pgharness.free_port()
+    outcomes = probe(5000, "SELECT nonsense FROM nowhere", address(postgres), f"127.0.0.1:{port}")
+    outcome, reason = outcomes[address(postgres)]
+    assert outcome == "error" and 'relation "nowhere" does not exist' in reason
+    outcome, reason = outcomes[f"127.0.0.1:{port}"]
+    assert outcome == "error" and reason.startswith("cannot connect: ") and "\n" not in reason
+
+
+def test_the_probe_is_recognisable_on_the_server(postgres):
+    outcomes = probe(5000, "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+                     address(postgres))
+    assert outcomes[address(postgres)] == ("ok", "pgha")
