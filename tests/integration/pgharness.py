@@ -292,8 +292,19 @@ def log_report(title, path):
 # ---- PostgreSQL ----
 
 class _LoggedProcess:
-    """What a process of a test does when its with-block ends: print its log if the
-    block raised, then close() it. Subclasses provide log_report() and close()."""
+    """A process a test started (self.process, a Popen or None): its pid, whether it
+    runs, and what happens when its with-block ends: its log printed if the block
+    raised, then close(). Subclasses provide log_report() and close()."""
+
+    @property
+    def pid(self):
+        """The process id (the postmaster's, pghad's), or None if never started."""
+        return self.process.pid if self.process else None
+
+    @property
+    def running(self):
+        """True while the process started by start() has not exited."""
+        return self.process is not None and self.process.poll() is None
 
     def __exit__(self, exc_type, exc_value, traceback):
         if exc_type is not None:
@@ -409,16 +420,6 @@ class PostgresServer(_LoggedProcess):
         finally:
             connection.close()
 
-    @property
-    def pid(self):
-        """The postmaster's process id, or None if the server was never started."""
-        return self.process.pid if self.process else None
-
-    @property
-    def running(self):
-        """True while the postmaster started by start() has not exited."""
-        return self.process is not None and self.process.poll() is None
-
     def stop(self, mode="fast", timeout=60):
         """Stops the postmaster the way pg_ctl's mode does (smart, fast or immediate)
         and waits for it; returns its exit status."""
@@ -511,16 +512,6 @@ class Pghad(_LoggedProcess):
         """Waits until pghad has loaded its configuration and entered its loop (from
         then on it handles SIGHUP, SIGTERM and SIGINT)."""
         return self.wait_for_log(r"pghad running: loop every \d+ ms", timeout)
-
-    @property
-    def pid(self):
-        """pghad's process id, or None if it was never started."""
-        return self.process.pid if self.process else None
-
-    @property
-    def running(self):
-        """True while the process started by start() has not exited."""
-        return self.process is not None and self.process.poll() is None
 
     def send_signal(self, signum):
         """Sends signum to pghad."""
