@@ -8,8 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "act.h"
+#include "decide.h"
+#include "exitcode.h"
 #include "log.h"
 #include "memory.h"
+#include "names.h"
 #include "notify.h"
 
 static void log_errors(const struct diag_list *errors)
@@ -18,7 +22,7 @@ static void log_errors(const struct diag_list *errors)
 		log_error("%s", errors->messages[i]);
 }
 
-bool daemon_start(struct daemon *daemon, const char *config_path)
+int daemon_start(struct daemon *daemon, const char *config_path)
 {
 	struct diag_list errors = {0};
 
@@ -28,13 +32,24 @@ bool daemon_start(struct daemon *daemon, const char *config_path)
 		log_errors(&errors);
 		log_error("%s: %zu error%s, not starting", config_path, errors.count, errors.count == 1 ? "" : "s");
 		diag_free(&errors);
-		return false;
+		return PGHA_EXIT_CONFIG;
 	}
 	log_set_level((enum log_level)daemon->config->daemon.log_level);
 	log_info("configuration loaded from %s: %zu cluster%s on the %s platform", config_path,
 		 daemon->config->cluster_count, daemon->config->cluster_count == 1 ? "" : "s",
 		 platform_type_names[daemon->config->platform.type]);
-	return true;
+	if (daemon->config->platform.type != PLATFORM_LOCAL) {
+		log_warning("the %s platform is not implemented yet: pghad keeps its configuration but acts on nothing",
+			    platform_type_names[daemon->config->platform.type]);
+		return PGHA_EXIT_OK;
+	}
+	return local_platform_init(&daemon->platform, daemon->config) ? PGHA_EXIT_OK : PGHA_EXIT_POSTGRESQL;
+}
+
+void daemon_attach(struct daemon *daemon, sd_event *event)
+{
+	if (daemon->config->platform.type == PLATFORM_LOCAL)
+		daemon->actor = actor_new(event, &daemon->platform, &daemon->config);
 }
 
 bool daemon_reload(struct daemon *daemon)
@@ -60,6 +75,7 @@ bool daemon_reload(struct daemon *daemon)
 	} else {
 		config_free(daemon->config);
 		daemon->config = candidate;
+		daemon->platform.config = candidate; /* the platform's own options cannot change on reload */
 		log_set_level((enum log_level)candidate->daemon.log_level);
 		log_notice("configuration reloaded from %s: %zu cluster%s", daemon->config_path, candidate->cluster_count,
 			   candidate->cluster_count == 1 ? "" : "s");
@@ -71,14 +87,57 @@ bool daemon_reload(struct daemon *daemon)
 	return candidate != NULL;
 }
 
+static void forget_observations(struct daemon *daemon)
+{
+	for (size_t i = 0; i < daemon->observed_clusters; i++)
+		cluster_observation_free(&daemon->observations[i]);
+	free(daemon->observations);
+	free(daemon->waiting);
+	daemon->observations = NULL;
+	daemon->waiting = NULL;
+	daemon->observed_clusters = 0;
+}
+
+/* Probes answer within half a cluster's failover timeout, and never wait more than 5 s:
+ * a hung member must be noticed in time and must not stall the loop. */
+static int probe_timeout_ms(const struct pgha_config *config)
+{
+	int timeout = 5000;
+	for (size_t i = 0; i < config->cluster_count; i++)
+		if (config->clusters[i].failover.timeout_ms / 2 < timeout)
+			timeout = config->clusters[i].failover.timeout_ms / 2;
+	return timeout < 250 ? 250 : timeout;
+}
+
 void daemon_iterate(struct daemon *daemon)
 {
+	const struct pgha_config *config = daemon->config;
+
 	daemon->iterations++;
 	log_debug("loop iteration %llu", (unsigned long long)daemon->iterations);
+	if (!daemon->actor)
+		return;
+	forget_observations(daemon);
+	daemon->observed_clusters = config->cluster_count;
+	daemon->observations = xcalloc(config->cluster_count, sizeof *daemon->observations);
+	daemon->waiting = xcalloc(config->cluster_count, sizeof *daemon->waiting);
+	observe_clusters(&daemon->platform, config, actor_busy, daemon->actor, probe_timeout_ms(config),
+			 daemon->observations);
+	for (size_t i = 0; i < config->cluster_count; i++) {
+		struct action_list actions = {0};
+		decide(&config->clusters[i], &daemon->observations[i], &actions);
+		if (actions.waiting[0])
+			log_message(LOG_LEVEL_DEBUG, config->clusters[i].name, NULL, "waiting: %s", actions.waiting);
+		snprintf(daemon->waiting[i], sizeof daemon->waiting[i], "%s", actions.waiting);
+		actor_run(daemon->actor, &config->clusters[i], &daemon->observations[i], &actions);
+		action_list_free(&actions);
+	}
 }
 
 void daemon_stop(struct daemon *daemon)
 {
+	forget_observations(daemon);
+	actor_free(daemon->actor);
 	config_free(daemon->config);
 	free(daemon->config_path);
 	diag_free(&daemon->reload_errors);
@@ -104,13 +163,66 @@ static json_t *error_array(const struct diag_list *errors)
 	return array;
 }
 
-static json_t *cluster_status(const struct cluster_config *cluster)
+static const struct member_observation *primary_of(const struct cluster_observation *observation)
 {
-	return json_pack("{s:s, s:i, s:i, s:{s:s, s:i, s:b}, s:{s:b, s:i}}", "name", cluster->name, "replicas",
-			 cluster->replicas, "port", cluster->port, "synchronous", "method",
+	for (size_t i = 0; i < observation->count; i++)
+		if (observation->members[i].reachable && !observation->members[i].in_recovery)
+			return &observation->members[i];
+	return NULL;
+}
+
+static json_t *member_status(const struct daemon *daemon, const struct cluster_config *cluster,
+			     const struct cluster_observation *observation, const struct member_observation *member)
+{
+	const struct member_observation *primary = primary_of(observation);
+	const char *role = !member->reachable ? "unknown" : member->in_recovery ? "replica" : "primary";
+	const char *state = member->busy ? "busy"
+			    : member->reachable ? (member->in_recovery ? (member->streaming ? "streaming" : "recovering")
+									: "running")
+			    : member->postmaster ? "unreachable"
+			    : member->data_exists ? "stopped" : "no data";
+	const char *sync_state = "";
+	json_t *lag = json_null();
+
+	for (size_t i = 0; primary && i < primary->peer_count; i++)
+		if (strcmp(primary->peers[i].application_name, member->name) == 0)
+			sync_state = primary->peers[i].sync_state;
+	if (primary && member->reachable && member->in_recovery)
+		lag = json_integer(primary->lsn > member->lsn ? (json_int_t)(primary->lsn - member->lsn) : 0);
+	return json_pack("{s:s, s:i, s:s, s:s, s:I, s:o, s:s, s:b, s:s, s:s}", "name", member->name, "port",
+			 local_member_port(cluster, member->index), "role", role, "state", state, "timeline",
+			 (json_int_t)member->timeline, "lag_bytes", lag, "sync_state", sync_state, "configured",
+			 member->index < cluster->replicas, "error", member->reachable ? "" : member->error, "last_event",
+			 daemon->actor ? actor_last_event(daemon->actor, cluster->name, member->index) : "");
+}
+
+static json_t *cluster_status(const struct daemon *daemon, size_t index)
+{
+	const struct cluster_config *cluster = &daemon->config->clusters[index];
+	json_t *members = json_array();
+	const char *synchronous = "", *waiting = "";
+
+	/* the observation is of the configuration that was in force when it was made */
+	for (size_t i = 0; i < daemon->observed_clusters; i++) {
+		const struct cluster_observation *observation = &daemon->observations[i];
+		if (i != index || !observation->count)
+			continue;
+		char expected[NAMES_BUFFER_SIZE];
+		names_member(expected, sizeof expected, cluster->name, observation->members[0].index);
+		if (strcmp(expected, observation->members[0].name) != 0)
+			continue;
+		const struct member_observation *primary = primary_of(observation);
+		synchronous = primary ? primary->synchronous_standby_names : "";
+		waiting = daemon->waiting[i];
+		for (size_t m = 0; m < observation->count; m++)
+			json_array_append_new(members, member_status(daemon, cluster, observation, &observation->members[m]));
+	}
+	return json_pack("{s:s, s:i, s:i, s:{s:s, s:i, s:b}, s:{s:b, s:i}, s:s, s:s, s:o}", "name", cluster->name,
+			 "replicas", cluster->replicas, "port", cluster->port, "synchronous", "method",
 			 sync_method_names[cluster->synchronous.method], "number", cluster->synchronous.number,
 			 "required", cluster->synchronous.required, "failover", "automatic", cluster->failover.automatic,
-			 "timeout_ms", cluster->failover.timeout_ms);
+			 "timeout_ms", cluster->failover.timeout_ms, "synchronous_standby_names", synchronous, "waiting",
+			 waiting, "members", members);
 }
 
 static json_t *status_reply(const struct daemon *daemon)
@@ -118,7 +230,7 @@ static json_t *status_reply(const struct daemon *daemon)
 	json_t *clusters = json_array();
 
 	for (size_t i = 0; i < daemon->config->cluster_count; i++)
-		json_array_append_new(clusters, cluster_status(&daemon->config->clusters[i]));
+		json_array_append_new(clusters, cluster_status(daemon, i));
 	return json_pack("{s:b, s:s, s:I, s:s, s:s, s:I, s:o, s:o}", "ok", 1, "version", PACKAGE_VERSION, "pid",
 			 (json_int_t)getpid(), "config", daemon->config_path, "platform",
 			 platform_type_names[daemon->config->platform.type], "iterations", (json_int_t)daemon->iterations,

@@ -7,17 +7,32 @@
 
 #include <jansson.h>
 
+#include <systemd/sd-event.h>
+
 #include "config.h"
+#include "observe.h"
+#include "platform_local.h"
+
+struct actor;
 
 struct daemon {
 	char *config_path;
 	struct pgha_config *config;      /* never NULL once started; replaced only by a valid one */
 	struct diag_list reload_errors;  /* why the last reload was rejected; empty after a good one */
 	uint64_t iterations;
+	struct local_platform platform;
+	struct actor *actor; /* NULL until attached to a loop, and on platforms not run yet */
+	/* the last iteration's view, for status: one per cluster of config */
+	struct cluster_observation *observations;
+	char (*waiting)[256];
+	size_t observed_clusters;
 };
 
-/* Loads the configuration for the first time; false (errors logged) when it is invalid. */
-bool daemon_start(struct daemon *daemon, const char *config_path);
+/* Loads the configuration for the first time and finds what the platform needs.
+ * Returns PGHA_EXIT_OK, or the exit status to stop with (errors logged). */
+int daemon_start(struct daemon *daemon, const char *config_path);
+/* Gives the daemon the loop on which its long operations run. */
+void daemon_attach(struct daemon *daemon, sd_event *event);
 /* Re-reads the configuration and swaps it in only when it is valid and may change now;
  * otherwise logs every error and keeps the current one. Returns whether it swapped. */
 bool daemon_reload(struct daemon *daemon);

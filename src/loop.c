@@ -101,6 +101,7 @@ int loop_run(struct daemon *daemon)
 		log_error("cannot set up the event loop: %s", strerror(-result));
 		goto out;
 	}
+	daemon_attach(daemon, loop.event);
 	/* the control socket also guarantees one pghad per socket: a second one stops here */
 	control = control_listen(loop.event, daemon->config->daemon.control_socket, daemon_control, daemon);
 	if (!control) {

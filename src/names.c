@@ -21,6 +21,14 @@ void names_volume(char *buffer, size_t size, const char *cluster, int index)
 	snprintf(buffer, size, "pgdata-postgres-%s-%d", cluster, index);
 }
 
+void names_slot(char *buffer, size_t size, const char *cluster, int index)
+{
+	names_member(buffer, size, cluster, index);
+	for (char *c = buffer; *c; c++)
+		if (*c == '-')
+			*c = '_';
+}
+
 static bool is_lower_alnum(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');

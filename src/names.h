@@ -8,12 +8,18 @@
 /* The longest name Kubernetes accepts for a label value or a DNS label, and the
  * longest application_name PostgreSQL keeps (NAMEDATALEN - 1). */
 #define NAMES_MAX_LENGTH 63
+/* Room for any derived name, with its terminating NUL. */
+#define NAMES_BUFFER_SIZE 96
 
 /* Member index of cluster: "test-2". */
 void names_member(char *buffer, size_t size, const char *cluster, int index);
 /* The pod and the volume claim of a member: "postgres-test-2", "pgdata-postgres-test-2". */
 void names_pod(char *buffer, size_t size, const char *cluster, int index);
 void names_volume(char *buffer, size_t size, const char *cluster, int index);
+
+/* The physical replication slot of a member: slot names allow only lowercase
+ * letters, digits and '_', so "test-2" becomes "test_2". */
+void names_slot(char *buffer, size_t size, const char *cluster, int index);
 
 /* True when name is an RFC 1035 label: lowercase letters, digits and '-', starting
  * with a letter, ending with a letter or digit, at most 63 characters. Services and

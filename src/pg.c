@@ -86,9 +86,20 @@ static void start(struct pg_request *request, int timeout_ms)
 
 static void send_query(struct pg_request *request)
 {
-	if (PQsetnonblocking(request->connection, 1) != 0 ||
-	    !PQsendQueryParams(request->connection, request->sql, request->parameter_count, NULL, request->parameters,
-			       NULL, NULL, 0)) {
+	char *built = NULL;
+
+	if (request->build_sql) {
+		built = request->build_sql(request->connection, request->build_context);
+		if (!built) {
+			fail(request, "cannot build the query");
+			return;
+		}
+	}
+	bool sent = PQsetnonblocking(request->connection, 1) == 0 &&
+		    PQsendQueryParams(request->connection, built ? built : request->sql, request->parameter_count, NULL,
+				      request->parameters, NULL, NULL, 0);
+	free(built);
+	if (!sent) {
 		fail(request, "cannot send the query");
 		return;
 	}
@@ -221,6 +232,21 @@ void pg_request_clear(struct pg_request *request)
 	if (request->connection)
 		PQfinish(request->connection);
 	request->connection = NULL;
+}
+
+char *pg_conf_quote(const char *value)
+{
+	char *quoted = xmalloc(2 * strlen(value) + 3), *out = quoted;
+
+	*out++ = '\'';
+	for (const char *c = value; *c; c++) {
+		if (*c == '\'' || *c == '\\')
+			*out++ = *c;
+		*out++ = *c;
+	}
+	*out++ = '\'';
+	*out = '\0';
+	return quoted;
 }
 
 void pg_conninfo_append(char **conninfo, const char *key, const char *value)

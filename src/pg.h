@@ -23,6 +23,11 @@ struct pg_request {
 	const char *sql;
 	int parameter_count;
 	const char *const *parameters;
+	/* For statements that take no parameters (CREATE ROLE ... PASSWORD): builds the SQL
+	 * once connected, so values can be quoted with PQescapeLiteral/PQescapeIdentifier
+	 * for that server; returns a malloc()ed string or NULL on failure. Used instead of sql. */
+	char *(*build_sql)(PGconn *connection, void *context);
+	void *build_context;
 
 	PGresult *result; /* the query's result, also on an SQL error; PQclear() it */
 	bool succeeded;   /* connected, and the query returned rows or completed */
@@ -41,6 +46,10 @@ struct pg_request {
 void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms);
 /* Releases what pg_execute_all left in a request (its result). */
 void pg_request_clear(struct pg_request *request);
+
+/* value quoted for postgresql.conf: '...' with quotes doubled and backslashes escaped,
+ * as PostgreSQL's configuration file parser reads it. Returns a new string. */
+char *pg_conf_quote(const char *value);
 
 /* Appends " key='value'" to a conninfo string being built in *conninfo (NULL to start),
  * quoting value as libpq's conninfo parser reads it. */

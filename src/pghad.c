@@ -85,8 +85,11 @@ int main(int argc, char **argv)
 			  "start pghad as the user that owns the data (User=postgres in pghad.service)");
 		return PGHA_EXIT_PERMISSION;
 	}
-	if (!daemon_start(&daemon, config_path))
-		return PGHA_EXIT_CONFIG;
+	int started = daemon_start(&daemon, config_path);
+	if (started != PGHA_EXIT_OK) {
+		daemon_stop(&daemon);
+		return started;
+	}
 	int status = loop_run(&daemon);
 	daemon_stop(&daemon);
 	return status;

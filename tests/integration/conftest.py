@@ -75,3 +75,4 @@ def pghad(request, tmp_workdir, account):
         if failed:
             print(daemon.log_report(), file=sys.stderr)
         daemon.close()
+    pgharness.stop_postmasters_under(tmp_workdir)

@@ -152,6 +152,27 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def free_port_range(count, attempts=200):
+    """A first port such that it and the count - 1 after it are all free on 127.0.0.1
+    right now (local members listen on consecutive ports)."""
+    import random
+    for _ in range(attempts):
+        first = random.randrange(20000, 60000 - count)
+        probes = []
+        try:
+            for port in range(first, first + count):
+                probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise HarnessError(f"no {count} consecutive free ports found")
+
+
 def _version_key(path):
     return tuple(int(number) for number in re.findall(r"\d+", path))
 
@@ -259,6 +280,23 @@ def kill_group(pgid, timeout=10):
             except ProcessLookupError:
                 pass
         time.sleep(0.05)
+
+
+def stop_postmasters_under(directory, timeout=60):
+    """Stops (SIGQUIT) every postmaster whose postmaster.pid lies under directory and
+    waits for each to exit: pghad never stops PostgreSQL, so a test that let pghad
+    create members stops them itself, after pghad, before removing the directory."""
+    postmasters = []
+    for pid_file in glob.glob(os.path.join(directory, "**", "postmaster.pid"), recursive=True):
+        try:
+            with open(pid_file) as pid_lines:
+                pid = int(pid_lines.readline())
+            os.kill(pid, signal.SIGQUIT)
+            postmasters.append(pid)
+        except (OSError, ValueError):
+            pass
+    for pid in postmasters:
+        wait_until(lambda: not process_alive(pid), timeout=timeout, what=f"postmaster {pid} to exit")
 
 
 def wait_until(condition, timeout=10, interval=0.05, what="the condition"):
@@ -573,8 +611,14 @@ class Pghad(_LoggedProcess):
         if self.process is None:
             return
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            # SIGTERM first: pghad then cancels the programs it runs (initdb,
+            # pg_basebackup), which live in process groups of their own
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         kill_group(self.process.pid)
 
     def __enter__(self):

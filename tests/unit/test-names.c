@@ -35,6 +35,8 @@ int main(void)
 	is_str(buffer, "postgres-test-0", "pod name, as in the seed");
 	names_volume(buffer, sizeof buffer, "test", 1);
 	is_str(buffer, "pgdata-postgres-test-1", "volume claim name, as in the seed");
+	names_slot(buffer, sizeof buffer, "my-test", 12);
+	is_str(buffer, "my_test_12", "slot name: '-' is not allowed in slot names");
 
 	for (size_t i = 0; i < sizeof name_cases / sizeof name_cases[0]; i++) {
 		is_int(names_is_dns_label(name_cases[i].name), name_cases[i].label, "label \"%s\"", name_cases[i].name);

@@ -1,0 +1,390 @@
+/* act: carries out decide's actions on the local platform, logs each, records intent before changing the synchronous set, and tracks long operations so the loop never waits for them. */
+#include "autoconfig.h"
+
+#include "act.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "file.h"
+#include "log.h"
+#include "memory.h"
+#include "names.h"
+#include "pg.h"
+
+/* A started postmaster must answer, a stopped one exit, within this. */
+#define SETTLE_TIMEOUT_MS (120 * 1000)
+/* Short statements pgha sends (create a role or a slot, reload). */
+#define STATEMENT_TIMEOUT_MS 5000
+
+enum operation_kind { OPERATION_INITIALIZE, OPERATION_CLONE, OPERATION_START, OPERATION_STOP };
+static const char *const operation_names[] = {"initialize", "clone", "start", "stop"};
+
+struct operation {
+	struct actor *actor;
+	char cluster[NAMES_BUFFER_SIZE];
+	int index;
+	int source;
+	enum operation_kind kind;
+	struct proc_job *job; /* initialize, clone */
+	pid_t postmaster;     /* start: the postmaster started */
+	long long deadline_ms; /* start, stop */
+	bool active;
+};
+
+/* The last event of a member, for status. */
+struct member_event {
+	char cluster[NAMES_BUFFER_SIZE];
+	int index;
+	char text[1024];
+};
+
+struct actor {
+	sd_event *event;
+	const struct local_platform *platform;
+	struct pgha_config *const *config;
+	struct operation **operations;
+	size_t operation_count;
+	struct member_event *events;
+	size_t event_count;
+};
+
+static long long now_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static void remember(struct actor *actor, const char *cluster, int index, const char *text)
+{
+	struct member_event *event = NULL;
+
+	for (size_t i = 0; i < actor->event_count && !event; i++)
+		if (actor->events[i].index == index && strcmp(actor->events[i].cluster, cluster) == 0)
+			event = &actor->events[i];
+	if (!event) {
+		actor->events = xreallocarray(actor->events, actor->event_count + 1, sizeof *actor->events);
+		event = &actor->events[actor->event_count++];
+		snprintf(event->cluster, sizeof event->cluster, "%s", cluster);
+		event->index = index;
+	}
+	snprintf(event->text, sizeof event->text, "%s", text);
+}
+
+/* Logs about a member with the journal's fields, and keeps it for status. */
+static void report(struct actor *actor, enum log_level level, const char *cluster, int index, const char *format, ...)
+	__attribute__((format(printf, 5, 6)));
+static void report(struct actor *actor, enum log_level level, const char *cluster, int index, const char *format, ...)
+{
+	char member[NAMES_BUFFER_SIZE], text[1024];
+	va_list args;
+
+	va_start(args, format);
+	vsnprintf(text, sizeof text, format, args);
+	va_end(args);
+	names_member(member, sizeof member, cluster, index);
+	log_message(level, cluster, member, "%s", text);
+	remember(actor, cluster, index, text);
+}
+
+struct actor *actor_new(sd_event *event, const struct local_platform *platform, struct pgha_config *const *config)
+{
+	struct actor *actor = xcalloc(1, sizeof *actor);
+	*actor = (struct actor){.event = sd_event_ref(event), .platform = platform, .config = config};
+	return actor;
+}
+
+void actor_free(struct actor *actor)
+{
+	if (!actor)
+		return;
+	for (size_t i = 0; i < actor->operation_count; i++) {
+		/* a program still running is left to finish; its outcome is no longer awaited */
+		if (actor->operations[i]->job)
+			proc_cancel(actor->operations[i]->job);
+		free(actor->operations[i]);
+	}
+	free(actor->operations);
+	free(actor->events);
+	sd_event_unref(actor->event);
+	free(actor);
+}
+
+static struct operation *find_operation(const struct actor *actor, const char *cluster, int index)
+{
+	for (size_t i = 0; i < actor->operation_count; i++)
+		if (actor->operations[i]->active && actor->operations[i]->index == index &&
+		    strcmp(actor->operations[i]->cluster, cluster) == 0)
+			return actor->operations[i];
+	return NULL;
+}
+
+bool actor_busy(const char *cluster, int index, void *context)
+{
+	return find_operation(context, cluster, index) != NULL;
+}
+
+const char *actor_last_event(const struct actor *actor, const char *cluster, int index)
+{
+	for (size_t i = 0; i < actor->event_count; i++)
+		if (actor->events[i].index == index && strcmp(actor->events[i].cluster, cluster) == 0)
+			return actor->events[i].text;
+	return "";
+}
+
+static struct operation *begin(struct actor *actor, const char *cluster, int index, enum operation_kind kind,
+			       int source)
+{
+	struct operation *operation = NULL;
+
+	/* reuse a finished slot: operations are few and short-lived */
+	for (size_t i = 0; i < actor->operation_count && !operation; i++)
+		if (!actor->operations[i]->active)
+			operation = actor->operations[i];
+	if (!operation) {
+		actor->operations = xreallocarray(actor->operations, actor->operation_count + 1, sizeof *actor->operations);
+		operation = actor->operations[actor->operation_count++] = xcalloc(1, sizeof *operation);
+	}
+	*operation = (struct operation){.actor = actor, .index = index, .kind = kind, .source = source, .active = true,
+					.deadline_ms = now_ms() + SETTLE_TIMEOUT_MS};
+	snprintf(operation->cluster, sizeof operation->cluster, "%s", cluster);
+	return operation;
+}
+
+static const struct cluster_config *current_cluster(const struct actor *actor, const char *name)
+{
+	const struct pgha_config *config = *actor->config;
+	for (size_t i = 0; i < config->cluster_count; i++)
+		if (strcmp(config->clusters[i].name, name) == 0)
+			return &config->clusters[i];
+	return NULL;
+}
+
+/* initdb or pg_basebackup ended. */
+static void on_program_done(const struct proc_result *result, void *userdata)
+{
+	struct operation *operation = userdata;
+	struct actor *actor = operation->actor;
+	const struct cluster_config *cluster = current_cluster(actor, operation->cluster);
+	char outcome[256], why[1024] = "";
+
+	operation->active = false;
+	operation->job = NULL;
+	proc_result_describe(result, outcome, sizeof outcome);
+	if (!cluster) {
+		log_message(LOG_LEVEL_WARNING, operation->cluster, NULL, "%s of member %d ended (%s) after its cluster "
+			    "left the configuration", operation_names[operation->kind], operation->index, outcome);
+		return;
+	}
+	bool succeeded = proc_result_succeeded(result);
+	if (succeeded && operation->kind == OPERATION_INITIALIZE)
+		succeeded = local_finish_initialize(actor->platform, cluster, operation->index, why, sizeof why);
+	else if (succeeded && operation->kind == OPERATION_CLONE)
+		succeeded = local_finish_clone(actor->platform, cluster, operation->index, operation->source, why,
+					       sizeof why);
+	else
+		snprintf(why, sizeof why, "%s; its output ends with: %.300s", outcome,
+			 result->output_length > 300 ? result->output + result->output_length - 300 : result->output);
+	if (!succeeded && operation->kind == OPERATION_CLONE)
+		local_abandon_clone(actor->platform, cluster, operation->index);
+	if (succeeded)
+		report(actor, LOG_LEVEL_NOTICE, cluster->name, operation->index, "%s finished in %lld ms",
+		       operation_names[operation->kind], result->elapsed_ms);
+	else
+		report(actor, LOG_LEVEL_ERROR, cluster->name, operation->index, "%s failed: %s",
+		       operation_names[operation->kind], why);
+}
+
+/* One statement on a member, bounded; false (reported) when it fails. */
+static bool run_statement(struct actor *actor, const struct cluster_config *cluster, int index, const char *what,
+			  const char *sql, int parameter_count, const char *const *parameters,
+			  char *(*build_sql)(PGconn *, void *), void *build_context)
+{
+	struct pg_request request = {
+		.target = local_admin_target(actor->platform, cluster, index),
+		.sql = sql,
+		.parameter_count = parameter_count,
+		.parameters = parameters,
+		.build_sql = build_sql,
+		.build_context = build_context,
+	};
+	pg_execute_all(&request, 1, STATEMENT_TIMEOUT_MS);
+	bool succeeded = request.succeeded;
+	if (!succeeded)
+		report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: %s", what, request.error);
+	pg_request_clear(&request);
+	free((char *)request.target.host);
+	return succeeded;
+}
+
+static char *build_create_role(PGconn *connection, void *context)
+{
+	char *literal = PQescapeLiteral(connection, context, strlen(context));
+	if (!literal)
+		return NULL;
+	char *sql = xasprintf("CREATE ROLE " REPLICATION_ROLE " WITH LOGIN REPLICATION PASSWORD %s", literal);
+	PQfreemem(literal);
+	return sql;
+}
+
+/* The synchronous list is intent that must survive a crash: written to the state
+ * directory before the primary is told (failover will choose from it). */
+static bool record_synchronous(struct actor *actor, const struct cluster_config *cluster, int primary,
+			       const char *names, char *why, size_t why_size)
+{
+	const char *state_dir = actor->platform->config->daemon.state_dir;
+	char member[NAMES_BUFFER_SIZE];
+	char *directory = xasprintf("%s/%s", state_dir, cluster->name);
+	char *path = xasprintf("%s/synchronous.json", directory);
+	bool recorded = false;
+
+	names_member(member, sizeof member, cluster->name, primary);
+	json_t *intent = json_pack("{s:s, s:s}", "primary", member, "synchronous_standby_names", names);
+	char *text = json_dumps(intent, JSON_INDENT(2));
+	if ((mkdir(state_dir, 0700) == 0 || errno == EEXIST) && (mkdir(directory, 0700) == 0 || errno == EEXIST))
+		recorded = file_replace(path, text, strlen(text), 0600, why, why_size);
+	else
+		snprintf(why, why_size, "cannot create %s: %s", directory, strerror(errno));
+	json_decref(intent);
+	free(text);
+	free(directory);
+	free(path);
+	return recorded;
+}
+
+static void carry_out(struct actor *actor, const struct cluster_config *cluster,
+		      const struct cluster_observation *observation, const struct action *action)
+{
+	const char *name = cluster->name;
+	char why[512] = "", source[NAMES_BUFFER_SIZE] = "";
+	struct operation *operation;
+
+	if (action->source >= 0)
+		names_member(source, sizeof source, name, action->source);
+	report(actor, LOG_LEVEL_NOTICE, name, action->member, "%s%s%s: %s", action_type_names[action->type],
+	       source[0] ? " " : "", source, action->reason);
+	switch (action->type) {
+	case ACTION_INITIALIZE:
+		operation = begin(actor, name, action->member, OPERATION_INITIALIZE, -1);
+		operation->job = local_initialize(actor->platform, actor->event, cluster, action->member, on_program_done,
+						  operation);
+		operation->active = operation->job != NULL;
+		break;
+	case ACTION_CLONE:
+		operation = begin(actor, name, action->member, OPERATION_CLONE, action->source);
+		operation->job = local_clone(actor->platform, actor->event, cluster, action->member, action->source,
+					     on_program_done, operation);
+		operation->active = operation->job != NULL;
+		break;
+	case ACTION_MOVE_ASIDE: {
+		char moved[1024];
+		if (local_move_aside(actor->platform, cluster, action->member, moved, sizeof moved, why, sizeof why))
+			report(actor, LOG_LEVEL_WARNING, name, action->member, "unusable data directory kept as %s", moved);
+		else
+			report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
+		break;
+	}
+	case ACTION_START: {
+		pid_t pid = local_start(actor->platform, cluster, action->member, why, sizeof why);
+		if (pid > 0)
+			begin(actor, name, action->member, OPERATION_START, -1)->postmaster = pid;
+		else
+			report(actor, LOG_LEVEL_ERROR, name, action->member, "start failed: %s", why);
+		break;
+	}
+	case ACTION_STOP: {
+		const struct member_observation *member = observation_member(observation, action->member);
+		if (member && member->postmaster && local_stop(member->postmaster, why, sizeof why))
+			begin(actor, name, action->member, OPERATION_STOP, -1);
+		else if (why[0])
+			report(actor, LOG_LEVEL_ERROR, name, action->member, "stop failed: %s", why);
+		break;
+	}
+	case ACTION_CREATE_REPLICATION_ROLE: {
+		char password[128], passfile[1024];
+		if (!local_replication_secret(actor->platform, cluster, password, sizeof password, passfile,
+					      sizeof passfile, why, sizeof why))
+			report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
+		else
+			run_statement(actor, cluster, action->member, "creating the replication role", NULL, 0, NULL,
+				      build_create_role, password);
+		break;
+	}
+	case ACTION_CREATE_SLOT:
+	case ACTION_DROP_SLOT: {
+		char slot[NAMES_BUFFER_SIZE];
+		if (action->type == ACTION_CREATE_SLOT)
+			names_slot(slot, sizeof slot, name, action->source);
+		else
+			snprintf(slot, sizeof slot, "%.*s", (int)sizeof slot - 1, action->text);
+		const char *const parameters[] = {slot};
+		run_statement(actor, cluster, action->member, action_type_names[action->type],
+			      action->type == ACTION_CREATE_SLOT
+				      ? "SELECT pg_catalog.pg_create_physical_replication_slot($1, true)"
+				      : "SELECT pg_catalog.pg_drop_replication_slot($1)",
+			      1, parameters, NULL, NULL);
+		break;
+	}
+	case ACTION_FOLLOW:
+		if (!local_write_standby_settings(actor->platform, cluster, action->member, action->source, why, sizeof why))
+			report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
+		else
+			run_statement(actor, cluster, action->member, "reloading", "SELECT pg_catalog.pg_reload_conf()", 0,
+				      NULL, NULL, NULL);
+		break;
+	case ACTION_SET_SYNCHRONOUS:
+		if (!record_synchronous(actor, cluster, action->member, action->text, why, sizeof why) ||
+		    !local_write_synchronous_names(actor->platform, cluster, action->member, action->text, why, sizeof why))
+			report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
+		else
+			run_statement(actor, cluster, action->member, "reloading", "SELECT pg_catalog.pg_reload_conf()", 0,
+				      NULL, NULL, NULL);
+		break;
+	}
+}
+
+/* A start is over once the member answers, a stop once its postmaster is gone. */
+static void settle(struct actor *actor, const struct cluster_config *cluster,
+		   const struct cluster_observation *observation)
+{
+	for (size_t i = 0; i < actor->operation_count; i++) {
+		struct operation *operation = actor->operations[i];
+		if (!operation->active || operation->job || strcmp(operation->cluster, cluster->name) != 0)
+			continue;
+		const struct member_observation *member = observation_member(observation, operation->index);
+		bool over = !member || (operation->kind == OPERATION_START ? member->reachable : member->postmaster == 0);
+		char state = operation->kind == OPERATION_START ? local_process_state(operation->postmaster) : 'R';
+		if (!over && (state == 0 || state == 'Z')) {
+			/* PostgreSQL refused to start: say so now rather than wait for the deadline */
+			operation->active = false;
+			report(actor, LOG_LEVEL_ERROR, cluster->name, operation->index,
+			       "start failed: the postmaster (pid %ld) exited; see postgresql.log in its directory",
+			       (long)operation->postmaster);
+		} else if (over) {
+			operation->active = false;
+			report(actor, LOG_LEVEL_INFO, cluster->name, operation->index, "%s",
+			       operation->kind == OPERATION_START ? "started" : "stopped");
+		} else if (now_ms() > operation->deadline_ms) {
+			operation->active = false;
+			report(actor, LOG_LEVEL_WARNING, cluster->name, operation->index, "%s not over after %d s: %s",
+			       operation_names[operation->kind], SETTLE_TIMEOUT_MS / 1000,
+			       member->error[0] ? member->error : "deciding again");
+		}
+	}
+}
+
+void actor_run(struct actor *actor, const struct cluster_config *cluster, const struct cluster_observation *observation,
+	       const struct action_list *actions)
+{
+	settle(actor, cluster, observation);
+	for (size_t i = 0; i < actions->count; i++)
+		carry_out(actor, cluster, observation, &actions->items[i]);
+}

@@ -1,0 +1,641 @@
+/* decide: the pure decision function: from a cluster's configuration and one observation, the ordered actions that create, heal and scale it (it never promotes or demotes). */
+#include "autoconfig.h"
+
+#include "decide.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memory.h"
+#include "names.h"
+#include "syncnames.h"
+
+const char *const action_type_names[] = {
+	[ACTION_INITIALIZE] = "initialize",
+	[ACTION_MOVE_ASIDE] = "move-aside",
+	[ACTION_CLONE] = "clone",
+	[ACTION_START] = "start",
+	[ACTION_STOP] = "stop",
+	[ACTION_CREATE_REPLICATION_ROLE] = "create-replication-role",
+	[ACTION_CREATE_SLOT] = "create-slot",
+	[ACTION_DROP_SLOT] = "drop-slot",
+	[ACTION_FOLLOW] = "follow",
+	[ACTION_SET_SYNCHRONOUS] = "set-synchronous",
+};
+_Static_assert(sizeof action_type_names / sizeof action_type_names[0] == ACTION_SET_SYNCHRONOUS + 1,
+	       "a name for every action type");
+
+/* The order actions are carried out in. A directory is moved aside before anything
+ * could use it; the replication role exists before a standby connects with it; a
+ * standby's slot exists before it is cloned, so the primary keeps the WAL the clone
+ * needs; the synchronous list stops naming a removed member before that member stops,
+ * so no commit waits on it; and its slot is dropped only once it has stopped. */
+static const enum action_type execution_order[] = {
+	ACTION_MOVE_ASIDE, ACTION_INITIALIZE, ACTION_START,	    ACTION_CREATE_REPLICATION_ROLE, ACTION_CREATE_SLOT,
+	ACTION_CLONE,	   ACTION_FOLLOW,     ACTION_SET_SYNCHRONOUS, ACTION_STOP,		    ACTION_DROP_SLOT,
+};
+_Static_assert(sizeof execution_order / sizeof execution_order[0] == ACTION_SET_SYNCHRONOUS + 1,
+	       "every action type has its place in the order");
+
+/* A name by value, so that it can be written straight into a format's arguments. */
+struct name {
+	char text[MEMBER_NAME_SIZE];
+};
+
+/* An action and where it sorts among others of its type (the standby of a slot to
+ * create, the member of a slot to drop), and the order it was decided in, so that
+ * sorting is total and the result deterministic. */
+struct pending_action {
+	struct action action;
+	int rank;
+	int within_member;
+	size_t sequence;
+};
+
+/* One decision being made. */
+struct decision {
+	const struct cluster_config *cluster;
+	const struct cluster_observation *observation;
+	struct pending_action *items;
+	size_t count, capacity;
+	char waiting[sizeof ((struct action_list *)0)->waiting];
+};
+
+static struct name member_name(const struct cluster_config *cluster, int index)
+{
+	struct name name;
+
+	names_member(name.text, sizeof name.text, cluster->name, index);
+	return name;
+}
+
+static struct name slot_name(const struct cluster_config *cluster, int index)
+{
+	struct name name;
+
+	names_slot(name.text, sizeof name.text, cluster->name, index);
+	return name;
+}
+
+static const struct member_observation *find_member(const struct cluster_observation *observation, int index)
+{
+	for (size_t i = 0; i < observation->count; i++)
+		if (observation->members[i].index == index)
+			return &observation->members[i];
+	return NULL;
+}
+
+static bool is_configured(const struct cluster_config *cluster, int index)
+{
+	return index >= 0 && index < cluster->replicas;
+}
+
+static bool is_running(const struct member_observation *member)
+{
+	return member->postmaster != 0;
+}
+
+/* A member that accepts writes as far as its probe tells. */
+static bool is_primary(const struct member_observation *member)
+{
+	return member->reachable && !member->in_recovery;
+}
+
+static bool has_slot(const struct member_observation *member, const char *slot)
+{
+	for (size_t i = 0; i < member->slot_count; i++)
+		if (strcmp(member->slots[i], slot) == 0)
+			return true;
+	return false;
+}
+
+/* The index of the member whose slot is named slot in this cluster, or -1 when slot is
+ * not named like one of ours (such slots belong to someone else and are never touched). */
+static int slot_member_index(const struct cluster_config *cluster, const char *slot)
+{
+	struct name prefix = slot_name(cluster, 0);
+	size_t prefix_length = strlen(prefix.text) - 1; /* without the "0" */
+	const char *digits = slot + prefix_length;
+	size_t digit_count = strspn(digits, "0123456789");
+
+	if (strncmp(slot, prefix.text, prefix_length) != 0 || digit_count == 0 || digit_count > 9 ||
+	    digits[digit_count] != '\0')
+		return -1;
+
+	int index = atoi(digits);
+
+	/* only the spelling names_slot gives: "test_03" is not member 3's */
+	return strcmp(slot_name(cluster, index).text, slot) == 0 ? index : -1;
+}
+
+static void waiting(struct decision *decision, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+/* The first thing waited for is shown; the others will show once it is resolved. Like
+ * reasons, it is for people: a long one is cut rather than lost. */
+static void waiting(struct decision *decision, const char *format, ...)
+{
+	va_list arguments;
+
+	if (decision->waiting[0] != '\0')
+		return;
+	va_start(arguments, format);
+	vsnprintf(decision->waiting, sizeof decision->waiting, format, arguments);
+	va_end(arguments);
+}
+
+static struct action *add_action(struct decision *decision, enum action_type type, int member, int source,
+				 int within_member, const char *reason_format, ...) __attribute__((format(printf, 6, 7)));
+
+static struct action *add_action(struct decision *decision, enum action_type type, int member, int source,
+				 int within_member, const char *reason_format, ...)
+{
+	va_list arguments;
+	struct pending_action *pending;
+	int rank = 0;
+
+	if (decision->count == decision->capacity) {
+		decision->capacity = decision->capacity ? 2 * decision->capacity : 8;
+		decision->items = xreallocarray(decision->items, decision->capacity, sizeof *decision->items);
+	}
+	while (execution_order[rank] != type)
+		rank++;
+	pending = &decision->items[decision->count];
+	*pending = (struct pending_action){
+		.action = {.type = type, .member = member, .source = source},
+		.rank = rank,
+		.within_member = within_member,
+		.sequence = decision->count,
+	};
+	decision->count++;
+	va_start(arguments, reason_format);
+	vsnprintf(pending->action.reason, sizeof pending->action.reason, reason_format, arguments);
+	va_end(arguments);
+	return &pending->action;
+}
+
+static int compare_pending(const void *left, const void *right)
+{
+	const struct pending_action *a = left, *b = right;
+
+	if (a->rank != b->rank)
+		return a->rank < b->rank ? -1 : 1;
+	if (a->action.member != b->action.member)
+		return a->action.member < b->action.member ? -1 : 1;
+	if (a->within_member != b->within_member)
+		return a->within_member < b->within_member ? -1 : 1;
+	return a->sequence < b->sequence ? -1 : a->sequence > b->sequence;
+}
+
+/* No member has anything yet: the cluster is new, and only member 0 is initialized;
+ * the others are cloned from it once it runs. */
+static bool is_new_cluster(const struct cluster_observation *observation)
+{
+	for (size_t i = 0; i < observation->count; i++) {
+		const struct member_observation *member = &observation->members[i];
+
+		if (member->data_exists || member->data_unusable || member->busy || is_running(member))
+			return false;
+	}
+	return true;
+}
+
+/* Rule 1: more than one member accepts writes. Acting on either could make things
+ * worse (a clone from the wrong one, a slot on the wrong one), so nothing is done. */
+static bool several_primaries(struct decision *decision)
+{
+	char list[sizeof decision->waiting] = "";
+	size_t length = 0;
+	int found = 0;
+
+	for (size_t i = 0; i < decision->observation->count; i++) {
+		const struct member_observation *member = &decision->observation->members[i];
+
+		if (!is_primary(member))
+			continue;
+		if (length < sizeof list)
+			length += (size_t)snprintf(list + length, sizeof list - length, "%s%s", found ? ", " : "",
+						   member_name(decision->cluster, member->index).text);
+		found++;
+	}
+	if (found > 1)
+		waiting(decision, "several primaries: %s; not acting", list);
+	return found > 1;
+}
+
+/* Rule 3b: a configured member without a data directory is cloned from the primary,
+ * after the primary has its slot. */
+static void plan_clone(struct decision *decision, const struct member_observation *member,
+		       const struct member_observation *primary)
+{
+	const struct cluster_config *cluster = decision->cluster;
+	struct name name = member_name(cluster, member->index);
+
+	if (is_running(member)) {
+		/* a postmaster runs on a directory that is no longer there: cloning over it
+		 * would be writing under a live server */
+		waiting(decision, "%s has no data directory but its postmaster %ld still runs; not cloning over it",
+			name.text, (long)member->postmaster);
+		return;
+	}
+	if (!primary) {
+		waiting(decision, "waiting for a primary to clone %s from", name.text);
+		return;
+	}
+
+	struct name primary_name = member_name(cluster, primary->index);
+	struct name slot = slot_name(cluster, member->index);
+
+	if (!primary->replication_role) {
+		waiting(decision, "waiting for the replication role on %s to clone %s from it", primary_name.text,
+			name.text);
+		return;
+	}
+	if (!has_slot(primary, slot.text)) {
+		if (primary->busy) {
+			waiting(decision, "waiting for %s to be free to create the slot %s before cloning %s",
+				primary_name.text, slot.text, name.text);
+			return;
+		}
+		add_action(decision, ACTION_CREATE_SLOT, primary->index, member->index, member->index,
+			   "%s is about to be cloned from %s, which lacks its slot %s: creating it first, so that "
+			   "%s keeps the WAL the clone needs",
+			   name.text, primary_name.text, slot.text, primary_name.text);
+	}
+	add_action(decision, ACTION_CLONE, member->index, primary->index, 0, "%s has no data directory: cloning it from %s",
+		   name.text, primary_name.text);
+}
+
+/* Another member that is a primary, or could be one by the time member starts, and
+ * what makes it so; NULL when there is none. */
+static const char *possible_primary(const struct decision *decision, const struct member_observation *member,
+				    const struct member_observation **other)
+{
+	for (size_t i = 0; i < decision->observation->count; i++) {
+		const struct member_observation *candidate = &decision->observation->members[i];
+
+		*other = candidate;
+		if (candidate == member)
+			continue;
+		if (is_primary(candidate))
+			return "is the primary";
+		if (candidate->standby_signal)
+			continue;
+		if (is_running(candidate))
+			return "runs without standby.signal";
+		/* pgha may be starting it right now */
+		if (candidate->busy)
+			return "is busy and has no standby.signal";
+		/* it would be started in this same round */
+		if (is_configured(decision->cluster, candidate->index) && candidate->data_exists &&
+		    !candidate->data_unusable)
+			return "is stopped without standby.signal too";
+	}
+	*other = NULL;
+	return NULL;
+}
+
+/* Rule 3c: a configured member with data and no postmaster is started, unless it could
+ * come up as a second primary. */
+static void plan_start(struct decision *decision, const struct member_observation *member)
+{
+	const struct cluster_config *cluster = decision->cluster;
+	struct name name = member_name(cluster, member->index);
+	const struct member_observation *other;
+	const char *why;
+
+	if (member->standby_signal) {
+		add_action(decision, ACTION_START, member->index, -1, 0,
+			   "%s has a data directory and standby.signal but no postmaster: starting it as a standby",
+			   name.text);
+		return;
+	}
+	why = possible_primary(decision, member, &other);
+	if (why) {
+		/* which of the two should be primary is a failover decision, and rejoining the
+		 * other (pg_rewind) comes with failover: until then it stays stopped */
+		waiting(decision, "not starting %s: without standby.signal it would come up as a primary, and %s %s",
+			name.text, member_name(cluster, other->index).text, why);
+		return;
+	}
+	add_action(decision, ACTION_START, member->index, -1, 0,
+		   "%s has a data directory but no postmaster, and no other member is or may become primary: "
+		   "starting it",
+		   name.text);
+}
+
+/* Whether the primary's synchronous_standby_names may name member: true when it names
+ * it, and when the value cannot be read (the next SET_SYNCHRONOUS replaces it). */
+static bool may_be_synchronous(const struct member_observation *primary, const char *member)
+{
+	struct sync_spec spec;
+	char why[256];
+	bool named = false;
+
+	if (!syncnames_parse(primary->synchronous_standby_names, &spec, why, sizeof why))
+		return true;
+	for (size_t i = 0; i < spec.count && !named; i++)
+		named = syncnames_name_matches(spec.names[i], member);
+	sync_spec_free(&spec);
+	return named;
+}
+
+/* Rule 3d: a member removed by scaling down stops, once no commit can wait on it. */
+static void plan_stop_removed(struct decision *decision, const struct member_observation *member,
+			      const struct member_observation *primary)
+{
+	const struct cluster_config *cluster = decision->cluster;
+	struct name name = member_name(cluster, member->index);
+
+	if (member == primary) {
+		/* stopping it would leave the cluster without a primary; moving the primary
+		 * elsewhere is a switchover */
+		waiting(decision, "%s is the primary but beyond replicas = %d; it keeps running", name.text,
+			cluster->replicas);
+		return;
+	}
+	if (!primary) {
+		add_action(decision, ACTION_STOP, member->index, -1, 0,
+			   "%s is beyond replicas = %d and no primary can wait on it: stopping it (its data is kept)",
+			   name.text, cluster->replicas);
+		return;
+	}
+
+	struct name primary_name = member_name(cluster, primary->index);
+
+	if (may_be_synchronous(primary, name.text)) {
+		waiting(decision, "waiting for %s to leave synchronous_standby_names on %s before stopping it", name.text,
+			primary_name.text);
+		return;
+	}
+	add_action(decision, ACTION_STOP, member->index, -1, 0,
+		   "%s is beyond replicas = %d and %s's synchronous_standby_names no longer names it: stopping it "
+		   "(its data is kept)",
+		   name.text, cluster->replicas, primary_name.text);
+}
+
+/* Rule 3e: a running standby has its slot on the primary and follows it. */
+static void plan_follow(struct decision *decision, const struct member_observation *standby,
+			const struct member_observation *primary)
+{
+	const struct cluster_config *cluster = decision->cluster;
+	struct name name = member_name(cluster, standby->index);
+	struct name primary_name = member_name(cluster, primary->index);
+	struct name slot = slot_name(cluster, standby->index);
+
+	if (!has_slot(primary, slot.text)) {
+		if (primary->busy)
+			waiting(decision, "waiting for %s to be free to create the slot %s of %s", primary_name.text,
+				slot.text, name.text);
+		else
+			add_action(decision, ACTION_CREATE_SLOT, primary->index, standby->index, standby->index,
+				   "%s lacks the slot %s of its standby %s: creating it", primary_name.text, slot.text,
+				   name.text);
+	}
+	if (standby->upstream != primary->index) {
+		if (standby->upstream < 0)
+			add_action(decision, ACTION_FOLLOW, standby->index, primary->index, 0,
+				   "%s follows no known member, not the primary %s: pointing it at %s", name.text,
+				   primary_name.text, primary_name.text);
+		else
+			add_action(decision, ACTION_FOLLOW, standby->index, primary->index, 0,
+				   "%s follows %s, not the primary %s: pointing it at %s", name.text,
+				   member_name(cluster, standby->upstream).text, primary_name.text, primary_name.text);
+	} else if (!standby->follow_settings_current) {
+		add_action(decision, ACTION_FOLLOW, standby->index, primary->index, 0,
+			   "%s's settings for following %s are not those pgha writes: rewriting them", name.text,
+			   primary_name.text);
+	}
+}
+
+/* Whether observed and desired synchronous_standby_names mean something different. */
+static bool synchronous_names_differ(const char *observed, const char *desired)
+{
+	struct sync_spec observed_spec, desired_spec;
+	char why[256];
+	bool differ = true;
+
+	if (!syncnames_parse(observed, &observed_spec, why, sizeof why))
+		return true;
+	if (syncnames_parse(desired, &desired_spec, why, sizeof why)) {
+		differ = !syncnames_equal(&observed_spec, &desired_spec);
+		sync_spec_free(&desired_spec);
+	}
+	sync_spec_free(&observed_spec);
+	return differ;
+}
+
+/* Rule 4: the primary's replication role, the slots of removed members, and its
+ * synchronous list. */
+static void plan_primary(struct decision *decision, const struct member_observation *primary)
+{
+	const struct cluster_config *cluster = decision->cluster;
+	struct name primary_name = member_name(cluster, primary->index);
+
+	if (primary->busy) {
+		waiting(decision, "waiting for %s, the primary, to be free", primary_name.text);
+		return;
+	}
+	if (!primary->replication_role)
+		add_action(decision, ACTION_CREATE_REPLICATION_ROLE, primary->index, -1, 0,
+			   "%s is the primary and lacks pgha's replication role: creating it", primary_name.text);
+
+	for (size_t i = 0; i < primary->slot_count; i++) {
+		int index = slot_member_index(cluster, primary->slots[i]);
+		const struct member_observation *owner;
+
+		if (index < 0 || is_configured(cluster, index))
+			continue;
+		owner = find_member(decision->observation, index);
+		if (owner && (is_running(owner) || owner->busy))
+			continue; /* dropped once it has stopped */
+		struct action *action =
+			add_action(decision, ACTION_DROP_SLOT, primary->index, -1, index,
+				   "%s holds the slot %s of %s, which replicas = %d removed and which no longer runs: "
+				   "dropping it",
+				   primary_name.text, primary->slots[i], member_name(cluster, index).text, cluster->replicas);
+		snprintf(action->text, sizeof action->text, "%s", primary->slots[i]);
+	}
+
+	/* CREATE ROLE is a commit: under a synchronous list that no standby can satisfy
+	 * yet (none can connect without the role) it would wait forever */
+	if (!primary->replication_role)
+		return;
+
+	char *desired = decide_synchronous_names(cluster, decision->observation, primary->index);
+
+	if (synchronous_names_differ(primary->synchronous_standby_names, desired)) {
+		if (strlen(desired) >= sizeof ((struct action *)0)->text) {
+			waiting(decision, "the synchronous_standby_names %s should run is too long (%zu bytes) to set",
+				primary_name.text, strlen(desired));
+		} else {
+			struct action *action = add_action(
+				decision, ACTION_SET_SYNCHRONOUS, primary->index, -1, 0,
+				"%s runs synchronous_standby_names = '%s'; the configuration and the streaming standbys "
+				"call for '%s'",
+				primary_name.text, primary->synchronous_standby_names, desired);
+			snprintf(action->text, sizeof action->text, "%s", desired);
+		}
+	}
+	free(desired);
+}
+
+static void finish(struct decision *decision, struct action_list *actions)
+{
+	if (decision->count > 0) {
+		qsort(decision->items, decision->count, sizeof *decision->items, compare_pending);
+		actions->items = xcalloc(decision->count, sizeof *actions->items);
+	}
+	for (size_t i = 0; i < decision->count; i++)
+		actions->items[i] = decision->items[i].action;
+	actions->count = decision->count;
+	snprintf(actions->waiting, sizeof actions->waiting, "%s", decision->waiting);
+	free(decision->items);
+}
+
+void decide(const struct cluster_config *cluster, const struct cluster_observation *observation,
+	    struct action_list *actions)
+{
+	struct decision decision = {.cluster = cluster, .observation = observation};
+	const struct member_observation *primary = NULL;
+
+	*actions = (struct action_list){0};
+	if (several_primaries(&decision)) {
+		finish(&decision, actions);
+		return;
+	}
+	for (size_t i = 0; i < observation->count; i++)
+		if (is_primary(&observation->members[i]))
+			primary = &observation->members[i];
+
+	if (is_new_cluster(observation)) {
+		add_action(&decision, ACTION_INITIALIZE, 0, -1, 0,
+			   "no member of cluster %s has a data directory: initializing %s as its first primary",
+			   cluster->name, member_name(cluster, 0).text);
+		finish(&decision, actions);
+		return;
+	}
+
+	for (size_t i = 0; i < observation->count; i++) {
+		const struct member_observation *member = &observation->members[i];
+		bool configured = is_configured(cluster, member->index);
+
+		if (member->busy)
+			continue;
+		if (member->data_unusable) {
+			if (is_running(member))
+				waiting(&decision, "%s's data directory looks unusable but its postmaster %ld runs; "
+						   "not moving it aside",
+					member_name(cluster, member->index).text, (long)member->postmaster);
+			else
+				add_action(&decision, ACTION_MOVE_ASIDE, member->index, -1, 0,
+					   "%s's data directory holds something pgha cannot use: moving it aside (it is "
+					   "kept, never deleted)",
+					   member_name(cluster, member->index).text);
+			continue;
+		}
+		if (!member->data_exists) {
+			if (configured)
+				plan_clone(&decision, member, primary);
+			continue;
+		}
+		if (!is_running(member)) {
+			if (configured)
+				plan_start(&decision, member);
+			continue;
+		}
+		if (!configured)
+			plan_stop_removed(&decision, member, primary);
+		else if (primary && member->reachable && member->in_recovery)
+			plan_follow(&decision, member, primary);
+	}
+	if (primary)
+		plan_primary(&decision, primary);
+	finish(&decision, actions);
+}
+
+void action_list_free(struct action_list *actions)
+{
+	if (!actions)
+		return;
+	free(actions->items);
+	*actions = (struct action_list){0};
+}
+
+struct candidate {
+	int index;
+	int priority;
+};
+
+/* FIRST lists by priority, highest first, and then by index. */
+static int compare_by_priority(const void *left, const void *right)
+{
+	const struct candidate *a = left, *b = right;
+
+	if (a->priority != b->priority)
+		return a->priority > b->priority ? -1 : 1;
+	return a->index < b->index ? -1 : a->index > b->index;
+}
+
+static bool is_streaming_to(const struct member_observation *primary, const char *member)
+{
+	for (size_t i = 0; primary && i < primary->peer_count; i++)
+		if (strcmp(primary->peers[i].state, "streaming") == 0 &&
+		    syncnames_name_matches(member, primary->peers[i].application_name))
+			return true;
+	return false;
+}
+
+/* The standbys that stream now are listed. With synchronous.required, the list is
+ * padded with standbys that do not stream (yet) up to synchronous.number, so that
+ * commits wait rather than silently go asynchronous; without it, fewer standbys
+ * streaming lower the number, and none turns synchronous replication off. Priority
+ * orders a FIRST list and does not exclude anyone: priority 0 is about failover. */
+char *decide_synchronous_names(const struct cluster_config *cluster, const struct cluster_observation *observation,
+			       int primary)
+{
+	if (cluster->synchronous.method != SYNC_METHOD_ANY && cluster->synchronous.method != SYNC_METHOD_FIRST)
+		return xstrdup("");
+
+	const struct member_observation *primary_member = find_member(observation, primary);
+	size_t capacity = cluster->replicas > 0 ? (size_t)cluster->replicas : 1;
+	struct candidate *candidates = xcalloc(capacity, sizeof *candidates);
+	bool *chosen = xcalloc(capacity, sizeof *chosen);
+	struct name *names = xcalloc(capacity, sizeof *names);
+	const char **listed = xcalloc(capacity, sizeof *listed);
+	size_t candidate_count = 0, chosen_count = 0, listed_count = 0;
+	char *text;
+
+	for (int index = 0; index < cluster->replicas; index++)
+		if (index != primary)
+			candidates[candidate_count++] =
+				(struct candidate){.index = index, .priority = config_member_priority(cluster, index)};
+	if (cluster->synchronous.method == SYNC_METHOD_FIRST)
+		qsort(candidates, candidate_count, sizeof *candidates, compare_by_priority);
+
+	for (size_t i = 0; i < candidate_count; i++) {
+		names[i] = member_name(cluster, candidates[i].index);
+		if (is_streaming_to(primary_member, names[i].text)) {
+			chosen[i] = true;
+			chosen_count++;
+		}
+	}
+	if (cluster->synchronous.required)
+		for (size_t i = 0; i < candidate_count && chosen_count < (size_t)cluster->synchronous.number; i++)
+			if (!chosen[i]) {
+				chosen[i] = true;
+				chosen_count++;
+			}
+	for (size_t i = 0; i < candidate_count; i++)
+		if (chosen[i])
+			listed[listed_count++] = names[i].text;
+
+	/* syncnames_render lowers the number to the names listed, and lists none as "" */
+	text = syncnames_render(cluster->synchronous.method, cluster->synchronous.number, listed, listed_count);
+	free(listed);
+	free(names);
+	free(chosen);
+	free(candidates);
+	return text;
+}

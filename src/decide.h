@@ -1,0 +1,52 @@
+/* decide: the pure heart of the loop: from a cluster's configuration and one observation of it, the ordered actions that bring it closer to the configuration. No I/O. */
+#ifndef PGHA_DECIDE_H
+#define PGHA_DECIDE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "observe.h"
+
+enum action_type {
+	ACTION_INITIALIZE,          /* initdb member, the first primary of a new cluster */
+	ACTION_MOVE_ASIDE,          /* rename member's unusable data directory away; never delete it */
+	ACTION_CLONE,               /* pg_basebackup member from source, as a standby following source */
+	ACTION_START,               /* start member's postmaster */
+	ACTION_STOP,                /* stop member's postmaster (fast), keeping its data */
+	ACTION_CREATE_REPLICATION_ROLE, /* on member (the primary): pgha's replication role */
+	ACTION_CREATE_SLOT,         /* on member (the primary): the physical slot of standby source */
+	ACTION_DROP_SLOT,           /* on member (the primary): the slot of a removed standby, named in text */
+	ACTION_FOLLOW,              /* write member's standby settings to follow source, and reload it */
+	ACTION_SET_SYNCHRONOUS,     /* on member (the primary): synchronous_standby_names = text */
+};
+
+extern const char *const action_type_names[];
+
+struct action {
+	enum action_type type;
+	int member; /* the member acted on */
+	int source; /* ACTION_CLONE, ACTION_FOLLOW: the primary; ACTION_CREATE_SLOT: the standby; else -1 */
+	char text[8192]; /* ACTION_SET_SYNCHRONOUS: the new value (99 long names fit); ACTION_DROP_SLOT: the slot */
+	char reason[256]; /* why, for the log and status: "test-2 has no data directory" */
+};
+
+struct action_list {
+	struct action *items;
+	size_t count;
+	/* why the cluster cannot be brought closer now, or "" ("waiting for a primary to
+	 * clone test-2 from"); shown in status, never an error by itself */
+	char waiting[256];
+};
+
+/* The actions for one cluster, in the order they must be carried out. */
+void decide(const struct cluster_config *cluster, const struct cluster_observation *observation,
+	    struct action_list *actions);
+void action_list_free(struct action_list *actions);
+
+/* The synchronous_standby_names the primary should run, from the observation: see
+ * the rules in decide.c. Returns a new string ("" for none). */
+char *decide_synchronous_names(const struct cluster_config *cluster, const struct cluster_observation *observation,
+			       int primary);
+
+#endif

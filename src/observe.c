@@ -1,0 +1,200 @@
+/* observe: one observation of a cluster: each member's data directory and process (from the platform) and its PostgreSQL state (from a libpq probe). */
+#include "autoconfig.h"
+
+#include "observe.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "memory.h"
+#include "names.h"
+#include "pg.h"
+#include "platform_local.h"
+
+/* One round trip tells everything decide needs about a member. Lists come as JSON so
+ * that one row carries them. */
+static const char probe_sql[] =
+	"SELECT pg_is_in_recovery(),"
+	" (SELECT timeline_id FROM pg_control_checkpoint()),"
+	" CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,"
+	" pg_last_wal_receive_lsn(),"
+	" EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'),"
+	" EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart),"
+	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "' AND rolreplication),"
+	" current_setting('synchronous_standby_names'),"
+	" current_setting('primary_conninfo'),"
+	" current_setting('primary_slot_name'),"
+	" (SELECT coalesce(json_agg(json_build_array(application_name, state, sync_state,"
+	"                                            flush_lsn::text, replay_lsn::text)), '[]')"
+	"  FROM pg_stat_replication),"
+	" (SELECT coalesce(json_agg(slot_name), '[]') FROM pg_replication_slots WHERE slot_type = 'physical')";
+
+void cluster_observation_free(struct cluster_observation *observation)
+{
+	for (size_t i = 0; i < observation->count; i++) {
+		free(observation->members[i].peers);
+		free(observation->members[i].slots);
+	}
+	free(observation->members);
+	*observation = (struct cluster_observation){0};
+}
+
+const struct member_observation *observation_member(const struct cluster_observation *observation, int index)
+{
+	for (size_t i = 0; i < observation->count; i++)
+		if (observation->members[i].index == index)
+			return &observation->members[i];
+	return NULL;
+}
+
+/* "16/B374D848" as PostgreSQL prints an LSN; 0 for NULL or nonsense. */
+static uint64_t parse_lsn(const char *text)
+{
+	unsigned int high, low;
+	if (!text || sscanf(text, "%X/%X", &high, &low) != 2)
+		return 0;
+	return (uint64_t)high << 32 | low;
+}
+
+static bool is_true(const PGresult *result, int column)
+{
+	return !PQgetisnull(result, 0, column) && PQgetvalue(result, 0, column)[0] == 't';
+}
+
+static void copy_text(char *target, size_t size, const PGresult *result, int column)
+{
+	snprintf(target, size, "%s", PQgetisnull(result, 0, column) ? "" : PQgetvalue(result, 0, column));
+}
+
+static void read_peers(struct member_observation *member, const char *text)
+{
+	json_t *peers = json_loads(text, 0, NULL);
+	size_t index;
+	json_t *peer;
+
+	member->peer_count = json_array_size(peers);
+	member->peers = xcalloc(member->peer_count, sizeof *member->peers);
+	json_array_foreach(peers, index, peer) {
+		struct replication_peer *into = &member->peers[index];
+		const char *name = json_string_value(json_array_get(peer, 0));
+		const char *state = json_string_value(json_array_get(peer, 1));
+		const char *sync_state = json_string_value(json_array_get(peer, 2));
+		snprintf(into->application_name, sizeof into->application_name, "%s", name ? name : "");
+		snprintf(into->state, sizeof into->state, "%s", state ? state : "");
+		snprintf(into->sync_state, sizeof into->sync_state, "%s", sync_state ? sync_state : "");
+		into->flush_lsn = parse_lsn(json_string_value(json_array_get(peer, 3)));
+		into->replay_lsn = parse_lsn(json_string_value(json_array_get(peer, 4)));
+	}
+	json_decref(peers);
+}
+
+static void read_slots(struct member_observation *member, const char *text)
+{
+	json_t *slots = json_loads(text, 0, NULL);
+	size_t index;
+	json_t *slot;
+
+	member->slot_count = json_array_size(slots);
+	member->slots = xcalloc(member->slot_count, sizeof *member->slots);
+	json_array_foreach(slots, index, slot)
+		snprintf(member->slots[index], sizeof member->slots[index], "%s",
+			 json_string_value(slot) ? json_string_value(slot) : "");
+	json_decref(slots);
+}
+
+static void read_probe(const struct local_platform *platform, const struct cluster_config *cluster,
+		       struct member_observation *member, const struct pg_request *request)
+{
+	const PGresult *result = request->result;
+
+	if (!request->succeeded || PQntuples(result) != 1) {
+		snprintf(member->error, sizeof member->error, "%s", request->error[0] ? request->error : "no answer");
+		return;
+	}
+	member->reachable = true;
+	member->in_recovery = is_true(result, 0);
+	member->timeline = (uint32_t)strtoul(PQgetvalue(result, 0, 1), NULL, 10);
+	member->lsn = parse_lsn(PQgetisnull(result, 0, 2) ? NULL : PQgetvalue(result, 0, 2));
+	member->receive_lsn = parse_lsn(PQgetisnull(result, 0, 3) ? NULL : PQgetvalue(result, 0, 3));
+	member->streaming = is_true(result, 4);
+	member->pending_restart = is_true(result, 5);
+	member->replication_role = is_true(result, 6);
+	copy_text(member->synchronous_standby_names, sizeof member->synchronous_standby_names, result, 7);
+	copy_text(member->primary_conninfo, sizeof member->primary_conninfo, result, 8);
+	copy_text(member->primary_slot_name, sizeof member->primary_slot_name, result, 9);
+	read_peers(member, PQgetvalue(result, 0, 10));
+	read_slots(member, PQgetvalue(result, 0, 11));
+	if (member->in_recovery && member->primary_conninfo[0]) {
+		char slot[NAMES_BUFFER_SIZE];
+		member->upstream = local_upstream_of(cluster, member->primary_conninfo);
+		names_slot(slot, sizeof slot, cluster->name, member->index);
+		char *expected = member->upstream >= 0
+					 ? local_primary_conninfo(platform, cluster, member->index, member->upstream)
+					 : NULL;
+		member->follow_settings_current = expected && strcmp(expected, member->primary_conninfo) == 0 &&
+						  strcmp(slot, member->primary_slot_name) == 0;
+		free(expected);
+	}
+}
+
+void observe_clusters(const struct local_platform *platform, const struct pgha_config *config,
+		      observe_busy_fn busy, void *busy_context, int timeout_ms, struct cluster_observation *observations)
+{
+	size_t probes = 0;
+
+	for (size_t c = 0; c < config->cluster_count; c++) {
+		const struct cluster_config *cluster = &config->clusters[c];
+		int highest = local_highest_member(platform, cluster);
+		int count = highest + 1 > cluster->replicas ? highest + 1 : cluster->replicas;
+		struct cluster_observation *observation = &observations[c];
+
+		observation->count = (size_t)count;
+		observation->members = xcalloc(observation->count, sizeof *observation->members);
+		for (int i = 0; i < count; i++) {
+			struct member_observation *member = &observation->members[i];
+			struct local_member_state state;
+			member->index = i;
+			member->upstream = -1;
+			names_member(member->name, sizeof member->name, cluster->name, i);
+			local_member_state(platform, cluster, i, &state);
+			member->data_exists = state.data_exists;
+			member->data_unusable = state.data_unusable;
+			member->standby_signal = state.standby_signal;
+			member->postmaster = state.postmaster;
+			member->busy = busy && busy(cluster->name, i, busy_context);
+			probes += member->postmaster != 0;
+		}
+	}
+
+	/* every running member of every cluster at once: one hung member costs the
+	 * deadline once, not once per member */
+	struct pg_request *requests = xcalloc(probes, sizeof *requests);
+	struct member_observation **owners = xcalloc(probes, sizeof *owners);
+	const struct cluster_config **clusters = xcalloc(probes, sizeof *clusters);
+	size_t next = 0;
+	for (size_t c = 0; c < config->cluster_count; c++)
+		for (size_t i = 0; i < observations[c].count; i++) {
+			struct member_observation *member = &observations[c].members[i];
+			if (!member->postmaster) {
+				snprintf(member->error, sizeof member->error, "not running");
+				continue;
+			}
+			requests[next].target = local_admin_target(platform, &config->clusters[c], member->index);
+			requests[next].sql = probe_sql;
+			owners[next] = member;
+			clusters[next++] = &config->clusters[c];
+		}
+	pg_execute_all(requests, probes, timeout_ms);
+	for (size_t i = 0; i < probes; i++) {
+		read_probe(platform, clusters[i], owners[i], &requests[i]);
+		pg_request_clear(&requests[i]);
+		free((char *)requests[i].target.host);
+	}
+	free(requests);
+	free(owners);
+	free(clusters);
+}

@@ -1,0 +1,77 @@
+/* observe: one observation of a cluster: each member's data directory and process (from the platform) and its PostgreSQL state (from a libpq probe). */
+#ifndef PGHA_OBSERVE_H
+#define PGHA_OBSERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+#define MEMBER_NAME_SIZE 64
+
+/* A standby as the primary sees it in pg_stat_replication. */
+struct replication_peer {
+	char application_name[MEMBER_NAME_SIZE];
+	char state[16];      /* "streaming", "catchup", "startup", "backup", "stopping" */
+	char sync_state[16]; /* "sync", "quorum", "potential", "async" */
+	uint64_t flush_lsn;
+	uint64_t replay_lsn;
+};
+
+struct member_observation {
+	int index;
+	char name[MEMBER_NAME_SIZE]; /* "test-1" */
+
+	/* from the platform */
+	bool data_exists;   /* the data directory holds a PostgreSQL data directory (PG_VERSION) */
+	bool data_unusable; /* something is there that is not a data directory pgha can use */
+	bool standby_signal; /* standby.signal is present: the member starts as a standby */
+	pid_t postmaster;   /* the running postmaster, 0 when none */
+	bool busy;          /* pgha is doing something long to it (initdb, clone, start): leave it alone */
+
+	/* from the libpq probe; meaningful only when reachable */
+	bool reachable;
+	char error[256]; /* why it is not reachable, or the last failure of an action on it */
+	bool in_recovery;
+	uint32_t timeline;
+	uint64_t lsn;         /* primary: pg_current_wal_lsn(); standby: last replayed */
+	uint64_t receive_lsn; /* standby: last WAL received and flushed by its walreceiver */
+	bool streaming;       /* standby: its walreceiver streams */
+	bool pending_restart; /* some setting waits for a restart */
+	bool replication_role; /* primary: pgha's replication role exists */
+	char synchronous_standby_names[8192]; /* as the server runs it; 99 long names fit */
+	char primary_conninfo[1024];          /* standby: as the server runs it */
+	char primary_slot_name[MEMBER_NAME_SIZE];
+	/* standby: the member its primary_conninfo points to (-1: none or unknown), and
+	 * whether primary_conninfo and primary_slot_name are exactly what pgha writes for
+	 * following that member; the platform knows how to tell */
+	int upstream;
+	bool follow_settings_current;
+	struct replication_peer *peers; /* primary: its standbys */
+	size_t peer_count;
+	char (*slots)[MEMBER_NAME_SIZE]; /* physical replication slots on this member */
+	size_t slot_count;
+};
+
+/* Every member with an index below replicas, and any above it that still has data
+ * (left by scaling down), ordered by index. */
+struct cluster_observation {
+	struct member_observation *members;
+	size_t count;
+};
+
+struct local_platform;
+
+/* Whether pgha is doing something long to a member (initdb, clone, start). */
+typedef bool (*observe_busy_fn)(const char *cluster, int index, void *context);
+
+/* Observes every cluster of config, probing every running member concurrently under
+ * one deadline of timeout_ms. observations has one entry per cluster, filled here. */
+void observe_clusters(const struct local_platform *platform, const struct pgha_config *config, observe_busy_fn busy,
+		      void *busy_context, int timeout_ms, struct cluster_observation *observations);
+void cluster_observation_free(struct cluster_observation *observation);
+const struct member_observation *observation_member(const struct cluster_observation *observation, int index);
+
+#endif

@@ -1,0 +1,656 @@
+/* platform_local: members as PostgreSQL processes on this host: their directories, ports and settings files, and the programs that create, start and stop them. */
+#include "autoconfig.h"
+
+#include "platform_local.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <glob.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "file.h"
+#include "log.h"
+#include "memory.h"
+#include "names.h"
+
+/* initdb and pg_basebackup of a big database take long; a stuck one must still end. */
+#define INITIALIZE_TIMEOUT_MS (10 * 60 * 1000)
+#define CLONE_TIMEOUT_MS (6 * 60 * 60 * 1000)
+#define PROGRAM_TIMEOUT_MS (30 * 1000)
+
+static bool has_postgres(const char *directory)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/postgres", directory);
+	return access(path, X_OK) == 0;
+}
+
+/* The numbers in a path, for ordering /usr/lib/postgresql/9.6 before /usr/lib/postgresql/15. */
+static int compare_versions(const void *a, const void *b)
+{
+	const char *left = *(const char *const *)a, *right = *(const char *const *)b;
+	while (*left && *right) {
+		if (isdigit((unsigned char)*left) && isdigit((unsigned char)*right)) {
+			long x = strtol(left, (char **)&left, 10), y = strtol(right, (char **)&right, 10);
+			if (x != y)
+				return x < y ? -1 : 1;
+		} else if (*left != *right) {
+			return (unsigned char)*left - (unsigned char)*right;
+		} else {
+			left++, right++;
+		}
+	}
+	return (unsigned char)*left - (unsigned char)*right;
+}
+
+static bool find_bindir(struct local_platform *platform)
+{
+	const char *configured = platform->config->platform.local.bindir;
+
+	if (configured[0]) {
+		snprintf(platform->bindir, sizeof platform->bindir, "%s", configured);
+		if (has_postgres(platform->bindir))
+			return true;
+		log_error("platform.local.bindir %s holds no postgres program", configured);
+		return false;
+	}
+	static const char *const pg_config_paths[] = {"/usr/bin/pg_config", "/usr/local/bin/pg_config", NULL};
+	for (size_t i = 0; pg_config_paths[i]; i++) {
+		const char *const argv[] = {pg_config_paths[i], "--bindir", NULL};
+		struct proc_result result;
+		if (access(pg_config_paths[i], X_OK) != 0)
+			continue;
+		bool ran = proc_run(argv, NULL, NULL, PROGRAM_TIMEOUT_MS, &result);
+		if (ran) {
+			snprintf(platform->bindir, sizeof platform->bindir, "%s", result.output);
+			platform->bindir[strcspn(platform->bindir, "\n")] = '\0';
+		}
+		proc_result_free(&result);
+		if (ran && has_postgres(platform->bindir))
+			return true;
+	}
+	/* Debian's pg_config (libpq-dev) names a bindir without the server: take the newest installed */
+	glob_t found;
+	bool any = glob("/usr/lib/postgresql/*/bin", 0, NULL, &found) == 0;
+	if (any) {
+		qsort(found.gl_pathv, found.gl_pathc, sizeof *found.gl_pathv, compare_versions);
+		any = false;
+		for (size_t i = found.gl_pathc; i-- > 0 && !any;)
+			if (has_postgres(found.gl_pathv[i])) {
+				snprintf(platform->bindir, sizeof platform->bindir, "%s", found.gl_pathv[i]);
+				any = true;
+			}
+		globfree(&found);
+	}
+	if (!any)
+		log_error("no PostgreSQL server programs found (pg_config --bindir, /usr/lib/postgresql/*/bin); "
+			  "install them or set platform.local.bindir");
+	return any;
+}
+
+bool local_platform_init(struct local_platform *platform, const struct pgha_config *config)
+{
+	struct passwd *account = getpwuid(geteuid());
+
+	*platform = (struct local_platform){.config = config};
+	if (!account) {
+		log_error("cannot find the name of user %ld", (long)geteuid());
+		return false;
+	}
+	snprintf(platform->user, sizeof platform->user, "%s", account->pw_name);
+	if (!find_bindir(platform))
+		return false;
+	log_info("PostgreSQL programs in %s; members run as %s", platform->bindir, platform->user);
+	return true;
+}
+
+char *local_member_directory(const struct local_platform *platform, const struct cluster_config *cluster, int index)
+{
+	char member[NAMES_BUFFER_SIZE];
+	names_member(member, sizeof member, cluster->name, index);
+	return xasprintf("%s/%s/%s", platform->config->platform.local.base_dir, cluster->name, member);
+}
+
+/* A file of a member's directory ("data", "postgresql.log"). */
+static char *member_path(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			 const char *name)
+{
+	char *directory = local_member_directory(platform, cluster, index);
+	char *path = xasprintf("%s/%s", directory, name);
+	free(directory);
+	return path;
+}
+
+char *local_data_directory(const struct local_platform *platform, const struct cluster_config *cluster, int index)
+{
+	return member_path(platform, cluster, index, "data");
+}
+
+int local_member_port(const struct cluster_config *cluster, int index)
+{
+	return cluster->port + index;
+}
+
+struct pg_target local_admin_target(const struct local_platform *platform, const struct cluster_config *cluster,
+				    int index)
+{
+	return (struct pg_target){
+		.host = local_member_directory(platform, cluster, index),
+		.port = local_member_port(cluster, index),
+		.user = platform->user,
+	};
+}
+
+char local_process_state(pid_t pid)
+{
+	char path[64], why[256];
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	char *stat = file_read(path, 4096, NULL, why, sizeof why);
+	/* "PID (COMMAND) STATE ...": the command may hold spaces and parentheses */
+	char *close = stat ? strrchr(stat, ')') : NULL;
+	char state = close && close[1] == ' ' ? close[2] : 0;
+	free(stat);
+	return state;
+}
+
+static bool exists(const char *directory, const char *name)
+{
+	char *path = xasprintf("%s/%s", directory, name);
+	bool found = access(path, F_OK) == 0;
+	free(path);
+	return found;
+}
+
+/* The postmaster recorded in postmaster.pid, if that process still runs postgres. */
+static pid_t running_postmaster(const char *data)
+{
+	char path[64], why[256], command[256] = "";
+	char *pid_file = xasprintf("%s/postmaster.pid", data);
+	char *content = file_read(pid_file, 64 * 1024, NULL, why, sizeof why);
+	long pid;
+
+	free(pid_file);
+	if (!content)
+		return 0;
+	pid = strtol(content, NULL, 10);
+	free(content);
+	if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno != EPERM))
+		return 0;
+	/* A dead postmaster not yet reaped by its parent still holds the data directory in
+	 * PostgreSQL's eyes (its lock check is kill(pid, 0)): it counts as running, so that
+	 * nothing starts a second one into a "lock file already exists" failure. */
+	if (local_process_state((pid_t)pid) == 'Z')
+		return (pid_t)pid;
+	/* a pid reused by another program after a crash is not our postmaster */
+	snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+	content = file_read(path, 64 * 1024, NULL, why, sizeof why);
+	if (content) {
+		snprintf(command, sizeof command, "%s", content);
+		free(content);
+	}
+	const char *base = strrchr(command, '/');
+	return strcmp(base ? base + 1 : command, "postgres") == 0 ? (pid_t)pid : 0;
+}
+
+void local_member_state(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			struct local_member_state *state)
+{
+	char *data = local_data_directory(platform, cluster, index);
+	struct stat status;
+
+	*state = (struct local_member_state){0};
+	if (lstat(data, &status) < 0) {
+		free(data);
+		return; /* nothing there (or unreadable: reported when used) */
+	}
+	if (!S_ISDIR(status.st_mode)) {
+		state->data_unusable = true;
+		free(data);
+		return;
+	}
+	state->postmaster = running_postmaster(data);
+	/* an empty directory is no data yet: initdb and pg_basebackup can fill it */
+	DIR *listing = opendir(data);
+	bool empty = true;
+	for (struct dirent *entry; listing && (entry = readdir(listing));)
+		empty &= strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0;
+	if (listing)
+		closedir(listing);
+	if (!empty || state->postmaster) {
+		state->data_exists = exists(data, "PG_VERSION") && exists(data, "global/pg_control");
+		state->data_unusable = !state->data_exists && !state->postmaster;
+		state->standby_signal = exists(data, "standby.signal");
+	}
+	free(data);
+}
+
+int local_highest_member(const struct local_platform *platform, const struct cluster_config *cluster)
+{
+	char prefix[NAMES_BUFFER_SIZE];
+	char *path = xasprintf("%s/%s", platform->config->platform.local.base_dir, cluster->name);
+	int highest = -1;
+
+	snprintf(prefix, sizeof prefix, "%s-", cluster->name);
+	DIR *listing = opendir(path);
+	free(path);
+	for (struct dirent *entry; listing && (entry = readdir(listing));) {
+		char *end;
+		if (strncmp(entry->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		long index = strtol(entry->d_name + strlen(prefix), &end, 10);
+		if (*end == '\0' && index >= 0 && index < 1000 && index > highest)
+			highest = (int)index;
+	}
+	if (listing)
+		closedir(listing);
+	return highest;
+}
+
+/* The cluster's directory under the state directory: its secrets and remembered intent. */
+static char *secret_directory(const struct local_platform *platform, const struct cluster_config *cluster)
+{
+	return xasprintf("%s/%s", platform->config->daemon.state_dir, cluster->name);
+}
+
+bool local_replication_secret(const struct local_platform *platform, const struct cluster_config *cluster,
+			      char *password, size_t password_size, char *passfile, size_t passfile_size, char *why,
+			      size_t why_size)
+{
+	char *directory = secret_directory(platform, cluster);
+	char *path = xasprintf("%s/replication.password", directory);
+	char *content = NULL;
+	bool made = false;
+
+	if (mkdir(platform->config->daemon.state_dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(why, why_size, "cannot create %s: %s", platform->config->daemon.state_dir, strerror(errno));
+		goto out;
+	}
+	if (mkdir(directory, 0700) < 0 && errno != EEXIST) {
+		snprintf(why, why_size, "cannot create %s: %s", directory, strerror(errno));
+		goto out;
+	}
+	content = file_read(path, 1024, NULL, why, why_size);
+	if (!content && errno != ENOENT)
+		goto out;
+	if (!content) {
+		unsigned char random[24];
+		char text[2 * sizeof random + 1];
+		if (getrandom(random, sizeof random, 0) != (ssize_t)sizeof random) {
+			snprintf(why, why_size, "cannot make a password: %s", strerror(errno));
+			goto out;
+		}
+		for (size_t i = 0; i < sizeof random; i++)
+			snprintf(text + 2 * i, 3, "%02x", random[i]);
+		if (!file_replace(path, text, strlen(text), 0600, why, why_size))
+			goto out;
+		content = xstrdup(text);
+	}
+	content[strcspn(content, "\n")] = '\0';
+	snprintf(password, password_size, "%s", content);
+	/* a pgpass line: the password contains only hex digits, nothing to escape */
+	char *line = xasprintf("*:*:*:%s:%s\n", REPLICATION_ROLE, content);
+	char *pgpass = xasprintf("%s/pgpass", directory);
+	snprintf(passfile, passfile_size, "%s", pgpass);
+	made = strlen(pgpass) < passfile_size && file_replace(pgpass, line, strlen(line), 0600, why, why_size);
+	free(line);
+	free(pgpass);
+out:
+	free(content);
+	free(directory);
+	free(path);
+	return made;
+}
+
+char *local_primary_conninfo(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			     int upstream)
+{
+	char port[16], member[NAMES_BUFFER_SIZE];
+	char *directory = secret_directory(platform, cluster);
+	char *passfile = xasprintf("%s/pgpass", directory);
+	char *conninfo = NULL;
+
+	free(directory);
+	snprintf(port, sizeof port, "%d", local_member_port(cluster, upstream));
+	names_member(member, sizeof member, cluster->name, index);
+	pg_conninfo_append(&conninfo, "host", "127.0.0.1");
+	pg_conninfo_append(&conninfo, "port", port);
+	pg_conninfo_append(&conninfo, "user", REPLICATION_ROLE);
+	pg_conninfo_append(&conninfo, "passfile", passfile);
+	pg_conninfo_append(&conninfo, "application_name", member);
+	/* a primary that hangs must not keep the walreceiver waiting forever */
+	pg_conninfo_append(&conninfo, "connect_timeout", "5");
+	pg_conninfo_append(&conninfo, "keepalives_idle", "5");
+	pg_conninfo_append(&conninfo, "keepalives_interval", "2");
+	pg_conninfo_append(&conninfo, "keepalives_count", "3");
+	free(passfile);
+	return conninfo;
+}
+
+int local_upstream_of(const struct cluster_config *cluster, const char *primary_conninfo)
+{
+	char *error = NULL;
+	PQconninfoOption *options = PQconninfoParse(primary_conninfo, &error);
+	int upstream = -1;
+	bool loopback = false;
+
+	PQfreemem(error);
+	if (!options)
+		return -1;
+	for (PQconninfoOption *option = options; option->keyword; option++) {
+		if (!option->val)
+			continue;
+		if (strcmp(option->keyword, "host") == 0)
+			loopback = strcmp(option->val, "127.0.0.1") == 0;
+		if (strcmp(option->keyword, "port") == 0) {
+			int port = atoi(option->val);
+			if (port >= cluster->port && port < cluster->port + 1000)
+				upstream = port - cluster->port;
+		}
+	}
+	PQconninfoFree(options);
+	return loopback ? upstream : -1;
+}
+
+static bool write_conf(const char *data, const char *name, const char *content, char *why, size_t why_size)
+{
+	char *path = xasprintf("%s/%s", data, name);
+	bool written = file_replace(path, content, strlen(content), 0600, why, why_size);
+	free(path);
+	return written;
+}
+
+/* One "name = 'value'" line. */
+static void append_setting(char **text, const char *name, const char *value)
+{
+	char *quoted = pg_conf_quote(value);
+	char *line = xasprintf("%s%s = %s\n", *text, name, quoted);
+	free(quoted);
+	free(*text);
+	*text = line;
+}
+
+static const char *parameter_value(const struct cluster_config *cluster, const char *name)
+{
+	for (size_t i = 0; i < cluster->postgresql.parameters.count; i++)
+		if (strcasecmp(cluster->postgresql.parameters.items[i].name, name) == 0)
+			return cluster->postgresql.parameters.items[i].value;
+	return NULL;
+}
+
+bool local_write_settings(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			  char *why, size_t why_size)
+{
+	char port[16], member[NAMES_BUFFER_SIZE], senders[16];
+	char *data = local_data_directory(platform, cluster, index);
+	char *directory = local_member_directory(platform, cluster, index);
+	char *text = xstrdup("# Written by pghad: changes here are overwritten. Set parameters in pgha.conf(5)'s\n"
+			     "# postgresql.parameters instead.\n");
+
+	snprintf(port, sizeof port, "%d", local_member_port(cluster, index));
+	names_member(member, sizeof member, cluster->name, index);
+	append_setting(&text, "port", port);
+	append_setting(&text, "listen_addresses", "127.0.0.1");
+	append_setting(&text, "unix_socket_directories", directory);
+	append_setting(&text, "cluster_name", member);
+	append_setting(&text, "hot_standby", "on");
+	/* pg_rewind needs hints or checksums; initdb turns checksums on, hints cover clones of others */
+	append_setting(&text, "wal_log_hints", "on");
+	/* enough senders and slots for every standby and a clone in progress, unless set */
+	snprintf(senders, sizeof senders, "%d", cluster->replicas + 2 > 10 ? cluster->replicas + 2 : 10);
+	if (!parameter_value(cluster, "max_wal_senders"))
+		append_setting(&text, "max_wal_senders", senders);
+	if (!parameter_value(cluster, "max_replication_slots"))
+		append_setting(&text, "max_replication_slots", senders);
+	for (size_t i = 0; i < cluster->postgresql.parameters.count; i++)
+		append_setting(&text, cluster->postgresql.parameters.items[i].name,
+			       cluster->postgresql.parameters.items[i].value);
+	char *tail = xasprintf("%sinclude_if_exists = 'pgha-standby.conf'\ninclude_if_exists = 'pgha-synchronous.conf'\n",
+			       text);
+	bool written = write_conf(data, "pgha.conf", tail, why, why_size);
+	free(text);
+	free(tail);
+	free(data);
+	free(directory);
+	return written;
+}
+
+bool local_write_standby_settings(const struct local_platform *platform, const struct cluster_config *cluster,
+				  int index, int upstream, char *why, size_t why_size)
+{
+	char slot[NAMES_BUFFER_SIZE];
+	char *data = local_data_directory(platform, cluster, index);
+	char *text = xstrdup("# Written by pghad: whom this member follows.\n");
+
+	if (upstream >= 0) {
+		char *conninfo = local_primary_conninfo(platform, cluster, index, upstream);
+		names_slot(slot, sizeof slot, cluster->name, index);
+		append_setting(&text, "primary_conninfo", conninfo);
+		append_setting(&text, "primary_slot_name", slot);
+		free(conninfo);
+	}
+	bool written = write_conf(data, "pgha-standby.conf", text, why, why_size);
+	free(text);
+	free(data);
+	return written;
+}
+
+bool local_write_synchronous_names(const struct local_platform *platform, const struct cluster_config *cluster,
+				   int index, const char *names, char *why, size_t why_size)
+{
+	char *data = local_data_directory(platform, cluster, index);
+	char *text = xstrdup("# Written by pghad: the standbys that confirm each commit.\n");
+
+	append_setting(&text, "synchronous_standby_names", names);
+	bool written = write_conf(data, "pgha-synchronous.conf", text, why, why_size);
+	free(text);
+	free(data);
+	return written;
+}
+
+static bool make_directory(char *path, char *why, size_t why_size)
+{
+	bool made = mkdir(path, 0700) == 0 || errno == EEXIST;
+	if (!made)
+		snprintf(why, why_size, "cannot create %s: %s", path, strerror(errno));
+	free(path);
+	return made;
+}
+
+static bool make_member_directory(const struct local_platform *platform, const struct cluster_config *cluster,
+				  int index, char *why, size_t why_size)
+{
+	const char *base = platform->config->platform.local.base_dir;
+
+	return make_directory(xstrdup(base), why, why_size) &&
+	       make_directory(xasprintf("%s/%s", base, cluster->name), why, why_size) &&
+	       make_directory(local_member_directory(platform, cluster, index), why, why_size);
+}
+
+static char *program(const struct local_platform *platform, const char *name)
+{
+	return xasprintf("%s/%s", platform->bindir, name);
+}
+
+struct proc_job *local_initialize(const struct local_platform *platform, sd_event *event,
+				  const struct cluster_config *cluster, int index, proc_done_fn done, void *userdata)
+{
+	char why[256];
+
+	if (!make_member_directory(platform, cluster, index, why, sizeof why)) {
+		log_message(LOG_LEVEL_ERROR, cluster->name, NULL, "%s", why);
+		return NULL;
+	}
+	char *initdb = program(platform, "initdb");
+	char *data = local_data_directory(platform, cluster, index);
+	/* PGHA_TEST_INITDB_NOSYNC: for tests only, documented in pghad(8); a real cluster is synced */
+	const bool nosync = getenv("PGHA_TEST_INITDB_NOSYNC") != NULL;
+	const char *const argv[] = {initdb, "--pgdata", data, "--username", platform->user, "--auth-local=peer",
+				    "--auth-host=scram-sha-256", "--data-checksums", "--encoding=UTF8",
+				    nosync ? "--nosync" : NULL, NULL};
+	struct proc_job *job = proc_start(event, argv, NULL, NULL, INITIALIZE_TIMEOUT_MS, done, userdata);
+	free(initdb);
+	free(data);
+	return job;
+}
+
+bool local_finish_initialize(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			     char *why, size_t why_size)
+{
+	if (!local_write_settings(platform, cluster, index, why, why_size))
+		return false;
+	/* the one line pgha adds to the file initdb wrote; everything else is in pgha.conf */
+	char *data = local_data_directory(platform, cluster, index);
+	char *path = xasprintf("%s/postgresql.conf", data);
+	FILE *conf = fopen(path, "a");
+	bool added = conf && fputs("\n# Added by pghad: the settings it manages.\ninclude = 'pgha.conf'\n", conf) >= 0;
+	if (conf && fclose(conf) != 0)
+		added = false;
+	if (!added)
+		snprintf(why, why_size, "cannot add the include of pgha.conf to %s: %s", path, strerror(errno));
+	free(data);
+	free(path);
+	return added;
+}
+
+/* pg_basebackup copies into data.cloning, renamed to data only once complete, so a copy
+ * cut short never looks like a data directory. */
+static char *cloning_directory(const struct local_platform *platform, const struct cluster_config *cluster, int index)
+{
+	return member_path(platform, cluster, index, "data.cloning");
+}
+
+struct proc_job *local_clone(const struct local_platform *platform, sd_event *event,
+			     const struct cluster_config *cluster, int index, int source, proc_done_fn done,
+			     void *userdata)
+{
+	char slot[NAMES_BUFFER_SIZE], password[128], passfile[1024], why[256], port[16];
+	char *conninfo = NULL;
+
+	if (!make_member_directory(platform, cluster, index, why, sizeof why) ||
+	    !local_replication_secret(platform, cluster, password, sizeof password, passfile, sizeof passfile, why,
+				      sizeof why)) {
+		log_message(LOG_LEVEL_ERROR, cluster->name, NULL, "%s", why);
+		return NULL;
+	}
+	char *basebackup = program(platform, "pg_basebackup");
+	char *target = cloning_directory(platform, cluster, index);
+	names_slot(slot, sizeof slot, cluster->name, index);
+	snprintf(port, sizeof port, "%d", local_member_port(cluster, source));
+	pg_conninfo_append(&conninfo, "host", "127.0.0.1");
+	pg_conninfo_append(&conninfo, "port", port);
+	pg_conninfo_append(&conninfo, "user", REPLICATION_ROLE);
+	pg_conninfo_append(&conninfo, "passfile", passfile);
+	pg_conninfo_append(&conninfo, "connect_timeout", "10");
+	const char *const argv[] = {basebackup, "--pgdata", target, "--dbname", conninfo, "--wal-method=stream",
+				    "--checkpoint=fast", "--slot", slot, "--no-password", NULL};
+	struct proc_job *job = proc_start(event, argv, NULL, NULL, CLONE_TIMEOUT_MS, done, userdata);
+	free(conninfo);
+	free(basebackup);
+	free(target);
+	return job;
+}
+
+bool local_finish_clone(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			int source, char *why, size_t why_size)
+{
+	char *data = local_data_directory(platform, cluster, index);
+	char *copy = cloning_directory(platform, cluster, index);
+	char *inherited = xasprintf("%s/pgha-synchronous.conf", copy);
+	bool finished = false;
+
+	/* the primary's own synchronous list came along with the copy */
+	unlink(inherited);
+	if (!write_conf(copy, "standby.signal", "", why, why_size))
+		goto out;
+	if (rename(copy, data) < 0) {
+		snprintf(why, why_size, "cannot move the copy %s to %s: %s", copy, data, strerror(errno));
+		goto out;
+	}
+	finished = local_write_settings(platform, cluster, index, why, why_size) &&
+		   local_write_standby_settings(platform, cluster, index, source, why, why_size);
+out:
+	free(data);
+	free(copy);
+	free(inherited);
+	return finished;
+}
+
+/* path.KIND.TIMESTAMP: where a directory pgha will not use is kept. */
+static char *aside_name(const char *path, const char *kind)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm utc;
+
+	gmtime_r(&now, &utc);
+	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
+	return xasprintf("%s.%s.%s", path, kind, stamp);
+}
+
+void local_abandon_clone(const struct local_platform *platform, const struct cluster_config *cluster, int index)
+{
+	char *copy = cloning_directory(platform, cluster, index);
+
+	if (access(copy, F_OK) == 0) {
+		char *aside = aside_name(copy, "failed");
+		if (rename(copy, aside) == 0)
+			log_message(LOG_LEVEL_WARNING, cluster->name, NULL, "kept the incomplete copy as %s", aside);
+		else
+			log_message(LOG_LEVEL_ERROR, cluster->name, NULL, "cannot move the incomplete copy %s aside: %m",
+				    copy);
+		free(aside);
+	}
+	free(copy);
+}
+
+pid_t local_start(const struct local_platform *platform, const struct cluster_config *cluster, int index, char *why,
+		  size_t why_size)
+{
+	char *postgres = program(platform, "postgres");
+	char *data = local_data_directory(platform, cluster, index);
+	char *directory = local_member_directory(platform, cluster, index);
+	char *log_path = member_path(platform, cluster, index, "postgresql.log");
+	const char *const argv[] = {postgres, "-D", data, NULL};
+	pid_t pid = proc_spawn_detached(argv, NULL, directory, log_path, why, why_size);
+
+	free(postgres);
+	free(data);
+	free(directory);
+	free(log_path);
+	return pid;
+}
+
+bool local_stop(pid_t postmaster, char *why, size_t why_size)
+{
+	if (kill(postmaster, SIGINT) < 0) {
+		snprintf(why, why_size, "cannot signal postmaster %ld: %s", (long)postmaster, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+bool local_move_aside(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+		      char *moved_to, size_t moved_size, char *why, size_t why_size)
+{
+	char *data = local_data_directory(platform, cluster, index);
+	char *aside = aside_name(data, "unusable");
+	bool moved = rename(data, aside) == 0;
+
+	if (moved)
+		snprintf(moved_to, moved_size, "%s", aside);
+	else
+		snprintf(why, why_size, "cannot move %s aside: %s", data, strerror(errno));
+	free(data);
+	free(aside);
+	return moved;
+}

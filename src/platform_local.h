@@ -1,0 +1,101 @@
+/* platform_local: members as PostgreSQL processes on this host: their directories, ports and settings files, and the programs that create, start and stop them. */
+#ifndef PGHA_PLATFORM_LOCAL_H
+#define PGHA_PLATFORM_LOCAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "pg.h"
+#include "proc.h"
+
+/* The role pgha's standbys replicate as; its password lives in the state directory. */
+#define REPLICATION_ROLE "pgha_replicator"
+
+/* What the local platform needs besides the configuration, found once at start. */
+struct local_platform {
+	const struct pgha_config *config;
+	char bindir[512];   /* PostgreSQL's programs */
+	char user[64];      /* the OS user pghad runs as: PostgreSQL's superuser, by peer authentication */
+};
+
+/* Finds PostgreSQL's programs: platform.local.bindir, else pg_config --bindir, else the
+ * newest /usr/lib/postgresql/VERSION/bin. Checks that every member's socket path fits.
+ * False (logged) when not. */
+bool local_platform_init(struct local_platform *platform, const struct pgha_config *config);
+
+/* Where member index of cluster lives: BASE/CLUSTER/MEMBER holds data/, the socket and
+ * postgresql.log. New strings: paths are never truncated. */
+char *local_member_directory(const struct local_platform *platform, const struct cluster_config *cluster, int index);
+char *local_data_directory(const struct local_platform *platform, const struct cluster_config *cluster, int index);
+int local_member_port(const struct cluster_config *cluster, int index);
+/* How pghad itself connects to a member: the member's socket directory (host, a new
+ * string the caller frees), as PostgreSQL's superuser (peer authentication). */
+struct pg_target local_admin_target(const struct local_platform *platform, const struct cluster_config *cluster,
+				    int index);
+
+/* What is on disk and running for a member. */
+struct local_member_state {
+	bool data_exists;
+	bool data_unusable;
+	bool standby_signal;
+	pid_t postmaster;
+};
+void local_member_state(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			struct local_member_state *state);
+/* The highest member index with a directory, or -1: members left by scaling down. */
+int local_highest_member(const struct local_platform *platform, const struct cluster_config *cluster);
+
+/* The primary_conninfo pgha writes for member index following member upstream; a new string. */
+char *local_primary_conninfo(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			     int upstream);
+/* The member a primary_conninfo points to, or -1. */
+int local_upstream_of(const struct cluster_config *cluster, const char *primary_conninfo);
+
+/* The replication password of a cluster, created (random, mode 0600) on first use, and
+ * the passfile libpq reads it from. False (why written) when they cannot be made. */
+bool local_replication_secret(const struct local_platform *platform, const struct cluster_config *cluster,
+			      char *password, size_t password_size, char *passfile, size_t passfile_size, char *why,
+			      size_t why_size);
+
+/* The settings pgha owns: pgha.conf (fixed settings and the configured parameters),
+ * pgha-standby.conf (whom to follow) and pgha-synchronous.conf, all included from
+ * postgresql.conf. upstream -1 removes the standby settings. */
+bool local_write_settings(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			  char *why, size_t why_size);
+bool local_write_standby_settings(const struct local_platform *platform, const struct cluster_config *cluster,
+				  int index, int upstream, char *why, size_t why_size);
+bool local_write_synchronous_names(const struct local_platform *platform, const struct cluster_config *cluster,
+				   int index, const char *names, char *why, size_t why_size);
+
+/* Long operations run as programs on the loop; done is called once with the outcome. */
+struct proc_job *local_initialize(const struct local_platform *platform, sd_event *event,
+				  const struct cluster_config *cluster, int index, proc_done_fn done, void *userdata);
+struct proc_job *local_clone(const struct local_platform *platform, sd_event *event,
+			     const struct cluster_config *cluster, int index, int source, proc_done_fn done,
+			     void *userdata);
+/* After a successful initdb or pg_basebackup: settings, and for a clone standby.signal
+ * and the move of the copy into place. */
+bool local_finish_initialize(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			     char *why, size_t why_size);
+bool local_finish_clone(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			int source, char *why, size_t why_size);
+/* A copy that failed is moved aside like an unusable directory: pgha deletes no data. */
+void local_abandon_clone(const struct local_platform *platform, const struct cluster_config *cluster, int index);
+
+/* Starts the postmaster detached (it outlives pghad); returns its pid or -1. */
+pid_t local_start(const struct local_platform *platform, const struct cluster_config *cluster, int index, char *why,
+		  size_t why_size);
+/* A process's state letter from /proc ('R', 'S', 'Z' for a zombie...), 0 when it is gone. */
+char local_process_state(pid_t pid);
+
+/* Asks the postmaster to stop (fast shutdown: SIGINT); does not wait. */
+bool local_stop(pid_t postmaster, char *why, size_t why_size);
+/* Renames an unusable data directory to data.unusable.TIMESTAMP. */
+bool local_move_aside(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+		      char *moved_to, size_t moved_size, char *why, size_t why_size);
+
+#endif

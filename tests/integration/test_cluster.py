@@ -1,0 +1,232 @@
+"""pghad keeping a synchronous cluster on the local platform, on real PostgreSQL:
+creation from nothing, healing a killed or lost standby, adopting running members
+after a restart of pghad, and scaling by reload."""
+import json
+import os
+import shutil
+import signal
+import socket
+
+import pytest
+
+import pgharness
+
+REPLICAS = 3
+
+
+def config_text(workdir, port, replicas=REPLICAS, number=1, method="any", loop_interval_ms=200):
+    return f"""
+daemon: {{
+  state_dir = "{workdir}/state";
+  control_socket = "{workdir}/pghad.sock";
+  loop_interval_ms = {loop_interval_ms};
+  log_level = "debug";
+}};
+platform: {{ local: {{ base_dir = "{workdir}/clusters"; }}; }};
+clusters = ( {{
+  name = "test";
+  replicas = {replicas};
+  port = {port};
+  synchronous = {{ method = "{method}"; number = {number}; }};
+}} );
+"""
+
+
+def status(workdir):
+    """The running pghad's status of cluster test, over its control socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(15)
+        connection.connect(os.path.join(workdir, "pghad.sock"))
+        connection.sendall(b'{"command": "status"}\n')
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = connection.recv(65536)
+            assert chunk, "pghad closed the control connection"
+            answer += chunk
+    return json.loads(answer)["clusters"][0]
+
+
+def members(cluster_status):
+    return {member["name"]: member for member in cluster_status["members"]}
+
+
+def healthy(workdir, replicas=REPLICAS):
+    """The status once the cluster has one primary (test-0) and replicas - 1 streaming
+    standbys that are all in the synchronous list, else None."""
+    cluster = status(workdir)
+    by_name = members(cluster)
+    expected = [f"test-{index}" for index in range(replicas)]
+    if any(name not in by_name for name in expected):
+        return None
+    if by_name["test-0"]["role"] != "primary":
+        return None
+    standbys = expected[1:]
+    if any(by_name[name]["state"] != "streaming" or by_name[name]["sync_state"] not in ("quorum", "sync")
+           for name in standbys):
+        return None
+    return cluster
+
+
+def postmaster_pid(workdir, member):
+    with open(os.path.join(workdir, "clusters", "test", member, "data", "postmaster.pid")) as pid_file:
+        return int(pid_file.readline())
+
+
+def sql(workdir, account, port, member, statement):
+    """Runs statement on a member with psql as the test account (PostgreSQL's superuser
+    there, by peer authentication on the member's socket) and returns its output."""
+    psql = os.path.join(pgharness.postgres_bindir(), "psql")
+    result = pgharness.run_as_user(
+        [psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", os.path.join(workdir, "clusters", "test", member),
+         "-p", str(port), "-U", account.name, "-d", "postgres", "-c", statement],
+        account=account, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.fixture
+def cluster(pghad, tmp_workdir, account):
+    """A pghad keeping cluster test (3 members, ANY 1) from an empty base directory,
+    waited for until healthy. Yields (daemon, base port)."""
+    port = pgharness.free_port_range(REPLICAS + 1)
+    daemon = pghad(config_text(tmp_workdir, port), env={"PGHA_TEST_INITDB_NOSYNC": "1"})
+    pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="a healthy 3-member cluster")
+    yield daemon, port
+    stop_everything(tmp_workdir, daemon)
+
+
+def stop_everything(workdir, *daemons):
+    """Stops every pghad (which would start the members again), then the members."""
+    for daemon in daemons:
+        if daemon.running:
+            daemon.stop()
+    pgharness.stop_postmasters_under(workdir)
+
+
+def test_a_new_cluster_replicates_synchronously(cluster, tmp_workdir, account):
+    daemon, port = cluster
+    state = healthy(tmp_workdir)
+    assert state["synchronous_standby_names"] == 'ANY 1 ("test-1", "test-2")'
+    assert sql(tmp_workdir, account, port, "test-0", "SHOW synchronous_standby_names") == 'ANY 1 ("test-1", "test-2")'
+    assert [members(state)[name]["role"] for name in ("test-0", "test-1", "test-2")] == ["primary", "replica", "replica"]
+
+    sql(tmp_workdir, account, port, "test-0", "CREATE TABLE acknowledged (id int); INSERT INTO acknowledged VALUES (42)")
+    for index in (1, 2):
+        pgharness.wait_until(
+            lambda: sql(tmp_workdir, account, port + index, f"test-{index}",
+                        "SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename = 'acknowledged'") == "1"
+            and sql(tmp_workdir, account, port + index, f"test-{index}", "SELECT id FROM acknowledged") == "42",
+            timeout=30, what=f"the commit on test-{index}")
+        assert sql(tmp_workdir, account, port + index, f"test-{index}", "SELECT pg_is_in_recovery()") == "t"
+    # standbys replicate as pgha's role with their member name, through their own slot
+    rows = sql(tmp_workdir, account, port, "test-0",
+               "SELECT application_name || ':' || usename FROM pg_stat_replication ORDER BY 1")
+    assert rows.splitlines() == ["test-1:pgha_replicator", "test-2:pgha_replicator"]
+    slots = sql(tmp_workdir, account, port, "test-0",
+                "SELECT slot_name || ':' || active FROM pg_replication_slots ORDER BY 1")
+    assert slots.splitlines() == ["test_1:true", "test_2:true"]
+    # the replication password is kept private to pghad's user and never logged
+    secret = os.path.join(tmp_workdir, "state", "test", "replication.password")
+    assert oct(os.stat(secret).st_mode & 0o777) == "0o600"
+    with open(secret) as password_file:
+        assert password_file.read().strip() not in daemon.log_text()
+    # data checksums are on, and the settings pgha owns live in its own file
+    assert sql(tmp_workdir, account, port, "test-0", "SHOW data_checksums") == "on"
+    assert sql(tmp_workdir, account, port + 1, "test-1", "SELECT sourcefile FROM pg_settings WHERE name = 'primary_conninfo'") \
+        .endswith("/test-1/data/pgha-standby.conf")
+
+
+def test_a_killed_standby_is_restarted_and_listed_again(cluster, tmp_workdir, account):
+    daemon, port = cluster
+    primary = postmaster_pid(tmp_workdir, "test-0")
+    killed = postmaster_pid(tmp_workdir, "test-1")
+    os.kill(killed, signal.SIGKILL)
+    pgharness.wait_until(lambda: postmaster_pid(tmp_workdir, "test-1") != killed and healthy(tmp_workdir),
+                         timeout=120, what="test-1 running, streaming and listed again")
+    assert postmaster_pid(tmp_workdir, "test-0") == primary, "the primary was not touched"
+    assert healthy(tmp_workdir)["synchronous_standby_names"] == 'ANY 1 ("test-1", "test-2")'
+
+
+def test_a_lost_standby_directory_is_cloned_again(cluster, tmp_workdir, account):
+    daemon, port = cluster
+    primary = postmaster_pid(tmp_workdir, "test-0")
+    os.kill(postmaster_pid(tmp_workdir, "test-2"), signal.SIGKILL)
+    shutil.rmtree(os.path.join(tmp_workdir, "clusters", "test", "test-2", "data"))
+    mark = daemon.log_mark()
+    daemon.wait_for_log(r"\[test-2\] clone test-0: test-2 has no data directory", timeout=60, since=mark)
+    pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="test-2 cloned and streaming again")
+    assert postmaster_pid(tmp_workdir, "test-0") == primary, "the primary was not touched"
+
+
+def test_an_unusable_directory_is_moved_aside_never_deleted(cluster, tmp_workdir, account):
+    daemon, port = cluster
+    member_dir = os.path.join(tmp_workdir, "clusters", "test", "test-2")
+    killed = postmaster_pid(tmp_workdir, "test-2")
+    os.kill(killed, signal.SIGKILL)
+    pgharness.wait_until(lambda: not pgharness.process_alive(killed), timeout=30, what="test-2's postmaster gone")
+    # replace the data directory by one that is not a data directory
+    data = os.path.join(member_dir, "data")
+    shutil.rmtree(data)
+    os.mkdir(data, 0o700)
+    with open(os.path.join(data, "precious.txt"), "w") as precious:
+        precious.write("not PostgreSQL's, but somebody's")
+    account.chown(data)
+    pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="test-2 cloned again")
+    kept = [name for name in os.listdir(member_dir) if name.startswith("data.unusable.")]
+    assert len(kept) == 1
+    with open(os.path.join(member_dir, kept[0], "precious.txt")) as precious:
+        assert precious.read() == "not PostgreSQL's, but somebody's"
+
+
+def test_pghad_stopping_never_stops_postgresql_and_a_new_one_adopts(cluster, pghad, tmp_workdir, account):
+    daemon, port = cluster
+    before = {f"test-{i}": postmaster_pid(tmp_workdir, f"test-{i}") for i in range(REPLICAS)}
+    assert daemon.stop() == 0
+    assert all(pgharness.process_alive(pid) for pid in before.values()), "SIGTERM to pghad stopped PostgreSQL"
+
+    again = pghad(config_text(tmp_workdir, port), name="again", env={"PGHA_TEST_INITDB_NOSYNC": "1"})
+    request_stop = again.stop
+    mark = again.log_mark()
+    # several loops later, the same postmasters run and nothing was started or cloned
+    again.wait_for_log(r"loop iteration 10\b", timeout=30, since=mark)
+    assert healthy(tmp_workdir)
+    assert {name: postmaster_pid(tmp_workdir, name) for name in before} == before
+    assert not any(action in again.log_text(mark) for action in ("] start:", "] clone", "] initialize:"))
+    request_stop()
+
+
+def test_replicas_up_and_down_by_reload(cluster, tmp_workdir, account):
+    daemon, port = cluster
+    daemon.write_config(config_text(tmp_workdir, port, replicas=4))
+    daemon.reload()
+    pgharness.wait_until(lambda: healthy(tmp_workdir, replicas=4), timeout=120, what="test-3 added and listed")
+    assert healthy(tmp_workdir, replicas=4)["synchronous_standby_names"] == 'ANY 1 ("test-1", "test-2", "test-3")'
+    test_3 = postmaster_pid(tmp_workdir, "test-3")
+
+    mark = daemon.log_mark()
+    daemon.write_config(config_text(tmp_workdir, port, replicas=3))
+    daemon.reload()
+    pgharness.wait_until(lambda: not pgharness.process_alive(test_3), timeout=60, what="test-3 stopped")
+    log = daemon.log_text(mark)
+    unlisted = log.index("set-synchronous")
+    stopped = log.index("[test-3] stop")
+    assert unlisted < stopped, "test-3 left the synchronous list before it was stopped"
+    assert os.path.isdir(os.path.join(tmp_workdir, "clusters", "test", "test-3", "data")), "its data is kept"
+    pgharness.wait_until(lambda: healthy(tmp_workdir)["synchronous_standby_names"] == 'ANY 1 ("test-1", "test-2")',
+                         timeout=30, what="the list back to two names")
+    pgharness.wait_until(lambda: "test_3" not in sql(tmp_workdir, account, port, "test-0",
+                                                     "SELECT string_agg(slot_name, ',') FROM pg_replication_slots"),
+                         timeout=30, what="test-3's slot dropped")
+
+
+def test_synchronous_number_changes_within_a_loop(cluster, tmp_workdir, account):
+    daemon, port = cluster
+    daemon.write_config(config_text(tmp_workdir, port, number=2))
+    daemon.reload()
+    pgharness.wait_until(lambda: healthy(tmp_workdir)["synchronous_standby_names"] == 'ANY 2 ("test-1", "test-2")',
+                         timeout=30, what="ANY 2")
+    daemon.write_config(config_text(tmp_workdir, port, method="first", number=1))
+    daemon.reload()
+    pgharness.wait_until(
+        lambda: sql(tmp_workdir, account, port, "test-0", "SHOW synchronous_standby_names") == 'FIRST 1 ("test-1", "test-2")',
+        timeout=30, what="FIRST 1")
