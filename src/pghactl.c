@@ -84,6 +84,40 @@ static void print_errors(const json_t *errors, const char *indent)
 		printf("%s%s\n", indent, json_string_value(error));
 }
 
+/* One line per member, as patronictl list shows them. */
+static void print_members(const json_t *cluster)
+{
+	const json_t *members = json_object_get(cluster, "members");
+	const char *waiting = json_string_value(json_object_get(cluster, "waiting"));
+	size_t index;
+	const json_t *member;
+
+	if (!json_array_size(members))
+		return;
+	printf("\n%s: synchronous_standby_names = '%s'\n", json_string_value(json_object_get(cluster, "name")),
+	       json_string_value(json_object_get(cluster, "synchronous_standby_names")));
+	if (waiting && waiting[0])
+		printf("waiting: %s\n", waiting);
+	printf("%-20s %6s  %-8s %-12s %4s %10s  %-9s %s\n", "MEMBER", "PORT", "ROLE", "STATE", "TL", "LAG", "SYNC",
+	       "LAST EVENT OR ERROR");
+	json_array_foreach(members, index, member) {
+		const json_t *lag = json_object_get(member, "lag_bytes");
+		const char *error = json_string_value(json_object_get(member, "error"));
+		const char *event = json_string_value(json_object_get(member, "last_event"));
+		char lag_text[32] = "";
+		if (json_is_integer(lag))
+			snprintf(lag_text, sizeof lag_text, "%lld", (long long)json_integer_value(lag));
+		printf("%-20s %6lld  %-8s %-12s %4lld %10s  %-9s %s%s\n", json_string_value(json_object_get(member, "name")),
+		       (long long)json_integer_value(json_object_get(member, "port")),
+		       json_string_value(json_object_get(member, "role")),
+		       json_string_value(json_object_get(member, "state")),
+		       (long long)json_integer_value(json_object_get(member, "timeline")), lag_text,
+		       json_string_value(json_object_get(member, "sync_state")),
+		       json_is_true(json_object_get(member, "configured")) ? "" : "(beyond replicas) ",
+		       error && error[0] ? error : event ? event : "");
+	}
+}
+
 static void print_status(const json_t *status)
 {
 	const json_t *errors = json_object_get(status, "reload_errors");
@@ -122,6 +156,8 @@ static void print_status(const json_t *status)
 		       (long long)json_integer_value(json_object_get(cluster, "replicas")),
 		       (long long)json_integer_value(json_object_get(cluster, "port")), sync_text, failover_text);
 	}
+	json_array_foreach(json_object_get(status, "clusters"), index, cluster)
+		print_members(cluster);
 }
 
 static int status_command(const char *path, bool as_json)

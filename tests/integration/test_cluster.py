@@ -130,6 +130,15 @@ def test_a_new_cluster_replicates_synchronously(cluster, tmp_workdir, account):
     assert oct(os.stat(secret).st_mode & 0o777) == "0o600"
     with open(secret) as password_file:
         assert password_file.read().strip() not in daemon.log_text()
+    # the operator's view: one line per member
+    pghactl = pgharness.install_program("pghactl", os.path.join(tmp_workdir, "bin"), account)
+    table = pgharness.run_as_user([pghactl, "-s", os.path.join(tmp_workdir, "pghad.sock"), "status"], account=account,
+                                  capture_output=True, text=True, timeout=30).stdout
+    rows = {line.split()[0]: line.split() for line in table.splitlines() if line.startswith("test-")}
+    assert rows["test-0"][1:4] == [str(port), "primary", "running"]
+    assert rows["test-1"][1:4] == [str(port + 1), "replica", "streaming"]
+    assert "quorum" in rows["test-2"]
+    assert """synchronous_standby_names = 'ANY 1 ("test-1", "test-2")'""" in table
     # data checksums are on, and the settings pgha owns live in its own file
     assert sql(tmp_workdir, account, port, "test-0", "SHOW data_checksums") == "on"
     assert sql(tmp_workdir, account, port + 1, "test-1", "SELECT sourcefile FROM pg_settings WHERE name = 'primary_conninfo'") \
