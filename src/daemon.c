@@ -109,6 +109,16 @@ static int probe_timeout_ms(const struct pgha_config *config)
 	return timeout < 250 ? 250 : timeout;
 }
 
+/* Members of clusters removed from the configuration are stopped, their data kept. */
+static void stop_removed(const struct cluster_config *removed, void *context)
+{
+	struct daemon *daemon = context;
+	int running = local_stop_removed_cluster(&daemon->platform, removed);
+	if (running)
+		log_message(LOG_LEVEL_DEBUG, removed->name, NULL, "removed cluster: %d member%s still running", running,
+			    running == 1 ? "" : "s");
+}
+
 void daemon_iterate(struct daemon *daemon)
 {
 	const struct pgha_config *config = daemon->config;
@@ -132,6 +142,7 @@ void daemon_iterate(struct daemon *daemon)
 		actor_run(daemon->actor, &config->clusters[i], &daemon->observations[i], &actions);
 		action_list_free(&actions);
 	}
+	local_removed_clusters(&daemon->platform, stop_removed, daemon);
 }
 
 void daemon_stop(struct daemon *daemon)
@@ -237,6 +248,28 @@ static json_t *status_reply(const struct daemon *daemon)
 			 "reload_errors", error_array(&daemon->reload_errors), "clusters", clusters);
 }
 
+/* Deleting data is the one thing pgha never does by itself: only this, asked for with
+ * the cluster's name repeated as confirmation. */
+static json_t *purge(struct daemon *daemon, const json_t *request)
+{
+	const char *cluster = json_string_value(json_object_get(request, "cluster"));
+	const char *confirm = json_string_value(json_object_get(request, "confirm"));
+	char why[512];
+
+	if (!cluster || !confirm || strcmp(cluster, confirm) != 0)
+		return json_pack("{s:b, s:s}", "ok", 0, "error",
+				 "purge deletes a cluster's data: it needs the cluster's name repeated as confirmation");
+	if (daemon->config->platform.type != PLATFORM_LOCAL)
+		return json_pack("{s:b, s:s}", "ok", 0, "error", "purge is implemented for the local platform only");
+	if (!local_purge_cluster(&daemon->platform, cluster, why, sizeof why)) {
+		log_message(LOG_LEVEL_WARNING, cluster, NULL, "purge refused: %s", why);
+		return json_pack("{s:b, s:s}", "ok", 0, "error", why);
+	}
+	log_message(LOG_LEVEL_WARNING, cluster, NULL, "purged cluster %s at the operator's request: its data and "
+		    "state are deleted", cluster);
+	return json_pack("{s:b}", "ok", 1);
+}
+
 json_t *daemon_control(const json_t *request, void *userdata)
 {
 	struct daemon *daemon = userdata;
@@ -251,5 +284,7 @@ json_t *daemon_control(const json_t *request, void *userdata)
 		bool applied = daemon_reload(daemon);
 		return json_pack("{s:b, s:o}", "ok", applied, "errors", error_array(&daemon->reload_errors));
 	}
+	if (strcmp(command, "purge") == 0)
+		return purge(daemon, request);
 	return json_pack("{s:b, s:s+}", "ok", 0, "error", "unknown command: ", command);
 }

@@ -30,6 +30,8 @@ static void usage(FILE *out)
 		"  status [--json]  the running pghad's clusters and the errors of a rejected reload\n"
 		"  reload           make pghad re-read its configuration; prints every error if it is refused\n"
 		"  check [FILE]     check a configuration file (default: the one given by -c)\n"
+		"  purge CLUSTER --confirm CLUSTER\n"
+		"                   delete all data of a cluster removed from the configuration\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config=FILE  pghad's configuration (default " SYSCONFDIR "/pgha.conf)\n"
@@ -199,6 +201,26 @@ static int reload_command(const char *path)
 	return status;
 }
 
+static int purge_command(const char *path, const char *cluster, const char *confirm)
+{
+	char why[512];
+	json_t *request = json_pack("{s:s, s:s, s:s}", "command", "purge", "cluster", cluster, "confirm", confirm);
+	json_t *reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
+	int status = PGHA_EXIT_FAILURE;
+
+	json_decref(request);
+	if (!reply) {
+		fprintf(stderr, "pghactl: %s\n", why);
+	} else if (json_is_true(json_object_get(reply, "ok"))) {
+		printf("cluster %s purged: its data directories and state are deleted\n", cluster);
+		status = PGHA_EXIT_OK;
+	} else {
+		fprintf(stderr, "pghactl: purge refused: %s\n", json_string_value(json_object_get(reply, "error")));
+	}
+	json_decref(reply);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
@@ -250,6 +272,21 @@ int main(int argc, char **argv)
 	if (strcmp(command, "reload") == 0 && arguments == 0) {
 		socket_path(socket_given, config_path, path, sizeof path);
 		return reload_command(path);
+	}
+	if (strcmp(command, "purge") == 0) {
+		/* deleting data needs the cluster's name twice: once to name it, once to confirm */
+		if (arguments != 3 || strcmp(argument[1], "--confirm") != 0) {
+			fprintf(stderr, "pghactl: purge deletes every data directory of a cluster; to do it, name the "
+					"cluster twice: pghactl purge CLUSTER --confirm CLUSTER\n");
+			return PGHA_EXIT_USAGE;
+		}
+		if (strcmp(argument[0], argument[2]) != 0) {
+			fprintf(stderr, "pghactl: --confirm %s does not repeat the cluster's name %s: nothing deleted\n",
+				argument[2], argument[0]);
+			return PGHA_EXIT_USAGE;
+		}
+		socket_path(socket_given, config_path, path, sizeof path);
+		return purge_command(path, argument[0], argument[2]);
 	}
 	fprintf(stderr, "pghactl: unknown command or arguments: %s\n", command);
 	usage(stderr);

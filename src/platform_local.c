@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <glob.h>
 #include <pwd.h>
 #include <signal.h>
@@ -653,4 +654,132 @@ bool local_move_aside(const struct local_platform *platform, const struct cluste
 	free(data);
 	free(aside);
 	return moved;
+}
+
+static bool configured(const struct pgha_config *config, const char *name)
+{
+	for (size_t i = 0; i < config->cluster_count; i++)
+		if (strcmp(config->clusters[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+void local_removed_clusters(const struct local_platform *platform,
+			    void (*found)(const struct cluster_config *removed, void *context), void *context)
+{
+	DIR *listing = opendir(platform->config->platform.local.base_dir);
+
+	for (struct dirent *entry; listing && (entry = readdir(listing));) {
+		/* only directories named like a cluster pgha could have made */
+		if (!names_is_dns_label(entry->d_name) || configured(platform->config, entry->d_name))
+			continue;
+		struct cluster_config removed = {.name = entry->d_name};
+		if (local_highest_member(platform, &removed) >= 0)
+			found(&removed, context);
+	}
+	if (listing)
+		closedir(listing);
+}
+
+/* Postmasters already asked to stop: asked once, not at every iteration while they shut down. */
+#define ASKED_MAX 64
+static pid_t asked_to_stop[ASKED_MAX]; /* a ring: the oldest request is forgotten first */
+static size_t asked_next;
+
+static bool ask_once(pid_t pid)
+{
+	for (size_t i = 0; i < ASKED_MAX; i++)
+		if (asked_to_stop[i] == pid)
+			return false;
+	asked_to_stop[asked_next] = pid;
+	asked_next = (asked_next + 1) % ASKED_MAX;
+	return true;
+}
+
+int local_stop_removed_cluster(const struct local_platform *platform, const struct cluster_config *removed)
+{
+	int highest = local_highest_member(platform, removed), running = 0;
+	bool primary_running = false;
+	char why[256];
+
+	for (int i = 0; i <= highest; i++) {
+		struct local_member_state state;
+		local_member_state(platform, removed, i, &state);
+		primary_running |= state.postmaster && !state.standby_signal;
+	}
+	for (int i = 0; i <= highest; i++) {
+		struct local_member_state state;
+		local_member_state(platform, removed, i, &state);
+		if (!state.postmaster)
+			continue;
+		running++;
+		if (primary_running && state.standby_signal)
+			continue; /* standbys wait for the primary to be down */
+		if (local_process_state(state.postmaster) == 'Z' || !ask_once(state.postmaster))
+			continue; /* already exited but not reaped, or already asked */
+		char member[NAMES_BUFFER_SIZE];
+		names_member(member, sizeof member, removed->name, i);
+		if (local_stop(state.postmaster, why, sizeof why))
+			log_message(LOG_LEVEL_NOTICE, removed->name, member,
+				    "stopping %s: cluster %s is no longer in the configuration (its data is kept)", member,
+				    removed->name);
+		else
+			log_message(LOG_LEVEL_ERROR, removed->name, member, "%s", why);
+	}
+	return running;
+}
+
+static int remove_entry(const char *path, const struct stat *status, int type, struct FTW *position)
+{
+	(void)status;
+	(void)position;
+	/* FTW_PHYS: a symbolic link is removed, never followed */
+	return (type == FTW_DP ? rmdir(path) : unlink(path)) < 0 ? -1 : 0;
+}
+
+static bool remove_tree(const char *path, char *why, size_t why_size)
+{
+	if (access(path, F_OK) != 0)
+		return true;
+	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+		snprintf(why, why_size, "cannot remove all of %s: %s", path, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+bool local_purge_cluster(const struct local_platform *platform, const char *name, char *why, size_t why_size)
+{
+	if (!names_is_dns_label(name)) {
+		snprintf(why, why_size, "\"%s\" is not a cluster name", name);
+		return false;
+	}
+	if (configured(platform->config, name)) {
+		snprintf(why, why_size, "cluster %s is in the configuration: remove its block and reload first", name);
+		return false;
+	}
+	struct cluster_config removed = {.name = (char *)name};
+	int highest = local_highest_member(platform, &removed);
+	char *directory = xasprintf("%s/%s", platform->config->platform.local.base_dir, name);
+	char *secrets = secret_directory(platform, &removed);
+	bool purged = false;
+
+	if (highest < 0 && access(directory, F_OK) != 0 && access(secrets, F_OK) != 0) {
+		snprintf(why, why_size, "cluster %s has no data here", name);
+		goto out;
+	}
+	for (int i = 0; i <= highest; i++) {
+		struct local_member_state state;
+		local_member_state(platform, &removed, i, &state);
+		if (state.postmaster) {
+			snprintf(why, why_size, "member %s-%d still runs (pid %ld): pghad stops the members of a removed "
+				 "cluster; try again once they are down", name, i, (long)state.postmaster);
+			goto out;
+		}
+	}
+	purged = remove_tree(directory, why, why_size) && remove_tree(secrets, why, why_size);
+out:
+	free(directory);
+	free(secrets);
+	return purged;
 }

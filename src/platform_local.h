@@ -94,6 +94,21 @@ char local_process_state(pid_t pid);
 
 /* Asks the postmaster to stop (fast shutdown: SIGINT); does not wait. */
 bool local_stop(pid_t postmaster, char *why, size_t why_size);
+/* Clusters with directories under base_dir but no block in the configuration: their
+ * members are stopped, their data kept. Calls found for each, with a stand-in cluster
+ * (name only) that the path functions accept. */
+void local_removed_clusters(const struct local_platform *platform,
+			    void (*found)(const struct cluster_config *removed, void *context), void *context);
+/* Stops the running members of a removed cluster, the primary first (it then sends its
+ * standbys everything, its shutdown checkpoint included), standbys once it is down.
+ * Returns how many are still running. */
+int local_stop_removed_cluster(const struct local_platform *platform, const struct cluster_config *removed);
+/* Deletes everything of a cluster: its directory under base_dir (data, moved-aside
+ * copies, logs) and its state directory (secrets, intent). Only for a cluster that is
+ * not configured and has no running member; the caller has checked the operator's
+ * confirmation. False with the reason otherwise. */
+bool local_purge_cluster(const struct local_platform *platform, const char *name, char *why, size_t why_size);
+
 /* Renames an unusable data directory to data.unusable.TIMESTAMP. */
 bool local_move_aside(const struct local_platform *platform, const struct cluster_config *cluster, int index,
 		      char *moved_to, size_t moved_size, char *why, size_t why_size);

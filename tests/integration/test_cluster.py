@@ -239,3 +239,50 @@ def test_synchronous_number_changes_within_a_loop(cluster, tmp_workdir, account)
     pgharness.wait_until(
         lambda: sql(tmp_workdir, account, port, "test-0", "SHOW synchronous_standby_names") == 'FIRST 1 ("test-1", "test-2")',
         timeout=30, what="FIRST 1")
+
+
+def test_a_removed_cluster_is_stopped_and_kept_until_purged(cluster, tmp_workdir, account):
+    daemon, port = cluster
+    pids = [postmaster_pid(tmp_workdir, f"test-{index}") for index in range(REPLICAS)]
+    cluster_dir = os.path.join(tmp_workdir, "clusters", "test")
+    pghactl = pgharness.install_program("pghactl", os.path.join(tmp_workdir, "bin"), account)
+
+    def purge(*arguments):
+        return pgharness.run_as_user([pghactl, "-s", os.path.join(tmp_workdir, "pghad.sock"), "purge", *arguments],
+                                     account=account, capture_output=True, text=True, timeout=30)
+
+    refused = purge("test", "--confirm", "test")
+    assert refused.returncode == 1 and "is in the configuration" in refused.stderr
+
+    text = config_text(tmp_workdir, port)
+    daemon.write_config(text[:text.index("clusters =")] + "clusters = ( );\n")
+    mark = daemon.log_mark()
+    daemon.reload()
+    pgharness.wait_until(lambda: not any(pgharness.process_alive(pid) for pid in pids), timeout=60,
+                         what="every member of the removed cluster stopped")
+    log = daemon.log_text(mark)
+    assert log.index("stopping test-0:") < log.index("stopping test-1:"), "the primary stops first"
+    assert all(os.path.isfile(os.path.join(cluster_dir, f"test-{index}", "data", "PG_VERSION"))
+               for index in range(REPLICAS)), "the data is kept"
+
+    without_flag = purge("test")
+    assert without_flag.returncode == 64 and "name the cluster twice" in without_flag.stderr
+    mismatched = purge("test", "--confirm", "tset")
+    assert mismatched.returncode == 64
+    assert os.path.isdir(cluster_dir), "a refused purge deletes nothing"
+
+    # the same cluster added back reuses its data: the same database, no initdb
+    daemon.write_config(text)
+    mark = daemon.log_mark()
+    daemon.reload()
+    pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="the re-added cluster healthy")
+    assert "initialize" not in daemon.log_text(mark) and "] clone" not in daemon.log_text(mark)
+
+    daemon.write_config(text[:text.index("clusters =")] + "clusters = ( );\n")
+    daemon.reload()
+    pgharness.wait_until(lambda: not os.path.exists(os.path.join(cluster_dir, "test-0", "data", "postmaster.pid")),
+                         timeout=60, what="the members stopped again")
+    pgharness.wait_until(lambda: purge("test", "--confirm", "test").returncode == 0, timeout=60,
+                         what="the purge to be accepted once nothing runs")
+    assert not os.path.exists(cluster_dir)
+    assert not os.path.exists(os.path.join(tmp_workdir, "state", "test"))
