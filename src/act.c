@@ -24,8 +24,8 @@
 /* Short statements pgha sends (create a role or a slot, reload). */
 #define STATEMENT_TIMEOUT_MS 5000
 
-enum operation_kind { OPERATION_INITIALIZE, OPERATION_CLONE, OPERATION_START, OPERATION_STOP };
-static const char *const operation_names[] = {"initialize", "clone", "start", "stop"};
+enum operation_kind { OPERATION_INITIALIZE, OPERATION_CLONE, OPERATION_START, OPERATION_STOP, OPERATION_RESTART };
+static const char *const operation_names[] = {"initialize", "clone", "start", "stop", "restart"};
 
 struct operation {
 	struct actor *actor;
@@ -260,6 +260,20 @@ static bool record_synchronous(struct actor *actor, const struct cluster_config 
 	return recorded;
 }
 
+/* A member starts from the settings the configuration asks for now. */
+static void start(struct actor *actor, const struct cluster_config *cluster, int index)
+{
+	char why[512];
+	pid_t pid = -1;
+
+	if (local_write_settings(actor->platform, cluster, index, why, sizeof why))
+		pid = local_start(actor->platform, cluster, index, why, sizeof why);
+	if (pid > 0)
+		begin(actor, cluster->name, index, OPERATION_START, -1)->postmaster = pid;
+	else
+		report(actor, LOG_LEVEL_ERROR, cluster->name, index, "start failed: %s", why);
+}
+
 static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 		      const struct cluster_observation *observation, const struct action *action)
 {
@@ -292,12 +306,22 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 			report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
 		break;
 	}
-	case ACTION_START: {
-		pid_t pid = local_start(actor->platform, cluster, action->member, why, sizeof why);
-		if (pid > 0)
-			begin(actor, name, action->member, OPERATION_START, -1)->postmaster = pid;
+	case ACTION_START:
+		start(actor, cluster, action->member);
+		break;
+	case ACTION_CONFIGURE:
+		if (!local_write_settings(actor->platform, cluster, action->member, why, sizeof why))
+			report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
 		else
-			report(actor, LOG_LEVEL_ERROR, name, action->member, "start failed: %s", why);
+			run_statement(actor, cluster, action->member, "reloading", "SELECT pg_catalog.pg_reload_conf()", 0,
+				      NULL, NULL, NULL);
+		break;
+	case ACTION_RESTART: {
+		const struct member_observation *member = observation_member(observation, action->member);
+		if (member && member->postmaster && local_stop(member->postmaster, why, sizeof why))
+			begin(actor, name, action->member, OPERATION_RESTART, -1);
+		else if (why[0])
+			report(actor, LOG_LEVEL_ERROR, name, action->member, "restart failed: %s", why);
 		break;
 	}
 	case ACTION_STOP: {
@@ -360,6 +384,12 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 		if (!operation->active || operation->job || strcmp(operation->cluster, cluster->name) != 0)
 			continue;
 		const struct member_observation *member = observation_member(observation, operation->index);
+		if (operation->kind == OPERATION_RESTART && member && member->postmaster == 0) {
+			/* stopped: the second half of a restart is a start */
+			operation->active = false;
+			start(actor, cluster, operation->index);
+			continue;
+		}
 		bool over = !member || (operation->kind == OPERATION_START ? member->reachable : member->postmaster == 0);
 		char state = operation->kind == OPERATION_START ? local_process_state(operation->postmaster) : 'R';
 		if (!over && (state == 0 || state == 'Z')) {

@@ -23,8 +23,10 @@ const char *const action_type_names[] = {
 	[ACTION_DROP_SLOT] = "drop-slot",
 	[ACTION_FOLLOW] = "follow",
 	[ACTION_SET_SYNCHRONOUS] = "set-synchronous",
+	[ACTION_CONFIGURE] = "configure",
+	[ACTION_RESTART] = "restart",
 };
-_Static_assert(sizeof action_type_names / sizeof action_type_names[0] == ACTION_SET_SYNCHRONOUS + 1,
+_Static_assert(sizeof action_type_names / sizeof action_type_names[0] == ACTION_RESTART + 1,
 	       "a name for every action type");
 
 /* The order actions are carried out in. A directory is moved aside before anything
@@ -34,9 +36,10 @@ _Static_assert(sizeof action_type_names / sizeof action_type_names[0] == ACTION_
  * so no commit waits on it; and its slot is dropped only once it has stopped. */
 static const enum action_type execution_order[] = {
 	ACTION_MOVE_ASIDE, ACTION_INITIALIZE, ACTION_START,	    ACTION_CREATE_REPLICATION_ROLE, ACTION_CREATE_SLOT,
-	ACTION_CLONE,	   ACTION_FOLLOW,     ACTION_SET_SYNCHRONOUS, ACTION_STOP,		    ACTION_DROP_SLOT,
+	ACTION_CLONE,	   ACTION_FOLLOW,     ACTION_CONFIGURE,	    ACTION_SET_SYNCHRONOUS,	    ACTION_STOP,
+	ACTION_DROP_SLOT,  ACTION_RESTART,
 };
-_Static_assert(sizeof execution_order / sizeof execution_order[0] == ACTION_SET_SYNCHRONOUS + 1,
+_Static_assert(sizeof execution_order / sizeof execution_order[0] == ACTION_RESTART + 1,
 	       "every action type has its place in the order");
 
 /* A name by value, so that it can be written straight into a format's arguments. */
@@ -494,6 +497,61 @@ static void finish(struct decision *decision, struct action_list *actions)
 	free(decision->items);
 }
 
+/* Settings: every running member's pgha.conf is rewritten and reloaded as soon as it
+ * differs from the configuration. Settings that need a restart are then applied one
+ * member at a time, and only once every member runs the new file and nothing else is
+ * under way: a standby must never run a hot-standby-sensitive setting lower than its
+ * primary's, so a lowered one restarts the primary first; otherwise the standbys go
+ * first, lowest index first, and the primary, whose restart interrupts writes, last. */
+static void plan_settings(struct decision *decision, const struct member_observation *primary)
+{
+	const struct cluster_config *cluster = decision->cluster;
+	const struct member_observation *next = NULL;
+	bool unsettled = false;
+
+	for (size_t i = 0; i < decision->observation->count; i++) {
+		const struct member_observation *member = &decision->observation->members[i];
+		if (member->busy || (is_configured(cluster, member->index) && is_running(member) && !member->reachable))
+			unsettled = true;
+		if (member->busy || !member->reachable || !is_configured(cluster, member->index) ||
+		    member->settings_current)
+			continue;
+		add_action(decision, ACTION_CONFIGURE, member->index, -1, 0,
+			   "%s's pgha.conf differs from the configuration: rewriting it and reloading",
+			   member_name(cluster, member->index).text);
+		unsettled = true;
+	}
+	if (unsettled || !primary)
+		return;
+	if (primary->pending_restart && primary->lowers_standby_sensitive)
+		next = primary;
+	for (size_t i = 0; i < decision->observation->count && !next; i++) {
+		const struct member_observation *member = &decision->observation->members[i];
+		/* a standby restarts once it streams again: it has then replayed what its primary
+		 * changed when it restarted, so it starts with values the primary allows */
+		if (member != primary && member->reachable && member->in_recovery && member->streaming &&
+		    member->pending_restart && is_configured(cluster, member->index))
+			next = member;
+	}
+	if (!next && primary->pending_restart)
+		next = primary;
+	if (!next)
+		return;
+	if (next == primary && primary->lowers_standby_sensitive)
+		add_action(decision, ACTION_RESTART, next->index, -1, 0,
+			   "%s, the primary, waits for a restart that lowers a setting its standbys must not run "
+			   "lower than it: restarting it before them",
+			   member_name(cluster, next->index).text);
+	else if (next == primary)
+		add_action(decision, ACTION_RESTART, next->index, -1, 0,
+			   "%s, the primary, waits for a restart and its standbys run the new settings: restarting it last",
+			   member_name(cluster, next->index).text);
+	else
+		add_action(decision, ACTION_RESTART, next->index, -1, 0,
+			   "%s waits for a restart: restarting standbys first, one at a time, then the primary",
+			   member_name(cluster, next->index).text);
+}
+
 void decide(const struct cluster_config *cluster, const struct cluster_observation *observation,
 	    struct action_list *actions)
 {
@@ -552,6 +610,7 @@ void decide(const struct cluster_config *cluster, const struct cluster_observati
 	}
 	if (primary)
 		plan_primary(&decision, primary);
+	plan_settings(&decision, primary);
 	finish(&decision, actions);
 }
 

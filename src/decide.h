@@ -19,6 +19,8 @@ enum action_type {
 	ACTION_DROP_SLOT,           /* on member (the primary): the slot of a removed standby, named in text */
 	ACTION_FOLLOW,              /* write member's standby settings to follow source, and reload it */
 	ACTION_SET_SYNCHRONOUS,     /* on member (the primary): synchronous_standby_names = text */
+	ACTION_CONFIGURE,           /* rewrite member's pgha.conf from the configuration, and reload it */
+	ACTION_RESTART,             /* stop member (fast) and start it again, for settings that need it */
 };
 
 extern const char *const action_type_names[];

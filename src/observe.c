@@ -31,7 +31,17 @@ static const char probe_sql[] =
 	" (SELECT coalesce(json_agg(json_build_array(application_name, state, sync_state,"
 	"                                            flush_lsn::text, replay_lsn::text)), '[]')"
 	"  FROM pg_stat_replication),"
-	" (SELECT coalesce(json_agg(slot_name), '[]') FROM pg_replication_slots WHERE slot_type = 'physical')";
+	" (SELECT coalesce(json_agg(slot_name), '[]') FROM pg_replication_slots WHERE slot_type = 'physical'),"
+	/* a hot-standby-sensitive setting waiting for a restart with a lower value than runs */
+	" EXISTS (SELECT 1 FROM pg_settings s"
+	"         JOIN (SELECT DISTINCT ON (name) name, setting FROM pg_file_settings"
+	"               WHERE error IS NULL ORDER BY name, seqno DESC) f USING (name)"
+	"         WHERE s.pending_restart AND s.name IN ('max_connections', 'max_prepared_transactions',"
+	"               'max_locks_per_transaction', 'max_wal_senders', 'max_worker_processes')"
+	"           AND f.setting ~ '^[0-9]+$' AND f.setting::bigint < s.setting::bigint),"
+	/* started with a recorded value (-c) while its files give another: a restart is due */
+	" EXISTS (SELECT 1 FROM pg_settings WHERE source = 'command line' AND name IN ('max_connections',"
+	"         'max_prepared_transactions', 'max_locks_per_transaction', 'max_wal_senders', 'max_worker_processes'))";
 
 void cluster_observation_free(struct cluster_observation *observation)
 {
@@ -128,6 +138,9 @@ static void read_probe(const struct local_platform *platform, const struct clust
 	copy_text(member->primary_slot_name, sizeof member->primary_slot_name, result, 9);
 	read_peers(member, PQgetvalue(result, 0, 10));
 	read_slots(member, PQgetvalue(result, 0, 11));
+	member->lowers_standby_sensitive = is_true(result, 12);
+	/* a standby started with its primary's recorded values runs them until restarted */
+	member->pending_restart |= is_true(result, 13);
 	if (member->in_recovery && member->primary_conninfo[0]) {
 		char slot[NAMES_BUFFER_SIZE];
 		member->upstream = local_upstream_of(cluster, member->primary_conninfo);
@@ -166,6 +179,7 @@ void observe_clusters(const struct local_platform *platform, const struct pgha_c
 			member->standby_signal = state.standby_signal;
 			member->postmaster = state.postmaster;
 			member->busy = busy && busy(cluster->name, i, busy_context);
+			member->settings_current = !member->data_exists || local_settings_current(platform, cluster, i);
 			probes += member->postmaster != 0;
 		}
 	}

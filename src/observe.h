@@ -40,6 +40,10 @@ struct member_observation {
 	uint64_t receive_lsn; /* standby: last WAL received and flushed by its walreceiver */
 	bool streaming;       /* standby: its walreceiver streams */
 	bool pending_restart; /* some setting waits for a restart */
+	/* a hot-standby-sensitive setting (max_connections, max_wal_senders, ...) waits for a
+	 * restart with a lower value than runs: the primary must restart before its standbys */
+	bool lowers_standby_sensitive;
+	bool settings_current; /* pgha.conf holds what the configuration asks (from the platform) */
 	bool replication_role; /* primary: pgha's replication role exists */
 	char synchronous_standby_names[8192]; /* as the server runs it; 99 long names fit */
 	char primary_conninfo[1024];          /* standby: as the server runs it */

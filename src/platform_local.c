@@ -388,8 +388,8 @@ static const char *parameter_value(const struct cluster_config *cluster, const c
 	return NULL;
 }
 
-bool local_write_settings(const struct local_platform *platform, const struct cluster_config *cluster, int index,
-			  char *why, size_t why_size)
+/* The content of a member's pgha.conf. */
+static char *render_settings(const struct local_platform *platform, const struct cluster_config *cluster, int index)
 {
 	char port[16], member[NAMES_BUFFER_SIZE], senders[16];
 	char *data = local_data_directory(platform, cluster, index);
@@ -417,13 +417,39 @@ bool local_write_settings(const struct local_platform *platform, const struct cl
 			       cluster->postgresql.parameters.items[i].value);
 	char *tail = xasprintf("%sinclude_if_exists = 'pgha-standby.conf'\ninclude_if_exists = 'pgha-synchronous.conf'\n",
 			       text);
-	bool written = write_conf(data, "pgha.conf", tail, why, why_size);
 	free(text);
-	free(tail);
 	free(data);
 	free(directory);
+	return tail;
+}
+
+bool local_write_settings(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			  char *why, size_t why_size)
+{
+	char *data = local_data_directory(platform, cluster, index);
+	char *text = render_settings(platform, cluster, index);
+	bool written = write_conf(data, "pgha.conf", text, why, why_size);
+	free(text);
+	free(data);
 	return written;
 }
+
+bool local_settings_current(const struct local_platform *platform, const struct cluster_config *cluster, int index)
+{
+	char why[256];
+	char *data = local_data_directory(platform, cluster, index);
+	char *path = xasprintf("%s/pgha.conf", data);
+	char *expected = render_settings(platform, cluster, index);
+	char *actual = file_read(path, 1024 * 1024, NULL, why, sizeof why);
+	bool current = actual && strcmp(actual, expected) == 0;
+	free(data);
+	free(path);
+	free(expected);
+	free(actual);
+	return current;
+}
+
+
 
 bool local_write_standby_settings(const struct local_platform *platform, const struct cluster_config *cluster,
 				  int index, int upstream, char *why, size_t why_size)
@@ -614,6 +640,79 @@ void local_abandon_clone(const struct local_platform *platform, const struct clu
 	free(copy);
 }
 
+/* The settings a standby cannot run lower than its primary ran them, as pg_controldata
+ * names them, and as postgres does. */
+static const struct {
+	const char *control, *setting;
+} standby_sensitive[] = {
+	{"max_connections setting:", "max_connections"},
+	{"max_worker_processes setting:", "max_worker_processes"},
+	{"max_wal_senders setting:", "max_wal_senders"},
+	{"max_prepared_xacts setting:", "max_prepared_transactions"},
+	{"max_locks_per_xact setting:", "max_locks_per_transaction"},
+};
+#define STANDBY_SENSITIVE_COUNT (sizeof standby_sensitive / sizeof standby_sensitive[0])
+
+/* The value a program prints after label on a line of its own, or -1. */
+static long value_after(const char *output, const char *label)
+{
+	const char *found = strstr(output, label);
+	return found ? strtol(found + strlen(label), NULL, 10) : -1;
+}
+
+/* The value postgres -C prints, among the log lines it may print too (through a pipe
+ * its stdout, buffered, comes after them): the line made of digits only; -1 if none. */
+static long numeric_line(const char *output)
+{
+	for (const char *line = output; *line; line += strcspn(line, "\n") + (line[strcspn(line, "\n")] != '\0')) {
+		size_t digits = strspn(line, "0123456789");
+		if (digits > 0 && (line[digits] == '\n' || line[digits] == '\0'))
+			return strtol(line, NULL, 10);
+	}
+	return -1;
+}
+
+/* A standby whose pg_control records a higher hot-standby-sensitive value than its
+ * configuration files give (the primary lowered it, and the standby has not replayed
+ * that yet) refuses to start. It then starts with the recorded values, "-c name=value"
+ * for this start only; once it has replayed the primary's change, a restart (decided
+ * from pg_settings.source = 'command line') brings it to the configured value. */
+static void add_recorded_settings(const struct local_platform *platform, const char *data, const char **argv,
+				  size_t *argc, char overrides[][64], const char *cluster, const char *member)
+{
+	char *controldata = program(platform, "pg_controldata");
+	char *postgres = program(platform, "postgres");
+	const char *const control_argv[] = {controldata, "-D", data, NULL};
+	const char *const c_locale[] = {"LC_ALL=C", NULL};
+	struct proc_result control;
+
+	if (proc_run(control_argv, c_locale, NULL, PROGRAM_TIMEOUT_MS, &control)) {
+		for (size_t i = 0; i < STANDBY_SENSITIVE_COUNT; i++) {
+			long recorded = value_after(control.output, standby_sensitive[i].control);
+			const char *const setting_argv[] = {postgres, "-D", data, "-C", standby_sensitive[i].setting, NULL};
+			struct proc_result setting;
+			if (recorded < 0 || !proc_run(setting_argv, c_locale, NULL, PROGRAM_TIMEOUT_MS, &setting)) {
+				if (recorded >= 0)
+					proc_result_free(&setting);
+				continue;
+			}
+			long configured = numeric_line(setting.output);
+			proc_result_free(&setting);
+			if (configured < 0 || recorded <= configured)
+				continue;
+			snprintf(overrides[i], 64, "%s=%ld", standby_sensitive[i].setting, recorded);
+			argv[(*argc)++] = "-c";
+			argv[(*argc)++] = overrides[i];
+			log_message(LOG_LEVEL_NOTICE, cluster, member,
+				    "starting %s with %s until it has replayed its primary's lower %ld", member, overrides[i],
+				    configured);
+		}
+	}
+	proc_result_free(&control);
+	free(controldata);
+	free(postgres);
+}
+
 pid_t local_start(const struct local_platform *platform, const struct cluster_config *cluster, int index, char *why,
 		  size_t why_size)
 {
@@ -621,7 +720,14 @@ pid_t local_start(const struct local_platform *platform, const struct cluster_co
 	char *data = local_data_directory(platform, cluster, index);
 	char *directory = local_member_directory(platform, cluster, index);
 	char *log_path = member_path(platform, cluster, index, "postgresql.log");
-	const char *const argv[] = {postgres, "-D", data, NULL};
+	char overrides[STANDBY_SENSITIVE_COUNT][64], member[NAMES_BUFFER_SIZE];
+	const char *argv[4 + 2 * STANDBY_SENSITIVE_COUNT + 1] = {postgres, "-D", data};
+	size_t argc = 3;
+
+	names_member(member, sizeof member, cluster->name, index);
+	if (exists(data, "standby.signal"))
+		add_recorded_settings(platform, data, argv, &argc, overrides, cluster->name, member);
+	argv[argc] = NULL;
 	pid_t pid = proc_spawn_detached(argv, NULL, directory, log_path, why, why_size);
 
 	free(postgres);

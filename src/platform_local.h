@@ -66,6 +66,8 @@ bool local_replication_secret(const struct local_platform *platform, const struc
  * postgresql.conf. upstream -1 removes the standby settings. */
 bool local_write_settings(const struct local_platform *platform, const struct cluster_config *cluster, int index,
 			  char *why, size_t why_size);
+/* Whether a member's pgha.conf holds what the configuration asks for now. */
+bool local_settings_current(const struct local_platform *platform, const struct cluster_config *cluster, int index);
 bool local_write_standby_settings(const struct local_platform *platform, const struct cluster_config *cluster,
 				  int index, int upstream, char *why, size_t why_size);
 bool local_write_synchronous_names(const struct local_platform *platform, const struct cluster_config *cluster,

@@ -14,7 +14,8 @@ import pgharness
 REPLICAS = 3
 
 
-def config_text(workdir, port, replicas=REPLICAS, number=1, method="any", loop_interval_ms=200):
+def config_text(workdir, port, replicas=REPLICAS, number=1, method="any", loop_interval_ms=200, parameters=None):
+    parameter_lines = "".join(f"{name} = {value}; " for name, value in (parameters or {}).items())
     return f"""
 daemon: {{
   state_dir = "{workdir}/state";
@@ -28,6 +29,7 @@ clusters = ( {{
   replicas = {replicas};
   port = {port};
   synchronous = {{ method = "{method}"; number = {number}; }};
+  postgresql = {{ parameters = {{ {parameter_lines}}}; }};
 }} );
 """
 
@@ -286,3 +288,54 @@ def test_a_removed_cluster_is_stopped_and_kept_until_purged(cluster, tmp_workdir
                          what="the purge to be accepted once nothing runs")
     assert not os.path.exists(cluster_dir)
     assert not os.path.exists(os.path.join(tmp_workdir, "state", "test"))
+
+
+def restarts_in(log):
+    """The members restarted, in the order pghad restarted them."""
+    import re
+    return re.findall(r"\[(test-\d)\] restart: ", log)
+
+
+def settled_everywhere(workdir, account, port, name, value):
+    """True once every member runs name = value with no restart pending; a member that
+    is restarting does not answer, which is not settled yet."""
+    try:
+        return all(sql(workdir, account, port + index, f"test-{index}",
+                       f"SELECT current_setting('{name}') || ':' || "
+                       "(SELECT count(*) FROM pg_settings WHERE pending_restart)") == f"{value}:0"
+                   for index in range(REPLICAS))
+    except AssertionError:
+        return False
+
+
+def test_a_reload_level_parameter_is_applied_without_restart(cluster, tmp_workdir, account):
+    daemon, port = cluster
+    pids = [postmaster_pid(tmp_workdir, f"test-{index}") for index in range(REPLICAS)]
+    daemon.write_config(config_text(tmp_workdir, port, parameters={"work_mem": '"6MB"'}))
+    daemon.reload()
+    pgharness.wait_until(lambda: settled_everywhere(tmp_workdir, account, port, "work_mem", "6MB"), timeout=60,
+                         what="work_mem = 6MB everywhere")
+    assert [postmaster_pid(tmp_workdir, f"test-{index}") for index in range(REPLICAS)] == pids
+
+
+def test_restart_parameters_are_applied_in_the_safe_order(cluster, tmp_workdir, account):
+    daemon, port = cluster
+    # raising a hot-standby-sensitive setting: standbys first, the primary last
+    mark = daemon.log_mark()
+    daemon.write_config(config_text(tmp_workdir, port, parameters={"max_connections": 150}))
+    daemon.reload()
+    pgharness.wait_until(lambda: settled_everywhere(tmp_workdir, account, port, "max_connections", "150"),
+                         timeout=180, what="max_connections = 150 everywhere, nothing pending")
+    assert restarts_in(daemon.log_text(mark)) == ["test-1", "test-2", "test-0"]
+    pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=60, what="the cluster healthy after the restarts")
+
+    # lowering it: the primary first, or its standbys could not run
+    mark = daemon.log_mark()
+    daemon.write_config(config_text(tmp_workdir, port, parameters={"max_connections": 90}))
+    daemon.reload()
+    pgharness.wait_until(lambda: settled_everywhere(tmp_workdir, account, port, "max_connections", "90"),
+                         timeout=180, what="max_connections = 90 everywhere, nothing pending")
+    restarts = restarts_in(daemon.log_text(mark))
+    assert restarts[0] == "test-0" and restarts.count("test-0") == 1, restarts
+    assert set(restarts[1:]) == {"test-1", "test-2"}, restarts
+    pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=60, what="the cluster healthy after the restarts")

@@ -122,11 +122,12 @@ static void set_kind(struct member_observation *member, const char *kind)
 
 	if (strcmp(kind, "primary") == 0)
 		*member = (struct member_observation){.data_exists = true, .postmaster = pid, .reachable = true,
-						      .replication_role = true};
+						      .replication_role = true, .settings_current = true};
 	else if (strcmp(kind, "standby") == 0)
 		*member = (struct member_observation){.data_exists = true, .standby_signal = true, .postmaster = pid,
 						      .reachable = true, .in_recovery = true, .streaming = true,
-						      .upstream = -2, .follow_settings_current = true};
+						      .upstream = -2, .follow_settings_current = true,
+						      .settings_current = true};
 	else if (strcmp(kind, "down") == 0)
 		*member = (struct member_observation){.data_exists = true, .standby_signal = true};
 	else if (strcmp(kind, "down-primary") == 0)
@@ -153,6 +154,14 @@ static void set_modifier(struct member_observation *member, const char *modifier
 		member->standby_signal = false;
 	else if (strcmp(modifier, "stale") == 0)
 		member->follow_settings_current = false;
+	else if (strcmp(modifier, "not-streaming") == 0)
+		member->streaming = false;
+	else if (strcmp(modifier, "old-settings") == 0)
+		member->settings_current = false;
+	else if (strcmp(modifier, "pending-restart") == 0)
+		member->pending_restart = true;
+	else if (strcmp(modifier, "lowers") == 0)
+		member->pending_restart = member->lowers_standby_sensitive = true;
 	else if (strcmp(modifier, "upstream=none") == 0)
 		member->upstream = -1;
 	else if (sscanf(modifier, "upstream=%d", &member->upstream) != 1)
@@ -308,6 +317,35 @@ static const struct decide_case decide_cases[] = {
 	{"a slot that exists is not created again", "3", "primary empty standby", "2", "1 2", "ANY 1 (\"test-2\")",
 	 "clone test-1 from test-0", NULL},
 	{"healthy cluster: nothing to do", "3", HEALTHY_3, "", NULL},
+
+	/* settings */
+	{"a standby's pgha.conf is old: rewritten and reloaded", "3", "primary standby+old-settings standby", "1 2", "1 2",
+	 "ANY 1 (\"test-1\", \"test-2\")", "configure test-1", NULL},
+	{"every running member's old pgha.conf is rewritten, and no restart yet", "3",
+	 "primary+old-settings+pending-restart standby+old-settings standby+pending-restart", "1 2", "1 2",
+	 "ANY 1 (\"test-1\", \"test-2\")", "configure test-0; configure test-1", NULL},
+	{"a stopped member's pgha.conf is left to its start", "3", "primary standby down+old-settings", "1", "1 2",
+	 "ANY 1 (\"test-1\")", "start test-2", NULL},
+	{"a restart: standbys first, the lowest index first", "3",
+	 "primary+pending-restart standby+pending-restart standby+pending-restart", "1 2", "1 2",
+	 "ANY 1 (\"test-1\", \"test-2\")", "restart test-1", NULL},
+	{"then the next standby", "3", "primary+pending-restart standby standby+pending-restart", "1 2", "1 2",
+	 "ANY 1 (\"test-1\", \"test-2\")", "restart test-2", NULL},
+	{"the primary last", "3", "primary+pending-restart standby standby", "1 2", "1 2",
+	 "ANY 1 (\"test-1\", \"test-2\")", "restart test-0", NULL},
+	{"a standby that does not stream yet is not restarted: it may not have replayed the primary's change", "3",
+	 "primary standby+pending-restart+not-streaming standby", "1 2", "1 2", "ANY 1 (\"test-1\", \"test-2\")", "",
+	 NULL},
+	{"a lowered hot-standby-sensitive setting: the primary first", "3",
+	 "primary+lowers standby+pending-restart standby+pending-restart", "1 2", "1 2",
+	 "ANY 1 (\"test-1\", \"test-2\")", "restart test-0", NULL},
+	{"one restart at a time: none while a member is busy", "3",
+	 "primary+pending-restart standby+busy standby+pending-restart", "1 2", "1 2", "ANY 1 (\"test-1\", \"test-2\")",
+	 "", NULL},
+	{"none while a running member does not answer", "3", "primary+pending-restart standby unreachable", "1", "1 2",
+	 "ANY 1 (\"test-1\")", "", NULL},
+	{"a restart needs a primary to order it against", "3", "unreachable standby+pending-restart standby", "", "", "",
+	 "", NULL},
 
 	/* healing */
 	{"killed standby: started", "3", "primary standby down", "1", "1 2", "ANY 1 (\"test-1\")", "start test-2", NULL},
@@ -539,7 +577,7 @@ static void test_action_type_names(void)
 {
 	bool all_named = true, distinct = true;
 
-	for (int type = ACTION_INITIALIZE; type <= ACTION_SET_SYNCHRONOUS; type++) {
+	for (int type = ACTION_INITIALIZE; type <= ACTION_RESTART; type++) {
 		all_named &= action_type_names[type] != NULL && action_type_names[type][0] != '\0';
 		for (int other = ACTION_INITIALIZE; all_named && other < type; other++)
 			distinct &= strcmp(action_type_names[type], action_type_names[other]) != 0;
@@ -604,7 +642,8 @@ static void test_synchronous_names(void)
  */
 static const char *const member_states[] = {
 	"primary", "primary+no-role", "standby", "standby+upstream=none", "down", "down-primary", "empty",
-	"unusable", "unreachable", "unreachable+no-signal",
+	"unusable", "unreachable", "unreachable+no-signal", "primary+pending-restart", "primary+lowers",
+	"standby+pending-restart", "standby+old-settings",
 };
 static const char *const removed_member_states[] = {
 	"empty", "primary", "standby", "standby+busy", "down", "down-primary", "unreachable+no-signal",
@@ -627,6 +666,8 @@ enum safety_property {
 	SAFETY_SET_SYNCHRONOUS,
 	SAFETY_DROP_SLOT,
 	SAFETY_DUPLICATE,
+	SAFETY_RESTART,
+	SAFETY_CONFIGURE,
 	SAFETY_PROPERTY_COUNT,
 };
 
@@ -643,11 +684,15 @@ static const char *const safety_descriptions[] = {
 	[SAFETY_SET_SYNCHRONOUS] = "a synchronous list only once the primary has its replication role",
 	[SAFETY_DROP_SLOT] = "drop-slot only the slot of a removed member that is not running",
 	[SAFETY_DUPLICATE] = "no action twice",
+	[SAFETY_RESTART] = "one restart at a time, of a configured member that waits for one, with a primary, "
+			   "while no member is busy; a standby before the primary unless the primary lowers a setting",
+	[SAFETY_CONFIGURE] = "configure only a reachable configured member whose pgha.conf is old",
 };
 
 static const enum action_type expected_order[] = {
-	ACTION_MOVE_ASIDE,   ACTION_INITIALIZE, ACTION_START,		ACTION_CREATE_REPLICATION_ROLE, ACTION_CREATE_SLOT,
-	ACTION_CLONE,	     ACTION_FOLLOW,	ACTION_SET_SYNCHRONOUS, ACTION_STOP,			ACTION_DROP_SLOT,
+	ACTION_MOVE_ASIDE, ACTION_INITIALIZE, ACTION_START,	    ACTION_CREATE_REPLICATION_ROLE, ACTION_CREATE_SLOT,
+	ACTION_CLONE,	   ACTION_FOLLOW,     ACTION_CONFIGURE,	    ACTION_SET_SYNCHRONOUS,	    ACTION_STOP,
+	ACTION_DROP_SLOT,  ACTION_RESTART,
 };
 
 static int order_of(enum action_type type)
@@ -661,6 +706,15 @@ static int order_of(enum action_type type)
 static bool is_primary_member(const struct member_observation *member)
 {
 	return member->reachable && !member->in_recovery;
+}
+
+/* Whether actions holds one of type on a member other than except (-1: any member). */
+static bool has_type(const struct action_list *actions, enum action_type type, int except)
+{
+	for (size_t i = 0; i < actions->count; i++)
+		if (actions->items[i].type == type && actions->items[i].member != except)
+			return true;
+	return false;
 }
 
 static bool has_action(const struct action_list *actions, size_t before, enum action_type type, int member, int source)
@@ -782,6 +836,26 @@ static enum safety_property check_safety(int replicas, const struct cluster_obse
 		case ACTION_FOLLOW:
 			if (!primary || action->source != primary->index || !configured || !member->in_recovery)
 				return SAFETY_ON_PRIMARY;
+			break;
+		case ACTION_CONFIGURE:
+			if (!configured || !member->reachable || member->settings_current)
+				return SAFETY_CONFIGURE;
+			break;
+		case ACTION_RESTART:
+			if (!configured || !member->reachable || !member->pending_restart || !primary ||
+			    has_type(actions, ACTION_CONFIGURE, -1) || has_type(actions, ACTION_RESTART, action->member))
+				return SAFETY_RESTART;
+			for (size_t j = 0; j < observation->count; j++) {
+				const struct member_observation *other = &members[j];
+				if (other->busy)
+					return SAFETY_RESTART;
+				/* the primary goes first only when it lowers a setting, else last */
+				if (member == primary && !primary->lowers_standby_sensitive && other != primary &&
+				    other->reachable && other->in_recovery && other->pending_restart && other->index < replicas)
+					return SAFETY_RESTART;
+				if (member != primary && primary->pending_restart && primary->lowers_standby_sensitive)
+					return SAFETY_RESTART;
+			}
 			break;
 		}
 	}
