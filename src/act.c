@@ -240,19 +240,17 @@ static char *build_create_role(PGconn *connection, void *context)
 static bool record_synchronous(struct actor *actor, const struct cluster_config *cluster, int primary,
 			       const char *names, char *why, size_t why_size)
 {
-	const char *state_dir = actor->platform->config->daemon.state_dir;
 	char member[NAMES_BUFFER_SIZE];
-	char *directory = xasprintf("%s/%s", state_dir, cluster->name);
-	char *path = xasprintf("%s/synchronous.json", directory);
+	char *directory = local_cluster_state_directory(actor->platform, cluster, why, why_size);
 	bool recorded = false;
 
+	if (!directory)
+		return false;
+	char *path = xasprintf("%s/synchronous.json", directory);
 	names_member(member, sizeof member, cluster->name, primary);
 	json_t *intent = json_pack("{s:s, s:s}", "primary", member, "synchronous_standby_names", names);
 	char *text = json_dumps(intent, JSON_INDENT(2));
-	if ((mkdir(state_dir, 0700) == 0 || errno == EEXIST) && (mkdir(directory, 0700) == 0 || errno == EEXIST))
-		recorded = file_replace(path, text, strlen(text), 0600, why, why_size);
-	else
-		snprintf(why, why_size, "cannot create %s: %s", directory, strerror(errno));
+	recorded = file_replace(path, text, strlen(text), 0600, why, why_size);
 	json_decref(intent);
 	free(text);
 	free(directory);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "act.h"
@@ -15,6 +17,7 @@
 #include "memory.h"
 #include "names.h"
 #include "notify.h"
+#include "routes.h"
 
 static void log_errors(const struct diag_list *errors)
 {
@@ -119,6 +122,25 @@ static void stop_removed(const struct cluster_config *removed, void *context)
 			    running == 1 ? "" : "s");
 }
 
+/* The libpq service file (CLUSTER-rw, CLUSTER-ro) follows the configuration; it is
+ * written only when its content changes. */
+static void write_routes(struct daemon *daemon)
+{
+	char path[4096], why[512];
+	bool changed = false;
+
+	if (!routes_service_file_path(daemon->config, path, sizeof path))
+		return;
+	if (mkdir(daemon->config->daemon.state_dir, 0755) < 0 && errno != EEXIST) {
+		log_error("cannot create %s: %m", daemon->config->daemon.state_dir);
+		return;
+	}
+	if (!routes_write_service_file(daemon->config, path, &changed, why, sizeof why))
+		log_error("service file: %s", why);
+	else if (changed)
+		log_info("service file %s written", path);
+}
+
 void daemon_iterate(struct daemon *daemon)
 {
 	const struct pgha_config *config = daemon->config;
@@ -143,6 +165,7 @@ void daemon_iterate(struct daemon *daemon)
 		action_list_free(&actions);
 	}
 	local_removed_clusters(&daemon->platform, stop_removed, daemon);
+	write_routes(daemon);
 }
 
 void daemon_stop(struct daemon *daemon)

@@ -12,6 +12,7 @@
 #include "control.h"
 #include "exitcode.h"
 #include "log.h"
+#include "routes.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -30,6 +31,7 @@ static void usage(FILE *out)
 		"  status [--json]  the running pghad's clusters and the errors of a rejected reload\n"
 		"  reload           make pghad re-read its configuration; prints every error if it is refused\n"
 		"  check [FILE]     check a configuration file (default: the one given by -c)\n"
+		"  uri CLUSTER      the libpq URIs of a cluster: read-write, then read-only\n"
 		"  purge CLUSTER --confirm CLUSTER\n"
 		"                   delete all data of a cluster removed from the configuration\n"
 		"\n"
@@ -201,6 +203,35 @@ static int reload_command(const char *path)
 	return status;
 }
 
+/* Read from the configuration, so that it answers even while pghad is down. */
+static int uri_command(const char *config_path, const char *name)
+{
+	struct diag_list errors = {0};
+	struct pgha_config *config = config_load_file(config_path, &errors);
+	int status = PGHA_EXIT_FAILURE;
+
+	if (!config) {
+		for (size_t i = 0; i < errors.count; i++)
+			fprintf(stderr, "%s\n", errors.messages[i]);
+		diag_free(&errors);
+		return PGHA_EXIT_CONFIG;
+	}
+	for (size_t i = 0; i < config->cluster_count; i++) {
+		if (strcmp(config->clusters[i].name, name) != 0)
+			continue;
+		char *read_write = routes_uri(&config->clusters[i], NULL, false);
+		char *read_only = routes_uri(&config->clusters[i], NULL, true);
+		printf("%s\n%s\n", read_write, read_only);
+		free(read_write);
+		free(read_only);
+		status = PGHA_EXIT_OK;
+	}
+	if (status != PGHA_EXIT_OK)
+		fprintf(stderr, "pghactl: no cluster \"%s\" in %s\n", name, config_path);
+	config_free(config);
+	return status;
+}
+
 static int purge_command(const char *path, const char *cluster, const char *confirm)
 {
 	char why[512];
@@ -273,6 +304,8 @@ int main(int argc, char **argv)
 		socket_path(socket_given, config_path, path, sizeof path);
 		return reload_command(path);
 	}
+	if (strcmp(command, "uri") == 0 && arguments == 1)
+		return uri_command(config_path, argument[0]);
 	if (strcmp(command, "purge") == 0) {
 		/* deleting data needs the cluster's name twice: once to name it, once to confirm */
 		if (arguments != 3 || strcmp(argument[1], "--confirm") != 0) {

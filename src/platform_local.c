@@ -263,23 +263,33 @@ static char *secret_directory(const struct local_platform *platform, const struc
 	return xasprintf("%s/%s", platform->config->daemon.state_dir, cluster->name);
 }
 
+char *local_cluster_state_directory(const struct local_platform *platform, const struct cluster_config *cluster,
+				    char *why, size_t why_size)
+{
+	const char *state_dir = platform->config->daemon.state_dir;
+	char *directory = secret_directory(platform, cluster);
+
+	/* the state directory holds the service file clients read; each cluster's own
+	 * directory holds its secrets and is pghad's alone */
+	if ((mkdir(state_dir, 0755) < 0 && errno != EEXIST) || (mkdir(directory, 0700) < 0 && errno != EEXIST)) {
+		snprintf(why, why_size, "cannot create %s: %s", directory, strerror(errno));
+		free(directory);
+		return NULL;
+	}
+	return directory;
+}
+
 bool local_replication_secret(const struct local_platform *platform, const struct cluster_config *cluster,
 			      char *password, size_t password_size, char *passfile, size_t passfile_size, char *why,
 			      size_t why_size)
 {
-	char *directory = secret_directory(platform, cluster);
-	char *path = xasprintf("%s/replication.password", directory);
+	char *directory = local_cluster_state_directory(platform, cluster, why, why_size);
+	char *path = directory ? xasprintf("%s/replication.password", directory) : NULL;
 	char *content = NULL;
 	bool made = false;
 
-	if (mkdir(platform->config->daemon.state_dir, 0700) < 0 && errno != EEXIST) {
-		snprintf(why, why_size, "cannot create %s: %s", platform->config->daemon.state_dir, strerror(errno));
+	if (!directory)
 		goto out;
-	}
-	if (mkdir(directory, 0700) < 0 && errno != EEXIST) {
-		snprintf(why, why_size, "cannot create %s: %s", directory, strerror(errno));
-		goto out;
-	}
 	content = file_read(path, 1024, NULL, why, why_size);
 	if (!content && errno != ENOENT)
 		goto out;

@@ -55,6 +55,11 @@ char *local_primary_conninfo(const struct local_platform *platform, const struct
 /* The member a primary_conninfo points to, or -1. */
 int local_upstream_of(const struct cluster_config *cluster, const char *primary_conninfo);
 
+/* STATE_DIR/CLUSTER, created when missing (the state directory 0755, the cluster's 0700):
+ * a new string, or NULL with the reason. */
+char *local_cluster_state_directory(const struct local_platform *platform, const struct cluster_config *cluster,
+				    char *why, size_t why_size);
+
 /* The replication password of a cluster, created (random, mode 0600) on first use, and
  * the passfile libpq reads it from. False (why written) when they cannot be made. */
 bool local_replication_secret(const struct local_platform *platform, const struct cluster_config *cluster,

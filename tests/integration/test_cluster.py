@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 
 import pytest
 
@@ -339,3 +340,44 @@ def test_restart_parameters_are_applied_in_the_safe_order(cluster, tmp_workdir, 
     assert restarts[0] == "test-0" and restarts.count("test-0") == 1, restarts
     assert set(restarts[1:]) == {"test-1", "test-2"}, restarts
     pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=60, what="the cluster healthy after the restarts")
+
+
+def test_routes_lead_to_the_primary_and_to_a_standby(cluster, tmp_workdir, account):
+    import psycopg2
+    daemon, port = cluster
+    pghactl = pgharness.install_program("pghactl", os.path.join(tmp_workdir, "bin"), account)
+    uris = pgharness.run_as_user([pghactl, "-c", daemon.config_path, "uri", "test"], account=account,
+                                 capture_output=True, text=True, timeout=30)
+    assert uris.returncode == 0, uris.stderr
+    read_write, read_only = uris.stdout.split()
+    hosts = ",".join(f"127.0.0.1:{port + index}" for index in range(REPLICAS))
+    assert read_write == f"postgresql://{hosts}/postgres?target_session_attrs=read-write&connect_timeout=3"
+    assert read_only == f"postgresql://{hosts}/postgres?target_session_attrs=prefer-standby&connect_timeout=3"
+
+    # clients authenticate on TCP: give the test's role a password to follow the routes with
+    sql(tmp_workdir, account, port, "test-0", f"ALTER ROLE \"{account.name}\" PASSWORD 'route-test'")
+    for uri, in_recovery in ((read_write, False), (read_only, True)):
+        connection = psycopg2.connect(uri, user=account.name, password="route-test")
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_is_in_recovery()")
+                assert cursor.fetchone()[0] is in_recovery, uri
+        finally:
+            connection.close()
+
+    service_file = os.path.join(tmp_workdir, "state", "pg_service.conf")
+    assert oct(os.stat(service_file).st_mode & 0o777) == "0o644"
+    assert oct(os.stat(os.path.join(tmp_workdir, "state")).st_mode & 0o777) == "0o755"
+    assert oct(os.stat(os.path.join(tmp_workdir, "state", "test")).st_mode & 0o777) == "0o700"
+    with open(service_file) as services:
+        text = services.read()
+    assert "[test-rw]" in text and "[test-ro]" in text
+    assert f"port={','.join(str(port + index) for index in range(REPLICAS))}" in text
+    # libpq follows the service to the primary
+    env = dict(os.environ, PGSERVICEFILE=service_file)
+    psql = os.path.join(pgharness.postgres_bindir(), "psql")
+    result = subprocess.run([psql, "-X", "-A", "-t", "-c", "SELECT pg_is_in_recovery()",
+                             f"service=test-rw user={account.name} password=route-test"],
+                            env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "f"
