@@ -934,7 +934,19 @@ static struct pgha_config *keep_if_valid(struct pgha_config *config, struct diag
 	return config;
 }
 
+static struct pgha_config *load_file(const char *path, struct diag_list *errors, bool partial);
+
 struct pgha_config *config_load_file(const char *path, struct diag_list *errors)
+{
+	return load_file(path, errors, false);
+}
+
+struct pgha_config *config_load_file_partial(const char *path, struct diag_list *errors)
+{
+	return load_file(path, errors, true);
+}
+
+static struct pgha_config *load_file(const char *path, struct diag_list *errors, bool partial)
 {
 	struct parser parser;
 	struct pgha_config *config = start(&parser, errors, path);
@@ -959,7 +971,9 @@ struct pgha_config *config_load_file(const char *path, struct diag_list *errors)
 	parser.directory = directory;
 	config_set_include_dir(&file, directory);
 	bool read = config_read_file(&file, path) == CONFIG_TRUE;
-	config = keep_if_valid(finish(&parser, &file, read), errors, before);
+	config = finish(&parser, &file, read);
+	if (!partial || !read)
+		config = keep_if_valid(config, errors, before);
 	free(directory);
 	return config;
 }
@@ -1008,9 +1022,12 @@ static bool values_equal(const struct option_spec *option, const void *a, const 
 		return *(const int *)((const char *)a + option->offset) == *(const int *)((const char *)b + option->offset);
 	case OPTION_BOOL:
 		return *(const bool *)((const char *)a + option->offset) == *(const bool *)((const char *)b + option->offset);
-	case OPTION_STRING:
-		return strcmp(*(char *const *)((const char *)a + option->offset),
-			      *(char *const *)((const char *)b + option->offset)) == 0;
+	case OPTION_STRING: {
+		/* a partially read configuration may lack a string (a required name in error) */
+		const char *left = *(char *const *)((const char *)a + option->offset);
+		const char *right = *(char *const *)((const char *)b + option->offset);
+		return left && right ? strcmp(left, right) == 0 : left == right;
+	}
 	case OPTION_PARAMETERS:
 		break;
 	}
@@ -1032,7 +1049,7 @@ static void describe_value(const struct option_spec *option, const void *base, c
 		snprintf(out, size, "%s", *(const bool *)value ? "true" : "false");
 		break;
 	case OPTION_STRING:
-		snprintf(out, size, "\"%s\"", *(char *const *)value);
+		snprintf(out, size, "\"%s\"", *(char *const *)value ? *(char *const *)value : "");
 		break;
 	case OPTION_PARAMETERS:
 		snprintf(out, size, "{...}");
@@ -1071,6 +1088,22 @@ bool config_check_reload(const struct pgha_config *old, const struct pgha_config
 			}
 	}
 	return errors->count == before;
+}
+
+void config_cluster_differences(const struct cluster_config *old, const struct cluster_config *new,
+				void (*found)(const char *path, const char *was, const char *now, void *context),
+				void *context)
+{
+	char was[300], now[300];
+
+	for (size_t i = 0; i < OPTION_COUNT; i++) {
+		const struct option_spec *option = &options[i];
+		if (option->scope != SCOPE_CLUSTER || option->type == OPTION_PARAMETERS || values_equal(option, old, new))
+			continue;
+		describe_value(option, old, was, sizeof was);
+		describe_value(option, new, now, sizeof now);
+		found(option->path, was, now, context);
+	}
 }
 
 const struct member_config *config_member(const struct cluster_config *cluster, int index)

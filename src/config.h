@@ -141,6 +141,17 @@ void config_free(struct pgha_config *config);
  * reloadable must not change. Adds a message per change to errors. */
 bool config_check_reload(const struct pgha_config *old, const struct pgha_config *new, struct diag_list *errors);
 
+/* Reads a configuration for planning: like config_load_file, but returns what could be
+ * read even when errors were found (a value in error keeps its default), so that a
+ * plan can show the rest. NULL only when the file cannot be parsed at all. */
+struct pgha_config *config_load_file_partial(const char *path, struct diag_list *errors);
+
+/* Calls found for every cluster option (parameters and member overrides aside) whose
+ * value differs between two clusters, with both values as the file would write them. */
+void config_cluster_differences(const struct cluster_config *old, const struct cluster_config *new,
+				void (*found)(const char *path, const char *was, const char *now, void *context),
+				void *context);
+
 /* The priority of a member (its override, or the default), and its override if any. */
 const struct member_config *config_member(const struct cluster_config *cluster, int index);
 int config_member_priority(const struct cluster_config *cluster, int index);

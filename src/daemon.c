@@ -17,6 +17,8 @@
 #include "memory.h"
 #include "names.h"
 #include "notify.h"
+#include "pg.h"
+#include "plan.h"
 #include "routes.h"
 
 static void log_errors(const struct diag_list *errors)
@@ -55,6 +57,116 @@ void daemon_attach(struct daemon *daemon, sd_event *event)
 		daemon->actor = actor_new(event, &daemon->platform, &daemon->config);
 }
 
+static void forget_observations(struct daemon *daemon)
+{
+	for (size_t i = 0; i < daemon->observed_clusters; i++)
+		cluster_observation_free(&daemon->observations[i]);
+	free(daemon->observations);
+	free(daemon->waiting);
+	daemon->observations = NULL;
+	daemon->waiting = NULL;
+	daemon->observed_clusters = 0;
+}
+
+/* What each cluster's primary knows of the parameters next changes (their context:
+ * reload or restart), asked of all primaries at once. */
+static void gather_settings(const struct daemon *daemon, const struct pgha_config *next,
+			    struct plan_setting **settings, size_t *counts)
+{
+	size_t n = next->cluster_count;
+	struct pg_request *requests = xcalloc(n, sizeof *requests);
+	char **arrays = xcalloc(n, sizeof *arrays);
+	size_t asked = 0;
+	size_t *owner = xcalloc(n, sizeof *owner);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct cluster_config *running = next->clusters[i].name
+							       ? plan_find_cluster(daemon->config, next->clusters[i].name)
+							       : NULL;
+		const struct cluster_observation *observation = NULL;
+		for (size_t o = 0; running && o < daemon->observed_clusters; o++)
+			if (&daemon->config->clusters[o] == running)
+				observation = &daemon->observations[o];
+		const struct member_observation *primary = NULL;
+		for (size_t m = 0; observation && m < observation->count; m++)
+			if (observation->members[m].reachable && !observation->members[m].in_recovery)
+				primary = &observation->members[m];
+		size_t count;
+		const char **names = running ? plan_changed_parameters(running, &next->clusters[i], &count) : NULL;
+		if (!primary || !names || count == 0) {
+			free(names);
+			continue;
+		}
+		/* names are validated PostgreSQL identifiers: nothing in them needs quoting in
+		 * an array literal, and the array still travels as a parameter */
+		char *array = xstrdup("{");
+		for (size_t k = 0; k < count; k++) {
+			char *longer = xasprintf("%s%s%s", array, k ? "," : "", names[k]);
+			free(array);
+			array = longer;
+		}
+		arrays[asked] = xasprintf("%s}", array);
+		free(array);
+		free(names);
+		requests[asked].target = local_admin_target(&daemon->platform, running, primary->index);
+		requests[asked].sql = "SELECT name, context, setting FROM pg_catalog.pg_settings WHERE name = ANY ($1::text[])";
+		requests[asked].parameter_count = 1;
+		requests[asked].parameters = (const char *const *)&arrays[asked];
+		owner[asked++] = i;
+	}
+	pg_execute_all(requests, asked, 2000);
+	for (size_t a = 0; a < asked; a++) {
+		const PGresult *result = requests[a].result;
+		size_t i = owner[a];
+		if (requests[a].succeeded) {
+			counts[i] = (size_t)PQntuples(result);
+			settings[i] = xcalloc(counts[i], sizeof *settings[i]);
+			for (size_t row = 0; row < counts[i]; row++) {
+				snprintf(settings[i][row].name, sizeof settings[i][row].name, "%s", PQgetvalue(result, (int)row, 0));
+				snprintf(settings[i][row].context, sizeof settings[i][row].context, "%s",
+					 PQgetvalue(result, (int)row, 1));
+				snprintf(settings[i][row].running, sizeof settings[i][row].running, "%s",
+					 PQgetvalue(result, (int)row, 2));
+			}
+		}
+		pg_request_clear(&requests[a]);
+		free((char *)requests[a].target.host);
+		free(arrays[a]);
+	}
+	free(requests);
+	free(arrays);
+	free(owner);
+}
+
+/* The plan of a reload to next, one line each, into lines. */
+static void plan_reload(const struct daemon *daemon, const struct pgha_config *next, struct diag_list *lines)
+{
+	struct plan_setting **settings = xcalloc(next->cluster_count ? next->cluster_count : 1, sizeof *settings);
+	size_t *counts = xcalloc(next->cluster_count ? next->cluster_count : 1, sizeof *counts);
+	bool *has_data = xcalloc(next->cluster_count ? next->cluster_count : 1, sizeof *has_data);
+
+	if (daemon->config->platform.type == PLATFORM_LOCAL) {
+		gather_settings(daemon, next, settings, counts);
+		for (size_t i = 0; i < next->cluster_count; i++)
+			has_data[i] = next->clusters[i].name && local_highest_member(&daemon->platform, &next->clusters[i]) >= 0;
+	}
+	struct plan_input input = {
+		.running = daemon->config,
+		.next = next,
+		.observations = daemon->observations,
+		.observed = daemon->observed_clusters,
+		.settings = (const struct plan_setting *const *)settings,
+		.setting_counts = counts,
+		.has_data = has_data,
+	};
+	plan_describe(&input, lines);
+	for (size_t i = 0; i < next->cluster_count; i++)
+		free(settings[i]);
+	free(settings);
+	free(counts);
+	free(has_data);
+}
+
 bool daemon_reload(struct daemon *daemon)
 {
 	struct diag_list errors = {0};
@@ -76,6 +188,12 @@ bool daemon_reload(struct daemon *daemon)
 		daemon->reload_errors = errors;
 		errors = (struct diag_list){0};
 	} else {
+		struct diag_list plan = {0};
+		plan_reload(daemon, candidate, &plan);
+		for (size_t i = 0; i < plan.count; i++)
+			log_notice("plan: %s", plan.messages[i]);
+		diag_free(&plan);
+		forget_observations(daemon); /* they describe the configuration being replaced */
 		config_free(daemon->config);
 		daemon->config = candidate;
 		daemon->platform.config = candidate; /* the platform's own options cannot change on reload */
@@ -88,17 +206,6 @@ bool daemon_reload(struct daemon *daemon)
 	notify_status("%s", status);
 	notify_ready();
 	return candidate != NULL;
-}
-
-static void forget_observations(struct daemon *daemon)
-{
-	for (size_t i = 0; i < daemon->observed_clusters; i++)
-		cluster_observation_free(&daemon->observations[i]);
-	free(daemon->observations);
-	free(daemon->waiting);
-	daemon->observations = NULL;
-	daemon->waiting = NULL;
-	daemon->observed_clusters = 0;
 }
 
 /* Probes answer within half a cluster's failover timeout, and never wait more than 5 s:
@@ -293,6 +400,27 @@ static json_t *purge(struct daemon *daemon, const json_t *request)
 	return json_pack("{s:b}", "ok", 1);
 }
 
+/* What a reload to a file would do, without doing any of it. */
+static json_t *plan(struct daemon *daemon, const json_t *request)
+{
+	const char *path = json_string_value(json_object_get(request, "file"));
+	struct diag_list errors = {0}, lines = {0};
+
+	if (!path)
+		path = daemon->config_path;
+	struct pgha_config *next = config_load_file_partial(path, &errors);
+	if (next) {
+		config_check_reload(daemon->config, next, &errors);
+		plan_reload(daemon, next, &lines);
+	}
+	json_t *reply = json_pack("{s:b, s:s, s:b, s:o, s:o}", "ok", 1, "file", path, "valid", errors.count == 0,
+				  "errors", error_array(&errors), "plan", error_array(&lines));
+	config_free(next);
+	diag_free(&errors);
+	diag_free(&lines);
+	return reply;
+}
+
 json_t *daemon_control(const json_t *request, void *userdata)
 {
 	struct daemon *daemon = userdata;
@@ -309,5 +437,7 @@ json_t *daemon_control(const json_t *request, void *userdata)
 	}
 	if (strcmp(command, "purge") == 0)
 		return purge(daemon, request);
+	if (strcmp(command, "plan") == 0)
+		return plan(daemon, request);
 	return json_pack("{s:b, s:s+}", "ok", 0, "error", "unknown command: ", command);
 }

@@ -1,7 +1,9 @@
 /* pghactl: the operator's command line: checks configurations and asks the running pghad over its control socket. */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@ static void usage(FILE *out)
 		"  reload           make pghad re-read its configuration; prints every error if it is refused\n"
 		"  check [FILE]     check a configuration file (default: the one given by -c)\n"
 		"  uri CLUSTER      the libpq URIs of a cluster: read-write, then read-only\n"
+		"  plan [FILE]      what reloading FILE (default: the configuration) would do; changes nothing\n"
 		"  purge CLUSTER --confirm CLUSTER\n"
 		"                   delete all data of a cluster removed from the configuration\n"
 		"\n"
@@ -203,6 +206,42 @@ static int reload_command(const char *path)
 	return status;
 }
 
+/* pghad reads the file itself: the plan is made against what it runs and observes. */
+static int plan_command(const char *path, const char *file)
+{
+	char why[512], absolute[4096];
+	json_t *request, *reply;
+	int status = PGHA_EXIT_FAILURE;
+
+	if (!realpath(file, absolute)) {
+		fprintf(stderr, "pghactl: %s: %s\n", file, strerror(errno));
+		return PGHA_EXIT_CONFIG;
+	}
+	request = json_pack("{s:s, s:s}", "command", "plan", "file", absolute);
+	reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
+	json_decref(request);
+	if (!reply) {
+		fprintf(stderr, "pghactl: %s\n", why);
+		return status;
+	}
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		fprintf(stderr, "pghactl: %s\n", json_string_value(json_object_get(reply, "error")));
+		json_decref(reply);
+		return status;
+	}
+	printf("what reloading %s would do (nothing is changed):\n", absolute);
+	print_errors(json_object_get(reply, "plan"), "");
+	if (json_is_true(json_object_get(reply, "valid"))) {
+		status = PGHA_EXIT_OK;
+	} else {
+		printf("\nbut the file has errors, so a reload would keep the running configuration:\n");
+		print_errors(json_object_get(reply, "errors"), "  ");
+		status = PGHA_EXIT_CONFIG;
+	}
+	json_decref(reply);
+	return status;
+}
+
 /* Read from the configuration, so that it answers even while pghad is down. */
 static int uri_command(const char *config_path, const char *name)
 {
@@ -303,6 +342,10 @@ int main(int argc, char **argv)
 	if (strcmp(command, "reload") == 0 && arguments == 0) {
 		socket_path(socket_given, config_path, path, sizeof path);
 		return reload_command(path);
+	}
+	if (strcmp(command, "plan") == 0 && arguments <= 1) {
+		socket_path(socket_given, config_path, path, sizeof path);
+		return plan_command(path, arguments ? argument[0] : config_path);
 	}
 	if (strcmp(command, "uri") == 0 && arguments == 1)
 		return uri_command(config_path, argument[0]);

@@ -224,7 +224,7 @@ def test_replicas_up_and_down_by_reload(cluster, tmp_workdir, account):
     stopped = log.index("[test-3] stop")
     assert unlisted < stopped, "test-3 left the synchronous list before it was stopped"
     assert os.path.isdir(os.path.join(tmp_workdir, "clusters", "test", "test-3", "data")), "its data is kept"
-    pgharness.wait_until(lambda: healthy(tmp_workdir)["synchronous_standby_names"] == 'ANY 1 ("test-1", "test-2")',
+    pgharness.wait_until(lambda: (healthy(tmp_workdir) or {}).get("synchronous_standby_names") == 'ANY 1 ("test-1", "test-2")',
                          timeout=30, what="the list back to two names")
     pgharness.wait_until(lambda: "test_3" not in sql(tmp_workdir, account, port, "test-0",
                                                      "SELECT string_agg(slot_name, ',') FROM pg_replication_slots"),
@@ -235,7 +235,7 @@ def test_synchronous_number_changes_within_a_loop(cluster, tmp_workdir, account)
     daemon, port = cluster
     daemon.write_config(config_text(tmp_workdir, port, number=2))
     daemon.reload()
-    pgharness.wait_until(lambda: healthy(tmp_workdir)["synchronous_standby_names"] == 'ANY 2 ("test-1", "test-2")',
+    pgharness.wait_until(lambda: (healthy(tmp_workdir) or {}).get("synchronous_standby_names") == 'ANY 2 ("test-1", "test-2")',
                          timeout=30, what="ANY 2")
     daemon.write_config(config_text(tmp_workdir, port, method="first", number=1))
     daemon.reload()
@@ -279,7 +279,9 @@ def test_a_removed_cluster_is_stopped_and_kept_until_purged(cluster, tmp_workdir
     mark = daemon.log_mark()
     daemon.reload()
     pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="the re-added cluster healthy")
-    assert "initialize" not in daemon.log_text(mark) and "] clone" not in daemon.log_text(mark)
+    log = daemon.log_text(mark)
+    assert "plan:   added back: its members start from the data kept for them" in log
+    assert "] initialize:" not in log and "] clone" not in log
 
     daemon.write_config(text[:text.index("clusters =")] + "clusters = ( );\n")
     daemon.reload()
@@ -381,3 +383,40 @@ def test_routes_lead_to_the_primary_and_to_a_standby(cluster, tmp_workdir, accou
                             env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "f"
+
+
+def test_plan_shows_what_a_reload_would_do_and_changes_nothing(cluster, tmp_workdir, account):
+    daemon, port = cluster
+    pids = [postmaster_pid(tmp_workdir, f"test-{index}") for index in range(REPLICAS)]
+    edited = config_text(tmp_workdir, port, replicas=4, parameters={"shared_buffers": '"256MB"', "work_mem": '"8MB"'})
+    edited = edited.replace("  replicas = 4;", "  replicas = 4;\n  failover = { timeout_ms = 10; };")
+    error_line = edited.splitlines().index("  failover = { timeout_ms = 10; };") + 1
+    path = os.path.join(tmp_workdir, "edited.conf")
+    with open(path, "w") as edited_file:
+        edited_file.write(edited)
+    account.chown(path)
+    pghactl = pgharness.install_program("pghactl", os.path.join(tmp_workdir, "bin"), account)
+    plan = pgharness.run_as_user([pghactl, "-s", os.path.join(tmp_workdir, "pghad.sock"), "plan", path],
+                                 account=account, capture_output=True, text=True, timeout=30)
+    assert plan.returncode == 78, plan.stderr
+    lines = plan.stdout.splitlines()
+    assert "  add member test-3: cloned from the primary, listed as synchronous once it streams" in lines
+    assert "  parameter shared_buffers = '256MB' (new): needs a restart: test-1, test-2 one at a time, then test-0" \
+        in lines
+    assert "  parameter work_mem = '8MB' (new): applied by reload" in lines
+    assert f"  {path}:{error_line}: clusters.failover.timeout_ms must be between 500 and 600000 (got 10)" in lines
+
+    # nothing changed: same postmasters, same settings, no new member, a few loops later
+    mark = daemon.log_mark()
+    daemon.wait_for_log(r"loop iteration \d+", timeout=10, since=mark)
+    daemon.wait_for_log(r"loop iteration \d+", timeout=10, since=daemon.log_mark())
+    assert [postmaster_pid(tmp_workdir, f"test-{index}") for index in range(REPLICAS)] == pids
+    assert sql(tmp_workdir, account, port, "test-0", "SHOW shared_buffers") == "128MB"
+    assert sql(tmp_workdir, account, port, "test-0", "SHOW work_mem") == "4MB"
+    assert not os.path.exists(os.path.join(tmp_workdir, "clusters", "test", "test-3"))
+
+    # the reload of a valid version logs the same plan before carrying it out
+    daemon.write_config(config_text(tmp_workdir, port, parameters={"work_mem": '"8MB"'}))
+    mark = daemon.log_mark()
+    daemon.reload()
+    daemon.wait_for_log(r"plan:   parameter work_mem = '8MB' \(new\): applied by reload", timeout=10, since=mark)

@@ -1,0 +1,133 @@
+/* test-plan: what a reload would do, described from two configurations and an observation. */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "memory.h"
+#include "plan.h"
+#include "tap.h"
+
+static struct pgha_config *load(const char *text)
+{
+	struct diag_list errors = {0};
+	struct pgha_config *config = config_load_string(text, "plan.conf", &errors);
+	for (size_t i = 0; i < errors.count; i++)
+		diag("%s", errors.messages[i]);
+	diag_free(&errors);
+	return config;
+}
+
+/* test-0 primary, test-1 and test-2 streaming standbys, listed as ANY 1. */
+static void healthy_observation(struct cluster_observation *observation)
+{
+	observation->count = 3;
+	observation->members = xcalloc(3, sizeof *observation->members);
+	for (int i = 0; i < 3; i++) {
+		struct member_observation *member = &observation->members[i];
+		member->index = i;
+		snprintf(member->name, sizeof member->name, "test-%d", i);
+		member->data_exists = member->reachable = true;
+		member->in_recovery = member->streaming = i > 0;
+	}
+	struct member_observation *primary = &observation->members[0];
+	snprintf(primary->synchronous_standby_names, sizeof primary->synchronous_standby_names,
+		 "ANY 1 (\"test-1\", \"test-2\")");
+	primary->peer_count = 2;
+	primary->peers = xcalloc(2, sizeof *primary->peers);
+	for (int i = 0; i < 2; i++) {
+		snprintf(primary->peers[i].application_name, sizeof primary->peers[i].application_name, "test-%d", i + 1);
+		snprintf(primary->peers[i].state, sizeof primary->peers[i].state, "streaming");
+	}
+}
+
+static const struct {
+	const char *what, *next;
+	struct plan_setting settings[3];
+	const char *expected[4]; /* lines that must be there */
+} cases[] = {
+	{"nothing changes", "clusters = ( { name = \"test\"; port = 6000; } );", {{"", "", ""}}, {"nothing changes"}},
+	{"a new cluster", "clusters = ( { name = \"test\"; port = 6000; }, { name = \"new\"; port = 7000; } );",
+	 {{"", "", ""}}, {"cluster new:", "  new: new-0 initialized as its primary, then 2 standbys cloned from it"}},
+	{"a removed cluster", "clusters = ( );", {{"", "", ""}},
+	 {"cluster test: removed: its members are stopped, the primary first; its data is kept"}},
+	{"replicas up", "clusters = ( { name = \"test\"; port = 6000; replicas = 4; } );", {{"", "", ""}},
+	 {"  add member test-3: cloned from the primary, listed as synchronous once it streams"}},
+	{"replicas down", "clusters = ( { name = \"test\"; port = 6000; replicas = 2; } );", {{"", "", ""}},
+	 {"  remove member test-2: it leaves the synchronous list, then stops; its data is kept",
+	  "  synchronous_standby_names: 'ANY 1 (\"test-1\", \"test-2\")' -> 'ANY 1 (\"test-1\")'"}},
+	{"synchronous number", "clusters = ( { name = \"test\"; port = 6000; synchronous = { number = 2; }; } );",
+	 {{"", "", ""}}, {"  synchronous_standby_names: 'ANY 1 (\"test-1\", \"test-2\")' -> 'ANY 2 (\"test-1\", \"test-2\")'"}},
+	{"another option", "clusters = ( { name = \"test\"; port = 6000; failover = { timeout_ms = 5000; }; } );",
+	 {{"", "", ""}}, {"  failover.timeout_ms: 3000 -> 5000"}},
+	{"a reload-level parameter",
+	 "clusters = ( { name = \"test\"; port = 6000; postgresql = { parameters = { work_mem = \"8MB\"; }; }; } );",
+	 {{"work_mem", "user", "4MB"}}, {"  parameter work_mem = '8MB' (new): applied by reload"}},
+	{"a restart, raised",
+	 "clusters = ( { name = \"test\"; port = 6000; postgresql = { parameters = { max_connections = 200; }; }; } );",
+	 {{"max_connections", "postmaster", "100"}},
+	 {"  parameter max_connections = '200' (new): needs a restart: test-1, test-2 one at a time, then test-0"}},
+	{"a restart, lowered",
+	 "clusters = ( { name = \"test\"; port = 6000; postgresql = { parameters = { max_connections = 50; }; }; } );",
+	 {{"max_connections", "postmaster", "100"}},
+	 {"  parameter max_connections = '50' (new): needs a restart: test-0 first (a lowered setting its standbys may "
+	  "not run lower), then test-1, test-2"}},
+	{"an internal setting",
+	 "clusters = ( { name = \"test\"; port = 6000; postgresql = { parameters = { block_size = 4096; }; }; } );",
+	 {{"block_size", "internal", "8192"}}, {"  parameter block_size = '4096' (new): cannot be changed on a running cluster"}},
+	{"unknown to the primary",
+	 "clusters = ( { name = \"test\"; port = 6000; postgresql = { parameters = { my_setting = 1; }; }; } );",
+	 {{"", "", ""}}, {"  parameter my_setting = '1' (new): applied by reload when PostgreSQL knows it"}},
+};
+
+int main(void)
+{
+	struct pgha_config *running = load("clusters = ( { name = \"test\"; port = 6000; } );");
+	struct cluster_observation observation = {0};
+
+	healthy_observation(&observation);
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		struct pgha_config *next = load(cases[c].next);
+		struct diag_list lines = {0};
+		const struct plan_setting *settings[2] = {cases[c].settings, cases[c].settings};
+		size_t counts[2] = {0, 0};
+		for (size_t i = 0; i < 3 && cases[c].settings[i].name[0]; i++)
+			counts[0] = counts[1] = i + 1;
+		bool has_data[2] = {false, false};
+		struct plan_input input = {running, next, &observation, 1, settings, counts, has_data};
+		bool all = next != NULL;
+
+		if (next)
+			plan_describe(&input, &lines);
+		for (size_t e = 0; e < 4 && cases[c].expected[e]; e++) {
+			bool found = false;
+			for (size_t l = 0; l < lines.count; l++)
+				found |= strncmp(lines.messages[l], cases[c].expected[e], strlen(cases[c].expected[e])) == 0;
+			all &= found;
+		}
+		ok(all, "plan: %s", cases[c].what);
+		if (!all)
+			for (size_t l = 0; l < lines.count; l++)
+				diag("  got: %s", lines.messages[l]);
+		diag_free(&lines);
+		config_free(next);
+	}
+	/* a cluster added back finds the data it left: it is not created again */
+	struct pgha_config *empty = load("clusters = ( );");
+	struct pgha_config *back = load("clusters = ( { name = \"test\"; port = 6000; } );");
+	bool has_data[1] = {true};
+	size_t none[1] = {0};
+	struct plan_input input = {empty, back, NULL, 0, NULL, none, has_data};
+	struct diag_list lines = {0};
+	plan_describe(&input, &lines);
+	ok(lines.count == 2 && strcmp(lines.messages[1], "  added back: its members start from the data kept for them") == 0,
+	   "plan: a cluster added back reuses its data");
+	diag_free(&lines);
+	config_free(empty);
+	config_free(back);
+
+	cluster_observation_free(&observation);
+	config_free(running);
+	return done_testing();
+}
