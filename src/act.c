@@ -235,6 +235,16 @@ static char *build_create_role(PGconn *connection, void *context)
 	return sql;
 }
 
+static char *build_alter_system_reset(PGconn *connection, void *context)
+{
+	char *identifier = PQescapeIdentifier(connection, context, strlen(context));
+	if (!identifier)
+		return NULL;
+	char *sql = xasprintf("ALTER SYSTEM RESET %s", identifier);
+	PQfreemem(identifier);
+	return sql;
+}
+
 /* The synchronous list is intent that must survive a crash: written to the state
  * directory before the primary is told (failover will choose from it). */
 static bool record_synchronous(struct actor *actor, const struct cluster_config *cluster, int primary,
@@ -314,6 +324,17 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 			run_statement(actor, cluster, action->member, "reloading", "SELECT pg_catalog.pg_reload_conf()", 0,
 				      NULL, NULL, NULL);
 		break;
+	case ACTION_RESET_OVERRIDES: {
+		char names[sizeof action->text];
+		snprintf(names, sizeof names, "%s", action->text);
+		char *rest = NULL;
+		for (char *setting = strtok_r(names, ",", &rest); setting; setting = strtok_r(NULL, ",", &rest))
+			run_statement(actor, cluster, action->member, "resetting an ALTER SYSTEM override", NULL, 0, NULL,
+				      build_alter_system_reset, setting);
+		run_statement(actor, cluster, action->member, "reloading", "SELECT pg_catalog.pg_reload_conf()", 0, NULL,
+			      NULL, NULL);
+		break;
+	}
 	case ACTION_RESTART: {
 		const struct member_observation *member = observation_member(observation, action->member);
 		if (member && member->postmaster && local_stop(member->postmaster, why, sizeof why))

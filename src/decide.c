@@ -25,8 +25,9 @@ const char *const action_type_names[] = {
 	[ACTION_SET_SYNCHRONOUS] = "set-synchronous",
 	[ACTION_CONFIGURE] = "configure",
 	[ACTION_RESTART] = "restart",
+	[ACTION_RESET_OVERRIDES] = "reset-overrides",
 };
-_Static_assert(sizeof action_type_names / sizeof action_type_names[0] == ACTION_RESTART + 1,
+_Static_assert(sizeof action_type_names / sizeof action_type_names[0] == ACTION_RESET_OVERRIDES + 1,
 	       "a name for every action type");
 
 /* The order actions are carried out in. A directory is moved aside before anything
@@ -36,10 +37,10 @@ _Static_assert(sizeof action_type_names / sizeof action_type_names[0] == ACTION_
  * so no commit waits on it; and its slot is dropped only once it has stopped. */
 static const enum action_type execution_order[] = {
 	ACTION_MOVE_ASIDE, ACTION_INITIALIZE, ACTION_START,	    ACTION_CREATE_REPLICATION_ROLE, ACTION_CREATE_SLOT,
-	ACTION_CLONE,	   ACTION_FOLLOW,     ACTION_CONFIGURE,	    ACTION_SET_SYNCHRONOUS,	    ACTION_STOP,
-	ACTION_DROP_SLOT,  ACTION_RESTART,
+	ACTION_CLONE,	   ACTION_FOLLOW,     ACTION_RESET_OVERRIDES, ACTION_CONFIGURE,		    ACTION_SET_SYNCHRONOUS,
+	ACTION_STOP,	   ACTION_DROP_SLOT,  ACTION_RESTART,
 };
-_Static_assert(sizeof execution_order / sizeof execution_order[0] == ACTION_RESTART + 1,
+_Static_assert(sizeof execution_order / sizeof execution_order[0] == ACTION_RESET_OVERRIDES + 1,
 	       "every action type has its place in the order");
 
 /* A name by value, so that it can be written straight into a format's arguments. */
@@ -513,6 +514,15 @@ static void plan_settings(struct decision *decision, const struct member_observa
 		const struct member_observation *member = &decision->observation->members[i];
 		if (member->busy || (is_configured(cluster, member->index) && is_running(member) && !member->reachable))
 			unsettled = true;
+		/* ALTER SYSTEM is read after pgha's files: an override of what pgha owns (its
+		 * synchronous list, above all) would silently win */
+		if (!member->busy && member->reachable && member->overridden[0]) {
+			struct action *reset = add_action(decision, ACTION_RESET_OVERRIDES, member->index, -1, 0,
+							  "ALTER SYSTEM overrides %s on %s, which pgha sets: resetting it",
+							  member->overridden, member_name(cluster, member->index).text);
+			snprintf(reset->text, sizeof reset->text, "%s", member->overridden);
+			unsettled = true;
+		}
 		if (member->busy || !member->reachable || !is_configured(cluster, member->index) ||
 		    member->settings_current)
 			continue;

@@ -21,6 +21,7 @@ enum action_type {
 	ACTION_SET_SYNCHRONOUS,     /* on member (the primary): synchronous_standby_names = text */
 	ACTION_CONFIGURE,           /* rewrite member's pgha.conf from the configuration, and reload it */
 	ACTION_RESTART,             /* stop member (fast) and start it again, for settings that need it */
+	ACTION_RESET_OVERRIDES,     /* ALTER SYSTEM RESET the settings named in text ("a,b") on member, and reload */
 };
 
 extern const char *const action_type_names[];

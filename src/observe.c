@@ -3,6 +3,7 @@
 
 #include "observe.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,40 @@ static const char probe_sql[] =
 	"           AND f.setting ~ '^[0-9]+$' AND f.setting::bigint < s.setting::bigint),"
 	/* started with a recorded value (-c) while its files give another: a restart is due */
 	" EXISTS (SELECT 1 FROM pg_settings WHERE source = 'command line' AND name IN ('max_connections',"
-	"         'max_prepared_transactions', 'max_locks_per_transaction', 'max_wal_senders', 'max_worker_processes'))";
+	"         'max_prepared_transactions', 'max_locks_per_transaction', 'max_wal_senders', 'max_worker_processes')),"
+	/* ALTER SYSTEM over a setting pgha owns or configures ($1: their names) */
+	" (SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pg_file_settings"
+	"  WHERE sourcefile LIKE '%/postgresql.auto.conf' AND name = ANY ($1::text[]))";
+
+/* The settings pgha writes itself, whatever the configuration says. */
+static const char *const owned_settings[] = {
+	"port", "listen_addresses", "unix_socket_directories", "cluster_name", "hot_standby", "wal_log_hints",
+	"max_wal_senders", "max_replication_slots", "synchronous_standby_names", "primary_conninfo",
+	"primary_slot_name", NULL,
+};
+
+/* {owned,...,configured parameters}: names are identifiers, safe in an array literal */
+static char *owned_names(const struct cluster_config *cluster)
+{
+	char *names = xstrdup("{");
+	for (size_t i = 0; owned_settings[i]; i++) {
+		char *longer = xasprintf("%s%s%s", names, i ? "," : "", owned_settings[i]);
+		free(names);
+		names = longer;
+	}
+	for (size_t i = 0; i < cluster->postgresql.parameters.count; i++) {
+		char *lowered = xstrdup(cluster->postgresql.parameters.items[i].name);
+		for (char *c = lowered; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		char *longer = xasprintf("%s,%s", names, lowered);
+		free(names);
+		free(lowered);
+		names = longer;
+	}
+	char *closed = xasprintf("%s}", names);
+	free(names);
+	return closed;
+}
 
 void cluster_observation_free(struct cluster_observation *observation)
 {
@@ -141,6 +175,7 @@ static void read_probe(const struct local_platform *platform, const struct clust
 	member->lowers_standby_sensitive = is_true(result, 12);
 	/* a standby started with its primary's recorded values runs them until restarted */
 	member->pending_restart |= is_true(result, 13);
+	copy_text(member->overridden, sizeof member->overridden, result, 14);
 	if (member->in_recovery && member->primary_conninfo[0]) {
 		char slot[NAMES_BUFFER_SIZE];
 		member->upstream = local_upstream_of(cluster, member->primary_conninfo);
@@ -187,6 +222,7 @@ void observe_clusters(const struct local_platform *platform, const struct pgha_c
 	/* every running member of every cluster at once: one hung member costs the
 	 * deadline once, not once per member */
 	struct pg_request *requests = xcalloc(probes, sizeof *requests);
+	char **names = xcalloc(probes, sizeof *names);
 	struct member_observation **owners = xcalloc(probes, sizeof *owners);
 	const struct cluster_config **clusters = xcalloc(probes, sizeof *clusters);
 	size_t next = 0;
@@ -199,6 +235,9 @@ void observe_clusters(const struct local_platform *platform, const struct pgha_c
 			}
 			requests[next].target = local_admin_target(platform, &config->clusters[c], member->index);
 			requests[next].sql = probe_sql;
+			names[next] = owned_names(&config->clusters[c]);
+			requests[next].parameter_count = 1;
+			requests[next].parameters = (const char *const *)&names[next];
 			owners[next] = member;
 			clusters[next++] = &config->clusters[c];
 		}
@@ -207,8 +246,10 @@ void observe_clusters(const struct local_platform *platform, const struct pgha_c
 		read_probe(platform, clusters[i], owners[i], &requests[i]);
 		pg_request_clear(&requests[i]);
 		free((char *)requests[i].target.host);
+		free(names[i]);
 	}
 	free(requests);
+	free(names);
 	free(owners);
 	free(clusters);
 }

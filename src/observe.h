@@ -44,6 +44,9 @@ struct member_observation {
 	 * restart with a lower value than runs: the primary must restart before its standbys */
 	bool lowers_standby_sensitive;
 	bool settings_current; /* pgha.conf holds what the configuration asks (from the platform) */
+	/* settings pgha owns or configures that ALTER SYSTEM overrides (postgresql.auto.conf is
+	 * read after pgha's files): "name,name"; empty when none */
+	char overridden[512];
 	bool replication_role; /* primary: pgha's replication role exists */
 	char synchronous_standby_names[8192]; /* as the server runs it; 99 long names fit */
 	char primary_conninfo[1024];          /* standby: as the server runs it */

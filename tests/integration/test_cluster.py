@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 
 import pytest
 
@@ -93,7 +94,12 @@ def cluster(pghad, tmp_workdir, account):
     waited for until healthy. Yields (daemon, base port)."""
     port = pgharness.free_port_range(REPLICAS + 1)
     daemon = pghad(config_text(tmp_workdir, port), env={"PGHA_TEST_INITDB_NOSYNC": "1"})
-    pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="a healthy 3-member cluster")
+    try:
+        pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="a healthy 3-member cluster")
+    except BaseException:
+        # a failed setup shows no teardown output: say here what pghad did
+        print(daemon.log_report(), file=sys.stderr)
+        raise
     yield daemon, port
     stop_everything(tmp_workdir, daemon)
 
@@ -232,9 +238,16 @@ def test_replicas_up_and_down_by_reload(cluster, tmp_workdir, account):
 
 
 def test_synchronous_number_changes_within_a_loop(cluster, tmp_workdir, account):
+    import re
     daemon, port = cluster
+    mark = daemon.log_mark()
     daemon.write_config(config_text(tmp_workdir, port, number=2))
     daemon.reload()
+    # the first iteration after the reload sets the new list
+    daemon.wait_for_log(r"set-synchronous: .*ANY 2", timeout=30, since=mark)
+    after_reload = daemon.log_text(mark).split("configuration reloaded", 1)[1]
+    iterations_before_the_change = re.findall(r"loop iteration \d+", after_reload.split("set-synchronous", 1)[0])
+    assert len(iterations_before_the_change) == 1, iterations_before_the_change
     pgharness.wait_until(lambda: (healthy(tmp_workdir) or {}).get("synchronous_standby_names") == 'ANY 2 ("test-1", "test-2")',
                          timeout=30, what="ANY 2")
     daemon.write_config(config_text(tmp_workdir, port, method="first", number=1))
@@ -420,3 +433,19 @@ def test_plan_shows_what_a_reload_would_do_and_changes_nothing(cluster, tmp_work
     mark = daemon.log_mark()
     daemon.reload()
     daemon.wait_for_log(r"plan:   parameter work_mem = '8MB' \(new\): applied by reload", timeout=10, since=mark)
+
+
+def test_alter_system_over_pgha_settings_is_reset(cluster, tmp_workdir, account):
+    """postgresql.auto.conf is read after pgha's files: an ALTER SYSTEM of the synchronous
+    list would silently make commits asynchronous. pghad resets it."""
+    daemon, port = cluster
+    mark = daemon.log_mark()
+    sql(tmp_workdir, account, port, "test-0", "ALTER SYSTEM SET synchronous_standby_names = ''")
+    sql(tmp_workdir, account, port, "test-0", "SELECT pg_reload_conf()")
+    daemon.wait_for_log(r"\[test-0\] reset-overrides: ALTER SYSTEM overrides synchronous_standby_names", timeout=30,
+                        since=mark)
+    pgharness.wait_until(
+        lambda: sql(tmp_workdir, account, port, "test-0", "SHOW synchronous_standby_names") == 'ANY 1 ("test-1", "test-2")',
+        timeout=30, what="the synchronous list back")
+    assert sql(tmp_workdir, account, port, "test-0",
+               "SELECT count(*) FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf'") == "0"

@@ -154,6 +154,8 @@ static void set_modifier(struct member_observation *member, const char *modifier
 		member->standby_signal = false;
 	else if (strcmp(modifier, "stale") == 0)
 		member->follow_settings_current = false;
+	else if (strcmp(modifier, "overridden") == 0)
+		snprintf(member->overridden, sizeof member->overridden, "synchronous_standby_names");
 	else if (strcmp(modifier, "not-streaming") == 0)
 		member->streaming = false;
 	else if (strcmp(modifier, "old-settings") == 0)
@@ -276,6 +278,7 @@ static void render_actions(const struct action_list *actions, char *out, size_t 
 			snprintf(detail, sizeof detail, " for %s", source);
 			break;
 		case ACTION_DROP_SLOT:
+		case ACTION_RESET_OVERRIDES:
 		case ACTION_SET_SYNCHRONOUS:
 			snprintf(detail, sizeof detail, " %s", action->text[0] ? action->text : "''");
 			break;
@@ -336,6 +339,9 @@ static const struct decide_case decide_cases[] = {
 	{"a standby that does not stream yet is not restarted: it may not have replayed the primary's change", "3",
 	 "primary standby+pending-restart+not-streaming standby", "1 2", "1 2", "ANY 1 (\"test-1\", \"test-2\")", "",
 	 NULL},
+	{"ALTER SYSTEM over pgha's synchronous list is reset, and restarts wait", "3",
+	 "primary+overridden+pending-restart standby standby", "1 2", "1 2", "ANY 1 (\"test-1\", \"test-2\")",
+	 "reset-overrides test-0 synchronous_standby_names", NULL},
 	{"a lowered hot-standby-sensitive setting: the primary first", "3",
 	 "primary+lowers standby+pending-restart standby+pending-restart", "1 2", "1 2",
 	 "ANY 1 (\"test-1\", \"test-2\")", "restart test-0", NULL},
@@ -577,7 +583,7 @@ static void test_action_type_names(void)
 {
 	bool all_named = true, distinct = true;
 
-	for (int type = ACTION_INITIALIZE; type <= ACTION_RESTART; type++) {
+	for (int type = ACTION_INITIALIZE; type <= ACTION_RESET_OVERRIDES; type++) {
 		all_named &= action_type_names[type] != NULL && action_type_names[type][0] != '\0';
 		for (int other = ACTION_INITIALIZE; all_named && other < type; other++)
 			distinct &= strcmp(action_type_names[type], action_type_names[other]) != 0;
@@ -643,7 +649,7 @@ static void test_synchronous_names(void)
 static const char *const member_states[] = {
 	"primary", "primary+no-role", "standby", "standby+upstream=none", "down", "down-primary", "empty",
 	"unusable", "unreachable", "unreachable+no-signal", "primary+pending-restart", "primary+lowers",
-	"standby+pending-restart", "standby+old-settings",
+	"standby+pending-restart", "standby+old-settings", "standby+overridden",
 };
 static const char *const removed_member_states[] = {
 	"empty", "primary", "standby", "standby+busy", "down", "down-primary", "unreachable+no-signal",
@@ -686,13 +692,14 @@ static const char *const safety_descriptions[] = {
 	[SAFETY_DUPLICATE] = "no action twice",
 	[SAFETY_RESTART] = "one restart at a time, of a configured member that waits for one, with a primary, "
 			   "while no member is busy; a standby before the primary unless the primary lowers a setting",
-	[SAFETY_CONFIGURE] = "configure only a reachable configured member whose pgha.conf is old",
+	[SAFETY_CONFIGURE] = "configure only a reachable configured member whose pgha.conf is old; reset only the "
+			     "overrides observed",
 };
 
 static const enum action_type expected_order[] = {
 	ACTION_MOVE_ASIDE, ACTION_INITIALIZE, ACTION_START,	    ACTION_CREATE_REPLICATION_ROLE, ACTION_CREATE_SLOT,
-	ACTION_CLONE,	   ACTION_FOLLOW,     ACTION_CONFIGURE,	    ACTION_SET_SYNCHRONOUS,	    ACTION_STOP,
-	ACTION_DROP_SLOT,  ACTION_RESTART,
+	ACTION_CLONE,	   ACTION_FOLLOW,     ACTION_RESET_OVERRIDES, ACTION_CONFIGURE,		    ACTION_SET_SYNCHRONOUS,
+	ACTION_STOP,	   ACTION_DROP_SLOT,  ACTION_RESTART,
 };
 
 static int order_of(enum action_type type)
@@ -839,6 +846,10 @@ static enum safety_property check_safety(int replicas, const struct cluster_obse
 			break;
 		case ACTION_CONFIGURE:
 			if (!configured || !member->reachable || member->settings_current)
+				return SAFETY_CONFIGURE;
+			break;
+		case ACTION_RESET_OVERRIDES:
+			if (!member->reachable || !member->overridden[0] || strcmp(action->text, member->overridden) != 0)
 				return SAFETY_CONFIGURE;
 			break;
 		case ACTION_RESTART:
