@@ -97,16 +97,7 @@ static void gather_settings(const struct daemon *daemon, const struct pgha_confi
 			free(names);
 			continue;
 		}
-		/* names are validated PostgreSQL identifiers: nothing in them needs quoting in
-		 * an array literal, and the array still travels as a parameter */
-		char *array = xstrdup("{");
-		for (size_t k = 0; k < count; k++) {
-			char *longer = xasprintf("%s%s%s", array, k ? "," : "", names[k]);
-			free(array);
-			array = longer;
-		}
-		arrays[asked] = xasprintf("%s}", array);
-		free(array);
+		arrays[asked] = pg_text_array(names, count);
 		free(names);
 		requests[asked].target = local_admin_target(&daemon->platform, running, primary->index);
 		requests[asked].sql = "SELECT name, context, setting FROM pg_catalog.pg_settings WHERE name = ANY ($1::text[])";

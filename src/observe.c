@@ -54,27 +54,25 @@ static const char *const owned_settings[] = {
 	"primary_slot_name", NULL,
 };
 
-/* {owned,...,configured parameters}: names are identifiers, safe in an array literal */
+/* The names of the settings pgha owns or configures, as a text[] parameter. PostgreSQL
+ * reports names in lower case; configured ones may be written in any case. */
 static char *owned_names(const struct cluster_config *cluster)
 {
-	char *names = xstrdup("{");
-	for (size_t i = 0; owned_settings[i]; i++) {
-		char *longer = xasprintf("%s%s%s", names, i ? "," : "", owned_settings[i]);
-		free(names);
-		names = longer;
-	}
-	for (size_t i = 0; i < cluster->postgresql.parameters.count; i++) {
-		char *lowered = xstrdup(cluster->postgresql.parameters.items[i].name);
-		for (char *c = lowered; *c; c++)
+	size_t owned = 0, count;
+	while (owned_settings[owned])
+		owned++;
+	count = owned + cluster->postgresql.parameters.count;
+	char **names = xcalloc(count, sizeof *names);
+	for (size_t i = 0; i < count; i++) {
+		names[i] = xstrdup(i < owned ? owned_settings[i] : cluster->postgresql.parameters.items[i - owned].name);
+		for (char *c = names[i]; *c; c++)
 			*c = (char)tolower((unsigned char)*c);
-		char *longer = xasprintf("%s,%s", names, lowered);
-		free(names);
-		free(lowered);
-		names = longer;
 	}
-	char *closed = xasprintf("%s}", names);
+	char *array = pg_text_array((const char *const *)names, count);
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
 	free(names);
-	return closed;
+	return array;
 }
 
 void cluster_observation_free(struct cluster_observation *observation)

@@ -234,6 +234,30 @@ void pg_request_clear(struct pg_request *request)
 	request->connection = NULL;
 }
 
+char *pg_text_array(const char *const *items, size_t count)
+{
+	size_t size = 3;
+	for (size_t i = 0; i < count; i++)
+		size += 2 * strlen(items[i]) + 3;
+	char *array = xmalloc(size), *out = array;
+
+	*out++ = '{';
+	for (size_t i = 0; i < count; i++) {
+		if (i)
+			*out++ = ',';
+		*out++ = '"';
+		for (const char *c = items[i]; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				*out++ = '\\';
+			*out++ = *c;
+		}
+		*out++ = '"';
+	}
+	*out++ = '}';
+	*out = '\0';
+	return array;
+}
+
 char *pg_conf_quote(const char *value)
 {
 	char *quoted = xmalloc(2 * strlen(value) + 3), *out = quoted;

@@ -47,6 +47,10 @@ void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms);
 /* Releases what pg_execute_all left in a request (its result). */
 void pg_request_clear(struct pg_request *request);
 
+/* A text[] literal of items, for passing a list as one query parameter ($1::text[]):
+ * each element double-quoted, with '"' and '\\' escaped. Returns a new string. */
+char *pg_text_array(const char *const *items, size_t count);
+
 /* value quoted for postgresql.conf: '...' with quotes doubled and backslashes escaped,
  * as PostgreSQL's configuration file parser reads it. Returns a new string. */
 char *pg_conf_quote(const char *value);

@@ -60,6 +60,15 @@ int main(void)
 	ok(request.result == NULL && request.connection == NULL, "nothing is left open");
 	pg_request_clear(&request);
 
+	const char *const items[] = {"plain", "with \"quote\"", "back\\slash", "a,b", "{}", ""};
+	char *array = pg_text_array(items, 6);
+	is_str(array, "{\"plain\",\"with \\\"quote\\\"\",\"back\\\\slash\",\"a,b\",\"{}\",\"\"}",
+	       "a text[] literal quotes every element");
+	free(array);
+	array = pg_text_array(NULL, 0);
+	is_str(array, "{}", "an empty text[]");
+	free(array);
+
 	pg_execute_all(NULL, 0, 1000);
 	ok(true, "no requests: returns at once");
 	return done_testing();
