@@ -225,6 +225,25 @@ static bool run_statement(struct actor *actor, const struct cluster_config *clus
 	return succeeded;
 }
 
+/* Settings files were written: the member reads them now. */
+static void reload_member(struct actor *actor, const struct cluster_config *cluster, int index)
+{
+	run_statement(actor, cluster, index, "reloading", "SELECT pg_catalog.pg_reload_conf()", 0, NULL, NULL, NULL);
+}
+
+/* A fast shutdown, followed by nothing (stop) or by a start (restart, see settle). */
+static void stop_member(struct actor *actor, const struct cluster_config *cluster,
+			const struct cluster_observation *observation, int index, enum operation_kind kind)
+{
+	const struct member_observation *member = observation_member(observation, index);
+	char why[512] = "";
+
+	if (member && member->postmaster && local_stop(member->postmaster, why, sizeof why))
+		begin(actor, cluster->name, index, kind, -1);
+	else if (why[0])
+		report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: %s", operation_names[kind], why);
+}
+
 static char *build_create_role(PGconn *connection, void *context)
 {
 	char *literal = PQescapeLiteral(connection, context, strlen(context));
@@ -321,8 +340,7 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 		if (!local_write_settings(actor->platform, cluster, action->member, why, sizeof why))
 			report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
 		else
-			run_statement(actor, cluster, action->member, "reloading", "SELECT pg_catalog.pg_reload_conf()", 0,
-				      NULL, NULL, NULL);
+			reload_member(actor, cluster, action->member);
 		break;
 	case ACTION_RESET_OVERRIDES: {
 		char names[sizeof action->text];
@@ -331,26 +349,15 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 		for (char *setting = strtok_r(names, ",", &rest); setting; setting = strtok_r(NULL, ",", &rest))
 			run_statement(actor, cluster, action->member, "resetting an ALTER SYSTEM override", NULL, 0, NULL,
 				      build_alter_system_reset, setting);
-		run_statement(actor, cluster, action->member, "reloading", "SELECT pg_catalog.pg_reload_conf()", 0, NULL,
-			      NULL, NULL);
+		reload_member(actor, cluster, action->member);
 		break;
 	}
-	case ACTION_RESTART: {
-		const struct member_observation *member = observation_member(observation, action->member);
-		if (member && member->postmaster && local_stop(member->postmaster, why, sizeof why))
-			begin(actor, name, action->member, OPERATION_RESTART, -1);
-		else if (why[0])
-			report(actor, LOG_LEVEL_ERROR, name, action->member, "restart failed: %s", why);
+	case ACTION_RESTART:
+		stop_member(actor, cluster, observation, action->member, OPERATION_RESTART);
 		break;
-	}
-	case ACTION_STOP: {
-		const struct member_observation *member = observation_member(observation, action->member);
-		if (member && member->postmaster && local_stop(member->postmaster, why, sizeof why))
-			begin(actor, name, action->member, OPERATION_STOP, -1);
-		else if (why[0])
-			report(actor, LOG_LEVEL_ERROR, name, action->member, "stop failed: %s", why);
+	case ACTION_STOP:
+		stop_member(actor, cluster, observation, action->member, OPERATION_STOP);
 		break;
-	}
 	case ACTION_CREATE_REPLICATION_ROLE: {
 		char password[128], passfile[1024];
 		if (!local_replication_secret(actor->platform, cluster, password, sizeof password, passfile,
@@ -380,16 +387,14 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 		if (!local_write_standby_settings(actor->platform, cluster, action->member, action->source, why, sizeof why))
 			report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
 		else
-			run_statement(actor, cluster, action->member, "reloading", "SELECT pg_catalog.pg_reload_conf()", 0,
-				      NULL, NULL, NULL);
+			reload_member(actor, cluster, action->member);
 		break;
 	case ACTION_SET_SYNCHRONOUS:
 		if (!record_synchronous(actor, cluster, action->member, action->text, why, sizeof why) ||
 		    !local_write_synchronous_names(actor->platform, cluster, action->member, action->text, why, sizeof why))
 			report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
 		else
-			run_statement(actor, cluster, action->member, "reloading", "SELECT pg_catalog.pg_reload_conf()", 0,
-				      NULL, NULL, NULL);
+			reload_member(actor, cluster, action->member);
 		break;
 	}
 }

@@ -87,10 +87,7 @@ static void gather_settings(const struct daemon *daemon, const struct pgha_confi
 		for (size_t o = 0; running && o < daemon->observed_clusters; o++)
 			if (&daemon->config->clusters[o] == running)
 				observation = &daemon->observations[o];
-		const struct member_observation *primary = NULL;
-		for (size_t m = 0; observation && m < observation->count; m++)
-			if (observation->members[m].reachable && !observation->members[m].in_recovery)
-				primary = &observation->members[m];
+		const struct member_observation *primary = observation_primary(observation);
 		size_t count;
 		const char **names = running ? plan_changed_parameters(running, &next->clusters[i], &count) : NULL;
 		if (!primary || !names || count == 0) {
@@ -295,18 +292,10 @@ static json_t *error_array(const struct diag_list *errors)
 	return array;
 }
 
-static const struct member_observation *primary_of(const struct cluster_observation *observation)
-{
-	for (size_t i = 0; i < observation->count; i++)
-		if (observation->members[i].reachable && !observation->members[i].in_recovery)
-			return &observation->members[i];
-	return NULL;
-}
-
 static json_t *member_status(const struct daemon *daemon, const struct cluster_config *cluster,
 			     const struct cluster_observation *observation, const struct member_observation *member)
 {
-	const struct member_observation *primary = primary_of(observation);
+	const struct member_observation *primary = observation_primary(observation);
 	const char *role = !member->reachable ? "unknown" : member->in_recovery ? "replica" : "primary";
 	const char *state = member->busy ? "busy"
 			    : member->reachable ? (member->in_recovery ? (member->streaming ? "streaming" : "recovering")
@@ -343,7 +332,7 @@ static json_t *cluster_status(const struct daemon *daemon, size_t index)
 		names_member(expected, sizeof expected, cluster->name, observation->members[0].index);
 		if (strcmp(expected, observation->members[0].name) != 0)
 			continue;
-		const struct member_observation *primary = primary_of(observation);
+		const struct member_observation *primary = observation_primary(observation);
 		synchronous = primary ? primary->synchronous_standby_names : "";
 		waiting = daemon->waiting[i];
 		for (size_t m = 0; m < observation->count; m++)

@@ -93,6 +93,14 @@ const struct member_observation *observation_member(const struct cluster_observa
 	return NULL;
 }
 
+const struct member_observation *observation_primary(const struct cluster_observation *observation)
+{
+	for (size_t i = 0; observation && i < observation->count; i++)
+		if (observation->members[i].reachable && !observation->members[i].in_recovery)
+			return &observation->members[i];
+	return NULL;
+}
+
 /* "16/B374D848" as PostgreSQL prints an LSN; 0 for NULL or nonsense. */
 static uint64_t parse_lsn(const char *text)
 {

@@ -79,6 +79,9 @@ typedef bool (*observe_busy_fn)(const char *cluster, int index, void *context);
 void observe_clusters(const struct local_platform *platform, const struct pgha_config *config, observe_busy_fn busy,
 		      void *busy_context, int timeout_ms, struct cluster_observation *observations);
 void cluster_observation_free(struct cluster_observation *observation);
+/* The member that is reachable and not in recovery, or NULL (decide refuses to act when
+ * there are several; this returns the first). */
+const struct member_observation *observation_primary(const struct cluster_observation *observation);
 const struct member_observation *observation_member(const struct cluster_observation *observation, int index);
 
 #endif

@@ -67,19 +67,11 @@ static const struct cluster_observation *observation_of(const struct plan_input 
 	return NULL;
 }
 
-static const struct member_observation *primary_of(const struct cluster_observation *observation)
-{
-	for (size_t i = 0; observation && i < observation->count; i++)
-		if (observation->members[i].reachable && !observation->members[i].in_recovery)
-			return &observation->members[i];
-	return NULL;
-}
-
 /* "test-1, test-2, then test-0" or "test-0 first, then test-1, test-2". */
 static void restart_order(const struct cluster_config *cluster, const struct cluster_observation *observation,
 			  bool primary_first, char *out, size_t size)
 {
-	const struct member_observation *primary = primary_of(observation);
+	const struct member_observation *primary = observation_primary(observation);
 	char standbys[512] = "";
 
 	if (!primary) {
@@ -166,7 +158,7 @@ static void describe_cluster(const struct plan_input *input, size_t index, struc
 	const struct cluster_config *next = &input->next->clusters[index];
 	const struct cluster_config *running = plan_find_cluster(input->running, next->name);
 	const struct cluster_observation *observation = running ? observation_of(input, next->name) : NULL;
-	const struct member_observation *primary = primary_of(observation);
+	const struct member_observation *primary = observation_primary(observation);
 	struct difference_context difference = {lines};
 	size_t before = lines->count;
 
