@@ -1,0 +1,2 @@
+/* failover-writer: placeholder, replaced by the bench helper. */
+int main(void) { return 0; }

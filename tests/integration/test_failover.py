@@ -1,0 +1,1 @@
+"""Failover, switchover and rejoin against real PostgreSQL (placeholder)."""
