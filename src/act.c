@@ -1,4 +1,4 @@
-/* act: carries out decide's actions on the local platform, logs each, records intent before changing the synchronous set, and tracks long operations so the loop never waits for them. */
+/* act: carries out decide's actions on the local platform, logs each, and tracks long operations (initdb, clone, start, stop, promote, rewind) so the loop never waits for them. */
 #include "autoconfig.h"
 
 #include "act.h"
@@ -24,8 +24,16 @@
 /* Short statements pgha sends (create a role or a slot, reload). */
 #define STATEMENT_TIMEOUT_MS 5000
 
-enum operation_kind { OPERATION_INITIALIZE, OPERATION_CLONE, OPERATION_START, OPERATION_STOP, OPERATION_RESTART };
-static const char *const operation_names[] = {"initialize", "clone", "start", "stop", "restart"};
+enum operation_kind {
+	OPERATION_INITIALIZE,
+	OPERATION_CLONE,
+	OPERATION_START,
+	OPERATION_STOP,
+	OPERATION_RESTART,
+	OPERATION_PROMOTE,
+	OPERATION_REJOIN,
+};
+static const char *const operation_names[] = {"initialize", "clone", "start", "stop", "restart", "promote", "rejoin"};
 
 struct operation {
 	struct actor *actor;
@@ -190,11 +198,26 @@ static void on_program_done(const struct proc_result *result, void *userdata)
 	else if (succeeded && operation->kind == OPERATION_CLONE)
 		succeeded = local_finish_clone(actor->platform, cluster, operation->index, operation->source, why,
 					       sizeof why);
+	else if (succeeded && operation->kind == OPERATION_REJOIN)
+		succeeded = local_finish_rejoin(actor->platform, cluster, operation->index, operation->source, why,
+						sizeof why);
 	else
 		snprintf(why, sizeof why, "%s; its output ends with: %.300s", outcome,
 			 result->output_length > 300 ? result->output + result->output_length - 300 : result->output);
 	if (!succeeded && operation->kind == OPERATION_CLONE)
 		local_abandon_clone(actor->platform, cluster, operation->index);
+	if (!succeeded && operation->kind == OPERATION_REJOIN) {
+		/* its directory is kept aside, never deleted; the member is cloned afresh */
+		char moved[1024], aside_why[512];
+		if (local_move_aside(actor->platform, cluster, operation->index, moved, sizeof moved, aside_why,
+				     sizeof aside_why))
+			report(actor, LOG_LEVEL_WARNING, cluster->name, operation->index,
+			       "rejoin failed (%s); its data directory is kept as %s and it will be cloned again", why, moved);
+		else
+			report(actor, LOG_LEVEL_ERROR, cluster->name, operation->index, "rejoin failed (%s), and %s", why,
+			       aside_why);
+		return;
+	}
 	if (succeeded)
 		report(actor, LOG_LEVEL_NOTICE, cluster->name, operation->index, "%s finished in %lld ms",
 		       operation_names[operation->kind], result->elapsed_ms);
@@ -262,29 +285,6 @@ static char *build_alter_system_reset(PGconn *connection, void *context)
 	char *sql = xasprintf("ALTER SYSTEM RESET %s", identifier);
 	PQfreemem(identifier);
 	return sql;
-}
-
-/* The synchronous list is intent that must survive a crash: written to the state
- * directory before the primary is told (failover will choose from it). */
-static bool record_synchronous(struct actor *actor, const struct cluster_config *cluster, int primary,
-			       const char *names, char *why, size_t why_size)
-{
-	char member[NAMES_BUFFER_SIZE];
-	char *directory = local_cluster_state_directory(actor->platform, cluster, why, why_size);
-	bool recorded = false;
-
-	if (!directory)
-		return false;
-	char *path = xasprintf("%s/synchronous.json", directory);
-	names_member(member, sizeof member, cluster->name, primary);
-	json_t *intent = json_pack("{s:s, s:s}", "primary", member, "synchronous_standby_names", names);
-	char *text = json_dumps(intent, JSON_INDENT(2));
-	recorded = file_replace(path, text, strlen(text), 0600, why, why_size);
-	json_decref(intent);
-	free(text);
-	free(directory);
-	free(path);
-	return recorded;
 }
 
 /* A member starts from the settings the configuration asks for now. */
@@ -390,11 +390,33 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 			reload_member(actor, cluster, action->member);
 		break;
 	case ACTION_SET_SYNCHRONOUS:
-		if (!record_synchronous(actor, cluster, action->member, action->text, why, sizeof why) ||
-		    !local_write_synchronous_names(actor->platform, cluster, action->member, action->text, why, sizeof why))
+		/* the daemon recorded the new list as intent before this runs */
+		if (!local_write_synchronous_names(actor->platform, cluster, action->member, action->text, why, sizeof why))
 			report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
 		else
 			reload_member(actor, cluster, action->member);
+		break;
+	case ACTION_FENCE: {
+		const struct member_observation *member = observation_member(observation, action->member);
+		int killed = local_fence(actor->platform, cluster, action->member, member ? member->postmaster : 0, why,
+					 sizeof why);
+		if (killed < 0)
+			report(actor, LOG_LEVEL_ERROR, name, action->member, "fencing failed: %s", why);
+		else
+			report(actor, LOG_LEVEL_WARNING, name, action->member, "fenced: %d process%s killed", killed,
+			       killed == 1 ? "" : "es");
+		break;
+	}
+	case ACTION_PROMOTE:
+		if (run_statement(actor, cluster, action->member, "promoting", "SELECT pg_catalog.pg_promote(false)", 0,
+				  NULL, NULL, NULL))
+			begin(actor, name, action->member, OPERATION_PROMOTE, -1);
+		break;
+	case ACTION_REJOIN:
+		operation = begin(actor, name, action->member, OPERATION_REJOIN, action->source);
+		operation->job = local_rewind(actor->platform, actor->event, cluster, action->member, action->source,
+					      on_program_done, operation);
+		operation->active = operation->job != NULL;
 		break;
 	}
 }
@@ -414,7 +436,9 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 			start(actor, cluster, operation->index);
 			continue;
 		}
-		bool over = !member || (operation->kind == OPERATION_START ? member->reachable : member->postmaster == 0);
+		bool over = !member || (operation->kind == OPERATION_START     ? member->reachable
+					: operation->kind == OPERATION_PROMOTE ? member->reachable && !member->in_recovery
+									       : member->postmaster == 0);
 		char state = operation->kind == OPERATION_START ? local_process_state(operation->postmaster) : 'R';
 		if (!over && (state == 0 || state == 'Z')) {
 			/* PostgreSQL refused to start: say so now rather than wait for the deadline */
@@ -424,8 +448,16 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 			       (long)operation->postmaster);
 		} else if (over) {
 			operation->active = false;
-			report(actor, LOG_LEVEL_INFO, cluster->name, operation->index, "%s",
-			       operation->kind == OPERATION_START ? "started" : "stopped");
+			if (operation->kind == OPERATION_PROMOTE) {
+				/* a primary follows no one: its standby settings go (read at its next start) */
+				char why[512];
+				if (!local_write_standby_settings(actor->platform, cluster, operation->index, -1, why, sizeof why))
+					report(actor, LOG_LEVEL_WARNING, cluster->name, operation->index, "%s", why);
+			}
+			report(actor, LOG_LEVEL_NOTICE, cluster->name, operation->index, "%s",
+			       operation->kind == OPERATION_START     ? "started"
+			       : operation->kind == OPERATION_PROMOTE ? "promoted: it is the primary"
+								      : "stopped");
 		} else if (now_ms() > operation->deadline_ms) {
 			operation->active = false;
 			report(actor, LOG_LEVEL_WARNING, cluster->name, operation->index, "%s not over after %d s: %s",

@@ -7,12 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <signal.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "act.h"
 #include "decide.h"
 #include "exitcode.h"
+#include "failover.h"
 #include "log.h"
 #include "memory.h"
 #include "names.h"
@@ -20,6 +23,7 @@
 #include "pg.h"
 #include "plan.h"
 #include "routes.h"
+#include "state.h"
 
 static void log_errors(const struct diag_list *errors)
 {
@@ -236,31 +240,180 @@ static void write_routes(struct daemon *daemon)
 		log_info("service file %s written", path);
 }
 
-void daemon_iterate(struct daemon *daemon)
+static long long wall_clock_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* The runtime of a cluster, made on first use; runtimes outlive reloads. */
+static struct cluster_runtime *runtime_for(struct daemon *daemon, const char *name)
+{
+	for (size_t i = 0; i < daemon->runtime_count; i++)
+		if (strcmp(daemon->runtimes[i].name, name) == 0)
+			return &daemon->runtimes[i];
+	daemon->runtimes = xreallocarray(daemon->runtimes, daemon->runtime_count + 1, sizeof *daemon->runtimes);
+	struct cluster_runtime *runtime = &daemon->runtimes[daemon->runtime_count++];
+	*runtime = (struct cluster_runtime){0};
+	snprintf(runtime->name, sizeof runtime->name, "%s", name);
+	state_init(&runtime->state);
+	return runtime;
+}
+
+/* STATE_DIR/CLUSTER/state.json, a new string; NULL (why written) when the directory
+ * cannot be made. */
+static char *state_path(const struct daemon *daemon, const struct cluster_config *cluster, char *why, size_t why_size)
+{
+	char *directory = local_cluster_state_directory(&daemon->platform, cluster, why, why_size);
+	char *path = directory ? xasprintf("%s/state.json", directory) : NULL;
+	free(directory);
+	return path;
+}
+
+/* The state file is the truth: read every iteration (it is small), so that what pghactl
+ * pause wrote, or what a previous pghad left, is what decides. */
+static bool load_state(struct daemon *daemon, const struct cluster_config *cluster, struct cluster_runtime *runtime)
+{
+	char why[512] = "";
+	char *path = state_path(daemon, cluster, why, sizeof why);
+	bool loaded = path && state_load(path, &runtime->state, why, sizeof why);
+
+	if (!loaded && strcmp(why, runtime->state_error) != 0)
+		log_message(LOG_LEVEL_ERROR, cluster->name, NULL, "%s: not acting on this cluster until it is fixed", why);
+	snprintf(runtime->state_error, sizeof runtime->state_error, "%s", loaded ? "" : why);
+	runtime->state_loaded = loaded;
+	free(path);
+	return loaded;
+}
+
+static bool save_state(struct daemon *daemon, const struct cluster_config *cluster, const struct cluster_state *state)
+{
+	char why[512] = "";
+	char *path = state_path(daemon, cluster, why, sizeof why);
+	bool saved = path && state_save(path, state, why, sizeof why);
+
+	if (!saved)
+		log_message(LOG_LEVEL_ERROR, cluster->name, NULL, "cannot record intent: %s; not acting", why);
+	free(path);
+	return saved;
+}
+
+/* How long each running member has not answered, from the first probe that failed. */
+static void track_unreachable(struct cluster_runtime *runtime, struct cluster_observation *observation, long long now)
+{
+	for (size_t m = 0; m < observation->count; m++) {
+		struct member_observation *member = &observation->members[m];
+		if (member->index < 0 || member->index >= DAEMON_MAX_MEMBERS)
+			continue;
+		long long *since = &runtime->unreachable_since[member->index];
+		if (member->reachable || !member->postmaster || member->postmaster_exited) {
+			*since = 0;
+			continue;
+		}
+		if (*since == 0)
+			*since = observation->now_ms;
+		member->unreachable_ms = now - *since;
+	}
+}
+
+/* Test only: PGHA_TEST_CRASH_AFTER_INTENT=PHASE makes pghad kill itself right after
+ * recording a failover's entry into PHASE, to prove a restarted pghad finishes it. */
+static void crash_after_intent_if_asked(const struct cluster_config *cluster, const struct cluster_state *state)
+{
+	const char *phase = getenv("PGHA_TEST_CRASH_AFTER_INTENT");
+
+	if (!phase || state->failover.kind == FAILOVER_NONE ||
+	    strcmp(phase, failover_phase_names[state->failover.phase]) != 0)
+		return;
+	log_message(LOG_LEVEL_WARNING, cluster->name, NULL,
+		    "PGHA_TEST_CRASH_AFTER_INTENT=%s: killing pghad right after recording the intent", phase);
+	raise(SIGKILL);
+}
+
+static void watch_primary(struct daemon *daemon, const struct cluster_observation *observation)
+{
+	const struct member_observation *primary = observation_primary(observation);
+	if (!primary || !primary->postmaster)
+		return;
+	daemon->watched = xreallocarray(daemon->watched, daemon->watched_count + 1, sizeof *daemon->watched);
+	daemon->watched[daemon->watched_count++] = primary->postmaster;
+}
+
+/* One cluster: decide, record the intent, act. Returns whether to hurry. */
+static bool reconcile(struct daemon *daemon, size_t index)
+{
+	const struct cluster_config *cluster = &daemon->config->clusters[index];
+	struct cluster_observation *observation = &daemon->observations[index];
+	struct cluster_runtime *runtime = runtime_for(daemon, cluster->name);
+	struct action_list actions = {0};
+	struct failover_request *request = runtime->request.kind != FAILOVER_NONE ? &runtime->request : NULL;
+
+	track_unreachable(runtime, observation, wall_clock_ms());
+	if (!load_state(daemon, cluster, runtime)) {
+		snprintf(daemon->waiting[index], sizeof daemon->waiting[index], "%s", runtime->state_error);
+		actor_run(daemon->actor, cluster, observation, &actions);
+		return false;
+	}
+	decide(cluster, observation, &runtime->state, request, &actions);
+	if (request) {
+		if (actions.request_error[0]) {
+			snprintf(runtime->request_error, sizeof runtime->request_error, "%s", actions.request_error);
+			log_message(LOG_LEVEL_WARNING, cluster->name, NULL, "%s refused: %s",
+				    failover_kind_names[request->kind], actions.request_error);
+		} else if (!actions.request_taken) {
+			snprintf(runtime->request_error, sizeof runtime->request_error,
+				 "not begun: another failover is under way");
+		}
+		runtime->request.kind = FAILOVER_NONE;
+	}
+	if (!state_equal(&runtime->state, &actions.next_state)) {
+		if (actions.next_state.failover.kind != FAILOVER_NONE || runtime->state.failover.kind != FAILOVER_NONE)
+			log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "failover: %s", actions.transition);
+		if (!save_state(daemon, cluster, &actions.next_state)) {
+			action_list_free(&actions);
+			actions = (struct action_list){0};
+		} else {
+			if (strcmp(runtime->state.last, actions.next_state.last) != 0)
+				log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "%s", actions.next_state.last);
+			runtime->state = actions.next_state;
+			crash_after_intent_if_asked(cluster, &runtime->state);
+		}
+	}
+	if (strcmp(actions.waiting, runtime->last_waiting) != 0) {
+		if (actions.waiting[0])
+			log_message(LOG_LEVEL_INFO, cluster->name, NULL, "waiting: %s", actions.waiting);
+		snprintf(runtime->last_waiting, sizeof runtime->last_waiting, "%s", actions.waiting);
+	}
+	snprintf(daemon->waiting[index], sizeof daemon->waiting[index], "%s", actions.waiting);
+	actor_run(daemon->actor, cluster, observation, &actions);
+	bool hurry = actions.hurry;
+	action_list_free(&actions);
+	watch_primary(daemon, observation);
+	return hurry;
+}
+
+bool daemon_iterate(struct daemon *daemon)
 {
 	const struct pgha_config *config = daemon->config;
+	bool hurry = false;
 
 	daemon->iterations++;
 	log_debug("loop iteration %llu", (unsigned long long)daemon->iterations);
 	if (!daemon->actor)
-		return;
+		return false;
 	forget_observations(daemon);
+	daemon->watched_count = 0;
 	daemon->observed_clusters = config->cluster_count;
 	daemon->observations = xcalloc(config->cluster_count, sizeof *daemon->observations);
 	daemon->waiting = xcalloc(config->cluster_count, sizeof *daemon->waiting);
 	observe_clusters(&daemon->platform, config, actor_busy, daemon->actor, probe_timeout_ms(config),
 			 daemon->observations);
-	for (size_t i = 0; i < config->cluster_count; i++) {
-		struct action_list actions = {0};
-		decide(&config->clusters[i], &daemon->observations[i], &actions);
-		if (actions.waiting[0])
-			log_message(LOG_LEVEL_DEBUG, config->clusters[i].name, NULL, "waiting: %s", actions.waiting);
-		snprintf(daemon->waiting[i], sizeof daemon->waiting[i], "%s", actions.waiting);
-		actor_run(daemon->actor, &config->clusters[i], &daemon->observations[i], &actions);
-		action_list_free(&actions);
-	}
+	for (size_t i = 0; i < config->cluster_count; i++)
+		hurry |= reconcile(daemon, i);
 	local_removed_clusters(&daemon->platform, stop_removed, daemon);
 	write_routes(daemon);
+	return hurry;
 }
 
 void daemon_stop(struct daemon *daemon)
@@ -270,6 +423,8 @@ void daemon_stop(struct daemon *daemon)
 	config_free(daemon->config);
 	free(daemon->config_path);
 	diag_free(&daemon->reload_errors);
+	free(daemon->runtimes);
+	free(daemon->watched);
 	*daemon = (struct daemon){0};
 }
 
@@ -338,12 +493,35 @@ static json_t *cluster_status(const struct daemon *daemon, size_t index)
 		for (size_t m = 0; m < observation->count; m++)
 			json_array_append_new(members, member_status(daemon, cluster, observation, &observation->members[m]));
 	}
-	return json_pack("{s:s, s:i, s:i, s:{s:s, s:i, s:b}, s:{s:b, s:i}, s:s, s:s, s:o}", "name", cluster->name,
-			 "replicas", cluster->replicas, "port", cluster->port, "synchronous", "method",
-			 sync_method_names[cluster->synchronous.method], "number", cluster->synchronous.number,
+	const struct cluster_runtime *runtime = NULL;
+	for (size_t i = 0; i < daemon->runtime_count; i++)
+		if (strcmp(daemon->runtimes[i].name, cluster->name) == 0)
+			runtime = &daemon->runtimes[i];
+	const struct cluster_state *state = runtime ? &runtime->state : NULL;
+	json_t *under_way = json_null();
+	if (state && state->failover.kind != FAILOVER_NONE) {
+		char from[NAMES_BUFFER_SIZE], to[NAMES_BUFFER_SIZE] = "";
+		names_member(from, sizeof from, cluster->name, state->failover.from);
+		if (state->failover.to >= 0)
+			names_member(to, sizeof to, cluster->name, state->failover.to);
+		under_way = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "kind", failover_kind_names[state->failover.kind],
+				      "phase", failover_phase_names[state->failover.phase], "from", from, "to", to,
+				      "reason", state->failover.reason, "started_ms", (json_int_t)state->failover.started_ms);
+	}
+	char primary_name[NAMES_BUFFER_SIZE] = "";
+	if (state && state->primary >= 0)
+		names_member(primary_name, sizeof primary_name, cluster->name, state->primary);
+	return json_pack("{s:s, s:i, s:i, s:{s:s, s:i, s:b}, s:{s:b, s:i, s:b, s:o, s:s, s:s, s:b}, s:s, s:s, s:s, s:s, "
+			 "s:o}",
+			 "name", cluster->name, "replicas", cluster->replicas, "port", cluster->port, "synchronous",
+			 "method", sync_method_names[cluster->synchronous.method], "number", cluster->synchronous.number,
 			 "required", cluster->synchronous.required, "failover", "automatic", cluster->failover.automatic,
-			 "timeout_ms", cluster->failover.timeout_ms, "synchronous_standby_names", synchronous, "waiting",
-			 waiting, "members", members);
+			 "timeout_ms", cluster->failover.timeout_ms, "paused", state && state->paused, "under_way",
+			 under_way, "last", state ? state->last : "", "request_error",
+			 runtime ? runtime->request_error : "", "request_pending",
+			 runtime && runtime->request.kind != FAILOVER_NONE, "synchronous_standby_names", synchronous,
+			 "published_synchronous_standby_names", state ? state->synchronous : "", "known_primary",
+			 primary_name, "waiting", waiting, "members", members);
 }
 
 static json_t *status_reply(const struct daemon *daemon)
@@ -401,6 +579,99 @@ static json_t *plan(struct daemon *daemon, const json_t *request)
 	return reply;
 }
 
+static const struct cluster_config *configured_cluster(const struct daemon *daemon, const char *name)
+{
+	for (size_t i = 0; name && i < daemon->config->cluster_count; i++)
+		if (strcmp(daemon->config->clusters[i].name, name) == 0)
+			return &daemon->config->clusters[i];
+	return NULL;
+}
+
+/* The index of a member named "CLUSTER-N", or -1. */
+static int member_index(const struct cluster_config *cluster, const char *name)
+{
+	char expected[NAMES_BUFFER_SIZE];
+	for (int i = 0; name && i < DAEMON_MAX_MEMBERS; i++) {
+		names_member(expected, sizeof expected, cluster->name, i);
+		if (strcmp(expected, name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* pghactl switchover / failover: checked now against the last observation, so that the
+ * operator hears a refusal at once; begun by the next iteration, which checks again. */
+static json_t *request_failover(struct daemon *daemon, const json_t *request, enum failover_kind kind)
+{
+	const char *name = json_string_value(json_object_get(request, "cluster"));
+	const char *to = json_string_value(json_object_get(request, "to"));
+	const struct cluster_config *cluster = configured_cluster(daemon, name);
+	struct failover_request wanted = {.kind = kind, .to = -1, .force = json_is_true(json_object_get(request, "force"))};
+
+	if (daemon->config->platform.type != PLATFORM_LOCAL)
+		return json_pack("{s:b, s:s}", "ok", 0, "error", "failover is implemented for the local platform only");
+	if (!cluster)
+		return json_pack("{s:b, s:s+}", "ok", 0, "error", "no cluster named ", name ? name : "(none)");
+	if (to && (wanted.to = member_index(cluster, to)) < 0)
+		return json_pack("{s:b, s:s+++}", "ok", 0, "error", to, " is not a member of ", cluster->name);
+	if (kind == FAILOVER_MANUAL && wanted.to < 0)
+		return json_pack("{s:b, s:s}", "ok", 0, "error", "failover needs the member to promote (--to MEMBER)");
+
+	struct cluster_runtime *runtime = runtime_for(daemon, cluster->name);
+	if (!load_state(daemon, cluster, runtime))
+		return json_pack("{s:b, s:s}", "ok", 0, "error", runtime->state_error);
+	if (runtime->state.failover.kind != FAILOVER_NONE)
+		return json_pack("{s:b, s:s+}", "ok", 0, "error", "a failover is under way: ", runtime->state.failover.reason);
+	if (runtime->request.kind != FAILOVER_NONE)
+		return json_pack("{s:b, s:s}", "ok", 0, "error", "another request is pending");
+	for (size_t i = 0; i < daemon->observed_clusters; i++) {
+		if (&daemon->config->clusters[i] != cluster)
+			continue;
+		struct failover_step step;
+		failover_step(cluster, &daemon->observations[i], &runtime->state, &wanted, &step);
+		if (step.request_error[0])
+			return json_pack("{s:b, s:s}", "ok", 0, "error", step.request_error);
+	}
+	runtime->request = wanted;
+	runtime->request_error[0] = '\0';
+	log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "%s%s%s%s requested on the control socket",
+		    failover_kind_names[kind], to ? " to " : "", to ? to : "", wanted.force ? " (forced)" : "");
+	return json_pack("{s:b}", "ok", 1);
+}
+
+/* pghactl pause / resume [CLUSTER]: recorded in the state file, so it survives restarts. */
+static json_t *set_paused(struct daemon *daemon, const json_t *request, bool paused)
+{
+	const char *name = json_string_value(json_object_get(request, "cluster"));
+	json_t *done = json_array();
+
+	if (name && !configured_cluster(daemon, name)) {
+		json_decref(done);
+		return json_pack("{s:b, s:s+}", "ok", 0, "error", "no cluster named ", name);
+	}
+	for (size_t i = 0; i < daemon->config->cluster_count; i++) {
+		const struct cluster_config *cluster = &daemon->config->clusters[i];
+		struct cluster_runtime *runtime = runtime_for(daemon, cluster->name);
+		if (name && strcmp(name, cluster->name) != 0)
+			continue;
+		if (!load_state(daemon, cluster, runtime)) {
+			json_decref(done);
+			return json_pack("{s:b, s:s}", "ok", 0, "error", runtime->state_error);
+		}
+		struct cluster_state next = runtime->state;
+		next.paused = paused;
+		if (!save_state(daemon, cluster, &next)) {
+			json_decref(done);
+			return json_pack("{s:b, s:s+}", "ok", 0, "error", "cannot record the pause of ", cluster->name);
+		}
+		runtime->state = next;
+		json_array_append_new(done, json_string(cluster->name));
+		log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "automatic failover %s by the operator",
+			    paused ? "paused" : "resumed");
+	}
+	return json_pack("{s:b, s:o}", "ok", 1, "clusters", done);
+}
+
 json_t *daemon_control(const json_t *request, void *userdata)
 {
 	struct daemon *daemon = userdata;
@@ -419,5 +690,11 @@ json_t *daemon_control(const json_t *request, void *userdata)
 		return purge(daemon, request);
 	if (strcmp(command, "plan") == 0)
 		return plan(daemon, request);
+	if (strcmp(command, "switchover") == 0)
+		return request_failover(daemon, request, FAILOVER_SWITCHOVER);
+	if (strcmp(command, "failover") == 0)
+		return request_failover(daemon, request, FAILOVER_MANUAL);
+	if (strcmp(command, "pause") == 0 || strcmp(command, "resume") == 0)
+		return set_paused(daemon, request, strcmp(command, "pause") == 0);
 	return json_pack("{s:b, s:s+}", "ok", 0, "error", "unknown command: ", command);
 }

@@ -10,10 +10,27 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "failover.h"
 #include "observe.h"
 #include "platform_local.h"
+#include "state.h"
 
 struct actor;
+
+/* Members a cluster can have: indexes 0..98 (replicas <= 99). */
+#define DAEMON_MAX_MEMBERS 100
+
+/* What pghad keeps about a cluster between iterations, by name, across reloads. */
+struct cluster_runtime {
+	char name[64];
+	struct failover_request request; /* the operator's, until begun or refused */
+	char request_error[1024];        /* why the last request was refused ("" when none) */
+	long long unreachable_since[DAEMON_MAX_MEMBERS]; /* wall clock ms; 0: it answers */
+	struct cluster_state state;      /* as last read or written */
+	bool state_loaded;
+	char state_error[512];           /* the state file cannot be read: the cluster is not acted on */
+	char last_waiting[1024];         /* logged when it changes */
+};
 
 struct daemon {
 	char *config_path;
@@ -24,8 +41,13 @@ struct daemon {
 	struct actor *actor; /* NULL until attached to a loop, and on platforms not run yet */
 	/* the last iteration's view, for status: one per cluster of config */
 	struct cluster_observation *observations;
-	char (*waiting)[256];
+	char (*waiting)[1024];
 	size_t observed_clusters;
+	struct cluster_runtime *runtimes;
+	size_t runtime_count;
+	/* the postmasters of the primaries: the loop wakes up as soon as one exits */
+	pid_t *watched;
+	size_t watched_count;
 };
 
 /* Loads the configuration for the first time and finds what the platform needs.
@@ -36,8 +58,9 @@ void daemon_attach(struct daemon *daemon, sd_event *event);
 /* Re-reads the configuration and swaps it in only when it is valid and may change now;
  * otherwise logs every error and keeps the current one. Returns whether it swapped. */
 bool daemon_reload(struct daemon *daemon);
-/* One iteration of the reconcile loop. */
-void daemon_iterate(struct daemon *daemon);
+/* One iteration of the reconcile loop. Returns true when the next one should come soon
+ * (a failover is under way, or a primary is suspect). */
+bool daemon_iterate(struct daemon *daemon);
 void daemon_stop(struct daemon *daemon);
 
 /* Answers a control socket request ({"command": "status"|"reload"}); see pghactl(1). */

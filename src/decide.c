@@ -1,4 +1,4 @@
-/* decide: the pure decision function: from a cluster's configuration and one observation, the ordered actions that create, heal and scale it (it never promotes or demotes). */
+/* decide: the pure decision function: from a cluster's configuration, one observation and the remembered state, the ordered actions that create, heal, scale and fail it over (failover's own table is in failover.c). */
 #include "autoconfig.h"
 
 #include "decide.h"
@@ -26,21 +26,26 @@ const char *const action_type_names[] = {
 	[ACTION_CONFIGURE] = "configure",
 	[ACTION_RESTART] = "restart",
 	[ACTION_RESET_OVERRIDES] = "reset-overrides",
+	[ACTION_FENCE] = "fence",
+	[ACTION_PROMOTE] = "promote",
+	[ACTION_REJOIN] = "rejoin",
 };
-_Static_assert(sizeof action_type_names / sizeof action_type_names[0] == ACTION_RESET_OVERRIDES + 1,
+_Static_assert(sizeof action_type_names / sizeof action_type_names[0] == ACTION_REJOIN + 1,
 	       "a name for every action type");
 
-/* The order actions are carried out in. A directory is moved aside before anything
+/* The order actions are carried out in. A failed primary is fenced before anything
+ * else, and a candidate promoted only after its synchronous list is set. A directory is moved aside before anything
  * could use it; the replication role exists before a standby connects with it; a
  * standby's slot exists before it is cloned, so the primary keeps the WAL the clone
  * needs; the synchronous list stops naming a removed member before that member stops,
  * so no commit waits on it; and its slot is dropped only once it has stopped. */
 static const enum action_type execution_order[] = {
-	ACTION_MOVE_ASIDE, ACTION_INITIALIZE, ACTION_START,	    ACTION_CREATE_REPLICATION_ROLE, ACTION_CREATE_SLOT,
-	ACTION_CLONE,	   ACTION_FOLLOW,     ACTION_RESET_OVERRIDES, ACTION_CONFIGURE,		    ACTION_SET_SYNCHRONOUS,
-	ACTION_STOP,	   ACTION_DROP_SLOT,  ACTION_RESTART,
+	ACTION_FENCE,	   ACTION_MOVE_ASIDE,	   ACTION_INITIALIZE,	   ACTION_START,
+	ACTION_CREATE_REPLICATION_ROLE, ACTION_CREATE_SLOT, ACTION_CLONE, ACTION_REJOIN,
+	ACTION_FOLLOW,	   ACTION_RESET_OVERRIDES, ACTION_CONFIGURE,	   ACTION_SET_SYNCHRONOUS,
+	ACTION_PROMOTE,	   ACTION_STOP,		   ACTION_DROP_SLOT,	   ACTION_RESTART,
 };
-_Static_assert(sizeof execution_order / sizeof execution_order[0] == ACTION_RESET_OVERRIDES + 1,
+_Static_assert(sizeof execution_order / sizeof execution_order[0] == ACTION_REJOIN + 1,
 	       "every action type has its place in the order");
 
 /* A name by value, so that it can be written straight into a format's arguments. */
@@ -62,6 +67,9 @@ struct pending_action {
 struct decision {
 	const struct cluster_config *cluster;
 	const struct cluster_observation *observation;
+	const struct cluster_state *state;
+	struct cluster_state next_state;
+	int hold; /* a member left stopped while a failover decides its fate, or -1 */
 	struct pending_action *items;
 	size_t count, capacity;
 	char waiting[sizeof ((struct action_list *)0)->waiting];
@@ -96,9 +104,11 @@ static bool is_configured(const struct cluster_config *cluster, int index)
 	return index >= 0 && index < cluster->replicas;
 }
 
+/* A postmaster runs, or one that exited has left processes behind: nothing may start
+ * in its place yet. */
 static bool is_running(const struct member_observation *member)
 {
-	return member->postmaster != 0;
+	return member->postmaster != 0 && !(member->postmaster_exited && member->live_processes == 0);
 }
 
 /* A member that accepts writes as far as its probe tells. */
@@ -300,6 +310,38 @@ static const char *possible_primary(const struct decision *decision, const struc
 	return NULL;
 }
 
+/* Rule 3f: a stopped member without standby.signal while another member is the primary
+ * is a former primary: it rejoins as a standby of the primary (pg_rewind first if its
+ * history diverged), after the primary has its slot. */
+static void plan_rejoin(struct decision *decision, const struct member_observation *member,
+			const struct member_observation *primary)
+{
+	const struct cluster_config *cluster = decision->cluster;
+	struct name name = member_name(cluster, member->index);
+	struct name primary_name = member_name(cluster, primary->index);
+	struct name slot = slot_name(cluster, member->index);
+
+	if (member->live_processes > 0) {
+		waiting(decision, "%s's postmaster is gone but %d of its processes still run; not rejoining it yet",
+			name.text, member->live_processes);
+		return;
+	}
+	if (!has_slot(primary, slot.text)) {
+		if (primary->busy) {
+			waiting(decision, "waiting for %s to be free to create the slot %s before %s rejoins",
+				primary_name.text, slot.text, name.text);
+			return;
+		}
+		add_action(decision, ACTION_CREATE_SLOT, primary->index, member->index, member->index,
+			   "%s is about to rejoin as a standby of %s, which lacks its slot %s: creating it first",
+			   name.text, primary_name.text, slot.text);
+	}
+	add_action(decision, ACTION_REJOIN, member->index, primary->index, 0,
+		   "%s is stopped without standby.signal and %s is the primary: %s rejoins as its standby "
+		   "(pg_rewind if it diverged)",
+		   name.text, primary_name.text, name.text);
+}
+
 /* Rule 3c: a configured member with data and no postmaster is started, unless it could
  * come up as a second primary. */
 static void plan_start(struct decision *decision, const struct member_observation *member)
@@ -309,6 +351,8 @@ static void plan_start(struct decision *decision, const struct member_observatio
 	const struct member_observation *other;
 	const char *why;
 
+	if (member->index == decision->hold)
+		return; /* failover decides what becomes of it */
 	if (member->standby_signal) {
 		add_action(decision, ACTION_START, member->index, -1, 0,
 			   "%s has a data directory and standby.signal but no postmaster: starting it as a standby",
@@ -316,6 +360,10 @@ static void plan_start(struct decision *decision, const struct member_observatio
 		return;
 	}
 	why = possible_primary(decision, member, &other);
+	if (why && is_primary(other)) {
+		plan_rejoin(decision, member, other);
+		return;
+	}
 	if (why) {
 		/* which of the two should be primary is a failover decision, and rejoining the
 		 * other (pg_rewind) comes with failover: until then it stays stopped */
@@ -469,8 +517,24 @@ static void plan_primary(struct decision *decision, const struct member_observat
 
 	char *desired = decide_synchronous_names(cluster, decision->observation, primary->index);
 
+	struct cluster_state *next = &decision->next_state;
+	bool running_published = !synchronous_names_differ(primary->synchronous_standby_names, next->synchronous);
+
+	if (!next->synchronous_known || decision->state->primary != primary->index) {
+		/* what the primary runs is what its commits wait for: that is published */
+		snprintf(next->synchronous, sizeof next->synchronous, "%s", primary->synchronous_standby_names);
+		next->previous[0] = '\0';
+		next->synchronous_known = true;
+		running_published = true;
+	} else if (next->previous[0] && running_published) {
+		/* the change is in force: the list before it no longer matters */
+		next->previous[0] = '\0';
+	}
 	if (synchronous_names_differ(primary->synchronous_standby_names, desired)) {
-		if (strlen(desired) >= sizeof ((struct action *)0)->text) {
+		if (next->previous[0] || !running_published) {
+			waiting(decision, "waiting for %s to run the published synchronous list '%s' before changing it",
+				primary_name.text, next->synchronous);
+		} else if (strlen(desired) >= sizeof ((struct action *)0)->text) {
 			waiting(decision, "the synchronous_standby_names %s should run is too long (%zu bytes) to set",
 				primary_name.text, strlen(desired));
 		} else {
@@ -480,6 +544,10 @@ static void plan_primary(struct decision *decision, const struct member_observat
 				"call for '%s'",
 				primary_name.text, primary->synchronous_standby_names, desired);
 			snprintf(action->text, sizeof action->text, "%s", desired);
+			/* intent first: until the new list is seen running, a failover must
+			 * satisfy both */
+			snprintf(next->previous, sizeof next->previous, "%s", next->synchronous);
+			snprintf(next->synchronous, sizeof next->synchronous, "%s", desired);
 		}
 	}
 	free(desired);
@@ -495,6 +563,7 @@ static void finish(struct decision *decision, struct action_list *actions)
 		actions->items[i] = decision->items[i].action;
 	actions->count = decision->count;
 	snprintf(actions->waiting, sizeof actions->waiting, "%s", decision->waiting);
+	actions->next_state = decision->next_state;
 	free(decision->items);
 }
 
@@ -562,13 +631,44 @@ static void plan_settings(struct decision *decision, const struct member_observa
 			   member_name(cluster, next->index).text);
 }
 
-void decide(const struct cluster_config *cluster, const struct cluster_observation *observation,
-	    struct action_list *actions)
+/* Failover's step becomes actions; while a failover is under way, or the primary's
+ * fate is undecided, the member it holds is left alone by the other rules. */
+static void plan_failover(struct decision *decision, const struct failover_request *request,
+			  struct action_list *actions)
 {
-	struct decision decision = {.cluster = cluster, .observation = observation};
+	static const enum action_type types[] = {
+		[FAILOVER_ACTION_FENCE] = ACTION_FENCE,
+		[FAILOVER_ACTION_STOP] = ACTION_STOP,
+		[FAILOVER_ACTION_SET_SYNCHRONOUS] = ACTION_SET_SYNCHRONOUS,
+		[FAILOVER_ACTION_PROMOTE] = ACTION_PROMOTE,
+	};
+	struct failover_step step;
+
+	failover_step(decision->cluster, decision->observation, decision->state, request, &step);
+	decision->next_state = step.next;
+	decision->hold = step.hold;
+	actions->hurry = step.hurry;
+	actions->transition = step.transition;
+	actions->request_taken = step.request_taken;
+	snprintf(actions->request_error, sizeof actions->request_error, "%s", step.request_error);
+	if (step.waiting[0])
+		waiting(decision, "%s", step.waiting);
+	if (step.action == FAILOVER_ACTION_NONE)
+		return;
+	struct action *action = add_action(decision, types[step.action], step.member, -1, 0, "%s", step.reason);
+	if (step.action == FAILOVER_ACTION_SET_SYNCHRONOUS)
+		snprintf(action->text, sizeof action->text, "%s", step.next.synchronous);
+}
+
+void decide(const struct cluster_config *cluster, const struct cluster_observation *observation,
+	    const struct cluster_state *state, const struct failover_request *request, struct action_list *actions)
+{
+	struct decision decision = {.cluster = cluster, .observation = observation, .state = state, .hold = -1};
 	const struct member_observation *primary = NULL;
+	bool in_progress;
 
 	*actions = (struct action_list){0};
+	decision.next_state = *state;
 	if (several_primaries(&decision)) {
 		finish(&decision, actions);
 		return;
@@ -576,6 +676,14 @@ void decide(const struct cluster_config *cluster, const struct cluster_observati
 	for (size_t i = 0; i < observation->count; i++)
 		if (is_primary(&observation->members[i]))
 			primary = &observation->members[i];
+
+	plan_failover(&decision, request, actions);
+	in_progress = decision.next_state.failover.kind != FAILOVER_NONE;
+	if (in_progress && primary && primary->index != decision.next_state.failover.to) {
+		/* a switchover's old primary until it has shut down: nothing new on it */
+		finish(&decision, actions);
+		return;
+	}
 
 	if (is_new_cluster(observation)) {
 		add_action(&decision, ACTION_INITIALIZE, 0, -1, 0,
@@ -589,7 +697,7 @@ void decide(const struct cluster_config *cluster, const struct cluster_observati
 		const struct member_observation *member = &observation->members[i];
 		bool configured = is_configured(cluster, member->index);
 
-		if (member->busy)
+		if (member->busy || member->index == decision.hold)
 			continue;
 		if (member->data_unusable) {
 			if (is_running(member))
@@ -657,7 +765,7 @@ static bool is_streaming_to(const struct member_observation *primary, const char
 }
 
 /* The standbys that stream now are listed. With synchronous.required, the list is
- * padded with standbys that do not stream (yet) up to synchronous.number, so that
+ * padded with members that do not stream (yet) up to synchronous.number, so that
  * commits wait rather than silently go asynchronous; without it, fewer standbys
  * streaming lower the number, and none turns synchronous replication off. Priority
  * orders a FIRST list and does not exclude anyone: priority 0 is about failover. */
@@ -690,12 +798,16 @@ char *decide_synchronous_names(const struct cluster_config *cluster, const struc
 			chosen_count++;
 		}
 	}
-	if (cluster->synchronous.required)
-		for (size_t i = 0; i < candidate_count && chosen_count < (size_t)cluster->synchronous.number; i++)
-			if (!chosen[i]) {
+	/* padding prefers standbys that answer (about to stream, as after a failover) to
+	 * members that are down */
+	for (int pass = 0; cluster->synchronous.required && pass < 2; pass++)
+		for (size_t i = 0; i < candidate_count && chosen_count < (size_t)cluster->synchronous.number; i++) {
+			const struct member_observation *member = find_member(observation, candidates[i].index);
+			if (!chosen[i] && (pass == 1 || (member && member->reachable && member->in_recovery))) {
 				chosen[i] = true;
 				chosen_count++;
 			}
+		}
 	for (size_t i = 0; i < candidate_count; i++)
 		if (chosen[i])
 			listed[listed_count++] = names[i].text;

@@ -6,7 +6,9 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "failover.h"
 #include "observe.h"
+#include "state.h"
 
 enum action_type {
 	ACTION_INITIALIZE,          /* initdb member, the first primary of a new cluster */
@@ -22,6 +24,9 @@ enum action_type {
 	ACTION_CONFIGURE,           /* rewrite member's pgha.conf from the configuration, and reload it */
 	ACTION_RESTART,             /* stop member (fast) and start it again, for settings that need it */
 	ACTION_RESET_OVERRIDES,     /* ALTER SYSTEM RESET the settings named in text ("a,b") on member, and reload */
+	ACTION_FENCE,               /* kill every process of member, a failed or replaced primary */
+	ACTION_PROMOTE,             /* promote member, a standby, to primary */
+	ACTION_REJOIN,              /* make member, a stopped former primary, a standby of source (pg_rewind if needed) */
 };
 
 extern const char *const action_type_names[];
@@ -30,7 +35,7 @@ struct action {
 	enum action_type type;
 	int member; /* the member acted on */
 	int source; /* ACTION_CLONE, ACTION_FOLLOW: the primary; ACTION_CREATE_SLOT: the standby; else -1 */
-	char text[8192]; /* ACTION_SET_SYNCHRONOUS: the new value (99 long names fit); ACTION_DROP_SLOT: the slot */
+	char text[STATE_NAMES_SIZE]; /* ACTION_SET_SYNCHRONOUS: the new value; ACTION_DROP_SLOT: the slot */
 	char reason[256]; /* why, for the log and status: "test-2 has no data directory" */
 };
 
@@ -39,12 +44,21 @@ struct action_list {
 	size_t count;
 	/* why the cluster cannot be brought closer now, or "" ("waiting for a primary to
 	 * clone test-2 from"); shown in status, never an error by itself */
-	char waiting[256];
+	char waiting[1024];
+	/* the remembered state after these actions: written before any of them is taken
+	 * (intent first), when it differs from the state decided from */
+	struct cluster_state next_state;
+	bool hurry; /* a failover is under way or the primary is suspect: decide again soon */
+	const char *transition; /* the failover table's row that applied */
+	bool request_taken;     /* the operator's request was begun */
+	char request_error[1024]; /* or refused, and why */
 };
 
-/* The actions for one cluster, in the order they must be carried out. */
+/* The actions for one cluster, in the order they must be carried out, from its
+ * configuration, one observation, the state remembered and the operator's pending
+ * switchover or failover request (NULL: none). */
 void decide(const struct cluster_config *cluster, const struct cluster_observation *observation,
-	    struct action_list *actions);
+	    const struct cluster_state *state, const struct failover_request *request, struct action_list *actions);
 void action_list_free(struct action_list *actions);
 
 /* The synchronous_standby_names the primary should run, from the observation: see

@@ -1,9 +1,13 @@
-/* loop: pghad's single event loop (sd-event): signals handled in the loop, and the timer that drives each reconcile iteration. */
+/* loop: pghad's single event loop (sd-event): signals handled in the loop, the timer that drives each reconcile iteration, and a wake-up the moment a primary's postmaster exits. */
 #include "autoconfig.h"
 
 #include "loop.h"
 
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -14,11 +18,23 @@
 #include "log.h"
 #include "notify.h"
 
+/* While a failover is under way or a primary is suspect, iterations follow each other
+ * this closely rather than loop_interval_ms apart. */
+#define HURRY_USEC (20 * 1000)
+
+/* A primary's postmaster, watched through a pidfd: readable once it has exited. */
+struct watch {
+	pid_t pid;
+	sd_event_source *source;
+};
+
 struct loop {
 	struct daemon *daemon;
 	sd_event *event;
 	sd_event_source *timer;
 	bool ready_sent;
+	struct watch *watches;
+	size_t watch_count;
 };
 
 static uint64_t interval_usec(const struct loop *loop)
@@ -26,12 +42,67 @@ static uint64_t interval_usec(const struct loop *loop)
 	return (uint64_t)loop->daemon->config->daemon.loop_interval_ms * 1000ULL;
 }
 
+static int on_postmaster_exit(sd_event_source *source, int fd, uint32_t revents, void *userdata)
+{
+	struct loop *loop = userdata;
+
+	/* decide now rather than at the next tick: the primary is gone */
+	log_debug("a primary's postmaster exited: iterating now");
+	sd_event_source_set_enabled(source, SD_EVENT_OFF);
+	if (sd_event_source_set_time_relative(loop->timer, 0) >= 0)
+		sd_event_source_set_enabled(loop->timer, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+/* Watches exactly the postmasters the daemon names. A kernel without pidfd_open (before
+ * 5.3) just leaves detection to the next iteration. */
+static void update_watches(struct loop *loop)
+{
+	const struct daemon *daemon = loop->daemon;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < loop->watch_count; i++) {
+		bool wanted = false;
+		for (size_t w = 0; w < daemon->watched_count && !wanted; w++)
+			wanted = daemon->watched[w] == loop->watches[i].pid;
+		if (wanted)
+			loop->watches[kept++] = loop->watches[i];
+		else
+			sd_event_source_disable_unref(loop->watches[i].source);
+	}
+	loop->watch_count = kept;
+	for (size_t w = 0; w < daemon->watched_count; w++) {
+		bool watched = false;
+		for (size_t i = 0; i < loop->watch_count && !watched; i++)
+			watched = loop->watches[i].pid == daemon->watched[w];
+		if (watched)
+			continue;
+		int fd = (int)syscall(SYS_pidfd_open, daemon->watched[w], 0);
+		if (fd < 0)
+			continue;
+		sd_event_source *source = NULL;
+		if (sd_event_add_io(loop->event, &source, fd, EPOLLIN, on_postmaster_exit, loop) < 0) {
+			close(fd);
+			continue;
+		}
+		sd_event_source_set_io_fd_own(source, 1);
+		struct watch *grown = realloc(loop->watches, (loop->watch_count + 1) * sizeof *grown);
+		if (!grown) {
+			sd_event_source_disable_unref(source);
+			continue;
+		}
+		loop->watches = grown;
+		loop->watches[loop->watch_count++] = (struct watch){.pid = daemon->watched[w], .source = source};
+	}
+}
+
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata)
 {
 	struct loop *loop = userdata;
 	char status[512];
 
-	daemon_iterate(loop->daemon);
+	bool hurry = daemon_iterate(loop->daemon);
+	update_watches(loop);
 	if (!loop->ready_sent) {
 		/* ready means: configuration loaded and one full iteration done */
 		daemon_status_line(loop->daemon, status, sizeof status);
@@ -41,7 +112,7 @@ static int on_timer(sd_event_source *source, uint64_t usec, void *userdata)
 	}
 	/* the next iteration is measured from the end of this one, so a slow iteration
 	 * never makes iterations pile up */
-	int result = sd_event_source_set_time_relative(source, interval_usec(loop));
+	int result = sd_event_source_set_time_relative(source, hurry ? HURRY_USEC : interval_usec(loop));
 	if (result >= 0)
 		result = sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
 	if (result < 0) {
@@ -117,6 +188,9 @@ int loop_run(struct daemon *daemon)
 		status = result;
 out:
 	control_close(control);
+	for (size_t i = 0; i < loop.watch_count; i++)
+		sd_event_source_disable_unref(loop.watches[i].source);
+	free(loop.watches);
 	sd_event_source_unref(loop.timer);
 	sd_event_unref(loop.event);
 	return status;

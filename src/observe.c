@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -99,6 +100,13 @@ const struct member_observation *observation_primary(const struct cluster_observ
 		if (observation->members[i].reachable && !observation->members[i].in_recovery)
 			return &observation->members[i];
 	return NULL;
+}
+
+static long long wall_clock_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 /* "16/B374D848" as PostgreSQL prints an LSN; 0 for NULL or nonsense. */
@@ -207,6 +215,7 @@ void observe_clusters(const struct local_platform *platform, const struct pgha_c
 		struct cluster_observation *observation = &observations[c];
 
 		observation->count = (size_t)count;
+		observation->now_ms = wall_clock_ms();
 		observation->members = xcalloc(observation->count, sizeof *observation->members);
 		for (int i = 0; i < count; i++) {
 			struct member_observation *member = &observation->members[i];
@@ -219,9 +228,17 @@ void observe_clusters(const struct local_platform *platform, const struct pgha_c
 			member->data_unusable = state.data_unusable;
 			member->standby_signal = state.standby_signal;
 			member->postmaster = state.postmaster;
+			member->postmaster_exited = state.postmaster_exited;
 			member->busy = busy && busy(cluster->name, i, busy_context);
 			member->settings_current = !member->data_exists || local_settings_current(platform, cluster, i);
-			probes += member->postmaster != 0;
+			/* counted before the probes: when none is left, nothing the probes see can
+			 * change because of this member any more (a failover relies on it) */
+			member->live_processes = member->postmaster && !member->postmaster_exited
+							 ? 1
+							 : local_count_processes(platform, cluster, i);
+			if (member->data_exists && !member->standby_signal && !member->live_processes)
+				local_control_checkpoint(platform, cluster, i, &member->checkpoint_lsn, &member->shut_down);
+			probes += member->postmaster != 0 && !member->postmaster_exited;
 		}
 	}
 
@@ -235,8 +252,9 @@ void observe_clusters(const struct local_platform *platform, const struct pgha_c
 	for (size_t c = 0; c < config->cluster_count; c++)
 		for (size_t i = 0; i < observations[c].count; i++) {
 			struct member_observation *member = &observations[c].members[i];
-			if (!member->postmaster) {
-				snprintf(member->error, sizeof member->error, "not running");
+			if (!member->postmaster || member->postmaster_exited) {
+				snprintf(member->error, sizeof member->error, "%s",
+					 member->postmaster ? "its postmaster exited" : "not running");
 				continue;
 			}
 			requests[next].target = local_admin_target(platform, &config->clusters[c], member->index);

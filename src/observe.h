@@ -29,10 +29,20 @@ struct member_observation {
 	bool data_unusable; /* something is there that is not a data directory pgha can use */
 	bool standby_signal; /* standby.signal is present: the member starts as a standby */
 	pid_t postmaster;   /* the running postmaster, 0 when none */
+	bool postmaster_exited; /* postmaster has exited but is not reaped yet: it serves nothing */
+	/* processes of the member still alive (the postmaster and its children, also those
+	 * a dead postmaster left behind); counted before the probes when the postmaster is
+	 * gone or has exited, else 1 */
+	int live_processes;
+	/* stopped members without standby.signal, from pg_control: where the last checkpoint
+	 * is, and whether the server was shut down cleanly (it then wrote nothing after) */
+	uint64_t checkpoint_lsn;
+	bool shut_down;
 	bool busy;          /* pgha is doing something long to it (initdb, clone, start): leave it alone */
 
 	/* from the libpq probe; meaningful only when reachable */
 	bool reachable;
+	long long unreachable_ms; /* how long it has been running but not answering (filled by the daemon) */
 	char error[256]; /* why it is not reachable, or the last failure of an action on it */
 	bool in_recovery;
 	uint32_t timeline;
@@ -67,6 +77,7 @@ struct member_observation {
 struct cluster_observation {
 	struct member_observation *members;
 	size_t count;
+	long long now_ms; /* when it was taken: wall clock, milliseconds since the epoch */
 };
 
 struct local_platform;

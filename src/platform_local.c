@@ -24,6 +24,9 @@
 #include "memory.h"
 #include "names.h"
 
+static int each_process_in(const char *data, bool (*found)(pid_t pid, void *context), void *context);
+static bool count_one(pid_t pid, void *context);
+
 /* initdb and pg_basebackup of a big database take long; a stuck one must still end. */
 #define INITIALIZE_TIMEOUT_MS (10 * 60 * 1000)
 #define CLONE_TIMEOUT_MS (6 * 60 * 60 * 1000)
@@ -173,7 +176,7 @@ static bool exists(const char *directory, const char *name)
 }
 
 /* The postmaster recorded in postmaster.pid, if that process still runs postgres. */
-static pid_t running_postmaster(const char *data)
+static pid_t running_postmaster(const char *data, bool *exited)
 {
 	char path[64], why[256], command[256] = "";
 	char *pid_file = xasprintf("%s/postmaster.pid", data);
@@ -190,8 +193,10 @@ static pid_t running_postmaster(const char *data)
 	/* A dead postmaster not yet reaped by its parent still holds the data directory in
 	 * PostgreSQL's eyes (its lock check is kill(pid, 0)): it counts as running, so that
 	 * nothing starts a second one into a "lock file already exists" failure. */
-	if (local_process_state((pid_t)pid) == 'Z')
+	if (local_process_state((pid_t)pid) == 'Z') {
+		*exited = true;
 		return (pid_t)pid;
+	}
 	/* a pid reused by another program after a crash is not our postmaster */
 	snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
 	content = file_read(path, 64 * 1024, NULL, why, sizeof why);
@@ -219,7 +224,7 @@ void local_member_state(const struct local_platform *platform, const struct clus
 		free(data);
 		return;
 	}
-	state->postmaster = running_postmaster(data);
+	state->postmaster = running_postmaster(data, &state->postmaster_exited);
 	/* an empty directory is no data yet: initdb and pg_basebackup can fill it */
 	DIR *listing = opendir(data);
 	bool empty = true;
@@ -723,6 +728,24 @@ static void add_recorded_settings(const struct local_platform *platform, const c
 	free(postgres);
 }
 
+/* A postmaster that exited but is not reaped yet (its parent is slow to) still passes
+ * PostgreSQL's lock check, kill(pid, 0). Once no process of it is alive, its
+ * postmaster.pid is stale and goes, so that the member can start again. */
+static void remove_stale_pid_file(const char *data)
+{
+	char why[256];
+	char *path = xasprintf("%s/postmaster.pid", data);
+	char *content = file_read(path, 64 * 1024, NULL, why, sizeof why);
+	long pid = content ? strtol(content, NULL, 10) : 0;
+
+	if (pid > 0 && local_process_state((pid_t)pid) == 'Z' && each_process_in(data, count_one, NULL) == 0) {
+		if (unlink(path) == 0)
+			log_info("removed %s: its postmaster %ld has exited and left no process", path, pid);
+	}
+	free(content);
+	free(path);
+}
+
 pid_t local_start(const struct local_platform *platform, const struct cluster_config *cluster, int index, char *why,
 		  size_t why_size)
 {
@@ -735,6 +758,7 @@ pid_t local_start(const struct local_platform *platform, const struct cluster_co
 	size_t argc = 3;
 
 	names_member(member, sizeof member, cluster->name, index);
+	remove_stale_pid_file(data);
 	if (exists(data, "standby.signal"))
 		add_recorded_settings(platform, data, argv, &argc, overrides, cluster->name, member);
 	argv[argc] = NULL;
@@ -754,6 +778,150 @@ bool local_stop(pid_t postmaster, char *why, size_t why_size)
 		return false;
 	}
 	return true;
+}
+
+/* Calls found for each live process whose working directory is data (resolved). */
+static int each_process_in(const char *data, bool (*found)(pid_t pid, void *context), void *context)
+{
+	char resolved[4096], link[4096], path[64];
+	int count = 0;
+	DIR *proc;
+
+	if (!realpath(data, resolved))
+		return 0;
+	proc = opendir("/proc");
+	for (struct dirent *entry; proc && (entry = readdir(proc));) {
+		char *end;
+		long pid = strtol(entry->d_name, &end, 10);
+		if (pid <= 0 || *end != '\0')
+			continue;
+		snprintf(path, sizeof path, "/proc/%ld/cwd", pid);
+		ssize_t length = readlink(path, link, sizeof link - 1);
+		if (length <= 0)
+			continue; /* gone, a zombie (no working directory), or not ours to see */
+		link[length] = '\0';
+		if (strcmp(link, resolved) == 0 && found((pid_t)pid, context))
+			count++;
+	}
+	if (proc)
+		closedir(proc);
+	return count;
+}
+
+static bool count_one(pid_t pid, void *context)
+{
+	(void)pid;
+	(void)context;
+	return true;
+}
+
+int local_count_processes(const struct local_platform *platform, const struct cluster_config *cluster, int index)
+{
+	char *data = local_data_directory(platform, cluster, index);
+	int count = each_process_in(data, count_one, NULL);
+	free(data);
+	return count;
+}
+
+static bool kill_one(pid_t pid, void *context)
+{
+	(void)context;
+	return kill(pid, SIGKILL) == 0;
+}
+
+int local_fence(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+		pid_t postmaster, char *why, size_t why_size)
+{
+	char *data = local_data_directory(platform, cluster, index);
+	int killed = 0;
+
+	int failure = 0;
+
+	/* the postmaster first, so that it starts no new child; SIGKILL works on a stopped one */
+	if (postmaster > 0 && local_process_state(postmaster) != 'Z') {
+		if (kill(postmaster, SIGKILL) == 0)
+			killed++;
+		else
+			failure = errno;
+	}
+	killed += each_process_in(data, kill_one, NULL);
+	free(data);
+	if (killed == 0 && failure && failure != ESRCH) {
+		snprintf(why, why_size, "cannot kill postmaster %ld: %s", (long)postmaster, strerror(failure));
+		return -1;
+	}
+	return killed;
+}
+
+bool local_control_checkpoint(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			      uint64_t *checkpoint_lsn, bool *shut_down)
+{
+	char *controldata = program(platform, "pg_controldata");
+	char *data = local_data_directory(platform, cluster, index);
+	const char *const argv[] = {controldata, "-D", data, NULL};
+	const char *const c_locale[] = {"LC_ALL=C", NULL};
+	struct proc_result result;
+	bool read = false;
+
+	if (proc_run(argv, c_locale, NULL, PROGRAM_TIMEOUT_MS, &result) && proc_result_succeeded(&result)) {
+		const char *location = strstr(result.output, "Latest checkpoint location:");
+		const char *state = strstr(result.output, "Database cluster state:");
+		unsigned int high, low;
+		if (location && state &&
+		    sscanf(location + strlen("Latest checkpoint location:"), " %X/%X", &high, &low) == 2) {
+			*checkpoint_lsn = (uint64_t)high << 32 | low;
+			state += strlen("Database cluster state:");
+			state += strspn(state, " ");
+			*shut_down = strncmp(state, "shut down\n", 10) == 0;
+			read = true;
+		}
+	}
+	proc_result_free(&result);
+	free(controldata);
+	free(data);
+	return read;
+}
+
+struct proc_job *local_rewind(const struct local_platform *platform, sd_event *event,
+			      const struct cluster_config *cluster, int index, int source, proc_done_fn done,
+			      void *userdata)
+{
+	char port[16];
+	char *conninfo = NULL;
+	char *rewind = program(platform, "pg_rewind");
+	char *data = local_data_directory(platform, cluster, index);
+	struct pg_target target = local_admin_target(platform, cluster, source);
+
+	snprintf(port, sizeof port, "%d", target.port);
+	pg_conninfo_append(&conninfo, "host", target.host);
+	pg_conninfo_append(&conninfo, "port", port);
+	pg_conninfo_append(&conninfo, "user", target.user);
+	pg_conninfo_append(&conninfo, "dbname", "postgres");
+	pg_conninfo_append(&conninfo, "connect_timeout", "10");
+	const char *const argv[] = {rewind, "--target-pgdata", data, "--source-server", conninfo, "--progress", NULL};
+	remove_stale_pid_file(data);
+	struct proc_job *job = proc_start(event, argv, NULL, NULL, CLONE_TIMEOUT_MS, done, userdata);
+	free(conninfo);
+	free(rewind);
+	free(data);
+	free((char *)target.host);
+	return job;
+}
+
+bool local_finish_rejoin(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			 int source, char *why, size_t why_size)
+{
+	char *data = local_data_directory(platform, cluster, index);
+	bool finished = false;
+
+	/* pg_rewind copied the source's settings files: this member's own are rewritten, and
+	 * a standby runs no synchronous list */
+	if (local_write_synchronous_names(platform, cluster, index, "", why, why_size) &&
+	    write_conf(data, "standby.signal", "", why, why_size))
+		finished = local_write_settings(platform, cluster, index, why, why_size) &&
+			   local_write_standby_settings(platform, cluster, index, source, why, why_size);
+	free(data);
+	return finished;
 }
 
 bool local_move_aside(const struct local_platform *platform, const struct cluster_config *cluster, int index,

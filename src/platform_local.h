@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <systemd/sd-event.h>
@@ -43,6 +44,7 @@ struct local_member_state {
 	bool data_unusable;
 	bool standby_signal;
 	pid_t postmaster;
+	bool postmaster_exited; /* postmaster is a zombie: exited, not yet reaped */
 };
 void local_member_state(const struct local_platform *platform, const struct cluster_config *cluster, int index,
 			struct local_member_state *state);
@@ -115,6 +117,27 @@ int local_stop_removed_cluster(const struct local_platform *platform, const stru
  * not configured and has no running member; the caller has checked the operator's
  * confirmation. False with the reason otherwise. */
 bool local_purge_cluster(const struct local_platform *platform, const char *name, char *why, size_t why_size);
+
+/* The live processes of a member: every process (zombies aside) whose working directory
+ * is its data directory, as PostgreSQL's postmaster and all its children have, also
+ * those a killed postmaster left behind. */
+int local_count_processes(const struct local_platform *platform, const struct cluster_config *cluster, int index);
+/* Fences a member: SIGKILL to its postmaster (even a stopped one) and to every live
+ * process of it. Returns how many were signalled, -1 (why written) when none could be. */
+int local_fence(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+		pid_t postmaster, char *why, size_t why_size);
+/* From pg_control of a stopped member: its latest checkpoint's location and whether it
+ * was shut down cleanly. False when pg_controldata cannot tell. */
+bool local_control_checkpoint(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			      uint64_t *checkpoint_lsn, bool *shut_down);
+/* Makes a stopped former primary a copy of source's history: pg_rewind (which first
+ * finishes crash recovery if it was not shut down cleanly; nothing to do when it has
+ * not diverged). Then local_finish_rejoin writes its settings and standby.signal. */
+struct proc_job *local_rewind(const struct local_platform *platform, sd_event *event,
+			      const struct cluster_config *cluster, int index, int source, proc_done_fn done,
+			      void *userdata);
+bool local_finish_rejoin(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			 int source, char *why, size_t why_size);
 
 /* Renames an unusable data directory to data.unusable.TIMESTAMP. */
 bool local_move_aside(const struct local_platform *platform, const struct cluster_config *cluster, int index,

@@ -184,7 +184,7 @@ static void test_defaults(void)
 	if (!config)
 		return;
 	is_int(config->cluster_count, 0, "with no clusters");
-	is_int(config->daemon.loop_interval_ms, 1000, "default loop interval");
+	is_int(config->daemon.loop_interval_ms, 500, "default loop interval");
 	is_int(config->daemon.log_level, LOG_LEVEL_INFO, "default log level");
 	is_int(config->platform.type, PLATFORM_LOCAL, "default platform");
 	is_str(config->platform.kubernetes.namespace, "default", "default namespace");
@@ -203,7 +203,7 @@ static void test_defaults(void)
 	is_int(cluster->synchronous.number, 1, "default synchronous number");
 	ok(cluster->synchronous.required, "synchronous replication is required by default");
 	ok(cluster->failover.automatic, "automatic failover by default");
-	is_int(cluster->failover.timeout_ms, 3000, "default failover timeout");
+	is_int(cluster->failover.timeout_ms, 1500, "default failover timeout");
 	is_str(cluster->volume.size, "10Gi", "default volume size");
 	is_int(cluster->volume.access_mode, 0, "default access mode");
 	is_int(cluster->postgresql.parameters.count, 0, "no parameters by default");

@@ -37,6 +37,16 @@
  * joined with "; ".
  */
 
+/* A decision from the state of a cluster pghad has never seen (nothing remembered, no
+ * request): how every case below is decided. */
+static void decide_fresh(const struct cluster_config *cluster, const struct cluster_observation *observation,
+			 struct action_list *actions)
+{
+	struct cluster_state state;
+	state_init(&state);
+	decide(cluster, observation, &state, NULL, actions);
+}
+
 static struct pgha_config *load_cluster(const char *shape)
 {
 	char method[16] = "", required[16] = "", word[32], synchronous[128] = "", members[512] = "";
@@ -365,9 +375,10 @@ static const struct decide_case decide_cases[] = {
 	 "1 2", "ANY 1 (\"test-1\")", "", "test-2's data directory looks unusable but its postmaster 1002 runs"},
 	{"no data directory under a running postmaster: not cloned over", "3", "primary standby empty+running", "1",
 	 "1", "ANY 1 (\"test-1\")", "", "test-2 has no data directory but its postmaster 1002 still runs"},
-	{"stopped test-0 without standby.signal while test-1 is primary: left stopped", "3",
-	 "down-primary primary standby", "2", "0 2", "ANY 1 (\"test-2\")", "",
-	 "not starting test-0: without standby.signal it would come up as a primary, and test-1 is the primary"},
+	{"stopped test-0 without standby.signal while test-1 is primary: it rejoins as test-1's standby", "3",
+	 "down-primary primary standby", "2", "0 2", "ANY 1 (\"test-2\")", "rejoin test-0", NULL},
+	{"a former primary rejoins only once the primary has its slot", "3", "down-primary primary standby", "2", "2",
+	 "ANY 1 (\"test-2\")", "create-slot test-1 for test-0; rejoin test-0", NULL},
 	{"two stopped members without standby.signal: neither is started", "3", "down-primary down-primary down", "",
 	 "", "", "start test-2", "and test-1 is stopped without standby.signal too"},
 	{"a running member without standby.signal that cannot be probed blocks a start", "3",
@@ -516,7 +527,7 @@ static void test_decide_cases(void)
 		const char *bad;
 
 		build_observation(&observation, test->members, test->peers, test->slots, test->synchronous);
-		decide(&config->clusters[0], &observation, &actions);
+		decide_fresh(&config->clusters[0], &observation, &actions);
 		render_actions(&actions, got, sizeof got);
 		is_str(got, test->expected, "%s", test->what);
 		if (test->waiting)
@@ -529,7 +540,7 @@ static void test_decide_cases(void)
 			diag("%s: a reason that does not name its member: \"%s\"", test->what, bad);
 			reasons_ok = false;
 		}
-		decide(&config->clusters[0], &observation, &again);
+		decide_fresh(&config->clusters[0], &observation, &again);
 		render_actions(&again, got_again, sizeof got_again);
 		if (strcmp(got, got_again) != 0 || strcmp(actions.waiting, again.waiting) != 0) {
 			diag("%s: a second decision differs: \"%s\"", test->what, got_again);
@@ -552,7 +563,7 @@ static void test_reasons(void)
 	struct action_list actions;
 
 	build_observation(&observation, "primary standby empty", "1", "1 2", "ANY 1 (\"test-1\")");
-	decide(&config->clusters[0], &observation, &actions);
+	decide_fresh(&config->clusters[0], &observation, &actions);
 	is_int(actions.count, 1, "one clone");
 	if (actions.count == 1) {
 		is_str(actions.items[0].reason, "test-2 has no data directory: cloning it from test-0", "the reason of a clone");
@@ -563,7 +574,7 @@ static void test_reasons(void)
 	free_observation(&observation);
 
 	build_observation(&observation, "primary standby down", "1", "1 2 7", "ANY 1 (\"test-1\")");
-	decide(&config->clusters[0], &observation, &actions);
+	decide_fresh(&config->clusters[0], &observation, &actions);
 	is_int(actions.count, 2, "a start and a slot to drop");
 	if (actions.count == 2) {
 		is_int(actions.items[0].source, -1, "a start has no source");
@@ -674,6 +685,8 @@ enum safety_property {
 	SAFETY_DUPLICATE,
 	SAFETY_RESTART,
 	SAFETY_CONFIGURE,
+	SAFETY_REJOIN,
+	SAFETY_FAILOVER,
 	SAFETY_PROPERTY_COUNT,
 };
 
@@ -694,12 +707,14 @@ static const char *const safety_descriptions[] = {
 			   "while no member is busy; a standby before the primary unless the primary lowers a setting",
 	[SAFETY_CONFIGURE] = "configure only a reachable configured member whose pgha.conf is old; reset only the "
 			     "overrides observed",
+	[SAFETY_REJOIN] = "rejoin only a stopped configured member without standby.signal, to the primary, with its slot",
+	[SAFETY_FAILOVER] = "no fence or promotion when nothing is remembered of a primary",
 };
 
 static const enum action_type expected_order[] = {
-	ACTION_MOVE_ASIDE, ACTION_INITIALIZE, ACTION_START,	    ACTION_CREATE_REPLICATION_ROLE, ACTION_CREATE_SLOT,
-	ACTION_CLONE,	   ACTION_FOLLOW,     ACTION_RESET_OVERRIDES, ACTION_CONFIGURE,		    ACTION_SET_SYNCHRONOUS,
-	ACTION_STOP,	   ACTION_DROP_SLOT,  ACTION_RESTART,
+	ACTION_FENCE, ACTION_MOVE_ASIDE, ACTION_INITIALIZE, ACTION_START, ACTION_CREATE_REPLICATION_ROLE,
+	ACTION_CREATE_SLOT, ACTION_CLONE, ACTION_REJOIN, ACTION_FOLLOW, ACTION_RESET_OVERRIDES, ACTION_CONFIGURE,
+	ACTION_SET_SYNCHRONOUS, ACTION_PROMOTE, ACTION_STOP, ACTION_DROP_SLOT, ACTION_RESTART,
 };
 
 static int order_of(enum action_type type)
@@ -818,6 +833,20 @@ static enum safety_property check_safety(int replicas, const struct cluster_obse
 			if (!member->data_unusable || member->postmaster)
 				return SAFETY_MOVE_ASIDE;
 			break;
+		case ACTION_REJOIN:
+			if (!configured || !member->data_exists || member->postmaster || member->standby_signal || !primary ||
+			    action->source != primary->index)
+				return SAFETY_REJOIN;
+			names_slot(slot, sizeof slot, "test", action->member);
+			bool rejoin_slot = false;
+			for (size_t j = 0; j < primary->slot_count; j++)
+				rejoin_slot |= strcmp(primary->slots[j], slot) == 0;
+			if (!rejoin_slot && !has_action(actions, i, ACTION_CREATE_SLOT, primary->index, action->member))
+				return SAFETY_REJOIN;
+			break;
+		case ACTION_FENCE:
+		case ACTION_PROMOTE:
+			return SAFETY_FAILOVER;
 		case ACTION_STOP:
 			if (configured || member == primary || (primary && lists_name(primary->synchronous_standby_names, name)))
 				return SAFETY_STOP;
@@ -901,7 +930,7 @@ static void test_safety(void)
 			snprintf(members + strlen(members), sizeof members - strlen(members), "%s",
 				 removed_member_states[rest]);
 			build_observation(&observation, members, "1 2 3", "1 3", synchronous_lists[list]);
-			decide(&config->clusters[0], &observation, &actions);
+			decide_fresh(&config->clusters[0], &observation, &actions);
 			decisions++;
 			broken = check_safety(config->clusters[0].replicas, &observation, &actions);
 			if (broken != SAFETY_PROPERTY_COUNT && !counterexample[broken][0]) {
@@ -939,7 +968,7 @@ static void test_long_synchronous_list(void)
 	names = decide_synchronous_names(&config->clusters[0], &observation, 0);
 	ok(strlen(names) < sizeof actions.items[0].text && strstr(names, "\"test-98\")") != NULL,
 	   "98 standbys: a list of %zu bytes fits an action", strlen(names));
-	decide(&config->clusters[0], &observation, &actions);
+	decide_fresh(&config->clusters[0], &observation, &actions);
 	bool set_whole = false;
 	for (size_t i = 0; i < actions.count; i++)
 		set_whole |= actions.items[i].type == ACTION_SET_SYNCHRONOUS && strcmp(actions.items[i].text, names) == 0;

@@ -60,7 +60,7 @@ static const struct {
 	{"synchronous number", "clusters = ( { name = \"test\"; port = 6000; synchronous = { number = 2; }; } );",
 	 {{"", "", ""}}, {"  synchronous_standby_names: 'ANY 1 (\"test-1\", \"test-2\")' -> 'ANY 2 (\"test-1\", \"test-2\")'"}},
 	{"another option", "clusters = ( { name = \"test\"; port = 6000; failover = { timeout_ms = 5000; }; } );",
-	 {{"", "", ""}}, {"  failover.timeout_ms: 3000 -> 5000"}},
+	 {{"", "", ""}}, {"  failover.timeout_ms: 1500 -> 5000"}},
 	{"a reload-level parameter",
 	 "clusters = ( { name = \"test\"; port = 6000; postgresql = { parameters = { work_mem = \"8MB\"; }; }; } );",
 	 {{"work_mem", "user", "4MB"}}, {"  parameter work_mem = '8MB' (new): applied by reload"}},
