@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -37,6 +38,12 @@ static void usage(FILE *out)
 		"  plan [FILE]      what reloading FILE (default: the configuration) would do; changes nothing\n"
 		"  purge CLUSTER --confirm CLUSTER\n"
 		"                   delete all data of a cluster removed from the configuration\n"
+		"  switchover CLUSTER [--to MEMBER]\n"
+		"                   move the primary role to a synchronous standby without losing a commit\n"
+		"  failover CLUSTER --to MEMBER [--force]\n"
+		"                   fence the primary and promote MEMBER; --force even if it may lack commits\n"
+		"  pause [CLUSTER]  suspend automatic failover (of every cluster without CLUSTER)\n"
+		"  resume [CLUSTER] let automatic failover act again\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config=FILE  pghad's configuration (default " SYSCONFDIR "/pgha.conf)\n"
@@ -103,6 +110,18 @@ static void print_members(const json_t *cluster)
 		return;
 	printf("\n%s: synchronous_standby_names = '%s'\n", json_string_value(json_object_get(cluster, "name")),
 	       json_string_value(json_object_get(cluster, "synchronous_standby_names")));
+	const json_t *failover = json_object_get(cluster, "failover");
+	if (json_is_true(json_object_get(failover, "paused")))
+		printf("automatic failover is paused (pghactl resume %s)\n", json_string_value(json_object_get(cluster, "name")));
+	const json_t *under_way = json_object_get(failover, "under_way");
+	if (json_is_object(under_way))
+		printf("%s under way (%s): %s -> %s: %s\n", json_string_value(json_object_get(under_way, "kind")),
+		       json_string_value(json_object_get(under_way, "phase")),
+		       json_string_value(json_object_get(under_way, "from")), json_string_value(json_object_get(under_way, "to")),
+		       json_string_value(json_object_get(under_way, "reason")));
+	const char *last = json_string_value(json_object_get(failover, "last"));
+	if (last && last[0])
+		printf("last failover: %s\n", last);
 	if (waiting && waiting[0])
 		printf("waiting: %s\n", waiting);
 	printf("%-20s %6s  %-8s %-12s %4s %10s  %-9s %s\n", "MEMBER", "PORT", "ROLE", "STATE", "TL", "LAG", "SYNC",
@@ -291,6 +310,130 @@ static int purge_command(const char *path, const char *cluster, const char *conf
 	return status;
 }
 
+/* How long pghactl follows a switchover or failover before it stops waiting. */
+#define FAILOVER_WAIT_MS 120000
+
+static const json_t *find_cluster(const json_t *status, const char *name)
+{
+	size_t index;
+	const json_t *cluster;
+	json_array_foreach(json_object_get(status, "clusters"), index, cluster)
+		if (strcmp(json_string_value(json_object_get(cluster, "name")), name) == 0)
+			return cluster;
+	return NULL;
+}
+
+static const char *cluster_text(const json_t *cluster, const char *key)
+{
+	const char *text = json_string_value(json_object_get(cluster, key));
+	return text ? text : "";
+}
+
+/* Follows the request in pghad's status until it is done or refused, showing each phase. */
+static int follow_failover(const char *path, const char *name, const char *last_before)
+{
+	char why[512], shown[512] = "";
+	json_t *ask_status = json_pack("{s:s}", "command", "status");
+	int status = PGHA_EXIT_FAILURE;
+
+	for (int waited = 0; waited < FAILOVER_WAIT_MS; waited += 100) {
+		json_t *reply = control_request(path, ask_status, REQUEST_TIMEOUT_MS, why, sizeof why);
+		const json_t *cluster = reply ? find_cluster(reply, name) : NULL;
+		if (!cluster) {
+			fprintf(stderr, "pghactl: %s\n", reply ? "the cluster left the configuration" : why);
+			json_decref(reply);
+			break;
+		}
+		const json_t *failover = json_object_get(cluster, "failover");
+		const json_t *under_way = json_object_get(failover, "under_way");
+		bool pending = json_is_true(json_object_get(failover, "request_pending"));
+		if (!pending && cluster_text(failover, "request_error")[0]) {
+			fprintf(stderr, "pghactl: refused: %s\n", cluster_text(failover, "request_error"));
+			json_decref(reply);
+			break;
+		}
+		if (json_is_object(under_way)) {
+			char now[512];
+			snprintf(now, sizeof now, "%s: %s", cluster_text(under_way, "phase"), cluster_text(cluster, "waiting"));
+			if (strcmp(now, shown) != 0)
+				printf("%s\n", now);
+			snprintf(shown, sizeof shown, "%s", now);
+		} else if (!pending && strcmp(cluster_text(failover, "last"), last_before) != 0) {
+			const char *last = cluster_text(failover, "last");
+			printf("%s\n", last);
+			status = strstr(last, "completed") ? PGHA_EXIT_OK : PGHA_EXIT_FAILURE;
+			json_decref(reply);
+			break;
+		}
+		json_decref(reply);
+		nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+	}
+	if (status != PGHA_EXIT_OK && !shown[0])
+		fprintf(stderr, "pghactl: no outcome within %d s; see pghactl status\n", FAILOVER_WAIT_MS / 1000);
+	json_decref(ask_status);
+	return status;
+}
+
+static int failover_command(const char *path, const char *kind, const char *cluster, const char *to, bool force)
+{
+	char why[512], last_before[512] = "";
+	json_t *status_request = json_pack("{s:s}", "command", "status");
+	json_t *status = control_request(path, status_request, REQUEST_TIMEOUT_MS, why, sizeof why);
+	json_decref(status_request);
+	if (!status) {
+		fprintf(stderr, "pghactl: %s\n", why);
+		return PGHA_EXIT_FAILURE;
+	}
+	const json_t *found = find_cluster(status, cluster);
+	if (found)
+		snprintf(last_before, sizeof last_before, "%s", cluster_text(json_object_get(found, "failover"), "last"));
+	json_decref(status);
+
+	json_t *request = json_pack("{s:s, s:s, s:b}", "command", kind, "cluster", cluster, "force", force);
+	if (to)
+		json_object_set_new(request, "to", json_string(to));
+	json_t *reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
+	json_decref(request);
+	if (!reply) {
+		fprintf(stderr, "pghactl: %s\n", why);
+		return PGHA_EXIT_FAILURE;
+	}
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		fprintf(stderr, "pghactl: %s refused: %s\n", kind, json_string_value(json_object_get(reply, "error")));
+		json_decref(reply);
+		return PGHA_EXIT_FAILURE;
+	}
+	json_decref(reply);
+	printf("%s of %s%s%s requested\n", kind, cluster, to ? " to " : "", to ? to : "");
+	return follow_failover(path, cluster, last_before);
+}
+
+static int pause_command(const char *path, const char *command, const char *cluster)
+{
+	char why[512];
+	json_t *request = json_pack("{s:s}", "command", command);
+	if (cluster)
+		json_object_set_new(request, "cluster", json_string(cluster));
+	json_t *reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
+	int status = PGHA_EXIT_FAILURE;
+
+	json_decref(request);
+	if (!reply) {
+		fprintf(stderr, "pghactl: %s\n", why);
+	} else if (!json_is_true(json_object_get(reply, "ok"))) {
+		fprintf(stderr, "pghactl: %s refused: %s\n", command, json_string_value(json_object_get(reply, "error")));
+	} else {
+		size_t index;
+		const json_t *name;
+		json_array_foreach(json_object_get(reply, "clusters"), index, name)
+			printf("%s: automatic failover %s\n", json_string_value(name),
+			       strcmp(command, "pause") == 0 ? "paused" : "resumed");
+		status = PGHA_EXIT_OK;
+	}
+	json_decref(reply);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
@@ -363,6 +506,30 @@ int main(int argc, char **argv)
 		}
 		socket_path(socket_given, config_path, path, sizeof path);
 		return purge_command(path, argument[0], argument[2]);
+	}
+	if ((strcmp(command, "switchover") == 0 || strcmp(command, "failover") == 0) && arguments >= 1) {
+		const char *to = NULL;
+		bool force = false, valid = true;
+		for (int i = 1; i < arguments; i++) {
+			if (strcmp(argument[i], "--to") == 0 && i + 1 < arguments)
+				to = argument[++i];
+			else if (strcmp(argument[i], "--force") == 0 && strcmp(command, "failover") == 0)
+				force = true;
+			else
+				valid = false;
+		}
+		if (strcmp(command, "failover") == 0 && !to) {
+			fprintf(stderr, "pghactl: failover needs the member to promote: pghactl failover CLUSTER --to MEMBER\n");
+			return PGHA_EXIT_USAGE;
+		}
+		if (valid) {
+			socket_path(socket_given, config_path, path, sizeof path);
+			return failover_command(path, command, argument[0], to, force);
+		}
+	}
+	if ((strcmp(command, "pause") == 0 || strcmp(command, "resume") == 0) && arguments <= 1) {
+		socket_path(socket_given, config_path, path, sizeof path);
+		return pause_command(path, command, arguments ? argument[0] : NULL);
 	}
 	fprintf(stderr, "pghactl: unknown command or arguments: %s\n", command);
 	usage(stderr);
