@@ -467,6 +467,13 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 	}
 }
 
+void actor_settle(struct actor *actor, const struct cluster_config *cluster, struct cluster_observation *observation)
+{
+	settle(actor, cluster, observation);
+	for (size_t i = 0; i < observation->count; i++)
+		observation->members[i].busy = actor_busy(cluster->name, observation->members[i].index, actor);
+}
+
 void actor_run(struct actor *actor, const struct cluster_config *cluster, const struct cluster_observation *observation,
 	       const struct action_list *actions)
 {

@@ -22,6 +22,11 @@ void actor_free(struct actor *actor);
 bool actor_busy(const char *cluster, int index, void *actor);
 
 /* Ends the waits that the observation shows are over (a started member answers, a
+ * stopped one is gone), and clears the busy flag of their members in observation, so
+ * that the decision made from it can already act on them. */
+void actor_settle(struct actor *actor, const struct cluster_config *cluster, struct cluster_observation *observation);
+
+/* Ends the waits that the observation shows are over (a started member answers, a
  * stopped one is gone), then carries out actions in order. An action that fails is
  * logged; the next loop decides again from what it then observes. */
 void actor_run(struct actor *actor, const struct cluster_config *cluster, const struct cluster_observation *observation,

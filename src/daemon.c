@@ -349,6 +349,7 @@ static bool reconcile(struct daemon *daemon, size_t index)
 	struct action_list actions = {0};
 	struct failover_request *request = runtime->request.kind != FAILOVER_NONE ? &runtime->request : NULL;
 
+	actor_settle(daemon->actor, cluster, observation);
 	track_unreachable(runtime, observation, wall_clock_ms());
 	if (!load_state(daemon, cluster, runtime)) {
 		snprintf(daemon->waiting[index], sizeof daemon->waiting[index], "%s", runtime->state_error);

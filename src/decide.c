@@ -437,13 +437,15 @@ static void plan_follow(struct decision *decision, const struct member_observati
 	struct name slot = slot_name(cluster, standby->index);
 
 	if (!has_slot(primary, slot.text)) {
-		if (primary->busy)
+		if (primary->busy) {
+			/* following it before the slot exists would fail, and the standby would
+			 * wait wal_retrieve_retry_interval before it tries again */
 			waiting(decision, "waiting for %s to be free to create the slot %s of %s", primary_name.text,
 				slot.text, name.text);
-		else
-			add_action(decision, ACTION_CREATE_SLOT, primary->index, standby->index, standby->index,
-				   "%s lacks the slot %s of its standby %s: creating it", primary_name.text, slot.text,
-				   name.text);
+			return;
+		}
+		add_action(decision, ACTION_CREATE_SLOT, primary->index, standby->index, standby->index,
+			   "%s lacks the slot %s of its standby %s: creating it", primary_name.text, slot.text, name.text);
 	}
 	if (standby->upstream != primary->index) {
 		if (standby->upstream < 0)

@@ -460,7 +460,8 @@ static bool candidate_is_primary(struct context *context)
 
 static bool candidate_not_answering(struct context *context)
 {
-	return !is_standby(member_at(context, context->step->next.failover.to));
+	const struct member_observation *candidate = member_at(context, context->step->next.failover.to);
+	return !is_standby(candidate) || candidate->busy;
 }
 
 static bool candidate_synchronous_differs(struct context *context)
@@ -671,7 +672,7 @@ static bool wait_candidate(struct context *context)
 {
 	hold_old(context);
 	context->step->hurry = true;
-	say(context->step->waiting, sizeof context->step->waiting, "failover: waiting for %s to answer, to promote it",
+	say(context->step->waiting, sizeof context->step->waiting, "failover: waiting for %s to answer or to finish promoting",
 	    name_of(context->cluster, context->step->next.failover.to).text);
 	return false;
 }
@@ -730,7 +731,7 @@ static const struct transition transitions[] = {
 
 	{PHASE_PROMOTE, old_primary_has_processes, fence, "promotion: the old primary must stay fenced"},
 	{PHASE_PROMOTE, candidate_is_primary, complete, "promotion: the candidate is the primary: done"},
-	{PHASE_PROMOTE, candidate_not_answering, wait_candidate, "promotion: wait for the candidate to answer"},
+	{PHASE_PROMOTE, candidate_not_answering, wait_candidate, "promotion: wait for the candidate to answer, or to finish promoting"},
 	{PHASE_PROMOTE, candidate_synchronous_differs, set_candidate_synchronous, "promotion: give the candidate its synchronous list first"},
 	{PHASE_PROMOTE, always, promote, "promotion: promote the candidate"},
 };

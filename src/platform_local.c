@@ -427,6 +427,10 @@ static char *render_settings(const struct local_platform *platform, const struct
 		append_setting(&text, "max_wal_senders", senders);
 	if (!parameter_value(cluster, "max_replication_slots"))
 		append_setting(&text, "max_replication_slots", senders);
+	/* a standby whose primary went away retries after this: PostgreSQL's 5 s would be
+	 * most of a failover's time (unless set) */
+	if (!parameter_value(cluster, "wal_retrieve_retry_interval"))
+		append_setting(&text, "wal_retrieve_retry_interval", "250ms");
 	for (size_t i = 0; i < cluster->postgresql.parameters.count; i++)
 		append_setting(&text, cluster->postgresql.parameters.items[i].name,
 			       cluster->postgresql.parameters.items[i].value);
