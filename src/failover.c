@@ -316,19 +316,17 @@ static bool request_refused(struct context *context)
 				return true;
 			}
 			if (cluster->synchronous.method != SYNC_METHOD_OFF) {
-				struct sync_spec spec;
-				char why[256];
-				bool named = false;
-				if (syncnames_parse(context->primary->synchronous_standby_names, &spec, why, sizeof why)) {
-					for (size_t i = 0; i < spec.count; i++)
-						named |= syncnames_name_matches(spec.names[i], target->name);
-					sync_spec_free(&spec);
-				}
-				if (!named) {
+				/* as the primary reports it: commits wait for it now */
+				const char *sync_state = "not connected";
+				for (size_t i = 0; i < context->primary->peer_count; i++)
+					if (syncnames_name_matches(target->name, context->primary->peers[i].application_name))
+						sync_state = context->primary->peers[i].sync_state;
+				if (strcmp(sync_state, "sync") != 0 && strcmp(sync_state, "quorum") != 0) {
 					say(step->request_error, sizeof step->request_error,
-					    "%s is not synchronous (synchronous_standby_names on %s is '%s'): it may lack "
-					    "acknowledged commits when the switchover starts",
-					    target->name, context->primary->name, context->primary->synchronous_standby_names);
+					    "%s is not a synchronous standby (%s reports it %s, with synchronous_standby_names "
+					    "= '%s'): only a member commits wait for may become primary by switchover",
+					    target->name, context->primary->name, sync_state,
+					    context->primary->synchronous_standby_names);
 					return true;
 				}
 			}

@@ -230,3 +230,144 @@ def test_failover_loses_no_acknowledged_commit(cluster, tmp_workdir, account, fa
         resume(stopped)
         writer.stop()
         watcher.stop()
+
+
+def pghactl(workdir, account, *arguments, timeout=150):
+    program = pgharness.install_program("pghactl", os.path.join(workdir, "bin"), account)
+    return pgharness.run_as_user([program, "-s", os.path.join(workdir, "pghad.sock"), *arguments], account=account,
+                                 capture_output=True, text=True, timeout=timeout)
+
+
+def test_switchover_to_a_named_member_loses_nothing_and_the_old_primary_streams(cluster, tmp_workdir, account):
+    daemon, port = cluster
+    writer = Writer(tmp_workdir, account, port)
+    watcher = PrimaryWatcher(tmp_workdir, account, port)
+    try:
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > 50, timeout=30, what="the writer committing")
+        watcher.start()
+        result = pghactl(tmp_workdir, account, "switchover", "test", "--to", "test-2")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "switchover from test-0 to test-2 completed" in result.stdout, result.stdout
+        state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=60,
+                                     what="test-0 and test-1 streaming from test-2")
+        assert members(state)["test-2"]["role"] == "primary"
+        assert members(state)["test-0"]["role"] == "replica" and members(state)["test-0"]["state"] == "streaming"
+        before = len(writer.acknowledged())
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > before + 20, timeout=30,
+                             what="the writer committing on test-2")
+        writer.stop()
+        watcher.stop()
+        assert watcher.several == [], f"two primaries at once: {watcher.several[:3]}"
+        check_no_commit_lost(tmp_workdir, account, port, writer, "test-2")
+        # the old primary's history was not rewound away: it is a plain standby of test-2
+        assert probe(tmp_workdir, account, port, "test-0", "SELECT pg_is_in_recovery()") == "t"
+    finally:
+        writer.stop()
+        watcher.stop()
+
+
+def test_switchover_to_a_member_commits_do_not_wait_for_is_refused(pghad, tmp_workdir, account):
+    port = pgharness.free_port_range(REPLICAS + 1)
+    text = failover_config(tmp_workdir, port).replace('method = "any"', 'method = "first"')
+    daemon = pghad(text, env={"PGHA_TEST_INITDB_NOSYNC": "1"})
+    # FIRST 1 ("test-1", "test-2"): test-2 is only a potential synchronous standby
+    def first_healthy():
+        by_name = members(status(tmp_workdir))
+        return (len(by_name) == 3 and by_name["test-0"]["role"] == "primary"
+                and all(by_name[name]["state"] == "streaming" for name in ("test-1", "test-2"))
+                and by_name["test-1"]["sync_state"] == "sync" and by_name["test-2"]["sync_state"] == "potential")
+
+    pgharness.wait_until(first_healthy, timeout=120, what="a healthy FIRST 1 cluster")
+    result = pghactl(tmp_workdir, account, "switchover", "test", "--to", "test-2")
+    assert result.returncode != 0
+    assert "test-2 is not a synchronous standby" in result.stderr and "potential" in result.stderr, result.stderr
+    assert members(status(tmp_workdir))["test-0"]["role"] == "primary"
+    result = pghactl(tmp_workdir, account, "switchover", "test", "--to", "test-1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=60, what="test-1 primary, others streaming")
+    assert members(status(tmp_workdir))["test-1"]["role"] == "primary"
+
+
+def test_pause_holds_failover_and_names_the_candidate_then_resume_fails_over(cluster, tmp_workdir, account):
+    daemon, port = cluster
+    writer = Writer(tmp_workdir, account, port)
+    try:
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > 50, timeout=30, what="the writer committing")
+        result = pghactl(tmp_workdir, account, "pause", "test")
+        assert result.returncode == 0 and "test: automatic failover paused" in result.stdout, result.stderr
+        fault_kill(tmp_workdir, "test-0")
+        waiting = pgharness.wait_until(lambda: "would fail over to" in status(tmp_workdir)["waiting"]
+                                       and status(tmp_workdir)["waiting"], timeout=30, what="the paused verdict")
+        assert "automatic failover is paused" in waiting and "would fail over to test-" in waiting, waiting
+        # well past failover.timeout_ms: nothing was promoted, and the old primary stays down
+        time.sleep(3)
+        assert primaries(tmp_workdir, account, port) == []
+        assert status(tmp_workdir)["failover"]["paused"] is True
+        table = pghactl(tmp_workdir, account, "status").stdout
+        assert "automatic failover is paused" in table and "would fail over to" in table, table
+        result = pghactl(tmp_workdir, account, "resume")
+        assert result.returncode == 0 and "test: automatic failover resumed" in result.stdout, result.stderr
+        state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=60,
+                                     what="the failover after resume")
+        new_primary = [m["name"] for m in state["members"] if m["role"] == "primary"][0]
+        before = len(writer.acknowledged())
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > before + 20, timeout=30,
+                             what="the writer committing on the new primary")
+        writer.stop()
+        check_no_commit_lost(tmp_workdir, account, port, writer, new_primary)
+    finally:
+        writer.stop()
+
+
+def test_pghad_killed_right_after_recording_a_promotion_finishes_it_when_restarted(pghad, tmp_workdir, account):
+    port = pgharness.free_port_range(REPLICAS + 1)
+    text = failover_config(tmp_workdir, port)
+    first = pghad(text, env={"PGHA_TEST_INITDB_NOSYNC": "1", "PGHA_TEST_CRASH_AFTER_INTENT": "promote"})
+    pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="a healthy 3-member cluster")
+    writer = Writer(tmp_workdir, account, port)
+    try:
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > 50, timeout=30, what="the writer committing")
+        fault_kill(tmp_workdir, "test-0")
+        first.wait(timeout=30)
+        assert first.process.returncode == -signal.SIGKILL
+        with open(os.path.join(tmp_workdir, "state", "test", "state.json")) as state_file:
+            intent = json.load(state_file)["failover"]
+        assert intent["phase"] == "promote" and intent["from"] == 0 and intent["to"] in (1, 2), intent
+        # killed before promoting: no member is primary, and none becomes one on its own
+        time.sleep(1)
+        assert primaries(tmp_workdir, account, port) == []
+        second = pghad(text, name="pghad-again")
+        state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=60,
+                                     what="the restarted pghad finishing the failover")
+        new_primary = f"test-{intent['to']}"
+        assert members(state)[new_primary]["role"] == "primary"
+        assert primaries(tmp_workdir, account, port) == [new_primary]
+        before = len(writer.acknowledged())
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > before + 20, timeout=30,
+                             what="the writer committing on the new primary")
+        writer.stop()
+        check_no_commit_lost(tmp_workdir, account, port, writer, new_primary)
+        assert second.running
+    finally:
+        writer.stop()
+
+
+def test_no_promotion_when_every_standby_is_unreachable_and_status_says_why(cluster, tmp_workdir, account):
+    daemon, port = cluster
+    stopped = []
+    try:
+        stopped = fault_hang(tmp_workdir, "test-1") + fault_hang(tmp_workdir, "test-2")
+        stopped += fault_hang(tmp_workdir, "test-0")
+        waiting = pgharness.wait_until(lambda: "not failing over" in status(tmp_workdir)["waiting"]
+                                       and status(tmp_workdir)["waiting"], timeout=30, what="the refusal")
+        assert "test-0 failed" in waiting and "needs 2 of its members answering" in waiting, waiting
+        assert "test-1" in waiting and "test-2" in waiting, waiting
+        time.sleep(2)
+        assert status(tmp_workdir)["failover"]["under_way"] is None
+        resume(stopped)
+        stopped = []
+        state = pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=60, what="the cluster as it was")
+        assert members(state)["test-0"]["role"] == "primary"
+        assert "not failing over" in daemon.log_text()
+    finally:
+        resume(stopped)
