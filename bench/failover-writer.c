@@ -592,10 +592,21 @@ static int parse_arguments(int argc, char **argv, struct writer *writer)
 	}
 	while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (option) {
-		case 'c':
+		case 'c': {
+			/* a mistyped connection string is the caller's error, not a member that is down */
+			char *error = NULL;
+			PQconninfoOption *parsed = PQconninfoParse(optarg, &error);
+			if (!parsed) {
+				fprintf(stderr, "failover-writer: --connect %s: %s", optarg,
+					error ? error : "out of memory\n");
+				PQfreemem(error);
+				return EXIT_USAGE;
+			}
+			PQconninfoFree(parsed);
 			writer->members[writer->member_count++] =
 				(struct member){.conninfo = optarg, .retry_ms = FIRST_RETRY_MS};
 			break;
+		}
 		case 'o':
 			writer->out_path = optarg;
 			break;
