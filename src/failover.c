@@ -768,6 +768,7 @@ void failover_step(const struct cluster_config *cluster, const struct cluster_ob
 			if (transitions[i].phase == phase && transitions[i].when(&context))
 				row = &transitions[i];
 		step->transition = row->comment;
+		step->applied[step->applied_count++] = row->comment;
 		if (!row->then(&context))
 			break;
 		if (row->then == refuse_request)

@@ -52,7 +52,9 @@ struct failover_step {
 	/* the primary's role is in question: rules that need a primary wait */
 	bool in_progress;
 	char waiting[1024]; /* a refusal, "would fail over to ...", or what the failover waits for */
-	const char *transition; /* the row of the table that applied, for the log */
+	const char *transition; /* the row of the table that applied last, for the log */
+	const char *applied[4]; /* every row that applied, in order */
+	int applied_count;
 	/* the operator's request: taken (begun) or refused with why */
 	bool request_taken;
 	char request_error[1024];
