@@ -453,6 +453,10 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 				char why[512];
 				if (!local_write_standby_settings(actor->platform, cluster, operation->index, -1, why, sizeof why))
 					report(actor, LOG_LEVEL_WARNING, cluster->name, operation->index, "%s", why);
+				/* the new timeline reaches pg_control at the first checkpoint, which a
+				 * promotion only requests; pg_rewind of the old primary needs it now */
+				run_statement(actor, cluster, operation->index, "the checkpoint after promotion", "CHECKPOINT",
+					      0, NULL, NULL, NULL);
 			}
 			report(actor, LOG_LEVEL_NOTICE, cluster->name, operation->index, "%s",
 			       operation->kind == OPERATION_START     ? "started"

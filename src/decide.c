@@ -326,6 +326,14 @@ static void plan_rejoin(struct decision *decision, const struct member_observati
 			name.text, member->live_processes);
 		return;
 	}
+	if (primary->timeline <= member->timeline) {
+		/* pg_rewind reads the source's timeline from its pg_control, which a promotion
+		 * updates only at its first checkpoint: before that it sees nothing to rewind */
+		waiting(decision, "waiting for %s's checkpoint on its new timeline (pg_control says %u, %s's %u) "
+				  "before %s rejoins",
+			primary_name.text, primary->timeline, name.text, member->timeline, name.text);
+		return;
+	}
 	if (!has_slot(primary, slot.text)) {
 		if (primary->busy) {
 			waiting(decision, "waiting for %s to be free to create the slot %s before %s rejoins",

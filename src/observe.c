@@ -237,7 +237,8 @@ void observe_clusters(const struct local_platform *platform, const struct pgha_c
 							 ? 1
 							 : local_count_processes(platform, cluster, i);
 			if (member->data_exists && !member->standby_signal && !member->live_processes)
-				local_control_checkpoint(platform, cluster, i, &member->checkpoint_lsn, &member->shut_down);
+				local_control_checkpoint(platform, cluster, i, &member->checkpoint_lsn, &member->timeline,
+							 &member->shut_down);
 			probes += member->postmaster != 0 && !member->postmaster_exited;
 		}
 	}

@@ -45,7 +45,7 @@ struct member_observation {
 	long long unreachable_ms; /* how long it has been running but not answering (filled by the daemon) */
 	char error[256]; /* why it is not reachable, or the last failure of an action on it */
 	bool in_recovery;
-	uint32_t timeline;
+	uint32_t timeline; /* from the probe's pg_control_checkpoint(); of a stopped primary, from pg_control */
 	uint64_t lsn;         /* primary: pg_current_wal_lsn(); standby: last replayed */
 	uint64_t receive_lsn; /* standby: last WAL received and flushed by its walreceiver */
 	bool streaming;       /* standby: its walreceiver streams */

@@ -858,7 +858,7 @@ int local_fence(const struct local_platform *platform, const struct cluster_conf
 }
 
 bool local_control_checkpoint(const struct local_platform *platform, const struct cluster_config *cluster, int index,
-			      uint64_t *checkpoint_lsn, bool *shut_down)
+			      uint64_t *checkpoint_lsn, uint32_t *timeline, bool *shut_down)
 {
 	char *controldata = program(platform, "pg_controldata");
 	char *data = local_data_directory(platform, cluster, index);
@@ -877,6 +877,8 @@ bool local_control_checkpoint(const struct local_platform *platform, const struc
 			state += strlen("Database cluster state:");
 			state += strspn(state, " ");
 			*shut_down = strncmp(state, "shut down\n", 10) == 0;
+			const char *line = strstr(result.output, "Latest checkpoint's TimeLineID:");
+			*timeline = line ? (uint32_t)strtoul(line + strlen("Latest checkpoint's TimeLineID:"), NULL, 10) : 0;
 			read = true;
 		}
 	}

@@ -126,10 +126,10 @@ int local_count_processes(const struct local_platform *platform, const struct cl
  * process of it. Returns how many were signalled, -1 (why written) when none could be. */
 int local_fence(const struct local_platform *platform, const struct cluster_config *cluster, int index,
 		pid_t postmaster, char *why, size_t why_size);
-/* From pg_control of a stopped member: its latest checkpoint's location and whether it
+/* From pg_control of a stopped member: its latest checkpoint's location and timeline, and whether it
  * was shut down cleanly. False when pg_controldata cannot tell. */
 bool local_control_checkpoint(const struct local_platform *platform, const struct cluster_config *cluster, int index,
-			      uint64_t *checkpoint_lsn, bool *shut_down);
+			      uint64_t *checkpoint_lsn, uint32_t *timeline, bool *shut_down);
 /* Makes a stopped former primary a copy of source's history: pg_rewind (which first
  * finishes crash recovery if it was not shut down cleanly; nothing to do when it has
  * not diverged). Then local_finish_rejoin writes its settings and standby.signal. */

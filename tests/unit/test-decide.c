@@ -132,7 +132,7 @@ static void set_kind(struct member_observation *member, const char *kind)
 
 	if (strcmp(kind, "primary") == 0)
 		*member = (struct member_observation){.data_exists = true, .postmaster = pid, .reachable = true,
-						      .replication_role = true, .settings_current = true};
+						      .replication_role = true, .settings_current = true, .timeline = 2};
 	else if (strcmp(kind, "standby") == 0)
 		*member = (struct member_observation){.data_exists = true, .standby_signal = true, .postmaster = pid,
 						      .reachable = true, .in_recovery = true, .streaming = true,
@@ -141,7 +141,7 @@ static void set_kind(struct member_observation *member, const char *kind)
 	else if (strcmp(kind, "down") == 0)
 		*member = (struct member_observation){.data_exists = true, .standby_signal = true};
 	else if (strcmp(kind, "down-primary") == 0)
-		*member = (struct member_observation){.data_exists = true};
+		*member = (struct member_observation){.data_exists = true, .timeline = 1};
 	else if (strcmp(kind, "empty") == 0)
 		*member = (struct member_observation){0};
 	else if (strcmp(kind, "unusable") == 0)
@@ -156,6 +156,8 @@ static void set_modifier(struct member_observation *member, const char *modifier
 {
 	if (strcmp(modifier, "busy") == 0)
 		member->busy = true;
+	else if (strcmp(modifier, "timeline2") == 0)
+		member->timeline = 2;
 	else if (strcmp(modifier, "running") == 0)
 		member->postmaster = 1000 + member->index;
 	else if (strcmp(modifier, "no-role") == 0)
@@ -377,6 +379,9 @@ static const struct decide_case decide_cases[] = {
 	 "1", "ANY 1 (\"test-1\")", "", "test-2 has no data directory but its postmaster 1002 still runs"},
 	{"stopped test-0 without standby.signal while test-1 is primary: it rejoins as test-1's standby", "3",
 	 "down-primary primary standby", "2", "0 2", "ANY 1 (\"test-2\")", "rejoin test-0", NULL},
+	{"a former primary rejoins only once the new primary's pg_control has its timeline", "3",
+	 "down-primary+timeline2 primary standby", "2", "0 2", "ANY 1 (\"test-2\")", "",
+	 "waiting for test-1's checkpoint on its new timeline"},
 	{"a former primary rejoins only once the primary has its slot", "3", "down-primary primary standby", "2", "2",
 	 "ANY 1 (\"test-2\")", "create-slot test-1 for test-0; rejoin test-0", NULL},
 	{"two stopped members without standby.signal: neither is started", "3", "down-primary down-primary down", "",
@@ -484,8 +489,8 @@ static const struct decide_case decide_cases[] = {
 	/* busy members */
 	{"busy members are left alone", "3", "primary standby+busy+upstream=2+stale down+busy", "", "",
 	 "ANY 1 (\"test-1\")", "", NULL},
-	{"a busy primary: nothing on it, but a clone whose slot exists and a follow go on", "3",
-	 "primary+busy empty standby+stale", "2", "1", "", "clone test-1 from test-0; follow test-2 to test-0",
+	{"a busy primary: nothing on it, but a clone whose slot exists goes on; a follow waits for its slot", "3",
+	 "primary+busy empty standby+stale", "2", "1", "", "clone test-1 from test-0",
 	 "waiting for test-0 to be free to create the slot test_2 of test-2"},
 	{"a busy primary without the slot of a member to clone: the clone waits", "3", "primary+busy empty standby", "2",
 	 "2", "ANY 1 (\"test-2\")", "", "waiting for test-0 to be free to create the slot test_1 before cloning test-1"},
