@@ -635,6 +635,8 @@ static json_t *request_failover(struct daemon *daemon, const json_t *request, en
 	}
 	runtime->request = wanted;
 	runtime->request_error[0] = '\0';
+	if (daemon->wake)
+		daemon->wake(daemon->wake_data);
 	log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "%s%s%s%s requested on the control socket",
 		    failover_kind_names[kind], to ? " to " : "", to ? to : "", wanted.force ? " (forced)" : "");
 	return json_pack("{s:b}", "ok", 1);

@@ -48,6 +48,9 @@ struct daemon {
 	/* the postmasters of the primaries: the loop wakes up as soon as one exits */
 	pid_t *watched;
 	size_t watched_count;
+	/* set by the loop: makes the next iteration start now (an operator's request) */
+	void (*wake)(void *wake_data);
+	void *wake_data;
 };
 
 /* Loads the configuration for the first time and finds what the platform needs.

@@ -42,6 +42,13 @@ static uint64_t interval_usec(const struct loop *loop)
 	return (uint64_t)loop->daemon->config->daemon.loop_interval_ms * 1000ULL;
 }
 
+static void iterate_now(void *userdata)
+{
+	struct loop *loop = userdata;
+	if (sd_event_source_set_time_relative(loop->timer, 0) >= 0)
+		sd_event_source_set_enabled(loop->timer, SD_EVENT_ONESHOT);
+}
+
 static int on_postmaster_exit(sd_event_source *source, int fd, uint32_t revents, void *userdata)
 {
 	struct loop *loop = userdata;
@@ -49,8 +56,7 @@ static int on_postmaster_exit(sd_event_source *source, int fd, uint32_t revents,
 	/* decide now rather than at the next tick: the primary is gone */
 	log_debug("a primary's postmaster exited: iterating now");
 	sd_event_source_set_enabled(source, SD_EVENT_OFF);
-	if (sd_event_source_set_time_relative(loop->timer, 0) >= 0)
-		sd_event_source_set_enabled(loop->timer, SD_EVENT_ONESHOT);
+	iterate_now(loop);
 	return 0;
 }
 
@@ -173,6 +179,8 @@ int loop_run(struct daemon *daemon)
 		goto out;
 	}
 	daemon_attach(daemon, loop.event);
+	daemon->wake = iterate_now;
+	daemon->wake_data = &loop;
 	/* the control socket also guarantees one pghad per socket: a second one stops here */
 	control = control_listen(loop.event, daemon->config->daemon.control_socket, daemon_control, daemon);
 	if (!control) {
