@@ -694,6 +694,15 @@ void decide(const struct cluster_config *cluster, const struct cluster_observati
 		finish(&decision, actions);
 		return;
 	}
+	/* the standbys a promotion leaves follow the candidate already (a cascade, which
+	 * continues on its new timeline), so that commits on it find a synchronous standby
+	 * streaming the moment it is promoted; it is the most advanced, so each can */
+	const struct member_observation *leader = primary;
+	if (!leader && in_progress && decision.next_state.failover.phase == PHASE_PROMOTE) {
+		const struct member_observation *candidate = find_member(observation, decision.next_state.failover.to);
+		if (candidate && candidate->reachable && candidate->in_recovery)
+			leader = candidate;
+	}
 
 	if (is_new_cluster(observation)) {
 		add_action(&decision, ACTION_INITIALIZE, 0, -1, 0,
@@ -735,6 +744,8 @@ void decide(const struct cluster_config *cluster, const struct cluster_observati
 			plan_stop_removed(&decision, member, primary);
 		else if (primary && member->reachable && member->in_recovery)
 			plan_follow(&decision, member, primary);
+		else if (leader && member != leader && member->reachable && member->in_recovery)
+			plan_follow(&decision, member, leader);
 	}
 	if (primary)
 		plan_primary(&decision, primary);

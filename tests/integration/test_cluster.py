@@ -93,15 +93,21 @@ def cluster(pghad, tmp_workdir, account):
     """A pghad keeping cluster test (3 members, ANY 1) from an empty base directory,
     waited for until healthy. Yields (daemon, base port)."""
     port = pgharness.free_port_range(REPLICAS + 1)
-    daemon = pghad(config_text(tmp_workdir, port), env={"PGHA_TEST_INITDB_NOSYNC": "1"})
+    daemon = start_healthy(pghad, tmp_workdir, config_text(tmp_workdir, port))
+    yield daemon, port
+    stop_everything(tmp_workdir, daemon)
+
+
+def start_healthy(pghad, workdir, text):
+    """Starts pghad on text and waits until cluster test is healthy."""
+    daemon = pghad(text, env={"PGHA_TEST_INITDB_NOSYNC": "1"})
     try:
-        pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="a healthy 3-member cluster")
+        pgharness.wait_until(lambda: healthy(workdir), timeout=120, what="a healthy 3-member cluster")
     except BaseException:
         # a failed setup shows no teardown output: say here what pghad did
         print(daemon.log_report(), file=sys.stderr)
         raise
-    yield daemon, port
-    stop_everything(tmp_workdir, daemon)
+    return daemon
 
 
 def stop_everything(workdir, *daemons):

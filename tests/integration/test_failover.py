@@ -12,7 +12,7 @@ import time
 import pytest
 
 import pgharness
-from test_cluster import config_text, healthy, members, postmaster_pid, sql, status, stop_everything
+from test_cluster import config_text, healthy, members, postmaster_pid, sql, start_healthy, status, stop_everything
 
 REPLICAS = 3
 
@@ -133,12 +133,7 @@ def check_no_commit_lost(workdir, account, port, writer, new_primary):
 @pytest.fixture
 def cluster(pghad, tmp_workdir, account):
     port = pgharness.free_port_range(REPLICAS + 1)
-    daemon = pghad(failover_config(tmp_workdir, port), env={"PGHA_TEST_INITDB_NOSYNC": "1"})
-    try:
-        pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="a healthy 3-member cluster")
-    except BaseException:
-        print(daemon.log_report(), file=sys.stderr)
-        raise
+    daemon = start_healthy(pghad, tmp_workdir, failover_config(tmp_workdir, port))
     yield daemon, port
     stop_everything(tmp_workdir, daemon)
 
@@ -261,6 +256,15 @@ def test_switchover_to_a_named_member_loses_nothing_and_the_old_primary_streams(
         check_no_commit_lost(tmp_workdir, account, port, writer, "test-2")
         # the old primary's history was not rewound away: it is a plain standby of test-2
         assert probe(tmp_workdir, account, port, "test-0", "SELECT pg_is_in_recovery()") == "t"
+        # the route to the primary follows it: libpq's service test-rw now reaches test-2
+        sql(tmp_workdir, account, port + 2, "test-2", f"ALTER ROLE \"{account.name}\" PASSWORD 'route-test'")
+        env = dict(os.environ, PGSERVICEFILE=os.path.join(tmp_workdir, "state", "pg_service.conf"))
+        psql = os.path.join(pgharness.postgres_bindir(), "psql")
+        result = subprocess.run([psql, "-X", "-A", "-t", "-c", "SELECT current_setting('port')",
+                                 f"service=test-rw user={account.name} password=route-test"],
+                                env=env, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == str(port + 2)
     finally:
         writer.stop()
         watcher.stop()
