@@ -732,13 +732,12 @@ static void add_recorded_settings(const struct local_platform *platform, const c
 	free(postgres);
 }
 
-/* A postmaster that exited but is not reaped yet (its parent is slow to) still passes
- * PostgreSQL's lock check, kill(pid, 0). Once no process of it is alive, its
- * postmaster.pid is stale and goes, so that the member can start again. */
-static void remove_stale_pid_file(const char *data)
+/* A lock file whose postmaster exited but is not reaped yet (its parent is slow to)
+ * still passes PostgreSQL's lock check, kill(pid, 0). Once no process of the member is
+ * alive, it is stale and goes, so that the member can start again. */
+static void remove_stale_lock(const char *path, const char *data)
 {
 	char why[256];
-	char *path = xasprintf("%s/postmaster.pid", data);
 	char *content = file_read(path, 64 * 1024, NULL, why, sizeof why);
 	long pid = content ? strtol(content, NULL, 10) : 0;
 
@@ -747,7 +746,22 @@ static void remove_stale_pid_file(const char *data)
 			log_info("removed %s: its postmaster %ld has exited and left no process", path, pid);
 	}
 	free(content);
-	free(path);
+}
+
+/* The data directory's lock, and the lock of the member's socket. */
+static void remove_stale_locks(const struct local_platform *platform, const struct cluster_config *cluster, int index)
+{
+	char *data = local_data_directory(platform, cluster, index);
+	char *directory = local_member_directory(platform, cluster, index);
+	char *pid_file = xasprintf("%s/postmaster.pid", data);
+	char *socket_lock = xasprintf("%s/.s.PGSQL.%d.lock", directory, local_member_port(cluster, index));
+
+	remove_stale_lock(pid_file, data);
+	remove_stale_lock(socket_lock, data);
+	free(data);
+	free(directory);
+	free(pid_file);
+	free(socket_lock);
 }
 
 pid_t local_start(const struct local_platform *platform, const struct cluster_config *cluster, int index, char *why,
@@ -762,7 +776,7 @@ pid_t local_start(const struct local_platform *platform, const struct cluster_co
 	size_t argc = 3;
 
 	names_member(member, sizeof member, cluster->name, index);
-	remove_stale_pid_file(data);
+	remove_stale_locks(platform, cluster, index);
 	if (exists(data, "standby.signal"))
 		add_recorded_settings(platform, data, argv, &argc, overrides, cluster->name, member);
 	argv[argc] = NULL;
@@ -905,7 +919,7 @@ struct proc_job *local_rewind(const struct local_platform *platform, sd_event *e
 	pg_conninfo_append(&conninfo, "dbname", "postgres");
 	pg_conninfo_append(&conninfo, "connect_timeout", "10");
 	const char *const argv[] = {rewind, "--target-pgdata", data, "--source-server", conninfo, "--progress", NULL};
-	remove_stale_pid_file(data);
+	remove_stale_locks(platform, cluster, index);
 	struct proc_job *job = proc_start(event, argv, NULL, NULL, CLONE_TIMEOUT_MS, done, userdata);
 	free(conninfo);
 	free(rewind);

@@ -88,7 +88,7 @@ def test_minimal_configuration_is_valid_with_defaults(check, tmp_workdir):
     assert lines[0].startswith(f"{path}: valid; platform local")
     assert lines[0].endswith(", 1 cluster")
     assert lines[1] == ("  alpha: 3 members, port 5432-5434, synchronous ANY 1 (required), "
-                        "automatic failover after 3000 ms, 0 parameters")
+                        "automatic failover after 1500 ms, 0 parameters")
 
 
 def test_every_mistake_is_reported_with_its_line(check, tmp_workdir):
@@ -161,7 +161,7 @@ def test_describe_config_lists_every_option():
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     assert rows and all(len(row) == 6 for row in rows), "path, type, default, range, reload, doc"
     options = {row[0]: row for row in rows}
-    assert options["daemon.loop_interval_ms"][1:5] == ["integer", "1000", "100..60000", "reload"]
+    assert options["daemon.loop_interval_ms"][1:5] == ["integer", "500", "100..60000", "reload"]
     assert options["daemon.state_dir"][4] == "restart"
     assert options["daemon.log_level"][1:3] == ["enum", "info"]
     assert options["clusters.name"][2] == "(required)"
