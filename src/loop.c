@@ -29,16 +29,17 @@ static uint64_t interval_usec(const struct loop *loop)
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata)
 {
 	struct loop *loop = userdata;
-	char status[512];
+	char status[1024];
 
 	daemon_iterate(loop->daemon);
+	daemon_status_line(loop->daemon, status, sizeof status);
 	if (!loop->ready_sent) {
 		/* ready means: configuration loaded and one full iteration done */
-		daemon_status_line(loop->daemon, status, sizeof status);
 		notify_status("%s", status);
 		notify_ready();
 		loop->ready_sent = true;
-	}
+	} else
+		notify_status_update(status);
 	/* the next iteration is measured from the end of this one, so a slow iteration
 	 * never makes iterations pile up */
 	int result = sd_event_source_set_time_relative(source, interval_usec(loop));

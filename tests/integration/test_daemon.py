@@ -1,6 +1,7 @@
 """pghad as a running daemon, run as the unprivileged test account: start, the loop,
-reloads (applied, rejected, refused), stopping, the service manager's notifications,
-and refusing to start (as root, or with an invalid configuration)."""
+reloads (applied, rejected, refused), stopping, the service manager's
+notifications, and refusing to start (as root, or with an invalid
+configuration)."""
 import errno
 import os
 import re
@@ -166,47 +167,86 @@ def test_stops_on_signal(pghad, tmp_workdir, signum):
                      daemon.log_text(mark), re.MULTILINE)
 
 
+def statuses(messages):
+    """The STATUS= values among messages, in order."""
+    return [message.get("STATUS") for message in messages if "STATUS" in message]
+
+
+def reload_messages(manager, seen):
+    """The messages of one reload, from RELOADING=1 to READY=1, after checking that only
+    the STATUS= updates of loop iterations came before it. Everything received is added
+    to seen."""
+    before = manager.wait_for("RELOADING", "1")
+    seen += before
+    assert all(set(message.fields) == {"STATUS"} for message in before[:-1]), before
+    during = manager.wait_for("READY", "1")
+    seen += during
+    return before[-1:] + during
+
+
 def test_notifies_the_service_manager(pghad, tmp_workdir, account):
     with pgharness.NotifySocket(os.path.join(tmp_workdir, "notify.sock"), account) as manager:
         daemon = pghad(daemon_config(tmp_workdir), env=manager.environment(), wait_running=False)
+        seen = []
 
-        # ready once the configuration is loaded and one iteration is done
+        # ready once the configuration is loaded and one iteration is done: its status, then READY=1
         messages = manager.wait_for("READY", "1")
+        seen += messages
         assert "DEBUG: loop iteration 1\n" in daemon.log_text()
-        assert [message.get("STATUS") for message in messages if "STATUS" in message] == ["1 cluster: alpha"]
+        assert len(messages) == 2 and messages[1].text == "READY=1", messages
+        # the first iteration found nothing yet: alpha's 3 members are still to be made
+        assert messages[0].get("STATUS").startswith("alpha: no primary, 0/2 standbys streaming"), messages
         assert all((message.pid, message.uid) == (daemon.pid, account.uid) for message in messages)
 
-        # a good reload: RELOADING=1 with the time, the new status, READY=1
+        # a good reload: RELOADING=1 with the time, the new status, READY=1, nothing else
         before = monotonic_usec()
         daemon.write_config(daemon_config(tmp_workdir, clusters=("alpha", "beta")))
         daemon.reload()
-        messages = manager.wait_for("READY", "1")
+        messages = reload_messages(manager, seen)
         after = monotonic_usec()
+        assert [set(message.fields) for message in messages] == [{"RELOADING", "MONOTONIC_USEC"}, {"STATUS"},
+                                                                 {"READY"}]
         assert messages[0].get("RELOADING") == "1"
         assert before <= int(messages[0].get("MONOTONIC_USEC")) <= after
-        assert [message.get("STATUS") for message in messages if "STATUS" in message] == ["2 clusters: alpha, beta"]
+        # the observations were of the old configuration: the next iteration makes new ones
+        assert statuses(messages) == ["alpha: not observed yet; beta: not observed yet"]
 
-        # a bad reload: the same, with the first error in the status
+        # an iteration then reports what it observed, once, as the status changes
+        messages = manager.wait_for("STATUS")
+        seen += messages
+        assert re.match(r"^alpha: (no )?primary.*; beta: (no )?primary", messages[-1].get("STATUS")), messages
+
+        # a bad reload: the same sequence, with the first error in the status
         text, mistakes = broken_config(tmp_workdir)
         daemon.write_config(text)
         daemon.reload()
-        messages = manager.wait_for("READY", "1")
-        assert messages[0].get("RELOADING") == "1"
-        assert "MONOTONIC_USEC" in messages[0]
+        messages = reload_messages(manager, seen)
+        assert [set(message.fields) for message in messages] == [{"RELOADING", "MONOTONIC_USEC"}, {"STATUS"},
+                                                                 {"READY"}]
         line, error = mistakes[0]
-        assert [message.get("STATUS") for message in messages if "STATUS" in message] == [
-            f"2 clusters: alpha, beta; config rejected: {daemon.config_path}:{line}: {error}"]
+        rejected = f"config rejected: {daemon.config_path}:{line}: {error}; "
+        assert statuses(messages)[0].startswith(rejected + "alpha: "), messages
+        assert "; beta: " in statuses(messages)[0]
+        # the rejection stays in the status line of the iterations that follow
+        messages = manager.wait_for("STATUS")
+        seen += messages
+        assert messages[-1].get("STATUS").startswith(rejected), messages
 
         # the next good reload clears the rejection
         daemon.write_config(daemon_config(tmp_workdir, clusters=("alpha",)))
         daemon.reload()
-        messages = manager.wait_for("READY", "1")
-        assert [message.get("STATUS") for message in messages if "STATUS" in message] == ["1 cluster: alpha"]
+        messages = reload_messages(manager, seen)
+        assert statuses(messages) == ["alpha: not observed yet"]
 
         daemon.send_signal(signal.SIGTERM)
         messages = manager.wait_for("STOPPING", "1")
+        seen += messages
+        assert messages[-1].text == "STOPPING=1"
         assert messages[-1].pid == daemon.pid
         assert daemon.wait() == 0
+        # without WATCHDOG_USEC, no ping at all
+        assert not [message for message in seen if "WATCHDOG" in message]
+        assert all(message.pid == daemon.pid for message in seen)
 
 
 def test_invalid_configuration_at_start_exits_78(pghad, tmp_workdir):
