@@ -20,6 +20,7 @@
 #include "pg.h"
 #include "plan.h"
 #include "routes.h"
+#include "testhook.h"
 
 static void log_errors(const struct diag_list *errors)
 {
@@ -168,6 +169,7 @@ bool daemon_reload(struct daemon *daemon)
 		config_free(candidate);
 		candidate = NULL;
 	}
+	testhook_stall("reload");
 	diag_free(&daemon->reload_errors);
 	if (!candidate) {
 		log_errors(&errors);

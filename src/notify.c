@@ -82,3 +82,8 @@ void notify_status_update(const char *text)
 	if (strcmp(line, last_status) != 0)
 		send_status(line);
 }
+
+void notify_watchdog(void)
+{
+	notify_send("WATCHDOG=1");
+}

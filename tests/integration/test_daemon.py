@@ -1,6 +1,6 @@
 """pghad as a running daemon, run as the unprivileged test account: start, the loop,
-reloads (applied, rejected, refused), stopping, the service manager's
-notifications, and refusing to start (as root, or with an invalid
+reloads (applied, rejected, refused, queued), stopping, the service manager's
+notifications and watchdog, and refusing to start (as root, or with an invalid
 configuration)."""
 import errno
 import os
@@ -247,6 +247,107 @@ def test_notifies_the_service_manager(pghad, tmp_workdir, account):
         # without WATCHDOG_USEC, no ping at all
         assert not [message for message in seen if "WATCHDOG" in message]
         assert all(message.pid == daemon.pid for message in seen)
+
+
+def receive_for(manager, seconds):
+    """Every message that arrives within seconds."""
+    messages = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            messages.append(manager.receive(left))
+        except AssertionError:
+            break
+    return messages
+
+
+def pings(messages):
+    return [message for message in messages if message.get("WATCHDOG") == "1"]
+
+
+def test_watchdog_is_fed_by_loop_iterations(pghad, tmp_workdir, account):
+    stall = os.path.join(tmp_workdir, "stall")
+    with pgharness.NotifySocket(os.path.join(tmp_workdir, "notify.sock"), account) as manager:
+        environment = {**manager.environment(), "WATCHDOG_USEC": "1000000", "PGHA_TEST_STALL_FILE": stall}
+        daemon = pghad(daemon_config(tmp_workdir), env=environment, wait_running=False)
+        manager.wait_for("READY", "1")
+        daemon.wait_for_log(r"INFO: watchdog: WATCHDOG=1 every 500 ms while the loop iterates$")
+
+        # the loop runs: a ping every half second
+        received = pings(receive_for(manager, 2.2))
+        assert 3 <= len(received) <= 5, received
+        assert all(message.text == "WATCHDOG=1" and message.pid == daemon.pid for message in received)
+
+        # the loop hangs (the test hook blocks the next iteration): no more pings
+        mark = daemon.log_mark()
+        open(stall, "w").close()
+        daemon.wait_for_log(f"WARNING: test hook: {re.escape(stall)} exists, the loop stalls in the iteration",
+                            since=mark)
+        receive_for(manager, 0.05)  # what was sent before the stall began
+        assert receive_for(manager, 2.5) == []
+        assert daemon.running
+
+        # the hang ends: iterations and pings resume
+        os.unlink(stall)
+        manager.wait_for("WATCHDOG", "1", timeout=3)
+        daemon.wait_for_log("WARNING: test hook: .* removed, the iteration goes on", since=mark)
+
+
+def test_watchdog_pings_between_iterations_longer_than_it(pghad, tmp_workdir, account):
+    # an iteration every 3 s, a watchdog of 1 s: waiting for the next iteration is not a hang
+    with pgharness.NotifySocket(os.path.join(tmp_workdir, "notify.sock"), account) as manager:
+        environment = {**manager.environment(), "WATCHDOG_USEC": "1000000"}
+        daemon = pghad(daemon_config(tmp_workdir, loop_interval_ms=3000), env=environment, wait_running=False)
+        manager.wait_for("READY", "1")
+        mark = daemon.log_mark()
+        received = pings(receive_for(manager, 4))
+        assert len(received) >= 6, received
+        assert len(re.findall(r"loop iteration \d+$", daemon.log_text(mark), re.MULTILINE)) <= 2
+        assert "not feeding the watchdog" not in daemon.log_text()
+
+
+def test_watchdog_of_another_process_is_ignored(pghad, tmp_workdir, account):
+    # WATCHDOG_PID names the process systemd watches; a pghad that inherited the variables
+    # from another service must not ping on its behalf
+    with pgharness.NotifySocket(os.path.join(tmp_workdir, "notify.sock"), account) as manager:
+        environment = {**manager.environment(), "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"}
+        daemon = pghad(daemon_config(tmp_workdir), env=environment, wait_running=False)
+        manager.wait_for("READY", "1")
+        assert pings(receive_for(manager, 1.5)) == []
+        assert "watchdog" not in daemon.log_text()
+
+
+def test_a_sighup_during_a_reload_is_queued(pghad, tmp_workdir, account):
+    stall = os.path.join(tmp_workdir, "stall")
+    with pgharness.NotifySocket(os.path.join(tmp_workdir, "notify.sock"), account) as manager:
+        environment = {**manager.environment(), "PGHA_TEST_STALL_FILE": stall}
+        daemon = pghad(daemon_config(tmp_workdir), env=environment, wait_running=False)
+        manager.wait_for("READY", "1")
+        seen = []
+
+        # the first reload reads two clusters, then hangs before applying them
+        open(stall, "w").close()
+        mark = daemon.log_mark()
+        daemon.write_config(daemon_config(tmp_workdir, clusters=("alpha", "beta")))
+        daemon.reload()
+        seen += manager.wait_for("RELOADING", "1")
+        daemon.wait_for_log("WARNING: test hook: .* exists, the loop stalls in the reload", since=mark)
+
+        # a second SIGHUP, for a third cluster, arrives during it
+        daemon.write_config(daemon_config(tmp_workdir, clusters=("alpha", "beta", "gamma")))
+        daemon.reload()
+        assert receive_for(manager, 0.5) == []
+        os.unlink(stall)
+
+        # the first reload finishes, then the second one runs: both are reported
+        first = manager.wait_for("READY", "1")
+        assert statuses(first) == ["alpha: not observed yet; beta: not observed yet"]
+        second = reload_messages(manager, seen)
+        assert "MONOTONIC_USEC" in second[0]
+        assert statuses(second) == ["alpha: not observed yet; beta: not observed yet; gamma: not observed yet"]
+        log = daemon.log_text(mark)
+        assert log.count("NOTICE: configuration reloaded from") == 2
+        assert "NOTICE: configuration reloaded from {}: 3 clusters".format(daemon.config_path) in log
 
 
 def test_invalid_configuration_at_start_exits_78(pghad, tmp_workdir):
