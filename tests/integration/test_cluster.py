@@ -159,8 +159,14 @@ def test_a_killed_standby_is_restarted_and_listed_again(cluster, tmp_workdir, ac
     primary = postmaster_pid(tmp_workdir, "test-0")
     killed = postmaster_pid(tmp_workdir, "test-1")
     os.kill(killed, signal.SIGKILL)
-    pgharness.wait_until(lambda: postmaster_pid(tmp_workdir, "test-1") != killed and healthy(tmp_workdir),
-                         timeout=120, what="test-1 running, streaming and listed again")
+
+    def restarted():
+        try:
+            return postmaster_pid(tmp_workdir, "test-1") != killed and healthy(tmp_workdir)
+        except FileNotFoundError:
+            return None  # the new postmaster is replacing the dead one's postmaster.pid
+
+    pgharness.wait_until(restarted, timeout=120, what="test-1 running, streaming and listed again")
     assert postmaster_pid(tmp_workdir, "test-0") == primary, "the primary was not touched"
     assert healthy(tmp_workdir)["synchronous_standby_names"] == 'ANY 1 ("test-1", "test-2")'
 
