@@ -52,7 +52,9 @@ deb=$(ls "$work"/packages/pgha_*.deb)
 
 # lintian: no error, whatever the warnings (shown here for the log).
 lintian_clean() {
-	lintian --fail-on error "$changes" >"$work/lintian" 2>&1
+	# its own TMPDIR: lintian leaves files there
+	mkdir -p "$work/tmp"
+	TMPDIR="$work/tmp" lintian --fail-on error "$changes" >"$work/lintian" 2>&1
 	status=$?
 	grep -v 'running with root privileges' "$work/lintian"
 	[ "$status" -eq 0 ] && ! grep -q '^E: ' "$work/lintian"
