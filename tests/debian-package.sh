@@ -37,11 +37,16 @@ done
 
 # The package is built as a build daemon would, with the system's PATH: debhelper runs
 # autoreconf, which make distcheck hides from its own build on purpose, and a Python
-# earlier in PATH must not leak into the build either.
+# earlier in PATH must not leak into the build either. nocheck: the unit tests of the
+# package build are the ones this make check runs already, and their timing checks
+# would make this test fail for reasons that are not the package's.
 started=$(date +%s)
-if ! PATH=/usr/sbin:/usr/bin:/sbin:/bin "$top/scripts/build-deb" "$work/packages" >"$work/build.log" 2>&1; then
+if ! PATH=/usr/sbin:/usr/bin:/sbin:/bin DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:+$DEB_BUILD_OPTIONS }nocheck" \
+	"$top/scripts/build-deb" "$work/packages" >"$work/build.log" 2>&1; then
 	echo "not ok 1 - scripts/build-deb builds the package"
-	tail -n 60 "$work/build.log" | sed 's/^/# /'
+	# the failed tests of the package's check-unit, with their logs, then the end
+	grep -E '^(FAIL|ERROR|not ok)' "$work/build.log" | sed 's/^/# /'
+	grep -v '^PASS: ' "$work/build.log" | tail -n 150 | sed 's/^/# /'
 	echo "1..1"
 	exit 0
 fi
