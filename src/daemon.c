@@ -24,6 +24,7 @@
 #include "plan.h"
 #include "routes.h"
 #include "state.h"
+#include "testhook.h"
 
 static void log_errors(const struct diag_list *errors)
 {
@@ -172,6 +173,7 @@ bool daemon_reload(struct daemon *daemon)
 		config_free(candidate);
 		candidate = NULL;
 	}
+	testhook_stall("reload");
 	diag_free(&daemon->reload_errors);
 	if (!candidate) {
 		log_errors(&errors);
@@ -431,13 +433,77 @@ void daemon_stop(struct daemon *daemon)
 
 void daemon_status_line(const struct daemon *daemon, char *buffer, size_t size)
 {
-	int length = snprintf(buffer, size, "%zu cluster%s", daemon->config->cluster_count,
-			      daemon->config->cluster_count == 1 ? "" : "s");
-	for (size_t i = 0; i < daemon->config->cluster_count && length > 0 && (size_t)length < size; i++)
-		length += snprintf(buffer + length, size - (size_t)length, "%s%s", i == 0 ? ": " : ", ",
-				   daemon->config->clusters[i].name);
-	if (daemon->reload_errors.count && length > 0 && (size_t)length < size)
-		snprintf(buffer + length, size - (size_t)length, "; config rejected: %s", daemon->reload_errors.messages[0]);
+	/* the first error of a rejected reload, first so that no truncation hides it; then per
+	 * cluster: its primary, its standbys streaming and synchronous, what pgha works on, a
+	 * member that runs but does not answer, and what the cluster waits for */
+	const struct pgha_config *config = daemon->config;
+	char *text = NULL;
+	size_t text_length = 0;
+	FILE *line = open_memstream(&text, &text_length);
+
+	if (!line) {
+		snprintf(buffer, size, "%zu cluster%s", config->cluster_count, config->cluster_count == 1 ? "" : "s");
+		return;
+	}
+	if (daemon->reload_errors.count)
+		fprintf(line, "config rejected: %s; ", daemon->reload_errors.messages[0]);
+	if (config->cluster_count == 0)
+		fputs("no clusters", line);
+	for (size_t i = 0; i < config->cluster_count; i++) {
+		const struct cluster_config *cluster = &config->clusters[i];
+		const struct cluster_observation *observation =
+			i < daemon->observed_clusters && daemon->observations[i].count ? &daemon->observations[i] : NULL;
+		char expected[NAMES_BUFFER_SIZE];
+
+		fprintf(line, "%s%s: ", i == 0 ? "" : "; ", cluster->name);
+		/* the observation is of the configuration that was in force when it was made */
+		if (observation) {
+			names_member(expected, sizeof expected, cluster->name, observation->members[0].index);
+			if (strcmp(expected, observation->members[0].name) != 0)
+				observation = NULL;
+		}
+		if (!observation) {
+			fputs("not observed yet", line);
+			continue;
+		}
+		const struct member_observation *primary = observation_primary(observation);
+		const struct member_observation *failing = NULL;
+		int streaming = 0, synchronous = 0, busy = 0;
+		for (size_t m = 0; m < observation->count; m++) {
+			const struct member_observation *member = &observation->members[m];
+			if (member->index >= cluster->replicas)
+				continue;
+			streaming += member->reachable && member->in_recovery && member->streaming;
+			if (!failing && member->postmaster && !member->reachable && !member->busy)
+				failing = member;
+		}
+		for (size_t p = 0; primary && p < primary->peer_count; p++)
+			synchronous += strcmp(primary->peers[p].sync_state, "sync") == 0 ||
+				       strcmp(primary->peers[p].sync_state, "quorum") == 0;
+		if (primary)
+			fprintf(line, "primary %s", primary->name);
+		else
+			fputs("no primary", line);
+		if (cluster->replicas > 1)
+			fprintf(line, ", %d/%d standbys streaming", streaming, cluster->replicas - 1);
+		if (primary && cluster->replicas > 1) {
+			if (cluster->synchronous.method == SYNC_METHOD_OFF)
+				fputs(", asynchronous", line);
+			else
+				fprintf(line, ", %d synchronous (%s %d)", synchronous,
+					sync_method_names[cluster->synchronous.method], cluster->synchronous.number);
+		}
+		for (size_t m = 0; m < observation->count; m++)
+			if (observation->members[m].busy)
+				fprintf(line, "%s%s", busy++ == 0 ? ", working on " : " ", observation->members[m].name);
+		if (failing)
+			fprintf(line, ", %s: %s", failing->name, failing->error);
+		if (daemon->waiting && daemon->waiting[i][0])
+			fprintf(line, ", %s", daemon->waiting[i]);
+	}
+	fclose(line);
+	snprintf(buffer, size, "%s", text ? text : "");
+	free(text);
 }
 
 static json_t *error_array(const struct diag_list *errors)

@@ -1,4 +1,4 @@
-/* loop: pghad's single event loop (sd-event): signals handled in the loop, the timer that drives each reconcile iteration, and a wake-up the moment a primary's postmaster exits. */
+/* loop: pghad's single event loop (sd-event): signals handled in the loop, the timer that drives each reconcile iteration, the watchdog that iterations feed, and a wake-up the moment a primary's postmaster exits. */
 #include "autoconfig.h"
 
 #include "loop.h"
@@ -11,12 +11,14 @@
 #include <string.h>
 #include <time.h>
 
+#include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
 #include "control.h"
 #include "exitcode.h"
 #include "log.h"
 #include "notify.h"
+#include "testhook.h"
 
 /* While a failover is under way or a primary is suspect, iterations follow each other
  * this closely rather than loop_interval_ms apart. */
@@ -30,16 +32,34 @@ struct watch {
 
 struct loop {
 	struct daemon *daemon;
+	struct watch *watches;
+	size_t watch_count;
 	sd_event *event;
 	sd_event_source *timer;
 	bool ready_sent;
-	struct watch *watches;
-	size_t watch_count;
+	/* the watchdog: 0 when the service manager asked for none */
+	uint64_t watchdog_usec;
+	sd_event_source *watchdog;
+	uint64_t iterations_done;     /* iterations completed */
+	uint64_t iterations_at_ping;  /* iterations_done when WATCHDOG=1 was last sent */
+	uint64_t last_iteration_end;  /* CLOCK_MONOTONIC, usec: when the last iteration completed */
+	uint64_t next_interval_usec;  /* the wait armed after it */
+	bool watchdog_starved;        /* a ping was withheld; logged once until the loop recovers */
 };
 
 static uint64_t interval_usec(const struct loop *loop)
 {
 	return (uint64_t)loop->daemon->config->daemon.loop_interval_ms * 1000ULL;
+}
+
+/* The time now, not sd_event_now()'s time of the loop's last wake-up, which is older by
+ * the length of whatever callback is running. */
+static uint64_t monotonic_usec(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000000ULL + (uint64_t)now.tv_nsec / 1000ULL;
 }
 
 static void iterate_now(void *userdata)
@@ -105,20 +125,25 @@ static void update_watches(struct loop *loop)
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata)
 {
 	struct loop *loop = userdata;
-	char status[512];
+	char status[1024];
 
+	testhook_stall("iteration");
 	bool hurry = daemon_iterate(loop->daemon);
 	update_watches(loop);
+	daemon_status_line(loop->daemon, status, sizeof status);
 	if (!loop->ready_sent) {
 		/* ready means: configuration loaded and one full iteration done */
-		daemon_status_line(loop->daemon, status, sizeof status);
 		notify_status("%s", status);
 		notify_ready();
 		loop->ready_sent = true;
-	}
-	/* the next iteration is measured from the end of this one, so a slow iteration
-	 * never makes iterations pile up */
-	int result = sd_event_source_set_time_relative(source, hurry ? HURRY_USEC : interval_usec(loop));
+	} else
+		notify_status_update(status);
+	loop->iterations_done++;
+	loop->last_iteration_end = monotonic_usec();
+	/* the next iteration is measured from the end of this one (not from the loop's wake-up,
+	 * as set_time_relative would), so a slow iteration is still followed by a full pause */
+	loop->next_interval_usec = hurry ? HURRY_USEC : interval_usec(loop);
+	int result = sd_event_source_set_time(source, loop->last_iteration_end + loop->next_interval_usec);
 	if (result >= 0)
 		result = sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
 	if (result < 0) {
@@ -128,10 +153,78 @@ static int on_timer(sd_event_source *source, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* The loop is alive when an iteration completed since the last ping, or when the next one
+ * is simply not due yet (loop_interval_ms may be longer than half the watchdog interval).
+ * An iteration overdue by more than a quarter of the watchdog interval means the loop is
+ * not getting to it; a call that hangs stops every callback, this one included. Either
+ * way no ping goes out, and the service manager restarts pghad. */
+static bool loop_alive(const struct loop *loop, uint64_t now)
+{
+	return loop->iterations_done != loop->iterations_at_ping ||
+	       now <= loop->last_iteration_end + loop->next_interval_usec + loop->watchdog_usec / 4;
+}
+
+static int on_watchdog(sd_event_source *source, uint64_t usec, void *userdata)
+{
+	struct loop *loop = userdata;
+	uint64_t now = monotonic_usec();
+
+	if (loop_alive(loop, now)) {
+		notify_watchdog();
+		loop->iterations_at_ping = loop->iterations_done;
+		if (loop->watchdog_starved)
+			log_notice("the loop iterates again: feeding the watchdog again");
+		loop->watchdog_starved = false;
+	} else if (!loop->watchdog_starved) {
+		log_error("no loop iteration completed for %llu ms: not feeding the watchdog",
+			  (unsigned long long)((now - loop->last_iteration_end) / 1000));
+		loop->watchdog_starved = true;
+	}
+	int result = sd_event_source_set_time_relative(source, loop->watchdog_usec / 2);
+	if (result >= 0)
+		result = sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+	if (result < 0) {
+		log_error("cannot re-arm the watchdog timer: %s", strerror(-result));
+		return sd_event_exit(loop->event, PGHA_EXIT_INTERNAL);
+	}
+	return 0;
+}
+
+/* With WATCHDOG_USEC (systemd's WatchdogSec=), a timer at half the interval checks that
+ * the loop is alive before each ping; without it, nothing is set up and nothing is sent. */
+static int watchdog_setup(struct loop *loop)
+{
+	int result = sd_watchdog_enabled(0, &loop->watchdog_usec);
+
+	if (result < 0) {
+		log_warning("ignoring the service manager's watchdog settings: %s", strerror(-result));
+		loop->watchdog_usec = 0;
+	}
+	if (result <= 0 || loop->watchdog_usec == 0) {
+		loop->watchdog_usec = 0;
+		return 0;
+	}
+	/* the first iteration is due at once: measure from now */
+	loop->last_iteration_end = monotonic_usec();
+	/* accuracy 1 ms: sd-event's default slack (250 ms) would eat into a short watchdog interval */
+	result = sd_event_add_time_relative(loop->event, &loop->watchdog, CLOCK_MONOTONIC, loop->watchdog_usec / 2, 1000,
+					    on_watchdog, loop);
+	if (result >= 0)
+		result = sd_event_source_set_enabled(loop->watchdog, SD_EVENT_ONESHOT);
+	/* when an iteration and a ping are due at once, the iteration goes first and counts */
+	if (result >= 0)
+		result = sd_event_source_set_priority(loop->watchdog, SD_EVENT_PRIORITY_IDLE);
+	if (result >= 0)
+		log_info("watchdog: WATCHDOG=1 every %llu ms while the loop iterates",
+			 (unsigned long long)(loop->watchdog_usec / 2000));
+	return result;
+}
+
 static int on_reload(sd_event_source *source, const struct signalfd_siginfo *info, void *userdata)
 {
 	struct loop *loop = userdata;
 
+	/* a SIGHUP that arrives meanwhile stays pending in the signalfd: the next reload follows */
 	daemon_reload(loop->daemon);
 	/* a changed loop_interval_ms applies from the next iteration */
 	return 0;
@@ -174,6 +267,8 @@ int loop_run(struct daemon *daemon)
 		result = sd_event_add_time_relative(loop.event, &loop.timer, CLOCK_MONOTONIC, 0, 1000, on_timer, &loop);
 	if (result >= 0)
 		result = sd_event_source_set_enabled(loop.timer, SD_EVENT_ONESHOT);
+	if (result >= 0)
+		result = watchdog_setup(&loop);
 	if (result < 0) {
 		log_error("cannot set up the event loop: %s", strerror(-result));
 		goto out;
@@ -199,6 +294,7 @@ out:
 	for (size_t i = 0; i < loop.watch_count; i++)
 		sd_event_source_disable_unref(loop.watches[i].source);
 	free(loop.watches);
+	sd_event_source_unref(loop.watchdog);
 	sd_event_source_unref(loop.timer);
 	sd_event_unref(loop.event);
 	return status;

@@ -1,13 +1,19 @@
 #!/bin/sh
 # Every option of the table is shown in the sample configuration and documented in
-# pgha.conf(5), every command-line flag in its program's man page; and the check
-# really fails when one goes missing (TAP).
+# pgha.conf(5), every command-line flag in its program's man page, every environment
+# variable pghad reads in pghad(8); and the check really fails when one goes missing
+# (TAP).
 checker="$top_builddir/tests/check-options"
 sample="$top_builddir/etc/pgha.conf"
 page="$top_builddir/docs/pgha.conf.5"
 work=$(mktemp -d) || exit 1
 trap 'rm -rf "$work"' EXIT
 count=0
+
+# Succeeds when the command (a function of this script too) fails.
+fails() {
+	! "$@"
+}
 
 check() { # description, command...
 	description=$1
@@ -46,4 +52,15 @@ for program in pghad:8 pghactl:1; do
 			grep -q -e "$escaped" -e "$flag" "$top_builddir/docs/$name.$section"
 	done
 done
+# Every environment variable pghad reads itself (the test-only ones included) has an
+# entry in pghad(8); sd_notify's variables are documented there by hand.
+documents_variable() { # variable, man page
+	grep -q -e "^\.B $1\$" -e "^\.BR $1 " "$2"
+}
+for variable in $(sed -n 's/.*getenv("\([A-Z_]*\)").*/\1/p' "$top_srcdir"/src/*.c | sort -u); do
+	check "environment variable $variable is in pghad(8)" documents_variable "$variable" "$top_builddir/docs/pghad.8"
+done
+sed '/^\.B PGHA_TEST_STALL_FILE$/d' "$top_builddir/docs/pghad.8" >"$work/pghad.8"
+check "an environment variable missing from pghad(8) is caught" \
+	fails documents_variable PGHA_TEST_STALL_FILE "$work/pghad.8"
 echo "1..$count"

@@ -1,6 +1,7 @@
 """pghad as a running daemon, run as the unprivileged test account: start, the loop,
-reloads (applied, rejected, refused), stopping, the service manager's notifications,
-and refusing to start (as root, or with an invalid configuration)."""
+reloads (applied, rejected, refused, queued), stopping, the service manager's
+notifications and watchdog, and refusing to start (as root, or with an invalid
+configuration)."""
 import errno
 import os
 import re
@@ -166,47 +167,187 @@ def test_stops_on_signal(pghad, tmp_workdir, signum):
                      daemon.log_text(mark), re.MULTILINE)
 
 
+def statuses(messages):
+    """The STATUS= values among messages, in order."""
+    return [message.get("STATUS") for message in messages if "STATUS" in message]
+
+
+def reload_messages(manager, seen):
+    """The messages of one reload, from RELOADING=1 to READY=1, after checking that only
+    the STATUS= updates of loop iterations came before it. Everything received is added
+    to seen."""
+    before = manager.wait_for("RELOADING", "1")
+    seen += before
+    assert all(set(message.fields) == {"STATUS"} for message in before[:-1]), before
+    during = manager.wait_for("READY", "1")
+    seen += during
+    return before[-1:] + during
+
+
 def test_notifies_the_service_manager(pghad, tmp_workdir, account):
     with pgharness.NotifySocket(os.path.join(tmp_workdir, "notify.sock"), account) as manager:
         daemon = pghad(daemon_config(tmp_workdir), env=manager.environment(), wait_running=False)
+        seen = []
 
-        # ready once the configuration is loaded and one iteration is done
+        # ready once the configuration is loaded and one iteration is done: its status, then READY=1
         messages = manager.wait_for("READY", "1")
+        seen += messages
         assert "DEBUG: loop iteration 1\n" in daemon.log_text()
-        assert [message.get("STATUS") for message in messages if "STATUS" in message] == ["1 cluster: alpha"]
+        assert len(messages) == 2 and messages[1].text == "READY=1", messages
+        # the first iteration found nothing yet: alpha's 3 members are still to be made
+        assert messages[0].get("STATUS").startswith("alpha: no primary, 0/2 standbys streaming"), messages
         assert all((message.pid, message.uid) == (daemon.pid, account.uid) for message in messages)
 
-        # a good reload: RELOADING=1 with the time, the new status, READY=1
+        # a good reload: RELOADING=1 with the time, the new status, READY=1, nothing else
         before = monotonic_usec()
         daemon.write_config(daemon_config(tmp_workdir, clusters=("alpha", "beta")))
         daemon.reload()
-        messages = manager.wait_for("READY", "1")
+        messages = reload_messages(manager, seen)
         after = monotonic_usec()
+        assert [set(message.fields) for message in messages] == [{"RELOADING", "MONOTONIC_USEC"}, {"STATUS"},
+                                                                 {"READY"}]
         assert messages[0].get("RELOADING") == "1"
         assert before <= int(messages[0].get("MONOTONIC_USEC")) <= after
-        assert [message.get("STATUS") for message in messages if "STATUS" in message] == ["2 clusters: alpha, beta"]
+        # the observations were of the old configuration: the next iteration makes new ones
+        assert statuses(messages) == ["alpha: not observed yet; beta: not observed yet"]
 
-        # a bad reload: the same, with the first error in the status
+        # an iteration then reports what it observed, once, as the status changes
+        messages = manager.wait_for("STATUS")
+        seen += messages
+        assert re.match(r"^alpha: (no )?primary.*; beta: (no )?primary", messages[-1].get("STATUS")), messages
+
+        # a bad reload: the same sequence, with the first error in the status
         text, mistakes = broken_config(tmp_workdir)
         daemon.write_config(text)
         daemon.reload()
-        messages = manager.wait_for("READY", "1")
-        assert messages[0].get("RELOADING") == "1"
-        assert "MONOTONIC_USEC" in messages[0]
+        messages = reload_messages(manager, seen)
+        assert [set(message.fields) for message in messages] == [{"RELOADING", "MONOTONIC_USEC"}, {"STATUS"},
+                                                                 {"READY"}]
         line, error = mistakes[0]
-        assert [message.get("STATUS") for message in messages if "STATUS" in message] == [
-            f"2 clusters: alpha, beta; config rejected: {daemon.config_path}:{line}: {error}"]
+        rejected = f"config rejected: {daemon.config_path}:{line}: {error}; "
+        assert statuses(messages)[0].startswith(rejected + "alpha: "), messages
+        assert "; beta: " in statuses(messages)[0]
+        # the rejection stays in the status line of the iterations that follow
+        messages = manager.wait_for("STATUS")
+        seen += messages
+        assert messages[-1].get("STATUS").startswith(rejected), messages
 
         # the next good reload clears the rejection
         daemon.write_config(daemon_config(tmp_workdir, clusters=("alpha",)))
         daemon.reload()
-        messages = manager.wait_for("READY", "1")
-        assert [message.get("STATUS") for message in messages if "STATUS" in message] == ["1 cluster: alpha"]
+        messages = reload_messages(manager, seen)
+        assert statuses(messages) == ["alpha: not observed yet"]
 
         daemon.send_signal(signal.SIGTERM)
         messages = manager.wait_for("STOPPING", "1")
+        seen += messages
+        assert messages[-1].text == "STOPPING=1"
         assert messages[-1].pid == daemon.pid
         assert daemon.wait() == 0
+        # without WATCHDOG_USEC, no ping at all
+        assert not [message for message in seen if "WATCHDOG" in message]
+        assert all(message.pid == daemon.pid for message in seen)
+
+
+def receive_for(manager, seconds):
+    """Every message that arrives within seconds."""
+    messages = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            messages.append(manager.receive(left))
+        except AssertionError:
+            break
+    return messages
+
+
+def pings(messages):
+    return [message for message in messages if message.get("WATCHDOG") == "1"]
+
+
+def test_watchdog_is_fed_by_loop_iterations(pghad, tmp_workdir, account):
+    stall = os.path.join(tmp_workdir, "stall")
+    with pgharness.NotifySocket(os.path.join(tmp_workdir, "notify.sock"), account) as manager:
+        environment = {**manager.environment(), "WATCHDOG_USEC": "1000000", "PGHA_TEST_STALL_FILE": stall}
+        daemon = pghad(daemon_config(tmp_workdir), env=environment, wait_running=False)
+        manager.wait_for("READY", "1")
+        daemon.wait_for_log(r"INFO: watchdog: WATCHDOG=1 every 500 ms while the loop iterates$")
+
+        # the loop runs: a ping every half second
+        received = pings(receive_for(manager, 2.2))
+        assert 3 <= len(received) <= 5, received
+        assert all(message.text == "WATCHDOG=1" and message.pid == daemon.pid for message in received)
+
+        # the loop hangs (the test hook blocks the next iteration): no more pings
+        mark = daemon.log_mark()
+        open(stall, "w").close()
+        daemon.wait_for_log(f"WARNING: test hook: {re.escape(stall)} exists, the loop stalls in the iteration",
+                            since=mark)
+        receive_for(manager, 0.05)  # what was sent before the stall began
+        assert receive_for(manager, 2.5) == []
+        assert daemon.running
+
+        # the hang ends: iterations and pings resume
+        os.unlink(stall)
+        manager.wait_for("WATCHDOG", "1", timeout=3)
+        daemon.wait_for_log("WARNING: test hook: .* removed, the iteration goes on", since=mark)
+
+
+def test_watchdog_pings_between_iterations_longer_than_it(pghad, tmp_workdir, account):
+    # an iteration every 3 s, a watchdog of 1 s: waiting for the next iteration is not a hang
+    with pgharness.NotifySocket(os.path.join(tmp_workdir, "notify.sock"), account) as manager:
+        environment = {**manager.environment(), "WATCHDOG_USEC": "1000000"}
+        daemon = pghad(daemon_config(tmp_workdir, loop_interval_ms=3000), env=environment, wait_running=False)
+        manager.wait_for("READY", "1")
+        mark = daemon.log_mark()
+        received = pings(receive_for(manager, 4))
+        assert len(received) >= 6, received
+        assert len(re.findall(r"loop iteration \d+$", daemon.log_text(mark), re.MULTILINE)) <= 2
+        assert "not feeding the watchdog" not in daemon.log_text()
+
+
+def test_watchdog_of_another_process_is_ignored(pghad, tmp_workdir, account):
+    # WATCHDOG_PID names the process systemd watches; a pghad that inherited the variables
+    # from another service must not ping on its behalf
+    with pgharness.NotifySocket(os.path.join(tmp_workdir, "notify.sock"), account) as manager:
+        environment = {**manager.environment(), "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"}
+        daemon = pghad(daemon_config(tmp_workdir), env=environment, wait_running=False)
+        manager.wait_for("READY", "1")
+        assert pings(receive_for(manager, 1.5)) == []
+        assert "watchdog" not in daemon.log_text()
+
+
+def test_a_sighup_during_a_reload_is_queued(pghad, tmp_workdir, account):
+    stall = os.path.join(tmp_workdir, "stall")
+    with pgharness.NotifySocket(os.path.join(tmp_workdir, "notify.sock"), account) as manager:
+        environment = {**manager.environment(), "PGHA_TEST_STALL_FILE": stall}
+        daemon = pghad(daemon_config(tmp_workdir), env=environment, wait_running=False)
+        manager.wait_for("READY", "1")
+        seen = []
+
+        # the first reload reads two clusters, then hangs before applying them
+        open(stall, "w").close()
+        mark = daemon.log_mark()
+        daemon.write_config(daemon_config(tmp_workdir, clusters=("alpha", "beta")))
+        daemon.reload()
+        seen += manager.wait_for("RELOADING", "1")
+        daemon.wait_for_log("WARNING: test hook: .* exists, the loop stalls in the reload", since=mark)
+
+        # a second SIGHUP, for a third cluster, arrives during it
+        daemon.write_config(daemon_config(tmp_workdir, clusters=("alpha", "beta", "gamma")))
+        daemon.reload()
+        assert receive_for(manager, 0.5) == []
+        os.unlink(stall)
+
+        # the first reload finishes, then the second one runs: both are reported
+        first = manager.wait_for("READY", "1")
+        assert statuses(first) == ["alpha: not observed yet; beta: not observed yet"]
+        second = reload_messages(manager, seen)
+        assert "MONOTONIC_USEC" in second[0]
+        assert statuses(second) == ["alpha: not observed yet; beta: not observed yet; gamma: not observed yet"]
+        log = daemon.log_text(mark)
+        assert log.count("NOTICE: configuration reloaded from") == 2
+        assert "NOTICE: configuration reloaded from {}: 3 clusters".format(daemon.config_path) in log
 
 
 def test_invalid_configuration_at_start_exits_78(pghad, tmp_workdir):

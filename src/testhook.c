@@ -1,0 +1,26 @@
+/* testhook: hooks that only tests use, to make pghad misbehave on purpose and watch the consequences from outside. */
+#include "autoconfig.h"
+
+#include "testhook.h"
+
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* How often a stall looks whether its file is gone: short, so that a test's stall ends promptly. */
+#define STALL_CHECK_INTERVAL_NSEC (20 * 1000 * 1000L)
+
+void testhook_stall(const char *where)
+{
+	const char *path = getenv("PGHA_TEST_STALL_FILE");
+
+	if (!path || !*path || access(path, F_OK) != 0)
+		return;
+	log_warning("test hook: %s exists, the loop stalls in the %s until it is removed", path, where);
+	/* a plain sleep, on purpose: nothing else of the loop may run, exactly as under a hung call */
+	while (access(path, F_OK) == 0)
+		nanosleep(&(struct timespec){.tv_nsec = STALL_CHECK_INTERVAL_NSEC}, NULL);
+	log_warning("test hook: %s removed, the %s goes on", path, where);
+}

@@ -1,0 +1,11 @@
+/* testhook: hooks that only tests use, to make pghad misbehave on purpose and watch the consequences from outside. */
+#ifndef PGHA_TESTHOOK_H
+#define PGHA_TESTHOOK_H
+
+/* When $PGHA_TEST_STALL_FILE names a file that exists, blocks until it is removed, as a
+ * call that hangs would: the loop does nothing meanwhile, signals wait, the watchdog
+ * starves. where says which callback stalls ("iteration", "reload") in the log. Does
+ * nothing when the variable is unset, as in every real deployment; see pghad(8). */
+void testhook_stall(const char *where);
+
+#endif
