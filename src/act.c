@@ -3,17 +3,12 @@
 
 #include "act.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
-#include <jansson.h>
-
-#include "file.h"
 #include "log.h"
 #include "memory.h"
 #include "names.h"

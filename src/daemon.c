@@ -242,13 +242,6 @@ static void write_routes(struct daemon *daemon)
 		log_info("service file %s written", path);
 }
 
-static long long wall_clock_ms(void)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 /* The runtime of a cluster, made on first use; runtimes outlive reloads. */
 static struct cluster_runtime *runtime_for(struct daemon *daemon, const char *name)
 {
@@ -352,7 +345,7 @@ static bool reconcile(struct daemon *daemon, size_t index)
 	struct failover_request *request = runtime->request.kind != FAILOVER_NONE ? &runtime->request : NULL;
 
 	actor_settle(daemon->actor, cluster, observation);
-	track_unreachable(runtime, observation, wall_clock_ms());
+	track_unreachable(runtime, observation, observation_clock_ms());
 	if (!load_state(daemon, cluster, runtime)) {
 		snprintf(daemon->waiting[index], sizeof daemon->waiting[index], "%s", runtime->state_error);
 		actor_run(daemon->actor, cluster, observation, &actions);

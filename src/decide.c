@@ -238,6 +238,29 @@ static bool several_primaries(struct decision *decision)
 	return found > 1;
 }
 
+/* The slot of member on primary exists, or this decision creates it first: true. False
+ * when primary is busy and it cannot be created now; waiting then says it is needed
+ * "for" what (a clone, a rejoin or a follow would fail without it, and a standby whose
+ * slot is missing waits wal_retrieve_retry_interval before it tries again). */
+static bool plan_slot(struct decision *decision, const struct member_observation *primary, int member, const char *for_what)
+{
+	const struct cluster_config *cluster = decision->cluster;
+	struct name slot = slot_name(cluster, member);
+	struct name primary_name = member_name(cluster, primary->index);
+
+	if (has_slot(primary, slot.text))
+		return true;
+	if (primary->busy) {
+		waiting(decision, "waiting for %s to be free to create the slot %s %s", primary_name.text, slot.text,
+			for_what);
+		return false;
+	}
+	add_action(decision, ACTION_CREATE_SLOT, primary->index, member, member,
+		   "%s lacks the slot %s, needed %s: creating it first, so that %s keeps the WAL it needs",
+		   primary_name.text, slot.text, for_what, primary_name.text);
+	return true;
+}
+
 /* Rule 3b: a configured member without a data directory is cloned from the primary,
  * after the primary has its slot. */
 static void plan_clone(struct decision *decision, const struct member_observation *member,
@@ -259,24 +282,16 @@ static void plan_clone(struct decision *decision, const struct member_observatio
 	}
 
 	struct name primary_name = member_name(cluster, primary->index);
-	struct name slot = slot_name(cluster, member->index);
+	char for_what[128];
 
 	if (!primary->replication_role) {
 		waiting(decision, "waiting for the replication role on %s to clone %s from it", primary_name.text,
 			name.text);
 		return;
 	}
-	if (!has_slot(primary, slot.text)) {
-		if (primary->busy) {
-			waiting(decision, "waiting for %s to be free to create the slot %s before cloning %s",
-				primary_name.text, slot.text, name.text);
-			return;
-		}
-		add_action(decision, ACTION_CREATE_SLOT, primary->index, member->index, member->index,
-			   "%s is about to be cloned from %s, which lacks its slot %s: creating it first, so that "
-			   "%s keeps the WAL the clone needs",
-			   name.text, primary_name.text, slot.text, primary_name.text);
-	}
+	snprintf(for_what, sizeof for_what, "before cloning %s", name.text);
+	if (!plan_slot(decision, primary, member->index, for_what))
+		return;
 	add_action(decision, ACTION_CLONE, member->index, primary->index, 0, "%s has no data directory: cloning it from %s",
 		   name.text, primary_name.text);
 }
@@ -319,7 +334,7 @@ static void plan_rejoin(struct decision *decision, const struct member_observati
 	const struct cluster_config *cluster = decision->cluster;
 	struct name name = member_name(cluster, member->index);
 	struct name primary_name = member_name(cluster, primary->index);
-	struct name slot = slot_name(cluster, member->index);
+	char for_what[128];
 
 	if (member->live_processes > 0) {
 		waiting(decision, "%s's postmaster is gone but %d of its processes still run; not rejoining it yet",
@@ -334,16 +349,9 @@ static void plan_rejoin(struct decision *decision, const struct member_observati
 			primary_name.text, primary->timeline, name.text, member->timeline, name.text);
 		return;
 	}
-	if (!has_slot(primary, slot.text)) {
-		if (primary->busy) {
-			waiting(decision, "waiting for %s to be free to create the slot %s before %s rejoins",
-				primary_name.text, slot.text, name.text);
-			return;
-		}
-		add_action(decision, ACTION_CREATE_SLOT, primary->index, member->index, member->index,
-			   "%s is about to rejoin as a standby of %s, which lacks its slot %s: creating it first",
-			   name.text, primary_name.text, slot.text);
-	}
+	snprintf(for_what, sizeof for_what, "before %s rejoins", name.text);
+	if (!plan_slot(decision, primary, member->index, for_what))
+		return;
 	add_action(decision, ACTION_REJOIN, member->index, primary->index, 0,
 		   "%s is stopped without standby.signal and %s is the primary: %s rejoins as its standby "
 		   "(pg_rewind if it diverged)",
@@ -442,19 +450,11 @@ static void plan_follow(struct decision *decision, const struct member_observati
 	const struct cluster_config *cluster = decision->cluster;
 	struct name name = member_name(cluster, standby->index);
 	struct name primary_name = member_name(cluster, primary->index);
-	struct name slot = slot_name(cluster, standby->index);
+	char for_what[128];
 
-	if (!has_slot(primary, slot.text)) {
-		if (primary->busy) {
-			/* following it before the slot exists would fail, and the standby would
-			 * wait wal_retrieve_retry_interval before it tries again */
-			waiting(decision, "waiting for %s to be free to create the slot %s of %s", primary_name.text,
-				slot.text, name.text);
-			return;
-		}
-		add_action(decision, ACTION_CREATE_SLOT, primary->index, standby->index, standby->index,
-			   "%s lacks the slot %s of its standby %s: creating it", primary_name.text, slot.text, name.text);
-	}
+	snprintf(for_what, sizeof for_what, "for %s to follow it", name.text);
+	if (!plan_slot(decision, primary, standby->index, for_what))
+		return;
 	if (standby->upstream != primary->index) {
 		if (standby->upstream < 0)
 			add_action(decision, ACTION_FOLLOW, standby->index, primary->index, 0,

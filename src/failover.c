@@ -3,14 +3,15 @@
 
 #include "failover.h"
 
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "decide.h"
+#include "memory.h"
 #include "names.h"
+#include "pg.h"
 #include "syncnames.h"
 
 /* A switchover's old primary must have shut down, and its target received everything,
@@ -53,11 +54,6 @@ static void say(char *buffer, size_t size, const char *format, ...)
 	va_end(arguments);
 }
 
-static void lsn_text(char *buffer, size_t size, uint64_t lsn)
-{
-	snprintf(buffer, size, "%" PRIX32 "/%" PRIX32, (uint32_t)(lsn >> 32), (uint32_t)lsn);
-}
-
 /* How far a standby's WAL goes: what it received and flushed, or replayed if more. */
 static uint64_t position(const struct member_observation *member)
 {
@@ -89,17 +85,13 @@ static void mark_named(const struct cluster_observation *observation, const stru
 void failover_choose(const struct cluster_config *cluster, const struct cluster_observation *observation,
 		     const struct cluster_state *state, int exclude, int wanted, struct failover_choice *choice)
 {
-	bool *pool = calloc(observation->count ? observation->count : 1, sizeof *pool);
+	bool *pool = xcalloc(observation->count ? observation->count : 1, sizeof *pool);
 	char lsn[32], best_lsn[32], detail[512] = "";
 	size_t detail_length = 0;
 	uint64_t best = 0;
 	bool any_reachable = false;
 
 	*choice = (struct failover_choice){.member = -1};
-	if (!pool) {
-		say(choice->why, sizeof choice->why, "out of memory");
-		return;
-	}
 
 	/* which members may hold acknowledged commits, and how many of them must answer */
 	if (cluster->synchronous.method == SYNC_METHOD_OFF || (state->synchronous_known && !state->synchronous[0] &&
@@ -133,13 +125,12 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 				    lists[l], why);
 				goto out;
 			}
-			bool *named = calloc(observation->count ? observation->count : 1, sizeof *named);
+			bool *named = xcalloc(observation->count ? observation->count : 1, sizeof *named);
 			size_t reachable = 0;
 			char missing[256] = "";
 			size_t missing_length = 0;
-			if (named)
-				mark_named(observation, &spec, named);
-			for (size_t s = 0; named && s < spec.count; s++) {
+			mark_named(observation, &spec, named);
+			for (size_t s = 0; s < spec.count; s++) {
 				bool answered = false;
 				for (size_t m = 0; m < observation->count; m++)
 					if (syncnames_name_matches(spec.names[s], observation->members[m].name) &&
@@ -152,7 +143,7 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 									   "%s%s", missing_length ? ", " : "", spec.names[s]);
 			}
 			size_t needed = spec.count - (size_t)spec.number + 1;
-			for (size_t m = 0; named && m < observation->count; m++)
+			for (size_t m = 0; m < observation->count; m++)
 				pool[m] |= named[m];
 			free(named);
 			sync_spec_free(&spec);
@@ -174,12 +165,12 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 		any_reachable = true;
 		if (position(member) > best)
 			best = position(member);
-		lsn_text(lsn, sizeof lsn, position(member));
+		pg_lsn_format(lsn, sizeof lsn, position(member));
 		if (detail_length < sizeof detail)
 			detail_length += (size_t)snprintf(detail + detail_length, sizeof detail - detail_length, "%s%s at %s",
 							  detail_length ? ", " : "", member->name, lsn);
 	}
-	lsn_text(best_lsn, sizeof best_lsn, best);
+	pg_lsn_format(best_lsn, sizeof best_lsn, best);
 	if (!any_reachable) {
 		say(choice->why, sizeof choice->why, "no standby that may hold the acknowledged commits answers");
 		goto out;
@@ -198,7 +189,7 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 			    "%s is not in the published synchronous list '%s': it may lack acknowledged commits", name.text,
 			    state->synchronous);
 		else if (position(member) < best) {
-			lsn_text(lsn, sizeof lsn, position(member));
+			pg_lsn_format(lsn, sizeof lsn, position(member));
 			say(choice->why, sizeof choice->why,
 			    "%s has WAL up to %s but the most advanced has %s (%s): commits acknowledged in between would "
 			    "be lost",
@@ -645,8 +636,8 @@ static bool wait_catch_up(struct context *context)
 	hold_old(context);
 	context->step->hurry = true;
 	if (is_standby(target))
-		lsn_text(have, sizeof have, position(target));
-	lsn_text(need, sizeof need, old->checkpoint_lsn);
+		pg_lsn_format(have, sizeof have, position(target));
+	pg_lsn_format(need, sizeof need, old->checkpoint_lsn);
 	say(context->step->waiting, sizeof context->step->waiting,
 	    "switchover: waiting for %s to receive %s's shutdown checkpoint at %s (it has %s)",
 	    name_of(context->cluster, context->step->next.failover.to).text, old->name, need, have);

@@ -17,6 +17,7 @@
 #include "control.h"
 #include "exitcode.h"
 #include "log.h"
+#include "memory.h"
 #include "notify.h"
 #include "testhook.h"
 
@@ -112,12 +113,7 @@ static void update_watches(struct loop *loop)
 			continue;
 		}
 		sd_event_source_set_io_fd_own(source, 1);
-		struct watch *grown = realloc(loop->watches, (loop->watch_count + 1) * sizeof *grown);
-		if (!grown) {
-			sd_event_source_disable_unref(source);
-			continue;
-		}
-		loop->watches = grown;
+		loop->watches = xreallocarray(loop->watches, loop->watch_count + 1, sizeof *loop->watches);
 		loop->watches[loop->watch_count++] = (struct watch){.pid = daemon->watched[w], .source = source};
 	}
 }

@@ -102,20 +102,11 @@ const struct member_observation *observation_primary(const struct cluster_observ
 	return NULL;
 }
 
-static long long wall_clock_ms(void)
+long long observation_clock_ms(void)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-/* "16/B374D848" as PostgreSQL prints an LSN; 0 for NULL or nonsense. */
-static uint64_t parse_lsn(const char *text)
-{
-	unsigned int high, low;
-	if (!text || sscanf(text, "%X/%X", &high, &low) != 2)
-		return 0;
-	return (uint64_t)high << 32 | low;
 }
 
 static bool is_true(const PGresult *result, int column)
@@ -144,8 +135,8 @@ static void read_peers(struct member_observation *member, const char *text)
 		snprintf(into->application_name, sizeof into->application_name, "%s", name ? name : "");
 		snprintf(into->state, sizeof into->state, "%s", state ? state : "");
 		snprintf(into->sync_state, sizeof into->sync_state, "%s", sync_state ? sync_state : "");
-		into->flush_lsn = parse_lsn(json_string_value(json_array_get(peer, 3)));
-		into->replay_lsn = parse_lsn(json_string_value(json_array_get(peer, 4)));
+		into->flush_lsn = pg_lsn_parse(json_string_value(json_array_get(peer, 3)));
+		into->replay_lsn = pg_lsn_parse(json_string_value(json_array_get(peer, 4)));
 	}
 	json_decref(peers);
 }
@@ -176,8 +167,8 @@ static void read_probe(const struct local_platform *platform, const struct clust
 	member->reachable = true;
 	member->in_recovery = is_true(result, 0);
 	member->timeline = (uint32_t)strtoul(PQgetvalue(result, 0, 1), NULL, 10);
-	member->lsn = parse_lsn(PQgetisnull(result, 0, 2) ? NULL : PQgetvalue(result, 0, 2));
-	member->receive_lsn = parse_lsn(PQgetisnull(result, 0, 3) ? NULL : PQgetvalue(result, 0, 3));
+	member->lsn = pg_lsn_parse(PQgetisnull(result, 0, 2) ? NULL : PQgetvalue(result, 0, 2));
+	member->receive_lsn = pg_lsn_parse(PQgetisnull(result, 0, 3) ? NULL : PQgetvalue(result, 0, 3));
 	member->streaming = is_true(result, 4);
 	member->pending_restart = is_true(result, 5);
 	member->replication_role = is_true(result, 6);
@@ -215,7 +206,7 @@ void observe_clusters(const struct local_platform *platform, const struct pgha_c
 		struct cluster_observation *observation = &observations[c];
 
 		observation->count = (size_t)count;
-		observation->now_ms = wall_clock_ms();
+		observation->now_ms = observation_clock_ms();
 		observation->members = xcalloc(observation->count, sizeof *observation->members);
 		for (int i = 0; i < count; i++) {
 			struct member_observation *member = &observation->members[i];

@@ -93,6 +93,9 @@ void cluster_observation_free(struct cluster_observation *observation);
 /* The member that is reachable and not in recovery, or NULL (decide refuses to act when
  * there are several; this returns the first). */
 const struct member_observation *observation_primary(const struct cluster_observation *observation);
+/* The clock of now_ms: wall clock milliseconds since the epoch (intent on disk outlives
+ * a reboot, so it is not the monotonic clock). */
+long long observation_clock_ms(void);
 const struct member_observation *observation_member(const struct cluster_observation *observation, int index);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include "pg.h"
 
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,4 +292,17 @@ void pg_conninfo_append(char **conninfo, const char *key, const char *value)
 	*out++ = '\'';
 	*out = '\0';
 	*conninfo = text;
+}
+
+uint64_t pg_lsn_parse(const char *text)
+{
+	unsigned int high, low;
+	if (!text || sscanf(text, " %X/%X", &high, &low) != 2)
+		return 0;
+	return (uint64_t)high << 32 | low;
+}
+
+void pg_lsn_format(char *buffer, size_t size, uint64_t lsn)
+{
+	snprintf(buffer, size, "%" PRIX32 "/%" PRIX32, (uint32_t)(lsn >> 32), (uint32_t)lsn);
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -58,5 +59,10 @@ char *pg_conf_quote(const char *value);
 /* Appends " key='value'" to a conninfo string being built in *conninfo (NULL to start),
  * quoting value as libpq's conninfo parser reads it. */
 void pg_conninfo_append(char **conninfo, const char *key, const char *value);
+
+/* An LSN as PostgreSQL prints it ("16/B374D848"): read (0 for NULL or nonsense), and
+ * written into buffer. */
+uint64_t pg_lsn_parse(const char *text);
+void pg_lsn_format(char *buffer, size_t size, uint64_t lsn);
 
 #endif

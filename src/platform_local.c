@@ -884,10 +884,9 @@ bool local_control_checkpoint(const struct local_platform *platform, const struc
 	if (proc_run(argv, c_locale, NULL, PROGRAM_TIMEOUT_MS, &result) && proc_result_succeeded(&result)) {
 		const char *location = strstr(result.output, "Latest checkpoint location:");
 		const char *state = strstr(result.output, "Database cluster state:");
-		unsigned int high, low;
-		if (location && state &&
-		    sscanf(location + strlen("Latest checkpoint location:"), " %X/%X", &high, &low) == 2) {
-			*checkpoint_lsn = (uint64_t)high << 32 | low;
+		uint64_t lsn = location ? pg_lsn_parse(location + strlen("Latest checkpoint location:")) : 0;
+		if (lsn && state) {
+			*checkpoint_lsn = lsn;
 			state += strlen("Database cluster state:");
 			state += strspn(state, " ");
 			*shut_down = strncmp(state, "shut down\n", 10) == 0;

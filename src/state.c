@@ -120,9 +120,7 @@ bool state_save(const char *path, const struct cluster_state *state, char *why, 
 		snprintf(why, why_size, "cannot encode the state of %s", path);
 		return false;
 	}
-	size_t length = strlen(text);
-	text[length] = '\0';
-	bool saved = file_replace(path, text, length, 0600, why, why_size);
+	bool saved = file_replace(path, text, strlen(text), 0600, why, why_size);
 	free(text);
 	return saved;
 }

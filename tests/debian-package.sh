@@ -6,21 +6,7 @@
 # the unit installed but neither enabled nor started and passing systemd-analyze
 # verify, an upgrade that keeps a changed conffile, and a purge that keeps the data.
 top=$(cd "$top_srcdir" && pwd)
-work=$(mktemp -d) || exit 1
-trap 'rm -rf "$work"' EXIT
-count=0
-
-check() { # description, command...
-	description=$1
-	shift
-	count=$((count + 1))
-	if "$@" >"$work/out" 2>&1; then
-		echo "ok $count - $description"
-	else
-		echo "not ok $count - $description"
-		sed 's/^/# /' "$work/out"
-	fi
-}
+. "$top_srcdir/tests/tap.sh"
 
 skip() { # description, reason
 	count=$((count + 1))

@@ -6,26 +6,7 @@
 checker="$top_builddir/tests/check-options"
 sample="$top_builddir/etc/pgha.conf"
 page="$top_builddir/docs/pgha.conf.5"
-work=$(mktemp -d) || exit 1
-trap 'rm -rf "$work"' EXIT
-count=0
-
-# Succeeds when the command (a function of this script too) fails.
-fails() {
-	! "$@"
-}
-
-check() { # description, command...
-	description=$1
-	shift
-	count=$((count + 1))
-	if "$@" >"$work/out" 2>&1; then
-		echo "ok $count - $description"
-	else
-		echo "not ok $count - $description"
-		sed 's/^/# /' "$work/out"
-	fi
-}
+. "$top_srcdir/tests/tap.sh"
 
 check "sample configuration and pgha.conf(5) cover the option table" "$checker" "$sample" "$page"
 

@@ -13,26 +13,7 @@ unit="$builddir/systemd/pghad.service"
 sysusers="$builddir/systemd/sysusers.d/pgha.conf"
 tmpfiles="$builddir/systemd/tmpfiles.d/pgha.conf"
 pghad="$builddir/src/pghad"
-work=$(mktemp -d) || exit 1
-trap 'rm -rf "$work"' EXIT
-count=0
-
-# Succeeds when the command (a function of this script too) fails.
-fails() {
-	! "$@"
-}
-
-check() { # description, command...
-	description=$1
-	shift
-	count=$((count + 1))
-	if "$@" >"$work/out" 2>&1; then
-		echo "ok $count - $description"
-	else
-		echo "not ok $count - $description"
-		sed 's/^/# /' "$work/out"
-	fi
-}
+. "$top_srcdir/tests/tap.sh"
 
 for tool in systemd-analyze systemd-sysusers systemd-tmpfiles; do
 	if ! command -v "$tool" >/dev/null; then

@@ -84,14 +84,22 @@ def current_postmaster(workdir, member):
         return None
 
 
-def sql(workdir, account, port, member, statement):
+def sql(workdir, account, port, member, statement, check=True, timeout=60):
     """Runs statement on a member with psql as the test account (PostgreSQL's superuser
-    there, by peer authentication on the member's socket) and returns its output."""
+    there, by peer authentication on the member's socket) and returns its output. With
+    check false, a member that fails or does not answer within timeout gives None."""
     psql = os.path.join(pgharness.postgres_bindir(), "psql")
-    result = pgharness.run_as_user(
-        [psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", os.path.join(workdir, "clusters", "test", member),
-         "-p", str(port), "-U", account.name, "-d", "postgres", "-c", statement],
-        account=account, capture_output=True, text=True, timeout=60)
+    argv = [psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", os.path.join(workdir, "clusters", "test", member),
+            "-p", str(port), "-U", account.name, "-d", "postgres", "-c", statement]
+    try:
+        result = pgharness.run_as_user(argv, account=account, capture_output=True, text=True, timeout=timeout,
+                                       env={"PGCONNECT_TIMEOUT": str(max(2, timeout))})
+    except subprocess.TimeoutExpired:
+        if check:
+            raise
+        return None
+    if not check and result.returncode != 0:
+        return None
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 

@@ -491,7 +491,7 @@ static const struct decide_case decide_cases[] = {
 	 "ANY 1 (\"test-1\")", "", NULL},
 	{"a busy primary: nothing on it, but a clone whose slot exists goes on; a follow waits for its slot", "3",
 	 "primary+busy empty standby+stale", "2", "1", "", "clone test-1 from test-0",
-	 "waiting for test-0 to be free to create the slot test_2 of test-2"},
+	 "waiting for test-0 to be free to create the slot test_2 for test-2 to follow it"},
 	{"a busy primary without the slot of a member to clone: the clone waits", "3", "primary+busy empty standby", "2",
 	 "2", "ANY 1 (\"test-2\")", "", "waiting for test-0 to be free to create the slot test_1 before cloning test-1"},
 
