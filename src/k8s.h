@@ -1,0 +1,78 @@
+/* k8s: a small Kubernetes API client (libcurl + jansson): credentials from a kubeconfig or the pod's service account, bounded requests, clear errors, optimistic concurrency by resourceVersion. */
+#ifndef PGHA_K8S_H
+#define PGHA_K8S_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct k8s_client;
+
+/* Connect and total time limits of every request, in milliseconds. */
+struct k8s_limits {
+	int connect_timeout_ms; /* 0: 2000 */
+	int timeout_ms;         /* 0: 5000 */
+};
+
+/* A client from kubeconfig (a path: its current context's cluster, user and namespace;
+ * token, token file, client certificate and key (files or inline data), CA (file or
+ * inline data)), or when kubeconfig is NULL or "" from the pod's service account
+ * (KUBERNETES_SERVICE_HOST/PORT, the token file, re-read when it changes, the CA file
+ * and the namespace file). NULL with the reason in why when neither can be used. */
+struct k8s_client *k8s_client_new(const char *kubeconfig, const struct k8s_limits *limits, char *why,
+				  size_t why_size);
+void k8s_client_free(struct k8s_client *client);
+/* The namespace of the kubeconfig's context or the service account ("default" when
+ * neither names one). */
+const char *k8s_client_namespace(const struct k8s_client *client);
+/* The API server's address ("https://127.0.0.1:6443"), for messages. */
+const char *k8s_client_server(const struct k8s_client *client);
+/* Requests sent since the client was made (each retry counts). */
+unsigned long k8s_client_requests(const struct k8s_client *client);
+
+/* One request. path starts with "/api" or "/apis" and is already escaped where needed.
+ * body (may be NULL) is sent as JSON with content_type (NULL: application/json). On any
+ * HTTP answer returns its status and, when reply is not NULL, sets *reply to the parsed
+ * body (NULL when it is not JSON); the caller json_decref()s it. Returns -1 when no answer
+ * came (connection, TLS, timeout). Unless the status is 2xx, why holds
+ * "METHOD PATH: STATUS REASON: message" with the API's Status message. Tokens, keys and
+ * passwords never reach why or the log. */
+int k8s_request(struct k8s_client *client, const char *method, const char *path, const json_t *body,
+		const char *content_type, json_t **reply, char *why, size_t why_size);
+
+/* Conveniences over k8s_request; each returns the HTTP status (-1: no answer). */
+int k8s_get(struct k8s_client *client, const char *path, json_t **object, char *why, size_t why_size);
+/* A list, narrowed by label_selector (NULL: all), served from the API server's cache when
+ * resource_version is "0". *items is the list's items array (a new reference) and, when
+ * list_version is not NULL, its metadata.resourceVersion is copied there. */
+int k8s_list(struct k8s_client *client, const char *path, const char *label_selector, const char *resource_version,
+	     json_t **items, char *list_version, size_t list_version_size, char *why, size_t why_size);
+/* POST: 201 created, 409 when it already exists. *created may be NULL. */
+int k8s_create(struct k8s_client *client, const char *collection_path, const json_t *object, json_t **created,
+	       char *why, size_t why_size);
+/* PUT of object, which carries the metadata.resourceVersion it was read at: 409 Conflict
+ * when the object changed since (never a blind overwrite). */
+int k8s_replace(struct k8s_client *client, const char *path, const json_t *object, json_t **replaced, char *why,
+		size_t why_size);
+/* JSON merge patch (RFC 7386). With resource_version not NULL the patch carries it as
+ * metadata.resourceVersion, a precondition: 409 when the object changed since. */
+int k8s_merge_patch(struct k8s_client *client, const char *path, const json_t *patch, const char *resource_version,
+		    json_t **patched, char *why, size_t why_size);
+/* DELETE. grace_seconds -1: the object's own grace period; 0: at once. uid, when not
+ * NULL, is a precondition (409 when the object is another one by now). 404 is returned
+ * as such: the caller decides whether gone is fine. */
+int k8s_delete(struct k8s_client *client, const char *path, int grace_seconds, const char *uid, char *why,
+	       size_t why_size);
+
+/* Read-modify-write with optimistic concurrency: GET path, call change (which edits the
+ * object in place and returns false to give up without writing, why written), PUT it;
+ * on 409 Conflict read again and retry, up to attempts times. Returns the last status. */
+typedef bool (*k8s_change_fn)(json_t *object, void *context, char *why, size_t why_size);
+int k8s_update(struct k8s_client *client, const char *path, k8s_change_fn change, void *context, int attempts,
+	       json_t **updated, char *why, size_t why_size);
+
+/* Escapes value for a URL path segment or query value (a new string). */
+char *k8s_escape(const char *value);
+
+#endif
