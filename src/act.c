@@ -1,4 +1,4 @@
-/* act: carries out decide's actions on the local platform, logs each, and tracks long operations (initdb, clone, start, stop, promote, rewind) so the loop never waits for them. */
+/* act: carries out decide's actions on the local or the kubernetes platform, logs each, and tracks long operations (initdb, clone, start, stop, promote, rewind) so the loop never waits for them. */
 #include "autoconfig.h"
 
 #include "act.h"
@@ -11,11 +11,14 @@
 
 #include "log.h"
 #include "memory.h"
+#include "platform_k8s.h"
 #include "names.h"
 #include "pg.h"
 
 /* A started postmaster must answer, a stopped one exit, within this. */
 #define SETTLE_TIMEOUT_MS (120 * 1000)
+/* A pod cloning or rewinding its data (pg_basebackup, pg_rewind) may take long. */
+#define COPY_TIMEOUT_MS (3600 * 1000)
 /* Short statements pgha sends (create a role or a slot, reload). */
 #define STATEMENT_TIMEOUT_MS 5000
 
@@ -52,7 +55,9 @@ struct member_event {
 struct actor {
 	sd_event *event;
 	const struct local_platform *platform;
+	struct kube_platform *kube; /* the kubernetes platform, or NULL for the local one */
 	struct pgha_config *const *config;
+	const struct cluster_observation *observation; /* the one being acted on */
 	struct operation **operations;
 	size_t operation_count;
 	struct member_event *events;
@@ -98,10 +103,11 @@ static void report(struct actor *actor, enum log_level level, const char *cluste
 	remember(actor, cluster, index, text);
 }
 
-struct actor *actor_new(sd_event *event, const struct local_platform *platform, struct pgha_config *const *config)
+struct actor *actor_new(sd_event *event, const struct local_platform *platform, struct kube_platform *kube,
+			struct pgha_config *const *config)
 {
 	struct actor *actor = xcalloc(1, sizeof *actor);
-	*actor = (struct actor){.event = sd_event_ref(event), .platform = platform, .config = config};
+	*actor = (struct actor){.event = sd_event_ref(event), .platform = platform, .kube = kube, .config = config};
 	return actor;
 }
 
@@ -226,8 +232,14 @@ static bool run_statement(struct actor *actor, const struct cluster_config *clus
 			  const char *sql, int parameter_count, const char *const *parameters,
 			  char *(*build_sql)(PGconn *, void *), void *build_context)
 {
+	const struct member_observation *member = actor->observation ? observation_member(actor->observation, index) : NULL;
+	if (actor->kube && (!member || !member->address[0])) {
+		report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: its pod has no address", what);
+		return false;
+	}
 	struct pg_request request = {
-		.target = local_admin_target(actor->platform, cluster, index),
+		.target = actor->kube ? kube_admin_target(actor->kube, cluster, member)
+				      : local_admin_target(actor->platform, cluster, index),
 		.sql = sql,
 		.parameter_count = parameter_count,
 		.parameters = parameters,
@@ -296,6 +308,162 @@ static void start(struct actor *actor, const struct cluster_config *cluster, int
 		report(actor, LOG_LEVEL_ERROR, cluster->name, index, "start failed: %s", why);
 }
 
+
+/* ALTER SYSTEM takes no parameters: the name and value are quoted for the server. */
+struct alter_system {
+	const char *name;
+	const char *value; /* NULL: RESET */
+};
+
+static char *build_alter_system(PGconn *connection, void *context)
+{
+	const struct alter_system *change = context;
+	char *identifier = PQescapeIdentifier(connection, change->name, strlen(change->name));
+	char *literal = change->value ? PQescapeLiteral(connection, change->value, strlen(change->value)) : NULL;
+	char *sql = NULL;
+	if (identifier && (literal || !change->value))
+		sql = change->value ? xasprintf("ALTER SYSTEM SET %s = %s", identifier, literal)
+				    : xasprintf("ALTER SYSTEM RESET %s", identifier);
+	PQfreemem(identifier);
+	PQfreemem(literal);
+	return sql;
+}
+
+static bool alter_system(struct actor *actor, const struct cluster_config *cluster, int index, const char *name,
+			 const char *value)
+{
+	struct alter_system change = {.name = name, .value = value};
+	char what[128];
+	snprintf(what, sizeof what, "ALTER SYSTEM %s %s", value ? "SET" : "RESET", name);
+	return run_statement(actor, cluster, index, what, NULL, 0, NULL, build_alter_system, &change);
+}
+
+static void free_strings(char **list)
+{
+	for (size_t i = 0; list && list[i]; i++)
+		free(list[i]);
+	free(list);
+}
+
+/* On kubernetes the configured parameters live in postgresql.auto.conf, which the member's
+ * volume keeps: those the configuration no longer names are reset. */
+static void kube_configure(struct actor *actor, const struct cluster_config *cluster, int index)
+{
+	char **names, **values, **resets, why[1024];
+	bool applied = true;
+
+	kube_parameter_changes(actor->kube, cluster, index, &names, &values, &resets);
+	for (size_t i = 0; resets && resets[i]; i++)
+		applied &= alter_system(actor, cluster, index, resets[i], NULL);
+	for (size_t i = 0; names && names[i]; i++)
+		applied &= alter_system(actor, cluster, index, names[i], values[i]);
+	free_strings(names);
+	free_strings(values);
+	free_strings(resets);
+	if (!applied)
+		return;
+	reload_member(actor, cluster, index);
+	if (!kube_mark_configured(actor->kube, cluster, index, why, sizeof why))
+		report(actor, LOG_LEVEL_WARNING, cluster->name, index, "cannot record the parameters applied: %s", why);
+}
+
+/* Creates the member's pod; its start (initdb, clone, rewind inside the pod) is over
+ * once it answers. */
+static void kube_start(struct actor *actor, const struct cluster_config *cluster, int index, enum operation_kind kind,
+		       bool primary, int source)
+{
+	const struct member_observation *upstream =
+		source >= 0 ? observation_member(actor->observation, source) : observation_primary(actor->observation);
+	char why[1024] = "";
+
+	if (!kube_create_member(actor->kube, cluster, index, primary, kind == OPERATION_INITIALIZE, upstream, why,
+				sizeof why)) {
+		report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: %s", operation_names[kind], why);
+		return;
+	}
+	struct operation *operation = begin(actor, cluster->name, index, kind, source);
+	if (kind != OPERATION_START)
+		operation->deadline_ms = now_ms() + COPY_TIMEOUT_MS;
+}
+
+static void kube_carry_out(struct actor *actor, const struct cluster_config *cluster,
+			   const struct cluster_observation *observation, const struct action *action)
+{
+	const char *name = cluster->name;
+	const struct member_observation *member = observation_member(observation, action->member);
+	char why[1024] = "", slot[NAMES_BUFFER_SIZE];
+
+	switch (action->type) {
+	case ACTION_INITIALIZE:
+		kube_start(actor, cluster, action->member, OPERATION_INITIALIZE, true, -1);
+		break;
+	case ACTION_CLONE:
+		kube_start(actor, cluster, action->member, OPERATION_CLONE, false, action->source);
+		break;
+	case ACTION_REJOIN:
+		kube_start(actor, cluster, action->member, OPERATION_REJOIN, false, action->source);
+		break;
+	case ACTION_START:
+		kube_start(actor, cluster, action->member, OPERATION_START, member && !member->standby_signal, -1);
+		break;
+	case ACTION_STOP:
+	case ACTION_RESTART:
+		if (kube_delete_member(actor->kube, cluster, action->member, -1, why, sizeof why))
+			begin(actor, name, action->member, action->type == ACTION_STOP ? OPERATION_STOP : OPERATION_RESTART,
+			      -1);
+		else
+			report(actor, LOG_LEVEL_ERROR, name, action->member, "deleting its pod failed: %s", why);
+		break;
+	case ACTION_MOVE_ASIDE:
+		report(actor, LOG_LEVEL_ERROR, name, action->member,
+		       "its volume holds something that is not a data directory: pgha-entrypoint leaves it alone");
+		break;
+	case ACTION_CONFIGURE:
+		kube_configure(actor, cluster, action->member);
+		break;
+	case ACTION_FOLLOW: {
+		const struct member_observation *upstream = observation_member(observation, action->source);
+		if (!upstream || !upstream->address[0]) {
+			report(actor, LOG_LEVEL_ERROR, name, action->member, "following: the primary's pod has no address");
+			break;
+		}
+		char *conninfo = kube_primary_conninfo(cluster, action->member, upstream);
+		names_slot(slot, sizeof slot, name, action->member);
+		if (alter_system(actor, cluster, action->member, "primary_conninfo", conninfo) &&
+		    alter_system(actor, cluster, action->member, "primary_slot_name", slot))
+			reload_member(actor, cluster, action->member);
+		free(conninfo);
+		break;
+	}
+	case ACTION_SET_SYNCHRONOUS:
+		/* the daemon recorded the new list as intent before this runs */
+		if (alter_system(actor, cluster, action->member, "synchronous_standby_names", action->text))
+			reload_member(actor, cluster, action->member);
+		break;
+	case ACTION_FENCE:
+		if (kube_fence(actor->kube, cluster, action->member, why, sizeof why))
+			report(actor, LOG_LEVEL_WARNING, name, action->member, "fenced: its pod is deleted at once");
+		else
+			report(actor, LOG_LEVEL_ERROR, name, action->member, "fencing failed: %s", why);
+		break;
+	case ACTION_CREATE_REPLICATION_ROLE: {
+		char password[128];
+		if (!kube_replication_password(actor->kube, cluster, password, sizeof password, why, sizeof why))
+			report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
+		else
+			run_statement(actor, cluster, action->member, "creating the replication role", NULL, 0, NULL,
+				      build_create_role, password);
+		explicit_bzero(password, sizeof password);
+		break;
+	}
+	case ACTION_RESET_OVERRIDES:
+	case ACTION_CREATE_SLOT:
+	case ACTION_DROP_SLOT:
+	case ACTION_PROMOTE:
+		break; /* SQL: the same on every platform */
+	}
+}
+
 static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 		      const struct cluster_observation *observation, const struct action *action)
 {
@@ -307,6 +475,11 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 		names_member(source, sizeof source, name, action->source);
 	report(actor, LOG_LEVEL_NOTICE, name, action->member, "%s%s%s: %s", action_type_names[action->type],
 	       source[0] ? " " : "", source, action->reason);
+	if (actor->kube && action->type != ACTION_RESET_OVERRIDES && action->type != ACTION_CREATE_SLOT &&
+	    action->type != ACTION_DROP_SLOT && action->type != ACTION_PROMOTE) {
+		kube_carry_out(actor, cluster, observation, action);
+		return;
+	}
 	switch (action->type) {
 	case ACTION_INITIALIZE:
 		operation = begin(actor, name, action->member, OPERATION_INITIALIZE, -1);
@@ -425,17 +598,32 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 		if (!operation->active || operation->job || strcmp(operation->cluster, cluster->name) != 0)
 			continue;
 		const struct member_observation *member = observation_member(observation, operation->index);
-		if (operation->kind == OPERATION_RESTART && member && member->postmaster == 0) {
+		/* a pod is gone, or its container ended: nothing of it runs */
+		bool gone = member && (actor->kube ? member->live_processes == 0 : member->postmaster == 0);
+		if (operation->kind == OPERATION_RESTART && gone) {
 			/* stopped: the second half of a restart is a start */
 			operation->active = false;
-			start(actor, cluster, operation->index);
+			if (actor->kube)
+				kube_start(actor, cluster, operation->index, OPERATION_START, !member->standby_signal, -1);
+			else
+				start(actor, cluster, operation->index);
 			continue;
 		}
-		bool over = !member || (operation->kind == OPERATION_START     ? member->reachable
+		bool starting = operation->kind == OPERATION_START || (actor->kube && (operation->kind == OPERATION_INITIALIZE ||
+											operation->kind == OPERATION_CLONE ||
+											operation->kind == OPERATION_REJOIN));
+		bool over = !member || (starting				? member->reachable
 					: operation->kind == OPERATION_PROMOTE ? member->reachable && !member->in_recovery
-									       : member->postmaster == 0);
-		char state = operation->kind == OPERATION_START ? local_process_state(operation->postmaster) : 'R';
-		if (!over && (state == 0 || state == 'Z')) {
+									       : gone);
+		char state = actor->kube ? (member && member->postmaster_exited && !member->live_processes ? 'Z' : 'R')
+			     : operation->kind == OPERATION_START ? local_process_state(operation->postmaster)
+								  : 'R';
+		if (!over && starting && actor->kube && (state == 'Z')) {
+			operation->active = false;
+			report(actor, LOG_LEVEL_ERROR, cluster->name, operation->index,
+			       "%s failed: its pod's container ended; see its log (kubectl logs)",
+			       operation_names[operation->kind]);
+		} else if (!over && (state == 0 || state == 'Z')) {
 			/* PostgreSQL refused to start: say so now rather than wait for the deadline */
 			operation->active = false;
 			report(actor, LOG_LEVEL_ERROR, cluster->name, operation->index,
@@ -443,18 +631,25 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 			       (long)operation->postmaster);
 		} else if (over) {
 			operation->active = false;
-			if (operation->kind == OPERATION_PROMOTE) {
+			if (operation->kind == OPERATION_PROMOTE && actor->kube) {
+				/* a primary follows no one; should it become a standby again, its pod
+				 * starts with fresh standby settings that these would override */
+				alter_system(actor, cluster, operation->index, "primary_conninfo", NULL);
+				alter_system(actor, cluster, operation->index, "primary_slot_name", NULL);
+			} else if (operation->kind == OPERATION_PROMOTE) {
 				/* a primary follows no one: its standby settings go (read at its next start) */
 				char why[512];
 				if (!local_write_standby_settings(actor->platform, cluster, operation->index, -1, why, sizeof why))
 					report(actor, LOG_LEVEL_WARNING, cluster->name, operation->index, "%s", why);
+			}
+			if (operation->kind == OPERATION_PROMOTE) {
 				/* the new timeline reaches pg_control at the first checkpoint, which a
 				 * promotion only requests; pg_rewind of the old primary needs it now */
 				run_statement(actor, cluster, operation->index, "the checkpoint after promotion", "CHECKPOINT",
 					      0, NULL, NULL, NULL);
 			}
 			report(actor, LOG_LEVEL_NOTICE, cluster->name, operation->index, "%s",
-			       operation->kind == OPERATION_START     ? "started"
+			       starting				      ? "started"
 			       : operation->kind == OPERATION_PROMOTE ? "promoted: it is the primary"
 								      : "stopped");
 		} else if (now_ms() > operation->deadline_ms) {
@@ -468,6 +663,7 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 
 void actor_settle(struct actor *actor, const struct cluster_config *cluster, struct cluster_observation *observation)
 {
+	actor->observation = observation;
 	settle(actor, cluster, observation);
 	for (size_t i = 0; i < observation->count; i++)
 		observation->members[i].busy = actor_busy(cluster->name, observation->members[i].index, actor);
@@ -476,6 +672,7 @@ void actor_settle(struct actor *actor, const struct cluster_config *cluster, str
 void actor_run(struct actor *actor, const struct cluster_config *cluster, const struct cluster_observation *observation,
 	       const struct action_list *actions)
 {
+	actor->observation = observation;
 	settle(actor, cluster, observation);
 	for (size_t i = 0; i < actions->count; i++)
 		carry_out(actor, cluster, observation, &actions->items[i]);

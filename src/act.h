@@ -12,10 +12,13 @@
 #include "platform_local.h"
 
 struct actor;
+struct kube_platform;
 
 /* config points at the daemon's current configuration, which a reload replaces:
  * operations that finish later look their cluster up in it by name. */
-struct actor *actor_new(sd_event *event, const struct local_platform *platform, struct pgha_config *const *config);
+/* kube NULL: members are local; else they are the kubernetes platform's pods. */
+struct actor *actor_new(sd_event *event, const struct local_platform *platform, struct kube_platform *kube,
+			struct pgha_config *const *config);
 void actor_free(struct actor *actor);
 
 /* observe_busy_fn: an operation on the member is under way. */

@@ -136,6 +136,9 @@ static const struct option_spec options[] = {
 	       check_optional_absolute_path, true, "kubeconfig file to use; empty: the pod's in-cluster credentials"),
 	OPTION("platform.kubernetes.image", GLOBAL(platform.kubernetes.image), OPTION_STRING, "", 0, 0, NULL,
 	       check_image, true, "container image of the members, which must provide pgha-entrypoint (required on kubernetes)"),
+	OPTION("platform.kubernetes.lease_seconds", GLOBAL(platform.kubernetes.lease_seconds), OPTION_INT, "10", 2, 300,
+	       NULL, NULL, true,
+	       "duration of each cluster's Lease: another pghad takes a cluster over this long after its holder stopped renewing"),
 
 	OPTION("name", CLUSTER(name), OPTION_STRING, NULL, 0, 0, NULL, check_dns_label, true,
 	       "the cluster's name, part of every member, pod, volume and service name (required)"),

@@ -106,6 +106,7 @@ struct pgha_config {
 			char *namespace;
 			char *kubeconfig;
 			char *image;
+			int lease_seconds;
 		} kubernetes;
 	} platform;
 	struct cluster_config *clusters;

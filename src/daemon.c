@@ -22,6 +22,7 @@
 #include "notify.h"
 #include "pg.h"
 #include "plan.h"
+#include "platform_k8s.h"
 #include "routes.h"
 #include "state.h"
 #include "testhook.h"
@@ -48,9 +49,15 @@ int daemon_start(struct daemon *daemon, const char *config_path)
 	log_info("configuration loaded from %s: %zu cluster%s on the %s platform", config_path,
 		 daemon->config->cluster_count, daemon->config->cluster_count == 1 ? "" : "s",
 		 platform_type_names[daemon->config->platform.type]);
-	if (daemon->config->platform.type != PLATFORM_LOCAL) {
-		log_warning("the %s platform is not implemented yet: pghad keeps its configuration but acts on nothing",
-			    platform_type_names[daemon->config->platform.type]);
+	if (daemon->config->platform.type == PLATFORM_KUBERNETES) {
+		char why[1024];
+		daemon->kube = kube_platform_new(daemon->config, getenv("PGHA_IDENTITY"), why, sizeof why);
+		if (!daemon->kube) {
+			log_error("kubernetes: %s", why);
+			return PGHA_EXIT_KUBERNETES;
+		}
+		log_info("kubernetes: namespace %s, acting as %s where it holds a cluster's lease",
+			 kube_namespace(daemon->kube), kube_identity(daemon->kube));
 		return PGHA_EXIT_OK;
 	}
 	return local_platform_init(&daemon->platform, daemon->config) ? PGHA_EXIT_OK : PGHA_EXIT_POSTGRESQL;
@@ -58,8 +65,7 @@ int daemon_start(struct daemon *daemon, const char *config_path)
 
 void daemon_attach(struct daemon *daemon, sd_event *event)
 {
-	if (daemon->config->platform.type == PLATFORM_LOCAL)
-		daemon->actor = actor_new(event, &daemon->platform, &daemon->config);
+	daemon->actor = actor_new(event, &daemon->platform, daemon->kube, &daemon->config);
 }
 
 static void forget_observations(struct daemon *daemon)
@@ -101,7 +107,8 @@ static void gather_settings(const struct daemon *daemon, const struct pgha_confi
 		}
 		arrays[asked] = pg_text_array(names, count);
 		free(names);
-		requests[asked].target = local_admin_target(&daemon->platform, running, primary->index);
+		requests[asked].target = daemon->kube ? kube_admin_target(daemon->kube, running, primary)
+						      : local_admin_target(&daemon->platform, running, primary->index);
 		requests[asked].sql = "SELECT name, context, setting FROM pg_catalog.pg_settings WHERE name = ANY ($1::text[])";
 		requests[asked].parameter_count = 1;
 		requests[asked].parameters = (const char *const *)&arrays[asked];
@@ -138,8 +145,8 @@ static void plan_reload(const struct daemon *daemon, const struct pgha_config *n
 	size_t *counts = xcalloc(next->cluster_count ? next->cluster_count : 1, sizeof *counts);
 	bool *has_data = xcalloc(next->cluster_count ? next->cluster_count : 1, sizeof *has_data);
 
+	gather_settings(daemon, next, settings, counts);
 	if (daemon->config->platform.type == PLATFORM_LOCAL) {
-		gather_settings(daemon, next, settings, counts);
 		for (size_t i = 0; i < next->cluster_count; i++)
 			has_data[i] = next->clusters[i].name && local_highest_member(&daemon->platform, &next->clusters[i]) >= 0;
 	}
@@ -191,6 +198,8 @@ bool daemon_reload(struct daemon *daemon)
 		config_free(daemon->config);
 		daemon->config = candidate;
 		daemon->platform.config = candidate; /* the platform's own options cannot change on reload */
+		if (daemon->kube)
+			kube_platform_set_config(daemon->kube, candidate);
 		log_set_level((enum log_level)candidate->daemon.log_level);
 		log_notice("configuration reloaded from %s: %zu cluster%s", daemon->config_path, candidate->cluster_count,
 			   candidate->cluster_count == 1 ? "" : "s");
@@ -271,6 +280,13 @@ static char *state_path(const struct daemon *daemon, const struct cluster_config
 static bool load_state(struct daemon *daemon, const struct cluster_config *cluster, struct cluster_runtime *runtime)
 {
 	char why[512] = "";
+	if (daemon->kube) {
+		/* on kubernetes the state is on the cluster's Lease, and only its holder acts */
+		runtime->leading = kube_lead(daemon->kube, cluster, &runtime->state, why, sizeof why);
+		snprintf(runtime->lease_note, sizeof runtime->lease_note, "%s", runtime->leading ? "" : why);
+		snprintf(runtime->state_error, sizeof runtime->state_error, "%s", runtime->leading ? "" : why);
+		return runtime->leading;
+	}
 	char *path = state_path(daemon, cluster, why, sizeof why);
 	bool loaded = path && state_load(path, &runtime->state, why, sizeof why);
 
@@ -285,8 +301,9 @@ static bool load_state(struct daemon *daemon, const struct cluster_config *clust
 static bool save_state(struct daemon *daemon, const struct cluster_config *cluster, const struct cluster_state *state)
 {
 	char why[512] = "";
-	char *path = state_path(daemon, cluster, why, sizeof why);
-	bool saved = path && state_save(path, state, why, sizeof why);
+	char *path = daemon->kube ? NULL : state_path(daemon, cluster, why, sizeof why);
+	bool saved = daemon->kube ? kube_save_state(daemon->kube, cluster, state, why, sizeof why)
+				  : path && state_save(path, state, why, sizeof why);
 
 	if (!saved)
 		log_message(LOG_LEVEL_ERROR, cluster->name, NULL, "cannot record intent: %s; not acting", why);
@@ -346,7 +363,12 @@ static bool reconcile(struct daemon *daemon, size_t index)
 
 	actor_settle(daemon->actor, cluster, observation);
 	track_unreachable(runtime, observation, observation_clock_ms());
-	if (!load_state(daemon, cluster, runtime)) {
+	if (daemon->kube && !load_state(daemon, cluster, runtime)) {
+		/* another pghad acts on this cluster: this one only watches its Lease */
+		snprintf(daemon->waiting[index], sizeof daemon->waiting[index], "not acting: %.1000s", runtime->lease_note);
+		return false;
+	}
+	if (!daemon->kube && !load_state(daemon, cluster, runtime)) {
 		snprintf(daemon->waiting[index], sizeof daemon->waiting[index], "%s", runtime->state_error);
 		actor_run(daemon->actor, cluster, observation, &actions);
 		return false;
@@ -385,7 +407,10 @@ static bool reconcile(struct daemon *daemon, size_t index)
 	actor_run(daemon->actor, cluster, observation, &actions);
 	bool hurry = actions.hurry;
 	action_list_free(&actions);
-	watch_primary(daemon, observation);
+	if (daemon->kube)
+		kube_publish(daemon->kube, cluster, observation);
+	else
+		watch_primary(daemon, observation);
 	return hurry;
 }
 
@@ -403,10 +428,28 @@ bool daemon_iterate(struct daemon *daemon)
 	daemon->observed_clusters = config->cluster_count;
 	daemon->observations = xcalloc(config->cluster_count, sizeof *daemon->observations);
 	daemon->waiting = xcalloc(config->cluster_count, sizeof *daemon->waiting);
-	observe_clusters(&daemon->platform, config, actor_busy, daemon->actor, probe_timeout_ms(config),
+	if (daemon->kube) {
+		char why[1024];
+		bool listed = kube_refresh(daemon->kube, why, sizeof why);
+		if (!listed || daemon->kube_error[0]) {
+			if (strcmp(why, daemon->kube_error) != 0 || listed)
+				log_message(listed ? LOG_LEVEL_NOTICE : LOG_LEVEL_ERROR, NULL, NULL, "kubernetes: %s",
+					    listed ? "the API server answers again" : why);
+			snprintf(daemon->kube_error, sizeof daemon->kube_error, "%s", listed ? "" : why);
+		}
+		if (!listed) {
+			daemon->observed_clusters = 0;
+			return false;
+		}
+	}
+	observe_clusters(&daemon->platform, daemon->kube, config, actor_busy, daemon->actor, probe_timeout_ms(config),
 			 daemon->observations);
 	for (size_t i = 0; i < config->cluster_count; i++)
 		hurry |= reconcile(daemon, i);
+	if (daemon->kube) {
+		kube_remove_unconfigured(daemon->kube, config);
+		return hurry;
+	}
 	local_removed_clusters(&daemon->platform, stop_removed, daemon);
 	write_routes(daemon);
 	return hurry;
@@ -416,6 +459,7 @@ void daemon_stop(struct daemon *daemon)
 {
 	forget_observations(daemon);
 	actor_free(daemon->actor);
+	kube_platform_free(daemon->kube);
 	config_free(daemon->config);
 	free(daemon->config_path);
 	diag_free(&daemon->reload_errors);
@@ -526,7 +570,7 @@ static json_t *member_status(const struct daemon *daemon, const struct cluster_c
 	if (primary && member->reachable && member->in_recovery)
 		lag = json_integer(primary->lsn > member->lsn ? (json_int_t)(primary->lsn - member->lsn) : 0);
 	return json_pack("{s:s, s:i, s:s, s:s, s:I, s:o, s:s, s:b, s:s, s:s}", "name", member->name, "port",
-			 local_member_port(cluster, member->index), "role", role, "state", state, "timeline",
+			 daemon->kube ? cluster->port : local_member_port(cluster, member->index), "role", role, "state", state, "timeline",
 			 (json_int_t)member->timeline, "lag_bytes", lag, "sync_state", sync_state, "configured",
 			 member->index < cluster->replicas, "error", member->reachable ? "" : member->error, "last_event",
 			 daemon->actor ? actor_last_event(daemon->actor, cluster->name, member->index) : "");
@@ -571,7 +615,7 @@ static json_t *cluster_status(const struct daemon *daemon, size_t index)
 	char primary_name[NAMES_BUFFER_SIZE] = "";
 	if (state && state->primary >= 0)
 		names_member(primary_name, sizeof primary_name, cluster->name, state->primary);
-	return json_pack("{s:s, s:i, s:i, s:{s:s, s:i, s:b}, s:{s:b, s:i, s:b, s:o, s:s, s:s, s:b}, s:s, s:s, s:s, s:s, "
+	json_t *reply = json_pack("{s:s, s:i, s:i, s:{s:s, s:i, s:b}, s:{s:b, s:i, s:b, s:o, s:s, s:s, s:b}, s:s, s:s, s:s, s:s, "
 			 "s:o}",
 			 "name", cluster->name, "replicas", cluster->replicas, "port", cluster->port, "synchronous",
 			 "method", sync_method_names[cluster->synchronous.method], "number", cluster->synchronous.number,
@@ -582,6 +626,12 @@ static json_t *cluster_status(const struct daemon *daemon, size_t index)
 			 runtime && runtime->request.kind != FAILOVER_NONE, "synchronous_standby_names", synchronous,
 			 "published_synchronous_standby_names", state ? state->synchronous : "", "known_primary",
 			 primary_name, "waiting", waiting, "members", members);
+	if (daemon->kube)
+		json_object_set_new(reply, "lease",
+				    json_pack("{s:s+, s:s, s:b}", "name", "pgha-", cluster->name, "holder",
+					      kube_lease_holder(daemon->kube, cluster->name), "held",
+					      runtime && runtime->leading));
+	return reply;
 }
 
 static json_t *status_reply(const struct daemon *daemon)
@@ -590,10 +640,18 @@ static json_t *status_reply(const struct daemon *daemon)
 
 	for (size_t i = 0; i < daemon->config->cluster_count; i++)
 		json_array_append_new(clusters, cluster_status(daemon, i));
-	return json_pack("{s:b, s:s, s:I, s:s, s:s, s:I, s:o, s:o}", "ok", 1, "version", PACKAGE_VERSION, "pid",
-			 (json_int_t)getpid(), "config", daemon->config_path, "platform",
-			 platform_type_names[daemon->config->platform.type], "iterations", (json_int_t)daemon->iterations,
-			 "reload_errors", error_array(&daemon->reload_errors), "clusters", clusters);
+	json_t *reply = json_pack("{s:b, s:s, s:I, s:s, s:s, s:I, s:o, s:o}", "ok", 1, "version", PACKAGE_VERSION, "pid",
+				  (json_int_t)getpid(), "config", daemon->config_path, "platform",
+				  platform_type_names[daemon->config->platform.type], "iterations",
+				  (json_int_t)daemon->iterations, "reload_errors", error_array(&daemon->reload_errors),
+				  "clusters", clusters);
+	if (daemon->kube)
+		json_object_set_new(reply, "kubernetes",
+				    json_pack("{s:s, s:s, s:I, s:I, s:s}", "namespace", kube_namespace(daemon->kube), "identity",
+					      kube_identity(daemon->kube), "requests_per_iteration",
+					      (json_int_t)kube_requests_per_iteration(daemon->kube), "requests_total",
+					      (json_int_t)kube_requests_total(daemon->kube), "error", daemon->kube_error));
+	return reply;
 }
 
 /* Deleting data is the one thing pgha never does by itself: only this, asked for with
@@ -607,9 +665,8 @@ static json_t *purge(struct daemon *daemon, const json_t *request)
 	if (!cluster || !confirm || strcmp(cluster, confirm) != 0)
 		return json_pack("{s:b, s:s}", "ok", 0, "error",
 				 "purge deletes a cluster's data: it needs the cluster's name repeated as confirmation");
-	if (daemon->config->platform.type != PLATFORM_LOCAL)
-		return json_pack("{s:b, s:s}", "ok", 0, "error", "purge is implemented for the local platform only");
-	if (!local_purge_cluster(&daemon->platform, cluster, why, sizeof why)) {
+	if (daemon->kube ? !kube_purge_cluster(daemon->kube, daemon->config, cluster, why, sizeof why)
+			 : !local_purge_cluster(&daemon->platform, cluster, why, sizeof why)) {
 		log_message(LOG_LEVEL_WARNING, cluster, NULL, "purge refused: %s", why);
 		return json_pack("{s:b, s:s}", "ok", 0, "error", why);
 	}
@@ -668,8 +725,10 @@ static json_t *request_failover(struct daemon *daemon, const json_t *request, en
 	const struct cluster_config *cluster = configured_cluster(daemon, name);
 	struct failover_request wanted = {.kind = kind, .to = -1, .force = json_is_true(json_object_get(request, "force"))};
 
-	if (daemon->config->platform.type != PLATFORM_LOCAL)
-		return json_pack("{s:b, s:s}", "ok", 0, "error", "failover is implemented for the local platform only");
+	if (daemon->kube && kind == FAILOVER_SWITCHOVER)
+		return json_pack("{s:b, s:s}", "ok", 0, "error",
+				 "switchover is not implemented on kubernetes yet (it needs the old primary's shutdown "
+				 "checkpoint, which only its pod can read); use failover --to MEMBER");
 	if (!cluster)
 		return json_pack("{s:b, s:s+}", "ok", 0, "error", "no cluster named ", name ? name : "(none)");
 	if (to && (wanted.to = member_index(cluster, to)) < 0)

@@ -30,6 +30,8 @@ struct cluster_runtime {
 	bool state_loaded;
 	char state_error[512];           /* the state file cannot be read: the cluster is not acted on */
 	char last_waiting[1024];         /* logged when it changes */
+	bool leading;                    /* kubernetes: this pghad holds the cluster's Lease */
+	char lease_note[1024];           /* kubernetes: why not ("lease pgha-test is held by X") */
 };
 
 struct daemon {
@@ -38,6 +40,8 @@ struct daemon {
 	struct diag_list reload_errors;  /* why the last reload was rejected; empty after a good one */
 	uint64_t iterations;
 	struct local_platform platform;
+	struct kube_platform *kube; /* the kubernetes platform; NULL on the local one */
+	char kube_error[1024];      /* the API server's last failure, "" once it answers */
 	struct actor *actor; /* NULL until attached to a loop, and on platforms not run yet */
 	/* the last iteration's view, for status: one per cluster of config */
 	struct cluster_observation *observations;

@@ -15,6 +15,7 @@
 #include "memory.h"
 #include "names.h"
 #include "pg.h"
+#include "platform_k8s.h"
 #include "platform_local.h"
 
 /* One round trip tells everything decide needs about a member. Lists come as JSON so
@@ -156,7 +157,8 @@ static void read_slots(struct member_observation *member, const char *text)
 }
 
 static void read_probe(const struct local_platform *platform, const struct cluster_config *cluster,
-		       struct member_observation *member, const struct pg_request *request)
+		       const struct cluster_observation *observation, struct member_observation *member,
+		       const struct pg_request *request, bool kube)
 {
 	const PGresult *result = request->result;
 
@@ -183,24 +185,36 @@ static void read_probe(const struct local_platform *platform, const struct clust
 	copy_text(member->overridden, sizeof member->overridden, result, 14);
 	if (member->in_recovery && member->primary_conninfo[0]) {
 		char slot[NAMES_BUFFER_SIZE];
-		member->upstream = local_upstream_of(cluster, member->primary_conninfo);
+		member->upstream = kube ? kube_upstream_of(observation, member->primary_conninfo)
+					: local_upstream_of(cluster, member->primary_conninfo);
 		names_slot(slot, sizeof slot, cluster->name, member->index);
-		char *expected = member->upstream >= 0
-					 ? local_primary_conninfo(platform, cluster, member->index, member->upstream)
-					 : NULL;
+		const struct member_observation *upstream = observation_member(observation, member->upstream);
+		char *expected = member->upstream < 0 ? NULL
+				 : kube		      ? kube_primary_conninfo(cluster, member->index, upstream)
+						      : local_primary_conninfo(platform, cluster, member->index, member->upstream);
 		member->follow_settings_current = expected && strcmp(expected, member->primary_conninfo) == 0 &&
 						  strcmp(slot, member->primary_slot_name) == 0;
 		free(expected);
 	}
 }
 
-void observe_clusters(const struct local_platform *platform, const struct pgha_config *config,
-		      observe_busy_fn busy, void *busy_context, int timeout_ms, struct cluster_observation *observations)
+void observe_clusters(const struct local_platform *platform, struct kube_platform *kube,
+		      const struct pgha_config *config, observe_busy_fn busy, void *busy_context, int timeout_ms,
+		      struct cluster_observation *observations)
 {
 	size_t probes = 0;
 
 	for (size_t c = 0; c < config->cluster_count; c++) {
 		const struct cluster_config *cluster = &config->clusters[c];
+		if (kube) {
+			kube_observe_cluster(kube, cluster, &observations[c]);
+			for (size_t i = 0; i < observations[c].count; i++) {
+				struct member_observation *member = &observations[c].members[i];
+				member->busy = busy && busy(cluster->name, member->index, busy_context);
+				probes += member->postmaster != 0 && !member->postmaster_exited;
+			}
+			continue;
+		}
 		int highest = local_highest_member(platform, cluster);
 		int count = highest + 1 > cluster->replicas ? highest + 1 : cluster->replicas;
 		struct cluster_observation *observation = &observations[c];
@@ -240,6 +254,7 @@ void observe_clusters(const struct local_platform *platform, const struct pgha_c
 	char **names = xcalloc(probes, sizeof *names);
 	struct member_observation **owners = xcalloc(probes, sizeof *owners);
 	const struct cluster_config **clusters = xcalloc(probes, sizeof *clusters);
+	const struct cluster_observation **observed = xcalloc(probes, sizeof *observed);
 	size_t next = 0;
 	for (size_t c = 0; c < config->cluster_count; c++)
 		for (size_t i = 0; i < observations[c].count; i++) {
@@ -249,17 +264,20 @@ void observe_clusters(const struct local_platform *platform, const struct pgha_c
 					 member->postmaster ? "its postmaster exited" : "not running");
 				continue;
 			}
-			requests[next].target = local_admin_target(platform, &config->clusters[c], member->index);
+			requests[next].target = kube ? kube_admin_target(kube, &config->clusters[c], member)
+						     : local_admin_target(platform, &config->clusters[c], member->index);
 			requests[next].sql = probe_sql;
-			names[next] = owned_names(&config->clusters[c]);
+			/* on kubernetes pgha's own settings are ALTER SYSTEM's: none is an override */
+			names[next] = kube ? xstrdup("{}") : owned_names(&config->clusters[c]);
 			requests[next].parameter_count = 1;
 			requests[next].parameters = (const char *const *)&names[next];
 			owners[next] = member;
+			observed[next] = &observations[c];
 			clusters[next++] = &config->clusters[c];
 		}
 	pg_execute_all(requests, probes, timeout_ms);
 	for (size_t i = 0; i < probes; i++) {
-		read_probe(platform, clusters[i], owners[i], &requests[i]);
+		read_probe(platform, clusters[i], observed[i], owners[i], &requests[i], kube != NULL);
 		pg_request_clear(&requests[i]);
 		free((char *)requests[i].target.host);
 		free(names[i]);
@@ -268,4 +286,5 @@ void observe_clusters(const struct local_platform *platform, const struct pgha_c
 	free(names);
 	free(owners);
 	free(clusters);
+	free(observed);
 }

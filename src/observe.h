@@ -38,6 +38,7 @@ struct member_observation {
 	 * is, and whether the server was shut down cleanly (it then wrote nothing after) */
 	uint64_t checkpoint_lsn;
 	bool shut_down;
+	char address[64];   /* kubernetes: its pod's IP, "" when it has none */
 	bool busy;          /* pgha is doing something long to it (initdb, clone, start): leave it alone */
 
 	/* from the libpq probe; meaningful only when reachable */
@@ -81,14 +82,18 @@ struct cluster_observation {
 };
 
 struct local_platform;
+struct kube_platform;
 
 /* Whether pgha is doing something long to a member (initdb, clone, start). */
 typedef bool (*observe_busy_fn)(const char *cluster, int index, void *context);
 
 /* Observes every cluster of config, probing every running member concurrently under
  * one deadline of timeout_ms. observations has one entry per cluster, filled here. */
-void observe_clusters(const struct local_platform *platform, const struct pgha_config *config, observe_busy_fn busy,
-		      void *busy_context, int timeout_ms, struct cluster_observation *observations);
+/* On kubernetes (kube not NULL) the members are read from the pods and claims that
+ * kube_refresh listed. */
+void observe_clusters(const struct local_platform *platform, struct kube_platform *kube,
+		      const struct pgha_config *config, observe_busy_fn busy, void *busy_context, int timeout_ms,
+		      struct cluster_observation *observations);
 void cluster_observation_free(struct cluster_observation *observation);
 /* The member that is reachable and not in recovery, or NULL (decide refuses to act when
  * there are several; this returns the first). */

@@ -44,20 +44,17 @@ static void copy_string(char *target, size_t size, const json_t *object, const c
 	snprintf(target, size, "%s", value ? value : "");
 }
 
-bool state_load(const char *path, struct cluster_state *state, char *why, size_t why_size)
+bool state_parse(const char *text, const char *name, struct cluster_state *state, char *why, size_t why_size)
 {
 	json_error_t error;
-	char *text = NULL;
 	json_t *root = NULL;
 	bool loaded = false;
+	const char *path = name;
 
 	state_init(state);
-	text = file_read(path, 1024 * 1024, NULL, why, why_size);
-	if (!text)
-		return errno == ENOENT;
 	root = json_loads(text, 0, &error);
 	if (!json_is_object(root)) {
-		snprintf(why, why_size, "%s:%d: not a pgha state file: %s", path, error.line, error.text);
+		snprintf(why, why_size, "%s:%d: not a pgha state: %s", path, error.line, error.text);
 		goto out;
 	}
 	json_t *primary = json_object_get(root, "primary");
@@ -90,11 +87,21 @@ bool state_load(const char *path, struct cluster_state *state, char *why, size_t
 	loaded = true;
 out:
 	json_decref(root);
+	return loaded;
+}
+
+bool state_load(const char *path, struct cluster_state *state, char *why, size_t why_size)
+{
+	state_init(state);
+	char *text = file_read(path, 1024 * 1024, NULL, why, why_size);
+	if (!text)
+		return errno == ENOENT;
+	bool loaded = state_parse(text, path, state, why, why_size);
 	free(text);
 	return loaded;
 }
 
-bool state_save(const char *path, const struct cluster_state *state, char *why, size_t why_size)
+char *state_format(const struct cluster_state *state)
 {
 	json_t *root = json_object();
 
@@ -116,6 +123,12 @@ bool state_save(const char *path, const struct cluster_state *state, char *why, 
 		json_object_set_new(root, "last_failover", json_string(state->last));
 	char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(root);
+	return text;
+}
+
+bool state_save(const char *path, const struct cluster_state *state, char *why, size_t why_size)
+{
+	char *text = state_format(state);
 	if (!text) {
 		snprintf(why, why_size, "cannot encode the state of %s", path);
 		return false;

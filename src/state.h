@@ -48,6 +48,10 @@ bool state_equal(const struct cluster_state *a, const struct cluster_state *b);
 /* Reads path into state; a missing file is the initial state. False (why written) when
  * the file exists but cannot be read or understood: the caller must not act on it. */
 bool state_load(const char *path, struct cluster_state *state, char *why, size_t why_size);
+/* The same from text (a Lease annotation on Kubernetes); name stands for it in messages. */
+bool state_parse(const char *text, const char *name, struct cluster_state *state, char *why, size_t why_size);
+/* state as JSON text, a new string (NULL only when out of memory). */
+char *state_format(const struct cluster_state *state);
 /* Writes state to path: temporary file, fsync, rename, fsync of the directory. */
 bool state_save(const char *path, const struct cluster_state *state, char *why, size_t why_size);
 

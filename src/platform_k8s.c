@@ -1,0 +1,1137 @@
+/* platform_k8s: members as Pods with PersistentVolumeClaims, routes as Services selecting role labels, and one acting pghad per cluster elected by a Lease that also holds the cluster's intent. */
+#include "autoconfig.h"
+
+#include "platform_k8s.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "file.h"
+#include "k8s.h"
+#include "log.h"
+#include "memory.h"
+#include "names.h"
+
+#define SUPERUSER "postgres"
+#define REPLICATION_USER "pgha_replicator"
+/* Where the member pods keep their data and find their secrets (see pgha-entrypoint(1)). */
+#define DATA_MOUNT "/var/lib/postgresql/data"
+#define DATA_DIRECTORY DATA_MOUNT "/pgdata"
+#define SECRETS_MOUNT "/etc/pgha/secrets"
+
+/* Annotations pgha keeps: on a claim, what its data is; on a Lease, the cluster's state. */
+#define ANNOTATION_INITIALIZED "pgha.io/initialized"
+#define ANNOTATION_ROLE "pgha.io/role"
+#define ANNOTATION_TIMELINE "pgha.io/timeline"
+#define ANNOTATION_PARAMETERS "pgha.io/parameters"
+#define ANNOTATION_STATE "pgha.io/state"
+
+/* How long an acting pghad may go without renewing before it must stop acting, and
+ * before another may take over: see kube_lead. */
+#define RENEW_FRACTION 5
+
+struct lease_cache {
+	char cluster[NAMES_BUFFER_SIZE];
+	json_t *object;         /* as last read or written */
+	bool held;
+	long long renewed_ms;   /* monotonic: our last successful write */
+	char seen_version[64];  /* the resourceVersion last seen, and since when (monotonic) */
+	long long seen_ms;
+	char holder[256];
+};
+
+struct secret_cache {
+	char cluster[NAMES_BUFFER_SIZE];
+	char superuser[128];
+	char replication[128];
+	char *passfile;
+};
+
+struct kube_platform {
+	const struct pgha_config *config;
+	struct k8s_client *client;
+	char namespace[NAMES_BUFFER_SIZE];
+	char identity[256];
+	json_t *pods; /* items of the last list */
+	json_t *claims;
+	unsigned long requests_at_refresh, requests_per_iteration;
+	struct lease_cache *leases;
+	size_t lease_count;
+	struct secret_cache *secrets;
+	size_t secret_count;
+	unsigned long service_sweeps; /* Services of removed clusters are looked for every 20th time */
+};
+
+static long long monotonic_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* A MicroTime as the API writes it: "2026-11-22T10:00:00.123456Z". */
+static void micro_time(char *buffer, size_t size)
+{
+	struct timespec now;
+	struct tm tm;
+	char seconds[32];
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(seconds, sizeof seconds, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buffer, size, "%s.%06ldZ", seconds, now.tv_nsec / 1000);
+}
+
+static int lease_duration_ms(const struct kube_platform *kube)
+{
+	return kube->config->platform.kubernetes.lease_seconds * 1000;
+}
+
+struct kube_platform *kube_platform_new(const struct pgha_config *config, const char *identity, char *why,
+					size_t why_size)
+{
+	const char *kubeconfig = config->platform.kubernetes.kubeconfig;
+	struct k8s_client *client = k8s_client_new(kubeconfig, NULL, why, why_size);
+	if (!client)
+		return NULL;
+	struct kube_platform *kube = xcalloc(1, sizeof *kube);
+	kube->config = config;
+	kube->client = client;
+	snprintf(kube->namespace, sizeof kube->namespace, "%s", config->platform.kubernetes.namespace);
+	if (identity && identity[0]) {
+		snprintf(kube->identity, sizeof kube->identity, "%s", identity);
+	} else {
+		char host[200] = "";
+		gethostname(host, sizeof host - 1);
+		snprintf(kube->identity, sizeof kube->identity, "%s-%ld", host[0] ? host : "pghad", (long)getpid());
+	}
+	return kube;
+}
+
+void kube_platform_free(struct kube_platform *kube)
+{
+	if (!kube)
+		return;
+	k8s_client_free(kube->client);
+	json_decref(kube->pods);
+	json_decref(kube->claims);
+	for (size_t i = 0; i < kube->lease_count; i++)
+		json_decref(kube->leases[i].object);
+	free(kube->leases);
+	for (size_t i = 0; i < kube->secret_count; i++) {
+		explicit_bzero(&kube->secrets[i], offsetof(struct secret_cache, passfile));
+		free(kube->secrets[i].passfile);
+	}
+	free(kube->secrets);
+	free(kube);
+}
+
+void kube_platform_set_config(struct kube_platform *kube, const struct pgha_config *config)
+{
+	kube->config = config;
+}
+
+const char *kube_identity(const struct kube_platform *kube)
+{
+	return kube->identity;
+}
+
+const char *kube_namespace(const struct kube_platform *kube)
+{
+	return kube->namespace;
+}
+
+unsigned long kube_requests_per_iteration(const struct kube_platform *kube)
+{
+	return kube->requests_per_iteration;
+}
+
+unsigned long kube_requests_total(const struct kube_platform *kube)
+{
+	return k8s_client_requests(kube->client);
+}
+
+/* "/api/v1/namespaces/NS/KIND[/NAME]" */
+static char *core_path(const struct kube_platform *kube, const char *kind, const char *name)
+{
+	return name ? xasprintf("/api/v1/namespaces/%s/%s/%s", kube->namespace, kind, name)
+		    : xasprintf("/api/v1/namespaces/%s/%s", kube->namespace, kind);
+}
+
+static char *lease_path(const struct kube_platform *kube, const char *name)
+{
+	return name ? xasprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", kube->namespace, name)
+		    : xasprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases", kube->namespace);
+}
+
+bool kube_refresh(struct kube_platform *kube, char *why, size_t why_size)
+{
+	unsigned long now = k8s_client_requests(kube->client);
+	json_t *pods = NULL, *claims = NULL;
+	char *path;
+	int status;
+
+	kube->requests_per_iteration = now - kube->requests_at_refresh;
+	kube->requests_at_refresh = now;
+	path = core_path(kube, "pods", NULL);
+	status = k8s_list(kube->client, path, KUBE_OWNER_LABEL "=" KUBE_OWNER_VALUE, NULL, &pods, NULL, 0, why,
+			  why_size);
+	free(path);
+	if (status != 200)
+		return false;
+	path = core_path(kube, "persistentvolumeclaims", NULL);
+	status = k8s_list(kube->client, path, KUBE_OWNER_LABEL "=" KUBE_OWNER_VALUE, NULL, &claims, NULL, 0, why,
+			  why_size);
+	free(path);
+	if (status != 200) {
+		json_decref(pods);
+		return false;
+	}
+	json_decref(kube->pods);
+	json_decref(kube->claims);
+	kube->pods = pods;
+	kube->claims = claims;
+	return true;
+}
+
+static const char *object_name(const json_t *object)
+{
+	const char *name = json_string_value(json_object_get(json_object_get(object, "metadata"), "name"));
+	return name ? name : "";
+}
+
+static const char *object_label(const json_t *object, const char *label)
+{
+	return json_string_value(json_object_get(json_object_get(json_object_get(object, "metadata"), "labels"), label));
+}
+
+static const char *object_annotation(const json_t *object, const char *annotation)
+{
+	return json_string_value(
+		json_object_get(json_object_get(json_object_get(object, "metadata"), "annotations"), annotation));
+}
+
+static json_t *find_named(json_t *items, const char *name)
+{
+	size_t i;
+	json_t *item;
+	json_array_foreach(items, i, item)
+		if (strcmp(object_name(item), name) == 0)
+			return item;
+	return NULL;
+}
+
+static json_t *member_pod(const struct kube_platform *kube, const char *cluster, int index)
+{
+	char name[NAMES_BUFFER_SIZE];
+	names_pod(name, sizeof name, cluster, index);
+	return find_named(kube->pods, name);
+}
+
+static json_t *member_claim(const struct kube_platform *kube, const char *cluster, int index)
+{
+	char name[NAMES_BUFFER_SIZE];
+	names_volume(name, sizeof name, cluster, index);
+	return find_named(kube->claims, name);
+}
+
+/* The member index an object of cluster is for, from its member label ("test-2"), or -1. */
+static int member_index_of(const json_t *object, const char *cluster)
+{
+	const char *owner = object_label(object, "cluster"), *member = object_label(object, "member");
+	size_t length = strlen(cluster);
+	char *end;
+
+	if (!owner || !member || strcmp(owner, cluster) != 0 || strncmp(member, cluster, length) != 0 ||
+	    member[length] != '-')
+		return -1;
+	errno = 0;
+	long index = strtol(member + length + 1, &end, 10);
+	return errno || *end || end == member + length + 1 || index < 0 || index > 98 ? -1 : (int)index;
+}
+
+/* The parameters the configuration asks for, as the text a claim's annotation keeps. */
+static char *parameters_text(const struct cluster_config *cluster)
+{
+	json_t *object = json_object();
+	for (size_t i = 0; i < cluster->postgresql.parameters.count; i++)
+		json_object_set_new(object, cluster->postgresql.parameters.items[i].name,
+				    json_string(cluster->postgresql.parameters.items[i].value));
+	char *text = json_dumps(object, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(object);
+	return text;
+}
+
+void kube_observe_cluster(struct kube_platform *kube, const struct cluster_config *cluster,
+			  struct cluster_observation *observation)
+{
+	int highest = -1;
+	size_t i;
+	json_t *item;
+
+	json_array_foreach(kube->claims, i, item) {
+		int index = member_index_of(item, cluster->name);
+		if (index > highest)
+			highest = index;
+	}
+	json_array_foreach(kube->pods, i, item) {
+		int index = member_index_of(item, cluster->name);
+		if (index > highest)
+			highest = index;
+	}
+	int count = highest + 1 > cluster->replicas ? highest + 1 : cluster->replicas;
+	char *wanted_parameters = parameters_text(cluster);
+
+	observation->count = (size_t)count;
+	observation->now_ms = observation_clock_ms();
+	observation->members = xcalloc(observation->count, sizeof *observation->members);
+	for (int index = 0; index < count; index++) {
+		struct member_observation *member = &observation->members[index];
+		const json_t *claim = member_claim(kube, cluster->name, index);
+		const json_t *pod = member_pod(kube, cluster->name, index);
+
+		member->index = index;
+		member->upstream = -1;
+		names_member(member->name, sizeof member->name, cluster->name, index);
+		const char *initialized = claim ? object_annotation(claim, ANNOTATION_INITIALIZED) : NULL;
+		member->data_exists = initialized && strcmp(initialized, "true") == 0;
+		const char *role = claim ? object_annotation(claim, ANNOTATION_ROLE) : NULL;
+		member->standby_signal = member->data_exists && !(role && strcmp(role, "primary") == 0);
+		const char *timeline = claim ? object_annotation(claim, ANNOTATION_TIMELINE) : NULL;
+		member->timeline = timeline ? (uint32_t)strtoul(timeline, NULL, 10) : 0;
+		const char *applied = claim ? object_annotation(claim, ANNOTATION_PARAMETERS) : NULL;
+		member->settings_current = !member->data_exists || (applied && strcmp(applied, wanted_parameters) == 0);
+		if (!pod) {
+			snprintf(member->error, sizeof member->error, "no pod");
+			continue;
+		}
+		const json_t *status = json_object_get(pod, "status");
+		const char *phase = json_string_value(json_object_get(status, "phase"));
+		const char *address = json_string_value(json_object_get(status, "podIP"));
+		bool deleting = json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp") != NULL;
+		phase = phase ? phase : "Pending";
+		if (strcmp(phase, "Failed") == 0 || strcmp(phase, "Succeeded") == 0) {
+			/* restartPolicy Never: its container ended and nothing of it runs */
+			member->postmaster = 1;
+			member->postmaster_exited = true;
+			snprintf(member->error, sizeof member->error, "its pod's container ended (%s)", phase);
+		} else if (deleting) {
+			/* it is going away: it counts as exited, but may still run until gone */
+			member->postmaster = 1;
+			member->postmaster_exited = true;
+			member->live_processes = 1;
+			snprintf(member->error, sizeof member->error, "its pod is being deleted");
+		} else if (strcmp(phase, "Running") == 0 && address && address[0]) {
+			member->postmaster = 1;
+			member->live_processes = 1;
+			snprintf(member->address, sizeof member->address, "%s", address);
+		} else {
+			/* not started yet: it may start at any moment */
+			member->live_processes = 1;
+			snprintf(member->error, sizeof member->error, "its pod is %s", phase);
+		}
+	}
+	free(wanted_parameters);
+}
+
+/* ---- secrets ---- */
+
+static void random_password(char *buffer, size_t size)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char random[32];
+	size_t length = size - 1 < sizeof random ? size - 1 : sizeof random;
+
+	if (getrandom(random, length, 0) != (ssize_t)length)
+		abort(); /* the kernel's random source does not fail once initialised */
+	for (size_t i = 0; i < length; i++)
+		buffer[i] = alphabet[random[i] % (sizeof alphabet - 1)];
+	buffer[length] = '\0';
+}
+
+static int base64_value(char c)
+{
+	const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *found = c ? strchr(alphabet, c) : NULL;
+	return found ? (int)(found - alphabet) : -1;
+}
+
+/* A Secret's value (base64) into buffer; false when it is not base64 or does not fit. */
+static bool base64_decode(const char *text, char *buffer, size_t size)
+{
+	size_t out = 0;
+	unsigned bits = 0;
+	int held = 0;
+
+	for (const char *c = text; *c && *c != '='; c++) {
+		int value = base64_value(*c);
+		if (value < 0)
+			return false;
+		bits = (bits << 6) | (unsigned)value;
+		held += 6;
+		if (held >= 8) {
+			held -= 8;
+			if (out + 1 >= size)
+				return false;
+			buffer[out++] = (char)((bits >> held) & 0xff);
+		}
+	}
+	buffer[out] = '\0';
+	return true;
+}
+
+static json_t *owner_labels(const char *cluster)
+{
+	return json_pack("{s:s, s:s, s:s}", KUBE_OWNER_LABEL, KUBE_OWNER_VALUE, "app", "postgres", "cluster", cluster);
+}
+
+/* The cluster's Secret, read once (made when missing), and a passfile for pghad's own
+ * connections as the superuser in the state directory. */
+static struct secret_cache *cluster_secret(struct kube_platform *kube, const struct cluster_config *cluster,
+					   char *why, size_t why_size)
+{
+	for (size_t i = 0; i < kube->secret_count; i++)
+		if (strcmp(kube->secrets[i].cluster, cluster->name) == 0)
+			return &kube->secrets[i];
+
+	struct secret_cache secret = {0};
+	char name[NAMES_BUFFER_SIZE];
+	json_t *object = NULL;
+	snprintf(secret.cluster, sizeof secret.cluster, "%s", cluster->name);
+	snprintf(name, sizeof name, "pgha-%s", cluster->name);
+	char *path = core_path(kube, "secrets", name);
+	int status = k8s_get(kube->client, path, &object, why, why_size);
+	free(path);
+	if (status == 404) {
+		random_password(secret.superuser, 33);
+		random_password(secret.replication, 33);
+		json_t *created = json_pack("{s:s, s:s, s:{s:s, s:o}, s:s, s:{s:s, s:s}}", "apiVersion", "v1", "kind",
+					    "Secret", "metadata", "name", name, "labels", owner_labels(cluster->name),
+					    "type", "Opaque", "stringData", "superuser-password", secret.superuser,
+					    "replication-password", secret.replication);
+		path = core_path(kube, "secrets", NULL);
+		status = k8s_create(kube->client, path, created, NULL, why, why_size);
+		free(path);
+		json_decref(created);
+		if (status == 409)
+			snprintf(why, why_size, "secret %s was created by someone else meanwhile; reading it next time", name);
+		if (status != 201) {
+			explicit_bzero(&secret, sizeof secret);
+			return NULL;
+		}
+		log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "secret %s created with new passwords", name);
+	} else if (status == 200) {
+		const json_t *data = json_object_get(object, "data");
+		const char *superuser = json_string_value(json_object_get(data, "superuser-password"));
+		const char *replication = json_string_value(json_object_get(data, "replication-password"));
+		bool read = superuser && replication &&
+			    base64_decode(superuser, secret.superuser, sizeof secret.superuser) &&
+			    base64_decode(replication, secret.replication, sizeof secret.replication) &&
+			    secret.superuser[0] && secret.replication[0];
+		json_decref(object);
+		if (!read) {
+			snprintf(why, why_size, "secret %s lacks superuser-password or replication-password", name);
+			explicit_bzero(&secret, sizeof secret);
+			return NULL;
+		}
+	} else {
+		return NULL;
+	}
+
+	/* passwords pgha makes are letters and digits: nothing to escape in a passfile */
+	char *directory = xasprintf("%s/%s", kube->config->daemon.state_dir, cluster->name);
+	if ((mkdir(kube->config->daemon.state_dir, 0755) < 0 && errno != EEXIST) ||
+	    (mkdir(directory, 0700) < 0 && errno != EEXIST)) {
+		snprintf(why, why_size, "cannot create %s: %s", directory, strerror(errno));
+		free(directory);
+		explicit_bzero(&secret, sizeof secret);
+		return NULL;
+	}
+	secret.passfile = xasprintf("%s/superuser.pgpass", directory);
+	free(directory);
+	char *line = xasprintf("*:*:*:" SUPERUSER ":%s\n", secret.superuser);
+	bool written = file_replace(secret.passfile, line, strlen(line), 0600, why, why_size);
+	explicit_bzero(line, strlen(line));
+	free(line);
+	if (!written) {
+		free(secret.passfile);
+		explicit_bzero(&secret, sizeof secret);
+		return NULL;
+	}
+	kube->secrets = xreallocarray(kube->secrets, kube->secret_count + 1, sizeof *kube->secrets);
+	kube->secrets[kube->secret_count] = secret;
+	return &kube->secrets[kube->secret_count++];
+}
+
+bool kube_replication_password(struct kube_platform *kube, const struct cluster_config *cluster, char *password,
+			       size_t password_size, char *why, size_t why_size)
+{
+	struct secret_cache *secret = cluster_secret(kube, cluster, why, why_size);
+	if (secret)
+		snprintf(password, password_size, "%s", secret->replication);
+	return secret != NULL;
+}
+
+struct pg_target kube_admin_target(struct kube_platform *kube, const struct cluster_config *cluster,
+				   const struct member_observation *member)
+{
+	char why[512];
+	struct secret_cache *secret = cluster_secret(kube, cluster, why, sizeof why);
+	return (struct pg_target){
+		.host = member->address[0] ? xstrdup(member->address) : NULL,
+		.port = cluster->port,
+		.user = SUPERUSER,
+		.passfile = secret ? secret->passfile : NULL,
+	};
+}
+
+char *kube_primary_conninfo(const struct cluster_config *cluster, int index, const struct member_observation *upstream)
+{
+	char application[NAMES_BUFFER_SIZE], port[16];
+	char *conninfo = NULL;
+
+	names_member(application, sizeof application, cluster->name, index);
+	snprintf(port, sizeof port, "%d", cluster->port);
+	pg_conninfo_append(&conninfo, "host", upstream->address);
+	pg_conninfo_append(&conninfo, "port", port);
+	pg_conninfo_append(&conninfo, "user", REPLICATION_USER);
+	pg_conninfo_append(&conninfo, "application_name", application);
+	pg_conninfo_append(&conninfo, "connect_timeout", "2");
+	return conninfo;
+}
+
+int kube_upstream_of(const struct cluster_observation *observation, const char *primary_conninfo)
+{
+	PQconninfoOption *options = PQconninfoParse(primary_conninfo, NULL);
+	int upstream = -1;
+
+	for (PQconninfoOption *option = options; option && option->keyword; option++)
+		if (strcmp(option->keyword, "host") == 0 && option->val)
+			for (size_t i = 0; i < observation->count && upstream < 0; i++)
+				if (observation->members[i].address[0] &&
+				    strcmp(observation->members[i].address, option->val) == 0)
+					upstream = observation->members[i].index;
+	PQconninfoFree(options);
+	return upstream;
+}
+
+/* ---- election ---- */
+
+static struct lease_cache *lease_for(struct kube_platform *kube, const char *cluster)
+{
+	for (size_t i = 0; i < kube->lease_count; i++)
+		if (strcmp(kube->leases[i].cluster, cluster) == 0)
+			return &kube->leases[i];
+	kube->leases = xreallocarray(kube->leases, kube->lease_count + 1, sizeof *kube->leases);
+	struct lease_cache *lease = &kube->leases[kube->lease_count++];
+	*lease = (struct lease_cache){0};
+	snprintf(lease->cluster, sizeof lease->cluster, "%s", cluster);
+	return lease;
+}
+
+const char *kube_lease_holder(const struct kube_platform *kube, const char *cluster)
+{
+	for (size_t i = 0; i < kube->lease_count; i++)
+		if (strcmp(kube->leases[i].cluster, cluster) == 0)
+			return kube->leases[i].holder;
+	return "";
+}
+
+static const char *resource_version(const json_t *object)
+{
+	const char *version = json_string_value(json_object_get(json_object_get(object, "metadata"), "resourceVersion"));
+	return version ? version : "";
+}
+
+static bool state_of_lease(const struct lease_cache *lease, struct cluster_state *state, char *why, size_t why_size)
+{
+	const char *text = object_annotation(lease->object, ANNOTATION_STATE);
+	if (!text) {
+		state_init(state);
+		return true;
+	}
+	char name[NAMES_BUFFER_SIZE + 64];
+	snprintf(name, sizeof name, "lease pgha-%s annotation " ANNOTATION_STATE, lease->cluster);
+	return state_parse(text, name, state, why, why_size);
+}
+
+/* Our write to the Lease (a renewal, a takeover, new state) answered: remember it. */
+static void lease_written(struct lease_cache *lease, json_t *object, long long sent_ms)
+{
+	json_decref(lease->object);
+	lease->object = object;
+	lease->held = true;
+	lease->renewed_ms = sent_ms;
+	snprintf(lease->seen_version, sizeof lease->seen_version, "%s", resource_version(object));
+	lease->seen_ms = sent_ms;
+}
+
+static void lease_lost(struct lease_cache *lease, const char *why)
+{
+	if (lease->held)
+		log_message(LOG_LEVEL_WARNING, lease->cluster, NULL, "lease pgha-%s lost (%s): not acting on the cluster",
+			    lease->cluster, why);
+	lease->held = false;
+}
+
+/* PUTs object (read at its resourceVersion) as held by us now. */
+static int lease_put(struct kube_platform *kube, struct lease_cache *lease, json_t *object, bool takeover,
+		     char *why, size_t why_size)
+{
+	char now[64], name[NAMES_BUFFER_SIZE + 8];
+	json_t *spec = json_object_get(object, "spec");
+	json_t *written = NULL;
+	long long sent_ms = monotonic_ms();
+
+	if (!json_is_object(spec)) {
+		spec = json_object();
+		json_object_set_new(object, "spec", spec);
+	}
+	micro_time(now, sizeof now);
+	json_object_set_new(spec, "holderIdentity", json_string(kube->identity));
+	json_object_set_new(spec, "leaseDurationSeconds", json_integer(kube->config->platform.kubernetes.lease_seconds));
+	json_object_set_new(spec, "renewTime", json_string(now));
+	if (takeover) {
+		json_object_set_new(spec, "acquireTime", json_string(now));
+		json_object_set_new(spec, "leaseTransitions",
+				    json_integer(json_integer_value(json_object_get(spec, "leaseTransitions")) + 1));
+	}
+	snprintf(name, sizeof name, "pgha-%s", lease->cluster);
+	char *path = lease_path(kube, name);
+	int status = k8s_replace(kube->client, path, object, &written, why, why_size);
+	free(path);
+	if (status == 200) {
+		if (takeover || !lease->held)
+			log_message(LOG_LEVEL_NOTICE, lease->cluster, NULL, "lease %s taken by %s: acting on the cluster", name,
+				    kube->identity);
+		lease_written(lease, written, sent_ms);
+		snprintf(lease->holder, sizeof lease->holder, "%s", kube->identity);
+	} else {
+		json_decref(written);
+		lease_lost(lease, why);
+	}
+	return status;
+}
+
+static bool lease_create(struct kube_platform *kube, struct lease_cache *lease, char *why, size_t why_size)
+{
+	char now[64], name[NAMES_BUFFER_SIZE + 8];
+	struct cluster_state initial;
+	json_t *created = NULL;
+	long long sent_ms = monotonic_ms();
+
+	state_init(&initial);
+	char *state = state_format(&initial);
+	micro_time(now, sizeof now);
+	snprintf(name, sizeof name, "pgha-%s", lease->cluster);
+	json_t *object = json_pack("{s:s, s:s, s:{s:s, s:o, s:{s:s}}, s:{s:s, s:i, s:s, s:s, s:i}}", "apiVersion",
+				   "coordination.k8s.io/v1", "kind", "Lease", "metadata", "name", name, "labels",
+				   owner_labels(lease->cluster), "annotations", ANNOTATION_STATE, state, "spec",
+				   "holderIdentity", kube->identity, "leaseDurationSeconds",
+				   kube->config->platform.kubernetes.lease_seconds, "acquireTime", now, "renewTime", now,
+				   "leaseTransitions", 0);
+	free(state);
+	char *path = lease_path(kube, NULL);
+	int status = k8s_create(kube->client, path, object, &created, why, why_size);
+	free(path);
+	json_decref(object);
+	if (status != 201) {
+		json_decref(created);
+		if (status == 409)
+			snprintf(why, why_size, "lease %s was just created by another pghad", name);
+		return false;
+	}
+	log_message(LOG_LEVEL_NOTICE, lease->cluster, NULL, "lease %s created by %s: acting on the cluster", name,
+		    kube->identity);
+	lease_written(lease, created, sent_ms);
+	snprintf(lease->holder, sizeof lease->holder, "%s", kube->identity);
+	return true;
+}
+
+/* A holder renews every duration/RENEW_FRACTION and stops acting once duration minus a
+ * renewal has passed since its last successful write. Another pghad takes over only
+ * after seeing the same resourceVersion for a whole duration by its own monotonic clock
+ * (no comparison of clocks across machines): the holder has stopped acting by then. */
+bool kube_lead(struct kube_platform *kube, const struct cluster_config *cluster, struct cluster_state *state,
+	       char *why, size_t why_size)
+{
+	struct lease_cache *lease = lease_for(kube, cluster->name);
+	long long now = monotonic_ms();
+	int duration = lease_duration_ms(kube), renew = duration / RENEW_FRACTION;
+	char name[NAMES_BUFFER_SIZE + 8];
+	json_t *object = NULL;
+
+	if (lease->held && now - lease->renewed_ms < renew)
+		return state_of_lease(lease, state, why, why_size);
+	snprintf(name, sizeof name, "pgha-%s", cluster->name);
+	char *path = lease_path(kube, name);
+	int status = k8s_get(kube->client, path, &object, why, why_size);
+	free(path);
+	if (status == 404) {
+		json_decref(object);
+		return lease_create(kube, lease, why, why_size) && state_of_lease(lease, state, why, why_size);
+	}
+	if (status != 200) {
+		json_decref(object);
+		/* the API server does not answer: act on what we hold while it is surely ours */
+		if (lease->held && now - lease->renewed_ms < duration - renew)
+			return state_of_lease(lease, state, why, why_size);
+		lease_lost(lease, why);
+		return false;
+	}
+	const json_t *spec = json_object_get(object, "spec");
+	const char *holder = json_string_value(json_object_get(spec, "holderIdentity"));
+	const char *version = resource_version(object);
+	snprintf(lease->holder, sizeof lease->holder, "%s", holder ? holder : "");
+	if (strcmp(version, lease->seen_version) != 0) {
+		snprintf(lease->seen_version, sizeof lease->seen_version, "%s", version);
+		lease->seen_ms = now;
+	}
+	bool ours = holder && strcmp(holder, kube->identity) == 0;
+	bool expired = !holder || !holder[0] || now - lease->seen_ms >= duration;
+	if (ours && !lease->held) {
+		/* ours by name but not in our memory: we stopped acting; take it like any other */
+		ours = false;
+	}
+	if (!ours && !expired) {
+		lease_lost(lease, "held by another pghad");
+		json_decref(lease->object);
+		lease->object = object;
+		snprintf(why, why_size, "lease %s is held by %s", name, lease->holder);
+		return false;
+	}
+	if (lease_put(kube, lease, object, !ours, why, why_size) != 200) {
+		json_decref(object);
+		return false;
+	}
+	json_decref(object);
+	return state_of_lease(lease, state, why, why_size);
+}
+
+bool kube_save_state(struct kube_platform *kube, const struct cluster_config *cluster,
+		     const struct cluster_state *state, char *why, size_t why_size)
+{
+	struct lease_cache *lease = lease_for(kube, cluster->name);
+
+	if (!lease->held || !lease->object) {
+		snprintf(why, why_size, "lease pgha-%s is not held by this pghad", cluster->name);
+		return false;
+	}
+	json_t *object = json_deep_copy(lease->object);
+	json_t *metadata = json_object_get(object, "metadata");
+	json_t *annotations = json_object_get(metadata, "annotations");
+	if (!json_is_object(annotations)) {
+		annotations = json_object();
+		json_object_set_new(metadata, "annotations", annotations);
+	}
+	char *text = state_format(state);
+	json_object_set_new(annotations, ANNOTATION_STATE, json_string(text));
+	free(text);
+	int status = lease_put(kube, lease, object, false, why, why_size);
+	json_decref(object);
+	return status == 200;
+}
+
+/* ---- members ---- */
+
+static json_t *env(const char *name, const char *value)
+{
+	return json_pack("{s:s, s:s}", "name", name, "value", value);
+}
+
+static json_t *member_labels(const char *cluster, int index, bool primary)
+{
+	char member[NAMES_BUFFER_SIZE];
+	names_member(member, sizeof member, cluster, index);
+	json_t *labels = owner_labels(cluster);
+	json_object_set_new(labels, "member", json_string(member));
+	json_object_set_new(labels, "role", json_string(primary ? "primary" : "replica"));
+	json_object_set_new(labels, "master", json_string(primary ? "true" : "false"));
+	return labels;
+}
+
+static bool ensure_claim(struct kube_platform *kube, const struct cluster_config *cluster, int index, char *why,
+			 size_t why_size)
+{
+	char name[NAMES_BUFFER_SIZE], member[NAMES_BUFFER_SIZE];
+
+	if (member_claim(kube, cluster->name, index))
+		return true;
+	names_volume(name, sizeof name, cluster->name, index);
+	names_member(member, sizeof member, cluster->name, index);
+	json_t *labels = owner_labels(cluster->name);
+	json_object_set_new(labels, "member", json_string(member));
+	json_t *claim = json_pack("{s:s, s:s, s:{s:s, s:o}, s:{s:[s], s:{s:{s:s}}}}", "apiVersion", "v1", "kind",
+				  "PersistentVolumeClaim", "metadata", "name", name, "labels", labels, "spec",
+				  "accessModes", access_mode_names[cluster->volume.access_mode], "resources", "requests",
+				  "storage", cluster->volume.size);
+	if (cluster->volume.storage_class[0])
+		json_object_set_new(json_object_get(claim, "spec"), "storageClassName",
+				    json_string(cluster->volume.storage_class));
+	char *path = core_path(kube, "persistentvolumeclaims", NULL);
+	int status = k8s_create(kube->client, path, claim, NULL, why, why_size);
+	free(path);
+	json_decref(claim);
+	if (status == 201)
+		log_message(LOG_LEVEL_NOTICE, cluster->name, member, "volume claim %s created (%s)", name,
+			    cluster->volume.size);
+	return status == 201 || status == 409;
+}
+
+bool kube_create_member(struct kube_platform *kube, const struct cluster_config *cluster, int index, bool primary,
+			bool bootstrap, const struct member_observation *upstream, char *why, size_t why_size)
+{
+	char pod_name[NAMES_BUFFER_SIZE], claim[NAMES_BUFFER_SIZE], member[NAMES_BUFFER_SIZE];
+	char port[16], secret[NAMES_BUFFER_SIZE + 8], slot[NAMES_BUFFER_SIZE];
+	const json_t *existing = member_pod(kube, cluster->name, index);
+
+	if (!cluster_secret(kube, cluster, why, why_size) || !ensure_claim(kube, cluster, index, why, why_size))
+		return false;
+	names_pod(pod_name, sizeof pod_name, cluster->name, index);
+	if (existing) {
+		const char *phase = json_string_value(json_object_get(json_object_get(existing, "status"), "phase"));
+		if (!phase || (strcmp(phase, "Failed") != 0 && strcmp(phase, "Succeeded") != 0))
+			return true; /* already there: its start is awaited like a new one's */
+		if (!kube_delete_member(kube, cluster, index, 0, why, why_size))
+			return false;
+	}
+	names_volume(claim, sizeof claim, cluster->name, index);
+	names_member(member, sizeof member, cluster->name, index);
+	names_slot(slot, sizeof slot, cluster->name, index);
+	snprintf(port, sizeof port, "%d", cluster->port);
+	snprintf(secret, sizeof secret, "pgha-%s", cluster->name);
+
+	json_t *environment = json_array();
+	json_array_append_new(environment, env("PGHA_CLUSTER", cluster->name));
+	json_array_append_new(environment, env("PGHA_MEMBER", member));
+	json_array_append_new(environment, env("PGHA_PORT", port));
+	json_array_append_new(environment, env("PGHA_ROLE", primary ? "primary" : "standby"));
+	if (bootstrap)
+		json_array_append_new(environment, env("PGHA_BOOTSTRAP", "1"));
+	if (!primary) {
+		/* the primary's address now, then its Service for when the pod outlives that */
+		char *hosts = upstream && upstream->address[0] ? xasprintf("%s,%s-rw", upstream->address, cluster->name)
+							       : xasprintf("%s-rw", cluster->name);
+		json_array_append_new(environment, env("PGHA_PRIMARY_HOST", hosts));
+		json_array_append_new(environment, env("PGHA_PRIMARY_PORT", port));
+		json_array_append_new(environment, env("PGHA_SLOT", slot));
+		free(hosts);
+	}
+	json_array_append_new(environment, json_pack("{s:s, s:{s:{s:s}}}", "name", "PGHA_LISTEN", "valueFrom",
+						     "fieldRef", "fieldPath", "status.podIP"));
+	json_array_append_new(environment, env("PGDATA", DATA_DIRECTORY));
+	json_array_append_new(environment, env("PGHA_SECRETS_DIR", SECRETS_MOUNT));
+
+	json_t *container = json_pack(
+		"{s:s, s:s, s:[s], s:[{s:s, s:i, s:s}], s:o, s:[{s:s, s:s}, {s:s, s:s, s:b}],"
+		" s:{s:{s:i}, s:i, s:i}}",
+		"name", "postgres", "image", kube->config->platform.kubernetes.image, "command", "pgha-entrypoint", "ports",
+		"name", "postgresql", "containerPort", cluster->port, "protocol", "TCP", "env", environment,
+		"volumeMounts", "name", "pgdata", "mountPath", DATA_MOUNT, "name", "secrets", "mountPath", SECRETS_MOUNT,
+		"readOnly", 1, "readinessProbe", "tcpSocket", "port", cluster->port, "periodSeconds", 2,
+		"failureThreshold", 1);
+	json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:o}, s:{s:s, s:i, s:[o], s:[{s:s, s:{s:s}}, {s:s, s:{s:s, s:i}}]}}",
+				"apiVersion", "v1", "kind", "Pod", "metadata", "name", pod_name, "labels",
+				member_labels(cluster->name, index, primary), "spec", "restartPolicy", "Never",
+				"terminationGracePeriodSeconds", 30, "containers", container, "volumes", "name", "pgdata",
+				"persistentVolumeClaim", "claimName", claim, "name", "secrets", "secret", "secretName",
+				secret, "defaultMode", 0400);
+	char *path = core_path(kube, "pods", NULL);
+	int status = k8s_create(kube->client, path, pod, NULL, why, why_size);
+	free(path);
+	json_decref(pod);
+	return status == 201 || status == 409;
+}
+
+bool kube_delete_member(struct kube_platform *kube, const struct cluster_config *cluster, int index,
+			int grace_seconds, char *why, size_t why_size)
+{
+	char name[NAMES_BUFFER_SIZE];
+	names_pod(name, sizeof name, cluster->name, index);
+	char *path = core_path(kube, "pods", name);
+	int status = k8s_delete(kube->client, path, grace_seconds, NULL, why, why_size);
+	free(path);
+	return status == 200 || status == 202 || status == 404;
+}
+
+static bool patch_labels(struct kube_platform *kube, const char *pod_name, bool primary, char *why, size_t why_size)
+{
+	json_t *patch = json_pack("{s:{s:{s:s, s:s}}}", "metadata", "labels", "role", primary ? "primary" : "replica",
+				  "master", primary ? "true" : "false");
+	char *path = core_path(kube, "pods", pod_name);
+	int status = k8s_merge_patch(kube->client, path, patch, NULL, NULL, why, why_size);
+	free(path);
+	json_decref(patch);
+	return status == 200;
+}
+
+bool kube_fence(struct kube_platform *kube, const struct cluster_config *cluster, int index, char *why,
+		size_t why_size)
+{
+	char name[NAMES_BUFFER_SIZE], ignored[512];
+	names_pod(name, sizeof name, cluster->name, index);
+	/* first out of CLUSTER-rw, in case the deletion takes a while to land */
+	patch_labels(kube, name, false, ignored, sizeof ignored);
+	return kube_delete_member(kube, cluster, index, 0, why, why_size);
+}
+
+static bool annotate_claim(struct kube_platform *kube, const struct cluster_config *cluster, int index,
+			   json_t *annotations, char *why, size_t why_size)
+{
+	char name[NAMES_BUFFER_SIZE];
+	names_volume(name, sizeof name, cluster->name, index);
+	json_t *patch = json_pack("{s:{s:o}}", "metadata", "annotations", annotations);
+	char *path = core_path(kube, "persistentvolumeclaims", name);
+	int status = k8s_merge_patch(kube->client, path, patch, NULL, NULL, why, why_size);
+	free(path);
+	json_decref(patch);
+	return status == 200;
+}
+
+bool kube_mark_configured(struct kube_platform *kube, const struct cluster_config *cluster, int index, char *why,
+			  size_t why_size)
+{
+	char *text = parameters_text(cluster);
+	bool marked = annotate_claim(kube, cluster, index, json_pack("{s:s}", ANNOTATION_PARAMETERS, text), why, why_size);
+	free(text);
+	return marked;
+}
+
+static char **string_list_add(char **list, size_t *count, const char *value)
+{
+	list = xreallocarray(list, *count + 2, sizeof *list);
+	list[(*count)++] = xstrdup(value);
+	list[*count] = NULL;
+	return list;
+}
+
+void kube_parameter_changes(struct kube_platform *kube, const struct cluster_config *cluster, int index,
+			    char ***set_names, char ***set_values, char ***reset_names)
+{
+	const json_t *claim = member_claim(kube, cluster->name, index);
+	const char *applied_text = claim ? object_annotation(claim, ANNOTATION_PARAMETERS) : NULL;
+	json_t *applied = applied_text ? json_loads(applied_text, 0, NULL) : NULL;
+	size_t names = 0, values = 0, resets = 0;
+	const char *name;
+	json_t *value;
+
+	*set_names = *set_values = *reset_names = NULL;
+	for (size_t i = 0; i < cluster->postgresql.parameters.count; i++) {
+		*set_names = string_list_add(*set_names, &names, cluster->postgresql.parameters.items[i].name);
+		*set_values = string_list_add(*set_values, &values, cluster->postgresql.parameters.items[i].value);
+	}
+	json_object_foreach(applied, name, value) {
+		bool kept = false;
+		for (size_t i = 0; i < cluster->postgresql.parameters.count && !kept; i++)
+			kept = strcmp(cluster->postgresql.parameters.items[i].name, name) == 0;
+		if (!kept)
+			*reset_names = string_list_add(*reset_names, &resets, name);
+	}
+	json_decref(applied);
+}
+
+/* ---- routes and records ---- */
+
+static void ensure_service(struct kube_platform *kube, const struct cluster_config *cluster, const char *suffix,
+			   const char *role)
+{
+	char name[NAMES_BUFFER_SIZE + 8], why[1024];
+	json_t *existing = NULL;
+
+	snprintf(name, sizeof name, "%s-%s", cluster->name, suffix);
+	json_t *wanted_spec = json_pack("{s:{s:s, s:s, s:s}, s:[{s:s, s:i, s:i, s:s}]}", "selector", "app", "postgres",
+					"cluster", cluster->name, "role", role, "ports", "name", "postgresql", "port",
+					cluster->port, "targetPort", cluster->port, "protocol", "TCP");
+	char *path = core_path(kube, "services", name);
+	int status = k8s_get(kube->client, path, &existing, why, sizeof why);
+	if (status == 404) {
+		json_t *service = json_pack("{s:s, s:s, s:{s:s, s:o}, s:O}", "apiVersion", "v1", "kind", "Service",
+					    "metadata", "name", name, "labels", owner_labels(cluster->name), "spec",
+					    wanted_spec);
+		char *collection = core_path(kube, "services", NULL);
+		status = k8s_create(kube->client, collection, service, NULL, why, sizeof why);
+		free(collection);
+		json_decref(service);
+		if (status == 201)
+			log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "service %s created (role=%s, port %d)", name, role,
+				    cluster->port);
+		else if (status != 409)
+			log_message(LOG_LEVEL_ERROR, cluster->name, NULL, "%s", why);
+	} else if (status == 200) {
+		json_t *spec = json_object_get(existing, "spec");
+		if (!object_label(existing, KUBE_OWNER_LABEL)) {
+			log_message(LOG_LEVEL_WARNING, cluster->name, NULL,
+				    "service %s exists but pgha did not create it: leaving it alone", name);
+		} else if (!json_equal(json_object_get(spec, "selector"), json_object_get(wanted_spec, "selector")) ||
+			   json_integer_value(json_object_get(json_array_get(json_object_get(spec, "ports"), 0), "port")) !=
+				   cluster->port) {
+			json_object_set(spec, "selector", json_object_get(wanted_spec, "selector"));
+			json_object_set(spec, "ports", json_object_get(wanted_spec, "ports"));
+			status = k8s_replace(kube->client, path, existing, NULL, why, sizeof why);
+			if (status == 200)
+				log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "service %s updated (port %d)", name,
+					    cluster->port);
+			else
+				log_message(LOG_LEVEL_WARNING, cluster->name, NULL, "%s (read again next time)", why);
+		}
+	} else {
+		log_message(LOG_LEVEL_ERROR, cluster->name, NULL, "%s", why);
+	}
+	json_decref(existing);
+	json_decref(wanted_spec);
+	free(path);
+}
+
+void kube_publish(struct kube_platform *kube, const struct cluster_config *cluster,
+		  const struct cluster_observation *observation)
+{
+	const struct member_observation *primary = observation_primary(observation);
+	char why[1024];
+
+	for (size_t i = 0; i < observation->count; i++) {
+		const struct member_observation *member = &observation->members[i];
+		const json_t *pod = member_pod(kube, cluster->name, member->index);
+		const json_t *claim = member_claim(kube, cluster->name, member->index);
+		bool is_primary = member == primary;
+
+		/* labels: only the one primary observed is selected by CLUSTER-rw */
+		if (pod && !json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp")) {
+			const char *role = object_label(pod, "role"), *master = object_label(pod, "master");
+			bool labelled_primary = role && strcmp(role, "primary") == 0;
+			bool labelled_master = master && strcmp(master, "true") == 0;
+			bool known = member->reachable || labelled_primary || labelled_master;
+			if (known && (labelled_primary != is_primary || labelled_master != is_primary || !role || !master)) {
+				if (patch_labels(kube, object_name(pod), is_primary, why, sizeof why))
+					log_message(LOG_LEVEL_NOTICE, cluster->name, member->name, "pod labelled role=%s",
+						    is_primary ? "primary" : "replica");
+				else
+					log_message(LOG_LEVEL_WARNING, cluster->name, member->name, "%s", why);
+			}
+		}
+		/* the claim remembers what its data is, for when no pod runs */
+		if (claim && member->reachable) {
+			const char *role = is_primary ? "primary" : member->in_recovery ? "standby" : NULL;
+			const char *initialized = object_annotation(claim, ANNOTATION_INITIALIZED);
+			const char *recorded_role = object_annotation(claim, ANNOTATION_ROLE);
+			const char *recorded_timeline = object_annotation(claim, ANNOTATION_TIMELINE);
+			char timeline[16];
+			snprintf(timeline, sizeof timeline, "%u", member->timeline);
+			if (role && (!initialized || strcmp(initialized, "true") != 0 || !recorded_role ||
+				     strcmp(recorded_role, role) != 0 || !recorded_timeline ||
+				     strcmp(recorded_timeline, timeline) != 0) &&
+			    !annotate_claim(kube, cluster, member->index,
+					    json_pack("{s:s, s:s, s:s}", ANNOTATION_INITIALIZED, "true", ANNOTATION_ROLE, role,
+						      ANNOTATION_TIMELINE, timeline),
+					    why, sizeof why))
+				log_message(LOG_LEVEL_WARNING, cluster->name, member->name, "%s", why);
+		}
+	}
+	ensure_service(kube, cluster, "rw", "primary");
+	ensure_service(kube, cluster, "ro", "replica");
+}
+
+static bool is_configured_cluster(const struct pgha_config *config, const char *name)
+{
+	for (size_t i = 0; i < config->cluster_count; i++)
+		if (strcmp(config->clusters[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+void kube_remove_unconfigured(struct kube_platform *kube, const struct pgha_config *config)
+{
+	char why[1024];
+	size_t i;
+	json_t *item;
+
+	json_array_foreach(kube->pods, i, item) {
+		const char *cluster = object_label(item, "cluster");
+		if (!cluster || is_configured_cluster(config, cluster) ||
+		    json_object_get(json_object_get(item, "metadata"), "deletionTimestamp"))
+			continue;
+		char *path = core_path(kube, "pods", object_name(item));
+		int status = k8s_delete(kube->client, path, -1, NULL, why, sizeof why);
+		free(path);
+		if (status == 200 || status == 202)
+			log_message(LOG_LEVEL_NOTICE, cluster, NULL,
+				    "cluster removed from the configuration: pod %s deleted (its volume claim is kept)",
+				    object_name(item));
+		else if (status != 404)
+			log_message(LOG_LEVEL_ERROR, cluster, NULL, "%s", why);
+	}
+	/* Services are few: one list of pgha's, when pods of removed clusters were seen or
+	 * rarely otherwise, is cheap enough to do every iteration only in the first case */
+	json_t *services = NULL;
+	char *collection = core_path(kube, "services", NULL);
+	if (kube->service_sweeps++ % 20 == 0 &&
+	    k8s_list(kube->client, collection, KUBE_OWNER_LABEL "=" KUBE_OWNER_VALUE, NULL, &services, NULL, 0, why,
+		     sizeof why) == 200) {
+		json_array_foreach(services, i, item) {
+			const char *cluster = object_label(item, "cluster");
+			if (!cluster || is_configured_cluster(config, cluster))
+				continue;
+			char *path = core_path(kube, "services", object_name(item));
+			if (k8s_delete(kube->client, path, -1, NULL, why, sizeof why) == 200)
+				log_message(LOG_LEVEL_NOTICE, cluster, NULL,
+					    "cluster removed from the configuration: service %s deleted", object_name(item));
+			free(path);
+		}
+	}
+	json_decref(services);
+	free(collection);
+}
+
+bool kube_purge_cluster(struct kube_platform *kube, const struct pgha_config *config, const char *name, char *why,
+			size_t why_size)
+{
+	size_t i, claims = 0;
+	json_t *item;
+	char object[NAMES_BUFFER_SIZE + 8];
+
+	if (is_configured_cluster(config, name)) {
+		snprintf(why, why_size, "cluster %s is in the configuration: remove its block and reload first", name);
+		return false;
+	}
+	if (!kube_refresh(kube, why, why_size))
+		return false;
+	json_array_foreach(kube->pods, i, item) {
+		const char *cluster = object_label(item, "cluster");
+		if (cluster && strcmp(cluster, name) == 0) {
+			snprintf(why, why_size, "pod %s of cluster %s still exists; purge once it is gone", object_name(item),
+				 name);
+			return false;
+		}
+	}
+	json_array_foreach(kube->claims, i, item) {
+		const char *cluster = object_label(item, "cluster");
+		if (!cluster || strcmp(cluster, name) != 0)
+			continue;
+		char *path = core_path(kube, "persistentvolumeclaims", object_name(item));
+		int status = k8s_delete(kube->client, path, -1, NULL, why, why_size);
+		free(path);
+		if (status != 200 && status != 202 && status != 404)
+			return false;
+		log_message(LOG_LEVEL_WARNING, name, NULL, "purge: volume claim %s deleted", object_name(item));
+		claims++;
+	}
+	snprintf(object, sizeof object, "pgha-%s", name);
+	char *path = core_path(kube, "secrets", object);
+	k8s_delete(kube->client, path, -1, NULL, why, why_size);
+	free(path);
+	path = lease_path(kube, object);
+	k8s_delete(kube->client, path, -1, NULL, why, why_size);
+	free(path);
+	for (i = 0; i < kube->secret_count; i++)
+		if (strcmp(kube->secrets[i].cluster, name) == 0)
+			kube->secrets[i].cluster[0] = '\0';
+	log_message(LOG_LEVEL_WARNING, name, NULL, "purge: %zu volume claim%s, the secret and the lease deleted", claims,
+		    claims == 1 ? "" : "s");
+	return true;
+}
