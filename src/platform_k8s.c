@@ -45,6 +45,8 @@ struct lease_cache {
 	char seen_version[64];  /* the resourceVersion last seen, and since when (monotonic) */
 	long long seen_ms;
 	char holder[256];
+	long long services_checked_ms; /* monotonic: when CLUSTER-rw and -ro were last found right */
+	int services_port;
 };
 
 struct secret_cache {
@@ -939,11 +941,13 @@ void kube_parameter_changes(struct kube_platform *kube, const struct cluster_con
 
 /* ---- routes and records ---- */
 
-static void ensure_service(struct kube_platform *kube, const struct cluster_config *cluster, const char *suffix,
+/* Creates or corrects Service CLUSTER-SUFFIX; true when it is as wanted now. */
+static bool ensure_service(struct kube_platform *kube, const struct cluster_config *cluster, const char *suffix,
 			   const char *role)
 {
 	char name[NAMES_BUFFER_SIZE + 8], why[1024];
 	json_t *existing = NULL;
+	bool right = false;
 
 	snprintf(name, sizeof name, "%s-%s", cluster->name, suffix);
 	json_t *wanted_spec = json_pack("{s:{s:s, s:s, s:s}, s:[{s:s, s:i, s:i, s:s}]}", "selector", "app", "postgres",
@@ -959,6 +963,7 @@ static void ensure_service(struct kube_platform *kube, const struct cluster_conf
 		status = k8s_create(kube->client, collection, service, NULL, why, sizeof why);
 		free(collection);
 		json_decref(service);
+		right = status == 201;
 		if (status == 201)
 			log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "service %s created (role=%s, port %d)", name, role,
 				    cluster->port);
@@ -975,11 +980,14 @@ static void ensure_service(struct kube_platform *kube, const struct cluster_conf
 			json_object_set(spec, "selector", json_object_get(wanted_spec, "selector"));
 			json_object_set(spec, "ports", json_object_get(wanted_spec, "ports"));
 			status = k8s_replace(kube->client, path, existing, NULL, why, sizeof why);
+			right = status == 200;
 			if (status == 200)
 				log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "service %s updated (port %d)", name,
 					    cluster->port);
 			else
 				log_message(LOG_LEVEL_WARNING, cluster->name, NULL, "%s (read again next time)", why);
+		} else {
+			right = true;
 		}
 	} else {
 		log_message(LOG_LEVEL_ERROR, cluster->name, NULL, "%s", why);
@@ -987,6 +995,7 @@ static void ensure_service(struct kube_platform *kube, const struct cluster_conf
 	json_decref(existing);
 	json_decref(wanted_spec);
 	free(path);
+	return right;
 }
 
 void kube_publish(struct kube_platform *kube, const struct cluster_config *cluster,
@@ -1033,8 +1042,14 @@ void kube_publish(struct kube_platform *kube, const struct cluster_config *clust
 				log_message(LOG_LEVEL_WARNING, cluster->name, member->name, "%s", why);
 		}
 	}
-	ensure_service(kube, cluster, "rw", "primary");
-	ensure_service(kube, cluster, "ro", "replica");
+	/* Services change only with the configuration or by hand: checked every 10 s */
+	struct lease_cache *record = lease_for(kube, cluster->name);
+	if (record->services_port != cluster->port || monotonic_ms() - record->services_checked_ms > 10000) {
+		bool right = ensure_service(kube, cluster, "rw", "primary");
+		right &= ensure_service(kube, cluster, "ro", "replica");
+		record->services_checked_ms = right ? monotonic_ms() : 0;
+		record->services_port = right ? cluster->port : 0;
+	}
 }
 
 static bool is_configured_cluster(const struct pgha_config *config, const char *name)

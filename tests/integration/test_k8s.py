@@ -1,0 +1,361 @@
+"""pghad on the kubernetes platform, through a real API server: pghad (with the RBAC of
+contrib/kubernetes, not an admin) -> kube-apiserver -> the test node agent -> pgha-entrypoint
+-> real PostgreSQL. Each test has its own namespace."""
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import psycopg2
+import pytest
+
+import pgharness
+from conftest import has_failed
+
+REPLICAS = 3
+IMAGE = "pgha.test/postgres:15"
+
+
+def k8s_config(workdir, namespace, kubeconfig, port, lease_seconds=4, replicas=REPLICAS, name="pghad"):
+    return f"""
+daemon: {{
+  state_dir = "{workdir}/{name}-state";
+  control_socket = "{workdir}/{name}.sock";
+  loop_interval_ms = 300;
+  log_level = "info";
+}};
+platform: {{
+  type = "kubernetes";
+  kubernetes: {{ namespace = "{namespace}"; kubeconfig = "{kubeconfig}"; image = "{IMAGE}";
+                lease_seconds = {lease_seconds}; }};
+}};
+clusters = ( {{
+  name = "test";
+  replicas = {replicas};
+  port = {port};
+  synchronous = {{ method = "any"; number = 1; }};
+  volume = {{ size = "1Gi"; storage_class = "pgha-test"; }};
+}} );
+"""
+
+
+def control(workdir, request, name="pghad"):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(15)
+        connection.connect(os.path.join(workdir, f"{name}.sock"))
+        connection.sendall(json.dumps(request).encode() + b"\n")
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = connection.recv(65536)
+            assert chunk, "pghad closed the control connection"
+            answer += chunk
+    return json.loads(answer)
+
+
+def status(workdir, name="pghad"):
+    return control(workdir, {"command": "status"}, name)
+
+
+class Cluster:
+    """One namespace, its node agent, and the pghad daemons acting on it."""
+
+    def __init__(self, kube, workdir, account, entrypoint):
+        self.kube = kube
+        self.api = kube.api
+        self.workdir = workdir
+        self.account = account
+        self.namespace = kube.new_namespace()
+        self.kubeconfig = kube.apply_rbac(self.namespace, owner=(account.uid, account.gid))
+        self.port = pgharness.free_port()
+        root = os.path.join(workdir, "node")
+        os.makedirs(root, exist_ok=True)
+        self.agent = kube.start_agent(self.namespace, root, entrypoint, account.name,
+                                      log=os.path.join(workdir, "agent.log"))
+        self.daemons = {}
+        self._passfile = None
+
+    def start_daemon(self, name="pghad", lease_seconds=4):
+        daemon = pgharness.Pghad(self.workdir, k8s_config(self.workdir, self.namespace, self.kubeconfig, self.port,
+                                                          lease_seconds, name=name),
+                                 name=name, env={"PGHA_IDENTITY": name}, account=self.account)
+        daemon.start()
+        daemon.wait_running()
+        self.daemons[name] = daemon
+        return daemon
+
+    def path(self, kind, name=None):
+        base = f"/api/v1/namespaces/{self.namespace}/{kind}"
+        return f"{base}/{name}" if name else base
+
+    def pods(self):
+        return {pod["metadata"]["name"]: pod for pod in self.api.list(self.path("pods"), label_selector="app=postgres")}
+
+    def claims(self):
+        return {claim["metadata"]["name"]: claim for claim in self.api.list(self.path("persistentvolumeclaims"))}
+
+    def services(self):
+        return {service["metadata"]["name"]: service for service in self.api.list(self.path("services"))}
+
+    def passfile(self):
+        """A passfile with the superuser password from the cluster's Secret."""
+        if self._passfile:
+            return self._passfile
+        secret = self.api.get(self.path("secrets", "pgha-test"))
+        password = base64.b64decode(secret["data"]["superuser-password"]).decode()
+        self._passfile = os.path.join(self.workdir, "superuser.pgpass")
+        with open(self._passfile, "w") as out:
+            out.write(f"*:*:*:postgres:{password}\n")
+        os.chmod(self._passfile, 0o600)
+        self.account.chown(self._passfile)
+        return self._passfile
+
+    def address(self, member):
+        pod = self.pods().get(f"postgres-{member}")
+        return pod and pod.get("status", {}).get("podIP")
+
+    def conninfo(self, address):
+        return f"host={address} port={self.port} user=postgres dbname=postgres passfile={self.passfile()}"
+
+    def sql(self, member, statement, address=None, check=True):
+        """statement on member over TCP as the superuser; None (check false) when it does not answer."""
+        try:
+            address = address or self.address(member)
+            with psycopg2.connect(self.conninfo(address), connect_timeout=3) as connection:
+                connection.autocommit = True
+                with connection.cursor() as cursor:
+                    cursor.execute(statement)
+                    return cursor.fetchall() if cursor.description else None
+        except (psycopg2.Error, TypeError):
+            if check:
+                raise
+            return None
+
+    def member_state(self, name="pghad"):
+        cluster = status(self.workdir, name)["clusters"][0]
+        return cluster, {member["name"]: member for member in cluster["members"]}
+
+    def healthy(self, name="pghad"):
+        """The status once there is one primary and every other member streams from it in its
+        synchronous list, else None."""
+        cluster, members = self.member_state(name)
+        if len(members) < REPLICAS:
+            return None
+        primaries = [member for member in members.values() if member["role"] == "primary"]
+        if len(primaries) != 1:
+            return None
+        for member in members.values():
+            if member["role"] != "primary" and (member["state"] != "streaming"
+                                                or member["sync_state"] not in ("quorum", "sync")):
+                return None
+        return cluster
+
+    def wait_healthy(self, timeout=120, name="pghad"):
+        return pgharness.wait_until(lambda: self.healthy(name), timeout=timeout, interval=0.5,
+                                    what="a healthy cluster on kubernetes")
+
+    def rw_member(self):
+        """The member the test-rw Service selects: the one pod its selector matches."""
+        selector = self.services()["test-rw"]["spec"]["selector"]
+        text = ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
+        pods = [pod for pod in self.api.list(self.path("pods"), label_selector=text)
+                if not pod["metadata"].get("deletionTimestamp")]
+        return [pod["metadata"]["labels"]["member"] for pod in pods]
+
+    def close(self):
+        for daemon in self.daemons.values():
+            if daemon.running:
+                daemon.stop(signal.SIGKILL)
+        self.agent.stop()
+        pgharness.stop_postmasters_under(self.workdir)
+
+
+@pytest.fixture
+def k8s(request, kube, tmp_workdir, account):
+    """A namespace with the RBAC of contrib/kubernetes, a node agent running pods'
+    pgha-entrypoint as the test account, and the pghad started in it (killed after)."""
+    entrypoint = pgharness.install_program("pgha_entrypoint", os.path.join(tmp_workdir, "bin"), account)
+    cluster = Cluster(kube, tmp_workdir, account, entrypoint)
+    try:
+        yield cluster
+    finally:
+        if has_failed(request):
+            for daemon in cluster.daemons.values():
+                print(daemon.log_report(), file=sys.stderr)
+            print(pgharness.log_report("node agent", os.path.join(tmp_workdir, "agent.log")), file=sys.stderr)
+        cluster.close()
+
+
+def test_three_members_from_an_empty_namespace(k8s):
+    k8s.start_daemon()
+    cluster = k8s.wait_healthy()
+
+    pods = k8s.pods()
+    assert sorted(pods) == ["postgres-test-0", "postgres-test-1", "postgres-test-2"]
+    for index in range(REPLICAS):
+        labels = pods[f"postgres-test-{index}"]["metadata"]["labels"]
+        assert labels["app"] == "postgres" and labels["cluster"] == "test" and labels["member"] == f"test-{index}"
+        assert labels["app.kubernetes.io/managed-by"] == "pgha"
+        assert labels["role"] == ("primary" if index == 0 else "replica")
+        assert labels["master"] == ("true" if index == 0 else "false")
+    primary_only = k8s.api.list(k8s.path("pods"), label_selector="app=postgres,cluster=test,master=true")
+    assert [pod["metadata"]["name"] for pod in primary_only] == ["postgres-test-0"]
+
+    claims = k8s.claims()
+    assert sorted(claims) == ["pgdata-postgres-test-0", "pgdata-postgres-test-1", "pgdata-postgres-test-2"]
+    for claim in claims.values():
+        assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+        assert claim["spec"]["storageClassName"] == "pgha-test"
+        assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    services = k8s.services()
+    assert services["test-rw"]["spec"]["selector"] == {"app": "postgres", "cluster": "test", "role": "primary"}
+    assert services["test-ro"]["spec"]["selector"] == {"app": "postgres", "cluster": "test", "role": "replica"}
+    assert services["test-rw"]["spec"]["ports"][0]["port"] == k8s.port
+
+    assert cluster["synchronous_standby_names"] == 'ANY 1 ("test-1", "test-2")'
+    assert k8s.sql("test-0", "SHOW synchronous_standby_names") == [('ANY 1 ("test-1", "test-2")',)]
+    streaming = k8s.sql("test-0", "SELECT application_name, state FROM pg_stat_replication ORDER BY 1")
+    assert streaming == [("test-1", "streaming"), ("test-2", "streaming")]
+
+    # a commit on the member test-rw selects is visible on a replica
+    assert k8s.rw_member() == ["test-0"]
+    k8s.sql("test-0", "CREATE TABLE seen (v text); INSERT INTO seen VALUES ('through test-rw')")
+    pgharness.wait_until(lambda: k8s.sql("test-2", "SELECT v FROM seen", check=False) == [("through test-rw",)],
+                         timeout=10, what="the row on test-2")
+
+    # the daemon ran with the namespace's ServiceAccount, and reports its requests
+    reply = status(k8s.workdir)
+    assert reply["kubernetes"]["namespace"] == k8s.namespace
+    assert 2 <= reply["kubernetes"]["requests_per_iteration"] <= 12, reply["kubernetes"]
+
+
+def test_a_deleted_standby_pod_comes_back_with_its_claim(k8s):
+    k8s.start_daemon()
+    k8s.wait_healthy()
+    before = k8s.pods()["postgres-test-2"]["metadata"]["uid"]
+    claim = k8s.claims()["pgdata-postgres-test-2"]["metadata"]["uid"]
+    k8s.sql("test-0", "CREATE TABLE kept (v int); INSERT INTO kept VALUES (1)")
+
+    k8s.api.delete(k8s.path("pods", "postgres-test-2"))
+    pgharness.wait_until(lambda: k8s.pods().get("postgres-test-2", {}).get("metadata", {}).get("uid", before) != before,
+                         timeout=60, what="a new pod for test-2")
+    k8s.wait_healthy()
+    assert k8s.claims()["pgdata-postgres-test-2"]["metadata"]["uid"] == claim
+    assert k8s.sql("test-2", "SELECT v FROM kept") == [(1,)]
+    # it started from its volume: no second clone
+    assert "clone test-2" not in k8s.daemons["pghad"].log_text().split("delete", 1)[-1]
+
+
+class Writer:
+    """bench/failover-writer committing to whichever of the given addresses is primary."""
+
+    def __init__(self, k8s, addresses):
+        self.out = os.path.join(k8s.workdir, "writer.log")
+        argv = [pgharness.built_program("failover_writer"), "--out", self.out, "--interval-ms", "5"]
+        for address in addresses:
+            argv += ["--connect", k8s.conninfo(address)]
+        open(self.out, "w").close()
+        k8s.account.chown(self.out)
+        self.process = pgharness.popen_as_user(argv, account=k8s.account, stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.PIPE)
+
+    def acknowledged(self):
+        with open(self.out) as log:
+            return [int(fields[1]) for fields in (line.split() for line in log) if fields and fields[0] == "ack"]
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=15)
+
+
+def test_deleting_the_primary_pod_fails_over_without_losing_commits(k8s):
+    k8s.start_daemon()
+    k8s.wait_healthy()
+    addresses = [k8s.address(f"test-{index}") for index in range(REPLICAS)]
+    writer = Writer(k8s, addresses)
+    try:
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > 50, timeout=20, what="the writer's first commits")
+        k8s.api.delete(k8s.path("pods", "postgres-test-0"))
+        pgharness.wait_until(lambda: k8s.rw_member() in (["test-1"], ["test-2"]), timeout=60,
+                             what="test-rw selecting a new primary")
+        before = len(writer.acknowledged())
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > before + 50, timeout=30,
+                             what="commits on the new primary")
+    finally:
+        writer.stop()
+    new_primary = k8s.rw_member()[0]
+    acknowledged = set(writer.acknowledged())
+    rows = {row[0] for row in k8s.sql(new_primary, "SELECT id FROM failover_writer")}
+    assert acknowledged - rows == set(), f"{len(acknowledged - rows)} acknowledged commits lost"
+
+    # the old primary comes back as a standby of the new one, and only one primary remains
+    cluster = k8s.wait_healthy(timeout=120)
+    members = {member["name"]: member for member in cluster["members"]}
+    assert members[new_primary]["role"] == "primary"
+    assert members["test-0"]["role"] == "replica" and members["test-0"]["state"] == "streaming"
+    assert k8s.sql("test-0", "SELECT pg_is_in_recovery()") == [(True,)]
+    assert k8s.rw_member() == [new_primary]
+    assert cluster["failover"]["last"], cluster["failover"]
+
+
+def test_only_the_lease_holder_acts_and_another_takes_over(k8s):
+    first = k8s.start_daemon("first", lease_seconds=4)
+    second = k8s.start_daemon("second", lease_seconds=4)
+    k8s.wait_healthy(name="first")
+    leases = {name: status(k8s.workdir, name)["clusters"][0]["lease"] for name in ("first", "second")}
+    holders = [name for name, lease in leases.items() if lease["held"]]
+    assert len(holders) == 1, leases
+    holder = holders[0]
+    other = "second" if holder == "first" else "first"
+    assert leases[other]["holder"] == holder
+    assert "not acting" in status(k8s.workdir, other)["clusters"][0]["waiting"]
+    uids = {name: pod["metadata"]["uid"] for name, pod in k8s.pods().items()}
+
+    killed = time.monotonic()
+    k8s.daemons[holder].stop(signal.SIGKILL)
+    pgharness.wait_until(lambda: status(k8s.workdir, other)["clusters"][0]["lease"]["held"], timeout=20,
+                         what=f"{other} taking the lease over")
+    took = time.monotonic() - killed
+    # the lease is 4 s: taken over after it, within it plus one renewal and an iteration
+    assert took < 4 + 0.8 + 1.5, took
+    lease = k8s.api.get(f"/apis/coordination.k8s.io/v1/namespaces/{k8s.namespace}/leases/pgha-test")
+    assert lease["spec"]["holderIdentity"] == other
+    k8s.wait_healthy(name=other)
+    assert {name: pod["metadata"]["uid"] for name, pod in k8s.pods().items()} == uids
+    primaries = [member for member in range(REPLICAS)
+                 if k8s.sql(f"test-{member}", "SELECT pg_is_in_recovery()") == [(False,)]]
+    assert primaries == [0]
+    del first, second
+
+
+def test_a_lease_changed_behind_the_holder_is_reread_not_overwritten(k8s):
+    daemon = k8s.start_daemon("first", lease_seconds=6)
+    k8s.wait_healthy(name="first")
+    path = f"/apis/coordination.k8s.io/v1/namespaces/{k8s.namespace}/leases/pgha-test"
+    lease = k8s.api.get(path)
+    state = json.loads(lease["metadata"]["annotations"]["pgha.io/state"])
+    state["last_failover"] = "written by an intruder"
+    # someone else takes the Lease: it now has a newer resourceVersion than the holder read
+    lease["spec"]["holderIdentity"] = "intruder"
+    lease["metadata"]["annotations"]["pgha.io/state"] = json.dumps(state)
+    mark = daemon.log_mark()
+    k8s.api.put(path, lease)
+    # a state change asked now is written on the condition of the version the daemon
+    # read: refused (409, or the re-read shows another holder), never written over
+    answer = control(k8s.workdir, {"command": "pause", "cluster": "test"}, "first")
+    assert answer["ok"] is False, answer
+    daemon.wait_for_log(r"lease pgha-test lost", timeout=10, since=mark)
+    assert status(k8s.workdir, "first")["clusters"][0]["lease"]["held"] is False
+    after = k8s.api.get(path)
+    assert after["spec"]["holderIdentity"] == "intruder"
+    assert json.loads(after["metadata"]["annotations"]["pgha.io/state"]) == state
+    # the intruder never renews: after the whole duration the daemon takes the Lease back
+    # and goes on from the state the intruder left, not from its own older copy
+    daemon.wait_for_log(r"lease pgha-test taken by first", timeout=20, since=mark)
+    reply = status(k8s.workdir, "first")["clusters"][0]
+    assert reply["failover"]["last"] == "written by an intruder"
+    assert reply["failover"]["paused"] is False
