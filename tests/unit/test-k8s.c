@@ -119,6 +119,7 @@ static void test_service_account(const char *directory)
 
 	write_file(directory, "token", "eyJhbGciOiJSUzI1NiJ9.sa-token\n");
 	write_file(directory, "namespace", "databases\n");
+	why[0] = '\0';
 	client = k8s_client_new("", NULL, why, sizeof why);
 	ok(client, "in a pod: %s", why);
 	if (client) {
@@ -130,6 +131,7 @@ static void test_service_account(const char *directory)
 
 	setenv("KUBERNETES_SERVICE_HOST", "fd00:10:96::1", 1);
 	remove_file(directory, "namespace");
+	why[0] = '\0';
 	client = k8s_client_new(NULL, NULL, why, sizeof why);
 	ok(client, "an IPv6 service: %s", why);
 	if (client) {
@@ -193,6 +195,7 @@ static void test_kubeconfig(const char *directory)
 
 	write_file(directory, "token", "kubeconfig-token\n");
 	struct k8s_limits limits = {.connect_timeout_ms = 1000, .timeout_ms = 2000};
+	why[0] = '\0';
 	struct k8s_client *client = k8s_client_new(path, &limits, why, sizeof why);
 	ok(client, "a kubeconfig with a relative token file: %s", why);
 	if (client) {
