@@ -27,7 +27,9 @@ def client_program():
 class Client:
     """A running tests/k8s-client: call(...) sends one command and returns its answer."""
 
-    def __init__(self, workdir, kubeconfig=None, env=None, timeout_ms=None, connect_timeout_ms=None):
+    def __init__(self, workdir, kubeconfig=None, env=None, timeout_ms=None, connect_timeout_ms=None,
+                 expected_exit=0):
+        self.expected_exit = expected_exit
         argv = [client_program()]
         if kubeconfig:
             argv += ["--kubeconfig", kubeconfig]
@@ -64,10 +66,17 @@ class Client:
             return rest, stderr.read()
 
     def close(self):
+        """Ends the client as its input ends, and returns its exit status (under
+        sanitizers, a leak or an error report makes it non-zero)."""
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         self.stderr.close()
+        return self.process.returncode
 
 
 @pytest.fixture
@@ -88,7 +97,10 @@ def clients(workdir):
 
     yield start
     for client in started:
-        client.close()
+        status = client.close()
+        if status != client.expected_exit:
+            with open(client.stderr_path) as stderr:
+                pytest.fail(f"k8s-client exited with {status}: {stderr.read()[-3000:]}")
 
 
 def write(path, text, mode=0o600):
@@ -295,11 +307,11 @@ def test_a_client_that_cannot_be_made_says_why(clients, workdir):
     path = kubeconfig(workdir, "https://127.0.0.1:1")
     text = open(path).read().replace("user: robot", "user: ghost", 1)
     write(path, text)
-    client = clients(kubeconfig=path)
+    client = clients(kubeconfig=path, expected_exit=1)
     assert client.first_line() == {"error": f"kubeconfig {path}: context fake names user ghost, which the file "
                                             "does not define"}
     assert client.process.wait(timeout=10) == 1
-    outside = clients()
+    outside = clients(expected_exit=1)
     assert "KUBERNETES_SERVICE_HOST" in outside.first_line()["error"]
 
 
