@@ -31,6 +31,12 @@ const char *k8s_client_server(const struct k8s_client *client);
 /* Requests sent since the client was made (each retry counts). */
 unsigned long k8s_client_requests(const struct k8s_client *client);
 
+/* "METHOD PATH: STATUS REASON: message" of an answer that is not 2xx into why: the
+ * message is the API Status object's in body, else the start of a body that is not JSON
+ * (on one line); bearer tokens are scrubbed. Exposed for the unit tests. */
+void k8s_format_error(char *why, size_t why_size, const char *method, const char *path, int status, const char *body,
+		      size_t body_length);
+
 /* One request. path starts with "/api" or "/apis" and is already escaped where needed.
  * body (may be NULL) is sent as JSON with content_type (NULL: application/json). On any
  * HTTP answer returns its status and, when reply is not NULL, sets *reply to the parsed
@@ -41,7 +47,9 @@ unsigned long k8s_client_requests(const struct k8s_client *client);
 int k8s_request(struct k8s_client *client, const char *method, const char *path, const json_t *body,
 		const char *content_type, json_t **reply, char *why, size_t why_size);
 
-/* Conveniences over k8s_request; each returns the HTTP status (-1: no answer). */
+/* Conveniences over k8s_request; each returns the HTTP status (-1: no answer). Their
+ * object outputs are set on a 2xx answer only (NULL otherwise); a 2xx answer whose body
+ * is not a JSON object counts as no answer (-1), so that a 2xx always comes with one. */
 int k8s_get(struct k8s_client *client, const char *path, json_t **object, char *why, size_t why_size);
 /* A list, narrowed by label_selector (NULL: all), served from the API server's cache when
  * resource_version is "0". *items is the list's items array (a new reference) and, when
@@ -67,7 +75,9 @@ int k8s_delete(struct k8s_client *client, const char *path, int grace_seconds, c
 
 /* Read-modify-write with optimistic concurrency: GET path, call change (which edits the
  * object in place and returns false to give up without writing, why written), PUT it;
- * on 409 Conflict read again and retry, up to attempts times. Returns the last status. */
+ * on 409 Conflict read again and retry, up to attempts times. Returns the last status,
+ * or 0 when change gave up (then *updated is the object as read and as change left it). Each try
+ * is two requests, each bounded by the client's limits; no sleep between tries. */
 typedef bool (*k8s_change_fn)(json_t *object, void *context, char *why, size_t why_size);
 int k8s_update(struct k8s_client *client, const char *path, k8s_change_fn change, void *context, int attempts,
 	       json_t **updated, char *why, size_t why_size);
