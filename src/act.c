@@ -434,7 +434,7 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 		bool over = !member || (operation->kind == OPERATION_START     ? member->reachable
 					: operation->kind == OPERATION_PROMOTE ? member->reachable && !member->in_recovery
 									       : member->postmaster == 0);
-		char state = operation->kind == OPERATION_START ? local_process_state(operation->postmaster) : 'R';
+		char state = operation->kind == OPERATION_START ? proc_state(operation->postmaster) : 'R';
 		if (!over && (state == 0 || state == 'Z')) {
 			/* PostgreSQL refused to start: say so now rather than wait for the deadline */
 			operation->active = false;
