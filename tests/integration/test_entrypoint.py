@@ -308,8 +308,12 @@ def wait_streaming(primary, standby_name, slot=None, timeout=60):
     pgharness.wait_until(streaming, timeout=timeout, interval=0.2, what=f"{standby_name} to stream")
 
 
-def bootstrap(cluster, name="test-0"):
+def bootstrap(cluster, name="test-0", empty_directory=False):
+    """A new cluster's first member, ready; PGDATA made empty first if asked (else missing)."""
     primary = cluster.member(name)
+    if empty_directory:
+        os.mkdir(primary.data, 0o755)
+        primary.account.chown(primary.data)
     cluster.start(primary, "primary", PGHA_BOOTSTRAP=1)
     primary.wait_ready()
     return primary
@@ -333,9 +337,11 @@ def snapshot(path):
 # ---- (a) bootstrap ----
 
 def test_bootstrap_initializes_and_becomes_postgres(cluster):
-    primary = bootstrap(cluster)
+    # an empty PGDATA counts as none: the volume's directory may be made in advance
+    primary = bootstrap(cluster, empty_directory=True)
     log = primary.log_text()
-    assert "bootstraps the cluster (PGHA_ROLE=primary, PGHA_BOOTSTRAP=1): initdb" in log
+    assert "is empty and this member bootstraps the cluster (PGHA_ROLE=primary, PGHA_BOOTSTRAP=1): initdb" in log
+    assert stat.S_IMODE(os.stat(primary.data).st_mode) == 0o700
     assert "initdb finished" in log
 
     # the entrypoint became the postmaster: same process, no shell or wrapper between
@@ -547,7 +553,9 @@ def test_restarts_as_is(cluster):
 
 # ---- (e) rejoin ----
 
-def test_former_primary_is_rewound_and_follows_the_new_one(cluster):
+@pytest.mark.parametrize("end", ["shut down", "killed"])
+def test_former_primary_is_rewound_and_follows_the_new_one(cluster, end):
+    """The old primary shut down cleanly, or killed (then pg_rewind recovers it first)."""
     old = bootstrap(cluster, "test-0")
     new = cluster.member("test-1")
     create_replication(old, "test_1")
@@ -562,8 +570,12 @@ def test_former_primary_is_rewound_and_follows_the_new_one(cluster):
     # primary never gets, so the two histories diverge
     assert new.value("SELECT pg_promote(true, 60)")
     old.sql("INSERT INTO t SELECT 'old primary only' FROM generate_series(1, 1000)")
-    old.sql("CHECKPOINT")
-    assert old.stop() == 0
+    if end == "killed":
+        pgharness.kill_group(old.process.pid)
+        old.process.wait(10)
+    else:
+        old.sql("CHECKPOINT")
+        assert old.stop() == 0
     new.sql("INSERT INTO t VALUES ('new primary')")
     new.sql("SELECT pg_create_physical_replication_slot('test_0')")
 
@@ -574,6 +586,8 @@ def test_former_primary_is_rewound_and_follows_the_new_one(cluster):
     log = old.log_text()[mark:]
     assert "former primary (no standby.signal) and PGHA_ROLE=standby: pg_rewind" in log
     assert "pg_rewind: servers diverged at WAL location" in log and "pg_rewind finished" in log
+    if end == "killed":
+        assert "for target server to complete crash recovery" in log
     assert old.value("SELECT pg_is_in_recovery()")
     new.sql("INSERT INTO t VALUES ('after the rejoin')")
     pgharness.wait_until(
