@@ -616,7 +616,7 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 					: operation->kind == OPERATION_PROMOTE ? member->reachable && !member->in_recovery
 									       : gone);
 		char state = actor->kube ? (member && member->postmaster_exited && !member->live_processes ? 'Z' : 'R')
-			     : operation->kind == OPERATION_START ? local_process_state(operation->postmaster)
+			     : operation->kind == OPERATION_START ? proc_state(operation->postmaster)
 								  : 'R';
 		if (!over && starting && actor->kube && (state == 'Z')) {
 			operation->active = false;

@@ -7,6 +7,7 @@ enum pgha_exit {
 	PGHA_EXIT_OK = 0,
 	PGHA_EXIT_FAILURE = 1,     /* the command ran and did not succeed */
 	PGHA_EXIT_USAGE = 64,      /* bad command line */
+	PGHA_EXIT_DATA = 65,       /* a data directory pgha will not touch (not PostgreSQL's): restarting will not help */
 	PGHA_EXIT_INTERNAL = 70,   /* a bug or a failure of the system (out of memory, event loop) */
 	PGHA_EXIT_PERMISSION = 77, /* run as root, or a file pghad must own is not its own */
 	PGHA_EXIT_CONFIG = 78,     /* the configuration is invalid: restarting will not help */

@@ -93,6 +93,14 @@ bool file_replace(const char *path, const void *content, size_t length, mode_t m
 	return true;
 }
 
+bool file_sync_parent(const char *path, char *why, size_t why_size)
+{
+	if (sync_directory(path))
+		return true;
+	snprintf(why, why_size, "cannot flush the directory of %s: %s", path, strerror(errno));
+	return false;
+}
+
 char *file_read(const char *path, size_t maximum, size_t *length, char *why, size_t why_size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -10,6 +10,9 @@
  * content or all of the new one, even across a crash or power loss. */
 bool file_replace(const char *path, const void *content, size_t length, mode_t mode, char *why, size_t why_size);
 
+/* Makes a rename or creation of path durable: flushes the directory that holds it. */
+bool file_sync_parent(const char *path, char *why, size_t why_size);
+
 /* The whole file, NUL-terminated, and its length (without the NUL) in *length when
  * length is not NULL. NULL with errno set and why written when it cannot be read; a
  * missing file is errno ENOENT. Files larger than maximum are refused (EFBIG). */

@@ -294,6 +294,32 @@ void pg_conninfo_append(char **conninfo, const char *key, const char *value)
 	*conninfo = text;
 }
 
+/* Appends text to out with ':' and '\\' escaped, as a password file field. */
+static char *passfile_field(char *out, const char *text)
+{
+	for (const char *c = text; *c; c++) {
+		if (*c == ':' || *c == '\\')
+			*out++ = '\\';
+		*out++ = *c;
+	}
+	return out;
+}
+
+void pg_passfile_append(char **passfile, const char *user, const char *password)
+{
+	size_t length = *passfile ? strlen(*passfile) : 0;
+	char *text = xreallocarray(*passfile, length + 2 * strlen(user) + 2 * strlen(password) + sizeof "*:*:*::\n", 1);
+	char *out = text + length;
+
+	out += sprintf(out, "*:*:*:");
+	out = passfile_field(out, user);
+	*out++ = ':';
+	out = passfile_field(out, password);
+	*out++ = '\n';
+	*out = '\0';
+	*passfile = text;
+}
+
 uint64_t pg_lsn_parse(const char *text)
 {
 	unsigned int high, low;

@@ -60,6 +60,11 @@ char *pg_conf_quote(const char *value);
  * quoting value as libpq's conninfo parser reads it. */
 void pg_conninfo_append(char **conninfo, const char *key, const char *value);
 
+/* Appends a password file line for user on any host, port and database,
+ * "*:*:*:USER:PASSWORD\n", to *passfile (NULL to start), with ':' and '\\' escaped as
+ * libpq reads the file. The caller has refused passwords holding a line break. */
+void pg_passfile_append(char **passfile, const char *user, const char *password);
+
 /* An LSN as PostgreSQL prints it ("16/B374D848"): read (0 for NULL or nonsense), and
  * written into buffer. */
 uint64_t pg_lsn_parse(const char *text);

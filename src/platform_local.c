@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bindir.h"
+#include "datadir.h"
 #include "file.h"
 #include "log.h"
 #include "memory.h"
@@ -32,74 +34,15 @@ static bool count_one(pid_t pid, void *context);
 #define CLONE_TIMEOUT_MS (6 * 60 * 60 * 1000)
 #define PROGRAM_TIMEOUT_MS (30 * 1000)
 
-static bool has_postgres(const char *directory)
-{
-	char path[600];
-	snprintf(path, sizeof path, "%s/postgres", directory);
-	return access(path, X_OK) == 0;
-}
-
-/* The numbers in a path, for ordering /usr/lib/postgresql/9.6 before /usr/lib/postgresql/15. */
-static int compare_versions(const void *a, const void *b)
-{
-	const char *left = *(const char *const *)a, *right = *(const char *const *)b;
-	while (*left && *right) {
-		if (isdigit((unsigned char)*left) && isdigit((unsigned char)*right)) {
-			long x = strtol(left, (char **)&left, 10), y = strtol(right, (char **)&right, 10);
-			if (x != y)
-				return x < y ? -1 : 1;
-		} else if (*left != *right) {
-			return (unsigned char)*left - (unsigned char)*right;
-		} else {
-			left++, right++;
-		}
-	}
-	return (unsigned char)*left - (unsigned char)*right;
-}
-
 static bool find_bindir(struct local_platform *platform)
 {
-	const char *configured = platform->config->platform.local.bindir;
+	char why[512];
 
-	if (configured[0]) {
-		snprintf(platform->bindir, sizeof platform->bindir, "%s", configured);
-		if (has_postgres(platform->bindir))
-			return true;
-		log_error("platform.local.bindir %s holds no postgres program", configured);
-		return false;
-	}
-	static const char *const pg_config_paths[] = {"/usr/bin/pg_config", "/usr/local/bin/pg_config", NULL};
-	for (size_t i = 0; pg_config_paths[i]; i++) {
-		const char *const argv[] = {pg_config_paths[i], "--bindir", NULL};
-		struct proc_result result;
-		if (access(pg_config_paths[i], X_OK) != 0)
-			continue;
-		bool ran = proc_run(argv, NULL, NULL, PROGRAM_TIMEOUT_MS, &result);
-		if (ran) {
-			snprintf(platform->bindir, sizeof platform->bindir, "%s", result.output);
-			platform->bindir[strcspn(platform->bindir, "\n")] = '\0';
-		}
-		proc_result_free(&result);
-		if (ran && has_postgres(platform->bindir))
-			return true;
-	}
-	/* Debian's pg_config (libpq-dev) names a bindir without the server: take the newest installed */
-	glob_t found;
-	bool any = glob("/usr/lib/postgresql/*/bin", 0, NULL, &found) == 0;
-	if (any) {
-		qsort(found.gl_pathv, found.gl_pathc, sizeof *found.gl_pathv, compare_versions);
-		any = false;
-		for (size_t i = found.gl_pathc; i-- > 0 && !any;)
-			if (has_postgres(found.gl_pathv[i])) {
-				snprintf(platform->bindir, sizeof platform->bindir, "%s", found.gl_pathv[i]);
-				any = true;
-			}
-		globfree(&found);
-	}
-	if (!any)
-		log_error("no PostgreSQL server programs found (pg_config --bindir, /usr/lib/postgresql/*/bin); "
-			  "install them or set platform.local.bindir");
-	return any;
+	if (bindir_find(platform->config->platform.local.bindir, "platform.local.bindir", platform->bindir,
+			sizeof platform->bindir, why, sizeof why))
+		return true;
+	log_error("%s", why);
+	return false;
 }
 
 bool local_platform_init(struct local_platform *platform, const struct pgha_config *config)
@@ -155,57 +98,12 @@ struct pg_target local_admin_target(const struct local_platform *platform, const
 	};
 }
 
-char local_process_state(pid_t pid)
-{
-	char path[64], why[256];
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	char *stat = file_read(path, 4096, NULL, why, sizeof why);
-	/* "PID (COMMAND) STATE ...": the command may hold spaces and parentheses */
-	char *close = stat ? strrchr(stat, ')') : NULL;
-	char state = close && close[1] == ' ' ? close[2] : 0;
-	free(stat);
-	return state;
-}
-
 static bool exists(const char *directory, const char *name)
 {
 	char *path = xasprintf("%s/%s", directory, name);
 	bool found = access(path, F_OK) == 0;
 	free(path);
 	return found;
-}
-
-/* The postmaster recorded in postmaster.pid, if that process still runs postgres. */
-static pid_t running_postmaster(const char *data, bool *exited)
-{
-	char path[64], why[256], command[256] = "";
-	char *pid_file = xasprintf("%s/postmaster.pid", data);
-	char *content = file_read(pid_file, 64 * 1024, NULL, why, sizeof why);
-	long pid;
-
-	free(pid_file);
-	if (!content)
-		return 0;
-	pid = strtol(content, NULL, 10);
-	free(content);
-	if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno != EPERM))
-		return 0;
-	/* A dead postmaster not yet reaped by its parent still holds the data directory in
-	 * PostgreSQL's eyes (its lock check is kill(pid, 0)): it counts as running, so that
-	 * nothing starts a second one into a "lock file already exists" failure. */
-	if (local_process_state((pid_t)pid) == 'Z') {
-		*exited = true;
-		return (pid_t)pid;
-	}
-	/* a pid reused by another program after a crash is not our postmaster */
-	snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
-	content = file_read(path, 64 * 1024, NULL, why, sizeof why);
-	if (content) {
-		snprintf(command, sizeof command, "%s", content);
-		free(content);
-	}
-	const char *base = strrchr(command, '/');
-	return strcmp(base ? base + 1 : command, "postgres") == 0 ? (pid_t)pid : 0;
 }
 
 void local_member_state(const struct local_platform *platform, const struct cluster_config *cluster, int index,
@@ -224,18 +122,16 @@ void local_member_state(const struct local_platform *platform, const struct clus
 		free(data);
 		return;
 	}
-	state->postmaster = running_postmaster(data, &state->postmaster_exited);
-	/* an empty directory is no data yet: initdb and pg_basebackup can fill it */
-	DIR *listing = opendir(data);
-	bool empty = true;
-	for (struct dirent *entry; listing && (entry = readdir(listing));)
-		empty &= strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0;
-	if (listing)
-		closedir(listing);
+	state->postmaster = datadir_postmaster(data, &state->postmaster_exited);
+	/* an empty directory is no data yet: initdb and pg_basebackup can fill it (nor is one
+	 * that cannot be listed: initdb or pg_basebackup then says why) */
+	struct datadir_contents contents;
+	datadir_inspect(data, &contents);
+	bool empty = contents.kind == DATADIR_EMPTY || contents.kind == DATADIR_UNREADABLE;
 	if (!empty || state->postmaster) {
-		state->data_exists = exists(data, "PG_VERSION") && exists(data, "global/pg_control");
+		state->data_exists = contents.pg_version && contents.pg_control;
 		state->data_unusable = !state->data_exists && !state->postmaster;
-		state->standby_signal = exists(data, "standby.signal");
+		state->standby_signal = contents.standby_signal;
 	}
 	free(data);
 }
@@ -313,8 +209,8 @@ bool local_replication_secret(const struct local_platform *platform, const struc
 	}
 	content[strcspn(content, "\n")] = '\0';
 	snprintf(password, password_size, "%s", content);
-	/* a pgpass line: the password contains only hex digits, nothing to escape */
-	char *line = xasprintf("*:*:*:%s:%s\n", REPLICATION_ROLE, content);
+	char *line = NULL;
+	pg_passfile_append(&line, REPLICATION_ROLE, content);
 	char *pgpass = xasprintf("%s/pgpass", directory);
 	snprintf(passfile, passfile_size, "%s", pgpass);
 	made = strlen(pgpass) < passfile_size && file_replace(pgpass, line, strlen(line), 0600, why, why_size);
@@ -377,24 +273,6 @@ int local_upstream_of(const struct cluster_config *cluster, const char *primary_
 	return loopback ? upstream : -1;
 }
 
-static bool write_conf(const char *data, const char *name, const char *content, char *why, size_t why_size)
-{
-	char *path = xasprintf("%s/%s", data, name);
-	bool written = file_replace(path, content, strlen(content), 0600, why, why_size);
-	free(path);
-	return written;
-}
-
-/* One "name = 'value'" line. */
-static void append_setting(char **text, const char *name, const char *value)
-{
-	char *quoted = pg_conf_quote(value);
-	char *line = xasprintf("%s%s = %s\n", *text, name, quoted);
-	free(quoted);
-	free(*text);
-	*text = line;
-}
-
 static const char *parameter_value(const struct cluster_config *cluster, const char *name)
 {
 	for (size_t i = 0; i < cluster->postgresql.parameters.count; i++)
@@ -414,25 +292,25 @@ static char *render_settings(const struct local_platform *platform, const struct
 
 	snprintf(port, sizeof port, "%d", local_member_port(cluster, index));
 	names_member(member, sizeof member, cluster->name, index);
-	append_setting(&text, "port", port);
-	append_setting(&text, "listen_addresses", "127.0.0.1");
-	append_setting(&text, "unix_socket_directories", directory);
-	append_setting(&text, "cluster_name", member);
-	append_setting(&text, "hot_standby", "on");
+	datadir_append_setting(&text, "port", port);
+	datadir_append_setting(&text, "listen_addresses", "127.0.0.1");
+	datadir_append_setting(&text, "unix_socket_directories", directory);
+	datadir_append_setting(&text, "cluster_name", member);
+	datadir_append_setting(&text, "hot_standby", "on");
 	/* pg_rewind needs hints or checksums; initdb turns checksums on, hints cover clones of others */
-	append_setting(&text, "wal_log_hints", "on");
+	datadir_append_setting(&text, "wal_log_hints", "on");
 	/* enough senders and slots for every standby and a clone in progress, unless set */
 	snprintf(senders, sizeof senders, "%d", cluster->replicas + 2 > 10 ? cluster->replicas + 2 : 10);
 	if (!parameter_value(cluster, "max_wal_senders"))
-		append_setting(&text, "max_wal_senders", senders);
+		datadir_append_setting(&text, "max_wal_senders", senders);
 	if (!parameter_value(cluster, "max_replication_slots"))
-		append_setting(&text, "max_replication_slots", senders);
+		datadir_append_setting(&text, "max_replication_slots", senders);
 	/* a standby whose primary went away retries after this: PostgreSQL's 5 s would be
 	 * most of a failover's time (unless set) */
 	if (!parameter_value(cluster, "wal_retrieve_retry_interval"))
-		append_setting(&text, "wal_retrieve_retry_interval", "250ms");
+		datadir_append_setting(&text, "wal_retrieve_retry_interval", "250ms");
 	for (size_t i = 0; i < cluster->postgresql.parameters.count; i++)
-		append_setting(&text, cluster->postgresql.parameters.items[i].name,
+		datadir_append_setting(&text, cluster->postgresql.parameters.items[i].name,
 			       cluster->postgresql.parameters.items[i].value);
 	char *tail = xasprintf("%sinclude_if_exists = 'pgha-standby.conf'\ninclude_if_exists = 'pgha-synchronous.conf'\n",
 			       text);
@@ -447,7 +325,7 @@ bool local_write_settings(const struct local_platform *platform, const struct cl
 {
 	char *data = local_data_directory(platform, cluster, index);
 	char *text = render_settings(platform, cluster, index);
-	bool written = write_conf(data, "pgha.conf", text, why, why_size);
+	bool written = datadir_write_file(data, "pgha.conf", text, why, why_size);
 	free(text);
 	free(data);
 	return written;
@@ -480,11 +358,11 @@ bool local_write_standby_settings(const struct local_platform *platform, const s
 	if (upstream >= 0) {
 		char *conninfo = local_primary_conninfo(platform, cluster, index, upstream);
 		names_slot(slot, sizeof slot, cluster->name, index);
-		append_setting(&text, "primary_conninfo", conninfo);
-		append_setting(&text, "primary_slot_name", slot);
+		datadir_append_setting(&text, "primary_conninfo", conninfo);
+		datadir_append_setting(&text, "primary_slot_name", slot);
 		free(conninfo);
 	}
-	bool written = write_conf(data, "pgha-standby.conf", text, why, why_size);
+	bool written = datadir_write_file(data, "pgha-standby.conf", text, why, why_size);
 	free(text);
 	free(data);
 	return written;
@@ -496,8 +374,8 @@ bool local_write_synchronous_names(const struct local_platform *platform, const 
 	char *data = local_data_directory(platform, cluster, index);
 	char *text = xstrdup("# Written by pghad: the standbys that confirm each commit.\n");
 
-	append_setting(&text, "synchronous_standby_names", names);
-	bool written = write_conf(data, "pgha-synchronous.conf", text, why, why_size);
+	datadir_append_setting(&text, "synchronous_standby_names", names);
+	bool written = datadir_write_file(data, "pgha-synchronous.conf", text, why, why_size);
 	free(text);
 	free(data);
 	return written;
@@ -524,7 +402,7 @@ static bool make_member_directory(const struct local_platform *platform, const s
 
 static char *program(const struct local_platform *platform, const char *name)
 {
-	return xasprintf("%s/%s", platform->bindir, name);
+	return bindir_program(platform->bindir, name);
 }
 
 struct proc_job *local_initialize(const struct local_platform *platform, sd_event *event,
@@ -556,15 +434,8 @@ bool local_finish_initialize(const struct local_platform *platform, const struct
 		return false;
 	/* the one line pgha adds to the file initdb wrote; everything else is in pgha.conf */
 	char *data = local_data_directory(platform, cluster, index);
-	char *path = xasprintf("%s/postgresql.conf", data);
-	FILE *conf = fopen(path, "a");
-	bool added = conf && fputs("\n# Added by pghad: the settings it manages.\ninclude = 'pgha.conf'\n", conf) >= 0;
-	if (conf && fclose(conf) != 0)
-		added = false;
-	if (!added)
-		snprintf(why, why_size, "cannot add the include of pgha.conf to %s: %s", path, strerror(errno));
+	bool added = datadir_include_settings(data, "pghad", why, why_size);
 	free(data);
-	free(path);
 	return added;
 }
 
@@ -616,7 +487,7 @@ bool local_finish_clone(const struct local_platform *platform, const struct clus
 
 	/* the primary's own synchronous list came along with the copy */
 	unlink(inherited);
-	if (!write_conf(copy, "standby.signal", "", why, why_size))
+	if (!datadir_write_file(copy, "standby.signal", "", why, why_size))
 		goto out;
 	if (rename(copy, data) < 0) {
 		snprintf(why, why_size, "cannot move the copy %s to %s: %s", copy, data, strerror(errno));
@@ -631,24 +502,12 @@ out:
 	return finished;
 }
 
-/* path.KIND.TIMESTAMP: where a directory pgha will not use is kept. */
-static char *aside_name(const char *path, const char *kind)
-{
-	char stamp[32];
-	time_t now = time(NULL);
-	struct tm utc;
-
-	gmtime_r(&now, &utc);
-	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
-	return xasprintf("%s.%s.%s", path, kind, stamp);
-}
-
 void local_abandon_clone(const struct local_platform *platform, const struct cluster_config *cluster, int index)
 {
 	char *copy = cloning_directory(platform, cluster, index);
 
 	if (access(copy, F_OK) == 0) {
-		char *aside = aside_name(copy, "failed");
+		char *aside = datadir_aside_name(copy, "failed");
 		if (rename(copy, aside) == 0)
 			log_message(LOG_LEVEL_WARNING, cluster->name, NULL, "kept the incomplete copy as %s", aside);
 		else
@@ -741,7 +600,7 @@ static void remove_stale_lock(const char *path, const char *data)
 	char *content = file_read(path, 64 * 1024, NULL, why, sizeof why);
 	long pid = content ? strtol(content, NULL, 10) : 0;
 
-	if (pid > 0 && local_process_state((pid_t)pid) == 'Z' && each_process_in(data, count_one, NULL) == 0) {
+	if (pid > 0 && proc_state((pid_t)pid) == 'Z' && each_process_in(data, count_one, NULL) == 0) {
 		if (unlink(path) == 0)
 			log_info("removed %s: its postmaster %ld has exited and left no process", path, pid);
 	}
@@ -856,7 +715,7 @@ int local_fence(const struct local_platform *platform, const struct cluster_conf
 	int failure = 0;
 
 	/* the postmaster first, so that it starts no new child; SIGKILL works on a stopped one */
-	if (postmaster > 0 && local_process_state(postmaster) != 'Z') {
+	if (postmaster > 0 && proc_state(postmaster) != 'Z') {
 		if (kill(postmaster, SIGKILL) == 0)
 			killed++;
 		else
@@ -936,7 +795,7 @@ bool local_finish_rejoin(const struct local_platform *platform, const struct clu
 	/* pg_rewind copied the source's settings files: this member's own are rewritten, and
 	 * a standby runs no synchronous list */
 	if (local_write_synchronous_names(platform, cluster, index, "", why, why_size) &&
-	    write_conf(data, "standby.signal", "", why, why_size))
+	    datadir_write_file(data, "standby.signal", "", why, why_size))
 		finished = local_write_settings(platform, cluster, index, why, why_size) &&
 			   local_write_standby_settings(platform, cluster, index, source, why, why_size);
 	free(data);
@@ -947,7 +806,7 @@ bool local_move_aside(const struct local_platform *platform, const struct cluste
 		      char *moved_to, size_t moved_size, char *why, size_t why_size)
 {
 	char *data = local_data_directory(platform, cluster, index);
-	char *aside = aside_name(data, "unusable");
+	char *aside = datadir_aside_name(data, "unusable");
 	bool moved = rename(data, aside) == 0;
 
 	if (moved)
@@ -1018,7 +877,7 @@ int local_stop_removed_cluster(const struct local_platform *platform, const stru
 		running++;
 		if (primary_running && state.standby_signal)
 			continue; /* standbys wait for the primary to be down */
-		if (local_process_state(state.postmaster) == 'Z' || !ask_once(state.postmaster))
+		if (proc_state(state.postmaster) == 'Z' || !ask_once(state.postmaster))
 			continue; /* already exited but not reaped, or already asked */
 		char member[NAMES_BUFFER_SIZE];
 		names_member(member, sizeof member, removed->name, i);

@@ -10,11 +10,9 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "datadir.h"
 #include "pg.h"
 #include "proc.h"
-
-/* The role pgha's standbys replicate as; its password lives in the state directory. */
-#define REPLICATION_ROLE "pgha_replicator"
 
 /* What the local platform needs besides the configuration, found once at start. */
 struct local_platform {
@@ -98,8 +96,6 @@ void local_abandon_clone(const struct local_platform *platform, const struct clu
 /* Starts the postmaster detached (it outlives pghad); returns its pid or -1. */
 pid_t local_start(const struct local_platform *platform, const struct cluster_config *cluster, int index, char *why,
 		  size_t why_size);
-/* A process's state letter from /proc ('R', 'S', 'Z' for a zombie...), 0 when it is gone. */
-char local_process_state(pid_t pid);
 
 /* Asks the postmaster to stop (fast shutdown: SIGINT); does not wait. */
 bool local_stop(pid_t postmaster, char *why, size_t why_size);

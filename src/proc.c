@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "log.h"
 #include "memory.h"
 
@@ -726,4 +727,18 @@ pid_t proc_spawn_detached(const char *const *argv, const char *const *extra_env,
 		return -1;
 	}
 	return report.pid;
+}
+
+/* ---- other processes ---- */
+
+char proc_state(pid_t pid)
+{
+	char path[64], why[256];
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	char *stat = file_read(path, 4096, NULL, why, sizeof why);
+	/* "PID (COMMAND) STATE ...": the command may hold spaces and parentheses */
+	char *close = stat ? strrchr(stat, ')') : NULL;
+	char state = close && close[1] == ' ' ? close[2] : 0;
+	free(stat);
+	return state;
 }

@@ -106,4 +106,7 @@ bool proc_run(const char *const *argv, const char *const *extra_env, const char 
 pid_t proc_spawn_detached(const char *const *argv, const char *const *extra_env, const char *directory,
 			  const char *log_path, char *why, size_t why_size);
 
+/* A process's state letter from /proc/PID/stat ('R', 'S', 'Z' for a zombie...), 0 when it is gone. */
+char proc_state(pid_t pid);
+
 #endif

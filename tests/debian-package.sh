@@ -78,7 +78,8 @@ unit=$(grep '/systemd/system/pghad\.service$' "$work/list")
 installed() { # path: listed by dpkg and present in the root
 	grep -qx "$1" "$work/list" && test -f "$root$1"
 }
-for file in /usr/sbin/pghad /usr/bin/pghactl /usr/share/man/man8/pghad.8.gz /usr/share/man/man1/pghactl.1.gz \
+for file in /usr/sbin/pghad /usr/bin/pghactl /usr/bin/pgha-entrypoint /usr/share/man/man8/pghad.8.gz \
+	/usr/share/man/man1/pghactl.1.gz /usr/share/man/man1/pgha-entrypoint.1.gz \
 	/usr/share/man/man5/pgha.conf.5.gz /etc/pgha.conf "${unit:-/lib/systemd/system/pghad.service}" \
 	/usr/lib/sysusers.d/pgha.conf /usr/lib/tmpfiles.d/pgha.conf /usr/share/doc/pgha/copyright; do
 	check "the package installs $file" installed "$file"

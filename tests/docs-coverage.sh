@@ -1,8 +1,8 @@
 #!/bin/sh
 # Every option of the table is shown in the sample configuration and documented in
 # pgha.conf(5), every command-line flag in its program's man page, every environment
-# variable pghad reads in pghad(8); and the check really fails when one goes missing
-# (TAP).
+# variable pghad reads in pghad(8) and every one pgha-entrypoint reads in
+# pgha-entrypoint(1); and the check really fails when one goes missing (TAP).
 checker="$top_builddir/tests/check-options"
 sample="$top_builddir/etc/pgha.conf"
 page="$top_builddir/docs/pgha.conf.5"
@@ -24,7 +24,7 @@ check "an option missing from the sample configuration is caught" \
 
 # Every long flag that a program's --help shows appears in its man page, where
 # groff writes "-" as "\-".
-for program in pghad:8 pghactl:1; do
+for program in pghad:8 pghactl:1 pgha-entrypoint:1; do
 	name=${program%:*}
 	section=${program#*:}
 	for flag in $("$top_builddir/src/$name" --help | grep -o -- '--[a-z-]*' | sort -u); do
@@ -44,4 +44,12 @@ done
 sed '/^\.B PGHA_TEST_STALL_FILE$/d' "$top_builddir/docs/pghad.8" >"$work/pghad.8"
 check "an environment variable missing from pghad(8) is caught" \
 	fails documents_variable PGHA_TEST_STALL_FILE "$work/pghad.8"
+# pgha-entrypoint's variables come from one table, which its --help prints: each one
+# has an entry in pgha-entrypoint(1).
+entrypoint_variables=$("$top_builddir/src/pgha-entrypoint" --help | sed -n 's/^  \(PG[A-Z_]*\) .*/\1/p')
+check "pgha-entrypoint --help lists its environment variables" test -n "$entrypoint_variables"
+for variable in $entrypoint_variables; do
+	check "environment variable $variable is in pgha-entrypoint(1)" \
+		documents_variable "$variable" "$top_builddir/docs/pgha-entrypoint.1"
+done
 echo "1..$count"

@@ -69,6 +69,13 @@ int main(void)
 	is_str(array, "{}", "an empty text[]");
 	free(array);
 
+	char *passfile = NULL;
+	pg_passfile_append(&passfile, "pgha_replicator", "plain");
+	pg_passfile_append(&passfile, "postgres", "a:b\\c 'd'");
+	is_str(passfile, "*:*:*:pgha_replicator:plain\n*:*:*:postgres:a\\:b\\\\c 'd'\n",
+	       "password file lines: ':' and '\\' escaped, one entry per line");
+	free(passfile);
+
 	pg_execute_all(NULL, 0, 1000);
 	ok(true, "no requests: returns at once");
 	return done_testing();
