@@ -60,7 +60,8 @@ int k8s_list(struct k8s_client *client, const char *path, const char *label_sele
 int k8s_create(struct k8s_client *client, const char *collection_path, const json_t *object, json_t **created,
 	       char *why, size_t why_size);
 /* PUT of object, which carries the metadata.resourceVersion it was read at: 409 Conflict
- * when the object changed since (never a blind overwrite). */
+ * when the object changed since (never a blind overwrite: an object without one is
+ * refused, unsent, with -1). */
 int k8s_replace(struct k8s_client *client, const char *path, const json_t *object, json_t **replaced, char *why,
 		size_t why_size);
 /* JSON merge patch (RFC 7386). With resource_version not NULL the patch carries it as
@@ -76,8 +77,8 @@ int k8s_delete(struct k8s_client *client, const char *path, int grace_seconds, c
 /* Read-modify-write with optimistic concurrency: GET path, call change (which edits the
  * object in place and returns false to give up without writing, why written), PUT it;
  * on 409 Conflict read again and retry, up to attempts times. Returns the last status,
- * or 0 when change gave up (then *updated is the object as read and as change left it). Each try
- * is two requests, each bounded by the client's limits; no sleep between tries. */
+ * or 0 when change gave up (then *updated is the object as read, as change left it).
+ * Each try is two requests, each bounded by the client's limits; no sleep between. */
 typedef bool (*k8s_change_fn)(json_t *object, void *context, char *why, size_t why_size);
 int k8s_update(struct k8s_client *client, const char *path, k8s_change_fn change, void *context, int attempts,
 	       json_t **updated, char *why, size_t why_size);

@@ -26,12 +26,16 @@ struct reader {
 	struct line *lines;
 	size_t count;
 	size_t next; /* the first line not consumed */
+	int depth;   /* of nested nodes, bounded so that no input exhausts the stack */
 	char *why;
 	size_t why_size;
 	bool failed;
 };
 
 static json_t *parse_node(struct reader *reader, int parent_indent);
+
+/* A kubeconfig nests six levels deep; far more is no kubeconfig. */
+#define DEPTH_MAXIMUM 64
 
 static void fail(struct reader *reader, int number, const char *format, ...) __attribute__((format(printf, 3, 4)));
 
@@ -125,13 +129,12 @@ static bool is_sequence_item(const char *text)
 	return text[0] == '-' && (text[1] == ' ' || text[1] == '\0');
 }
 
-/* Just after the closing quote of the quoted scalar that starts at text, or NULL when it
- * does not close there. */
-static const char *quoted_end(const char *text)
+/* Just after the quote closing a scalar quoted with quote whose content goes on at
+ * text, or NULL when the line ends first. A line break ends every escape, so each line
+ * of a scalar over several lines is scanned on its own. */
+static const char *closing_quote(const char *text, char quote)
 {
-	char quote = text[0];
-
-	for (const char *c = text + 1; *c; c++) {
+	for (const char *c = text; *c; c++) {
 		if (quote == '"' && *c == '\\' && c[1])
 			c++;
 		else if (*c == quote && quote == '\'' && c[1] == '\'')
@@ -140,6 +143,13 @@ static const char *quoted_end(const char *text)
 			return c + 1;
 	}
 	return NULL;
+}
+
+/* Just after the closing quote of the quoted scalar that starts at text, or NULL when it
+ * does not close on this line. */
+static const char *quoted_end(const char *text)
+{
+	return closing_quote(text + 1, text[0]);
 }
 
 /* Where the plain scalar at text stops: at a comment, at ": " (in a block context a
@@ -394,10 +404,16 @@ static json_t *parse_flow(struct reader *reader, int number, const char **cursor
 	json_t *collection = open == '[' ? json_array() : json_object();
 	const char *c = *cursor + 1;
 
+	if (++reader->depth > DEPTH_MAXIMUM) {
+		fail(reader, number, "nested more than %d levels deep", DEPTH_MAXIMUM);
+		json_decref(collection);
+		return NULL;
+	}
 	for (;;) {
 		skip_blanks(&c);
 		if (*c == close) {
 			*cursor = c + 1;
+			reader->depth--;
 			return collection;
 		}
 		if (*c == '\0' || *c == '#') {
@@ -458,18 +474,26 @@ static json_t *parse_quoted(struct reader *reader, const char *text)
 	const char *end = quoted_end(text);
 
 	if (!end) {
-		joined = xstrdup(text);
-		while (!end && ++last < reader->count) {
-			char *longer = xasprintf("%s\n%s", joined, reader->lines[last].text);
-			free(joined);
-			joined = longer;
-			end = quoted_end(joined);
-		}
+		/* find the closing line first, then join once: a quote that never closes in a
+		 * large file must not cost a copy per line */
+		while (!end && ++last < reader->count)
+			end = closing_quote(reader->lines[last].text, text[0]);
 		if (!end) {
 			fail(reader, reader->lines[first].number, "a quoted scalar that never ends");
-			free(joined);
 			return NULL;
 		}
+		size_t size = strlen(text) + 1, offset = (size_t)(end - reader->lines[last].text);
+		for (size_t index = first + 1; index <= last; index++)
+			size += strlen(reader->lines[index].text) + 1;
+		joined = xmalloc(size);
+		char *out = stpcpy(joined, text);
+		for (size_t index = first + 1; index <= last; index++) {
+			*out++ = '\n';
+			if (index == last)
+				offset += (size_t)(out - joined);
+			out = stpcpy(out, reader->lines[index].text);
+		}
+		end = joined + offset;
 		text = joined;
 	}
 	json_t *value = quoted_string(reader, reader->lines[first].number, text, end);
@@ -491,11 +515,12 @@ static json_t *parse_plain(struct reader *reader, const char *text, int parent_i
 {
 	struct line *line = &reader->lines[reader->next];
 	size_t stop = plain_stop(text, false);
-	size_t length = trimmed(text, stop);
-	char *folded = xasprintf("%.*s", (int)length, text);
+	size_t length = trimmed(text, stop), capacity = length + 1;
+	char *folded = xmalloc(capacity);
 	bool comment = text[stop] == '#';
-	int breaks = 0;
+	size_t breaks = 0;
 
+	memcpy(folded, text, length);
 	if (text[stop] == ':')
 		fail(reader, line->number, "a value cannot hold \": \" unless quoted");
 	reader->next++;
@@ -511,18 +536,20 @@ static json_t *parse_plain(struct reader *reader, const char *text, int parent_i
 		if (next->text[stop] == ':')
 			fail(reader, next->number, "a value cannot hold \": \" unless quoted (or is this line indented too far?)");
 		comment = next->text[stop] == '#';
+		size_t more = trimmed(next->text, stop);
 		/* one line break is a space; each empty line between is a newline */
-		char *separator = xmalloc((size_t)breaks + 2);
-		memset(separator, '\n', (size_t)breaks);
-		strcpy(separator + breaks, breaks ? "" : " ");
-		char *longer = xasprintf("%s%s%.*s", folded, separator, (int)trimmed(next->text, stop), next->text);
-		free(separator);
-		free(folded);
-		folded = longer;
+		size_t separator = breaks ? breaks : 1;
+		if (length + separator + more + 1 > capacity) {
+			capacity = 2 * (length + separator + more + 1);
+			folded = xreallocarray(folded, capacity, 1);
+		}
+		memset(folded + length, breaks ? '\n' : ' ', separator);
+		memcpy(folded + length + separator, next->text, more);
+		length += separator + more;
 		breaks = 0;
 		reader->next = index + 1;
 	}
-	json_t *value = reader->failed ? NULL : plain_value(folded, strlen(folded));
+	json_t *value = reader->failed ? NULL : plain_value(folded, length);
 	if (!value)
 		fail(reader, line->number, "a scalar that is not valid UTF-8");
 	free(folded);
@@ -683,14 +710,22 @@ static json_t *parse_sequence(struct reader *reader, int indent)
 static json_t *parse_node(struct reader *reader, int parent_indent)
 {
 	struct line *line = peek(reader);
+	json_t *node;
 
 	if (!line || line->indent <= parent_indent)
 		return reader->failed ? NULL : json_null();
+	if (++reader->depth > DEPTH_MAXIMUM) {
+		fail(reader, line->number, "nested more than %d levels deep", DEPTH_MAXIMUM);
+		return NULL;
+	}
 	if (is_sequence_item(line->text))
-		return parse_sequence(reader, line->indent);
-	if (key_colon(line->text))
-		return parse_mapping(reader, line->indent);
-	return parse_value(reader, line->text, parent_indent);
+		node = parse_sequence(reader, line->indent);
+	else if (key_colon(line->text))
+		node = parse_mapping(reader, line->indent);
+	else
+		node = parse_value(reader, line->text, parent_indent);
+	reader->depth--;
+	return node;
 }
 
 json_t *yaml_parse(const char *text, char *why, size_t why_size)

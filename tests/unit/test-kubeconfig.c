@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -66,6 +67,51 @@ static const struct {
 	{"a key without a colon", "a: b\nc\n", NULL, "line 2: expected \"key: value\""},
 	{"text after the document", "  a: b\nc: d\n", NULL, "line 2: unexpected text after the document"},
 };
+
+/* Inputs that a careless reader would spend quadratic time or unbounded stack on. */
+static void test_hostile_yaml(void)
+{
+	size_t lines = 200000;
+	char why[256] = "";
+	char *text = xmalloc(lines * 4 + 16);
+	char *out = stpcpy(text, "a: \"open\n");
+	for (size_t i = 0; i < lines; i++)
+		out = stpcpy(out, " xy\n");
+	time_t started = time(NULL);
+	ok(!yaml_parse(text, why, sizeof why) && strcmp(why, "line 1: a quoted scalar that never ends") == 0,
+	   "a quote that never closes in a long file: %s", why);
+	out = stpcpy(text, "a: plain\n");
+	for (size_t i = 0; i < lines; i++)
+		out = stpcpy(out, " xy\n");
+	json_t *value = yaml_parse(text, why, sizeof why);
+	ok(value && json_string_length(json_object_get(value, "a")) == 5 + lines * 3,
+	   "a plain scalar over many lines");
+	json_decref(value);
+	ok(time(NULL) - started < 5, "both in linear time");
+
+	out = text;
+	for (int i = 0; i < 10000; i++)
+		out = stpcpy(out, "- ");
+	strcpy(out, "a\n");
+	ok(!yaml_parse(text, why, sizeof why) && strcmp(why, "line 1: nested more than 64 levels deep") == 0,
+	   "deep block nesting is refused: %s", why);
+	memset(text, '[', 100000);
+	text[100000] = '\0';
+	ok(!yaml_parse(text, why, sizeof why) && strcmp(why, "line 1: nested more than 64 levels deep") == 0,
+	   "deep flow nesting is refused: %s", why);
+	out = text;
+	for (int i = 0; i < 1000; i++)
+		out += sprintf(out, "%*sk:\n", i, "");
+	ok(!yaml_parse(text, why, sizeof why) && strcmp(why, "line 65: nested more than 64 levels deep") == 0,
+	   "deep indentation is refused: %s", why);
+	out = text;
+	for (int i = 0; i < 60; i++)
+		out += sprintf(out, "%*sk:\n", i, "");
+	value = yaml_parse(text, why, sizeof why);
+	ok(value != NULL, "but 60 levels are read: %s", why);
+	json_decref(value);
+	free(text);
+}
 
 static void test_yaml(void)
 {
@@ -320,6 +366,7 @@ static void test_json_and_files(void)
 int main(void)
 {
 	test_yaml();
+	test_hostile_yaml();
 	test_kind();
 	test_kubectl();
 	test_refused();
