@@ -630,7 +630,7 @@ static json_t *cluster_status(const struct daemon *daemon, size_t index)
 		json_object_set_new(reply, "lease",
 				    json_pack("{s:s+, s:s, s:b}", "name", "pgha-", cluster->name, "holder",
 					      kube_lease_holder(daemon->kube, cluster->name), "held",
-					      runtime && runtime->leading));
+					      kube_lease_held(daemon->kube, cluster->name)));
 	return reply;
 }
 

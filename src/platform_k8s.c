@@ -538,6 +538,14 @@ static struct lease_cache *lease_for(struct kube_platform *kube, const char *clu
 	return lease;
 }
 
+bool kube_lease_held(const struct kube_platform *kube, const char *cluster)
+{
+	for (size_t i = 0; i < kube->lease_count; i++)
+		if (strcmp(kube->leases[i].cluster, cluster) == 0)
+			return kube->leases[i].held;
+	return false;
+}
+
 const char *kube_lease_holder(const struct kube_platform *kube, const char *cluster)
 {
 	for (size_t i = 0; i < kube->lease_count; i++)

@@ -45,7 +45,9 @@ bool kube_lead(struct kube_platform *kube, const struct cluster_config *cluster,
  * when the Lease changed under us: this pghad then no longer acts on the cluster. */
 bool kube_save_state(struct kube_platform *kube, const struct cluster_config *cluster,
 		     const struct cluster_state *state, char *why, size_t why_size);
-/* The holder of cluster's Lease as last read ("" when unknown). */
+/* Whether this pghad holds cluster's Lease now, and the holder as last read ("" when
+ * unknown). */
+bool kube_lease_held(const struct kube_platform *kube, const char *cluster);
 const char *kube_lease_holder(const struct kube_platform *kube, const char *cluster);
 
 /* The platform's half of an observation: members (by index, up to the highest volume
