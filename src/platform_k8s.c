@@ -1145,12 +1145,15 @@ bool kube_purge_cluster(struct kube_platform *kube, const struct pgha_config *co
 		claims++;
 	}
 	snprintf(object, sizeof object, "pgha-%s", name);
-	char *path = core_path(kube, "secrets", object);
-	k8s_delete(kube->client, path, -1, NULL, why, why_size);
-	free(path);
-	path = lease_path(kube, object);
-	k8s_delete(kube->client, path, -1, NULL, why, why_size);
-	free(path);
+	char *secret = core_path(kube, "secrets", object), *lease = lease_path(kube, object);
+	int secret_status = k8s_delete(kube->client, secret, -1, NULL, why, why_size);
+	int lease_status = secret_status == 200 || secret_status == 404
+				   ? k8s_delete(kube->client, lease, -1, NULL, why, why_size)
+				   : secret_status;
+	free(secret);
+	free(lease);
+	if ((secret_status != 200 && secret_status != 404) || (lease_status != 200 && lease_status != 404))
+		return false;
 	for (i = 0; i < kube->secret_count; i++)
 		if (strcmp(kube->secrets[i].cluster, name) == 0)
 			kube->secrets[i].cluster[0] = '\0';

@@ -359,3 +359,51 @@ def test_a_lease_changed_behind_the_holder_is_reread_not_overwritten(k8s):
     reply = status(k8s.workdir, "first")["clusters"][0]
     assert reply["failover"]["last"] == "written by an intruder"
     assert reply["failover"]["paused"] is False
+
+
+def test_scale_remove_recreate_and_purge_keep_data_until_asked(k8s):
+    daemon = k8s.start_daemon()
+    k8s.wait_healthy()
+    k8s.sql("test-0", "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)")
+    claims = {name: claim["metadata"]["uid"] for name, claim in k8s.claims().items()}
+
+    # down to 2: test-2 leaves the synchronous list, its pod goes, its claim stays
+    daemon.write_config(k8s_config(k8s.workdir, k8s.namespace, k8s.kubeconfig, k8s.port, replicas=2))
+    daemon.reload()
+    pgharness.wait_until(lambda: "postgres-test-2" not in k8s.pods(), timeout=60, what="test-2's pod deleted")
+    assert k8s.sql("test-0", "SHOW synchronous_standby_names") == [('ANY 1 ("test-1")',)]
+    assert {name: claim["metadata"]["uid"] for name, claim in k8s.claims().items()} == claims
+
+    # the block removed: pods and Services go, claims stay
+    daemon.write_config(k8s_config(k8s.workdir, k8s.namespace, k8s.kubeconfig, k8s.port).split("clusters =")[0]
+                        + "clusters = ( );\n")
+    daemon.reload()
+    pgharness.wait_until(lambda: not k8s.pods(), timeout=60, what="every pod deleted")
+    pgharness.wait_until(lambda: not [name for name in k8s.services() if name.startswith("test-")], timeout=30,
+                         what="the Services deleted")
+    assert {name: claim["metadata"]["uid"] for name, claim in k8s.claims().items()} == claims
+
+    # created again: the same claims, the same data, no initdb
+    daemon.write_config(k8s_config(k8s.workdir, k8s.namespace, k8s.kubeconfig, k8s.port))
+    mark = daemon.log_mark()
+    daemon.reload()
+    k8s.wait_healthy()
+    assert k8s.sql("test-0", "SELECT v FROM kept") == [(42,)]
+    assert k8s.sql("test-2", "SELECT v FROM kept") == [(42,)]
+    assert "] initialize:" not in daemon.log_text(mark) and "] clone " not in daemon.log_text(mark)
+    assert {name: claim["metadata"]["uid"] for name, claim in k8s.claims().items()} == claims
+
+    # purge: refused while configured, then with the confirmation it deletes the claims
+    refused = control(k8s.workdir, {"command": "purge", "cluster": "test", "confirm": "test"})
+    assert refused["ok"] is False and "configuration" in refused["error"]
+    daemon.write_config(k8s_config(k8s.workdir, k8s.namespace, k8s.kubeconfig, k8s.port).split("clusters =")[0]
+                        + "clusters = ( );\n")
+    daemon.reload()
+    pgharness.wait_until(lambda: not k8s.pods(), timeout=60, what="every pod deleted")
+    assert control(k8s.workdir, {"command": "purge", "cluster": "test"})["ok"] is False  # no confirmation
+    done = control(k8s.workdir, {"command": "purge", "cluster": "test", "confirm": "test"})
+    assert done["ok"] is True, done
+    # deleted: without a controller-manager the pvc-protection finalizer keeps them listed,
+    # marked for deletion, as a real cluster does until no pod uses them
+    assert all(claim["metadata"].get("deletionTimestamp") for claim in k8s.claims().values())
+    assert k8s.api.get_or_none(k8s.path("secrets", "pgha-test")) is None

@@ -202,7 +202,7 @@ def test_rbac_yaml_grants_exactly_what_pghad_needs():
         ("", "pods"): sorted(["get", "list", "watch", "create", "delete", "patch"]),
         ("", "persistentvolumeclaims"): sorted(["get", "list", "watch", "create", "delete", "patch"]),
         ("", "services"): sorted(["get", "list", "watch", "create", "update", "patch", "delete"]),
-        ("", "secrets"): sorted(["get", "create"]),
+        ("", "secrets"): sorted(["get", "create", "delete"]),
         ("coordination.k8s.io", "leases"): sorted(["get", "list", "watch", "create", "update", "patch", "delete"]),
     }
     binding = kinds["RoleBinding"]
