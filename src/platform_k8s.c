@@ -182,14 +182,17 @@ bool kube_refresh(struct kube_platform *kube, char *why, size_t why_size)
 
 	kube->requests_per_iteration = now - kube->requests_at_refresh;
 	kube->requests_at_refresh = now;
+	/* resourceVersion 0: served from the API server's watch cache, not a quorum read of
+	 * etcd. It may lag a little: pgha then sees a deleted pod a moment longer (it waits)
+	 * or misses one it just created (creating it again answers 409, which is fine). */
 	path = core_path(kube, "pods", NULL);
-	status = k8s_list(kube->client, path, KUBE_OWNER_LABEL "=" KUBE_OWNER_VALUE, NULL, &pods, NULL, 0, why,
+	status = k8s_list(kube->client, path, KUBE_OWNER_LABEL "=" KUBE_OWNER_VALUE, "0", &pods, NULL, 0, why,
 			  why_size);
 	free(path);
 	if (status != 200)
 		return false;
 	path = core_path(kube, "persistentvolumeclaims", NULL);
-	status = k8s_list(kube->client, path, KUBE_OWNER_LABEL "=" KUBE_OWNER_VALUE, NULL, &claims, NULL, 0, why,
+	status = k8s_list(kube->client, path, KUBE_OWNER_LABEL "=" KUBE_OWNER_VALUE, "0", &claims, NULL, 0, why,
 			  why_size);
 	free(path);
 	if (status != 200) {
