@@ -279,9 +279,13 @@ def test_deleting_the_primary_pod_fails_over_without_losing_commits(k8s):
     writer = Writer(k8s, addresses)
     try:
         pgharness.wait_until(lambda: len(writer.acknowledged()) > 50, timeout=20, what="the writer's first commits")
+        deleted = time.monotonic()
         k8s.api.delete(k8s.path("pods", "postgres-test-0"))
         pgharness.wait_until(lambda: k8s.rw_member() in (["test-1"], ["test-2"]), timeout=60,
                              what="test-rw selecting a new primary")
+        # for the record (timings are benchmarks, not assertions)
+        print(f"test-rw selects {k8s.rw_member()} {time.monotonic() - deleted:.2f} s after the delete",
+              file=sys.stderr)
         before = len(writer.acknowledged())
         pgharness.wait_until(lambda: len(writer.acknowledged()) > before + 50, timeout=30,
                              what="commits on the new primary")
