@@ -849,6 +849,9 @@ class LocalKube(Kube):
         probe = Api.from_kubeconfig(self.kubeconfig, timeout=5)
         try:
             self._wait(apiserver, "ready (/readyz)", lambda: probe.request("GET", "/readyz") is not None, deadline)
+            # the namespace "default" is made by a bootstrap controller /readyz does not wait for
+            self._wait(apiserver, "done making namespace default",
+                       lambda: probe.get_or_none("/api/v1/namespaces/default") is not None, deadline)
         finally:
             probe.close()
 
