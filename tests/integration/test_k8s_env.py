@@ -225,6 +225,10 @@ def test_rbac_kubeconfig_is_the_service_account(kube, kube_namespace, account):
     # the daemon's account can read it
     result = pgharness.run_as_user(["cat", path], account=account, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    # block-style YAML, as kubectl writes it: what pghad's kubeconfig reader expects
+    with open(path) as source:
+        text = source.read()
+    assert text.startswith("apiVersion: ") and "current-context: " in text
     api = kube_env.Api.from_kubeconfig(path)
     assert api.namespace == kube_namespace
     assert api.token and api.token != getattr(kube, "admin_token", None)

@@ -15,9 +15,9 @@ As a module (load it by path, its name has a hyphen; tests/integration/conftest.
     kube.close()
 
 Only the Python standard library: the API is spoken with http.client and ssl, the
-kubeconfigs written are JSON (which is YAML), and the YAML read (kubeconfigs,
-contrib/kubernetes/rbac.yaml) is parsed by a small parser of the block subset those
-files use. Everything started is stopped at exit (atexit, and the processes die with
+kubeconfigs are written as block-style YAML by a small emitter, and the YAML read
+(kubeconfigs, contrib/kubernetes/rbac.yaml) is parsed by a small parser of the block
+subset those files use. Everything started is stopped at exit (atexit, and the processes die with
 this one through PR_SET_PDEATHSIG).
 
 As a command:
@@ -250,6 +250,33 @@ def parse_yaml(text):
         if line.strip():
             current.append((len(line) - len(line.lstrip(" ")), line.strip()))
     return documents
+
+
+def to_yaml(value, indent=0):
+    """value (dicts, lists, strings, numbers, booleans, None) as block-style YAML, the
+    way kubectl writes kubeconfigs (readers of a YAML subset expect that, not JSON);
+    strings double-quoted."""
+    pad = " " * indent
+    if isinstance(value, dict) and value:
+        lines = []
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                lines.append(f"{pad}{key}:\n" + to_yaml(item, indent + 2))
+            else:
+                lines.append(f"{pad}{key}: {to_yaml(item).strip()}\n")
+        return "".join(lines)
+    if isinstance(value, list) and value:
+        lines = []
+        for item in value:
+            text = to_yaml(item, indent + 2)
+            lines.append(f"{pad}- {text[indent + 2:]}" if isinstance(item, (dict, list)) and item
+                         else f"{pad}- {text.strip()}\n")
+        return "".join(lines)
+    if isinstance(value, dict):
+        return "{}\n"
+    if isinstance(value, list):
+        return "[]\n"
+    return json.dumps(value) + "\n"
 
 
 # ---- the API ----
@@ -529,7 +556,7 @@ class Api:
 
 def write_kubeconfig(path, server, ca_pem, namespace="default", token=None, cert_pem=None, key_pem=None,
                      user="pgha-test", mode=0o600):
-    """Writes a self-contained kubeconfig (JSON; CA, token, certificate inline) at path."""
+    """Writes a self-contained kubeconfig (YAML; CA, token, certificate inline) at path."""
     credentials = {}
     if token:
         credentials["token"] = token
@@ -549,8 +576,7 @@ def write_kubeconfig(path, server, ca_pem, namespace="default", token=None, cert
     }
     temporary = path + ".tmp"
     with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w") as out:
-        json.dump(config, out, indent=2)
-        out.write("\n")
+        out.write(to_yaml(config))
     os.chmod(temporary, mode)
     os.replace(temporary, path)
     return path
@@ -763,6 +789,8 @@ class LocalKube(Kube):
             _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
                      "-CAcreateserial", "-days", "3650", "-out", f"{name}.crt", "-extfile", ext, cwd=cwd)
         _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "sa.key", cwd=cwd)
+        for key in glob.glob(os.path.join(cwd, "*.key")):
+            os.chmod(key, 0o600)
         self.admin_token = secrets.token_hex(24)
         with open(os.open(self._file("tokens.csv"), os.O_WRONLY | os.O_CREAT, 0o600), "w") as tokens:
             tokens.write(f'{self.admin_token},pgha-admin,pgha-admin,"system:masters"\n')
@@ -849,6 +877,9 @@ class LocalKube(Kube):
         probe = Api.from_kubeconfig(self.kubeconfig, timeout=5)
         try:
             self._wait(apiserver, "ready (/readyz)", lambda: probe.request("GET", "/readyz") is not None, deadline)
+            # the namespace "default" is made by a bootstrap controller /readyz does not wait for
+            self._wait(apiserver, "done making namespace default",
+                       lambda: probe.get_or_none("/api/v1/namespaces/default") is not None, deadline)
         finally:
             probe.close()
 

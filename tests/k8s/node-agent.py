@@ -451,15 +451,22 @@ class Pod:
         self.pod = pod
         if not self.terminating:
             self.terminating = True
-            grace = pod["metadata"].get("deletionGracePeriodSeconds") or 0
-            self.kill_deadline = time.monotonic() + grace
-            if self.state == "running":
+            grace = grace_was(pod)
+            self.deletion_seen = time.monotonic()
+            self.kill_deadline = self.deletion_seen + grace
+            # grace 0 (seen between the API server's marking and its removal of the
+            # pod): killed at once, as when the pod is found gone
+            if self.state == "running" and grace > 0:
                 self.agent.log(f"{self.name}: deleted (grace {grace} s): SIGTERM to group {self.process.pid}")
                 self.kill_group(signal.SIGTERM)
+        else:
+            # a later delete may shorten the grace period
+            self.kill_deadline = min(self.kill_deadline, self.deletion_seen + grace_was(pod))
         if self.state == "running":
             self.check_exit()
         if self.state == "running" and time.monotonic() >= self.kill_deadline:
-            self.agent.log(f"{self.name}: grace period over: SIGKILL to group {self.process.pid}")
+            self.agent.log(f"{self.name}: {'grace period over' if grace_was(pod) else 'deleted (grace 0)'}: "
+                           f"SIGKILL to group {self.process.pid}")
             self.kill_group(signal.SIGKILL)
             try:
                 self.process.wait(timeout=5)
@@ -494,6 +501,10 @@ class Pod:
         shutil.rmtree(self.directory, ignore_errors=True)
         if self.socket_dir:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+def grace_was(pod):
+    return pod["metadata"].get("deletionGracePeriodSeconds") or 0
 
 
 def expand(value, environment):
