@@ -365,7 +365,7 @@ static int wait_for_primary(struct entrypoint *entrypoint, const char *user)
 
 /* ---- the steps ---- */
 
-/* dir's sibling for a copy in progress; one left by an earlier attempt that was killed is
+/* PGDATA's sibling for a copy in progress; one left by an earlier attempt that was killed is
  * incomplete, and is moved aside rather than deleted (pgha deletes no data). */
 static char *work_directory(const struct entrypoint *entrypoint, const char *kind)
 {
