@@ -25,6 +25,7 @@
 #define DATA_MOUNT "/var/lib/postgresql/data"
 #define DATA_DIRECTORY DATA_MOUNT "/pgdata"
 #define SECRETS_MOUNT "/etc/pgha/secrets"
+#define POSTGRES_UID 999
 
 /* Annotations pgha keeps: on a claim, what its data is; on a Lease, the cluster's state. */
 #define ANNOTATION_INITIALIZED "pgha.io/initialized"
@@ -850,12 +851,16 @@ bool kube_create_member(struct kube_platform *kube, const struct cluster_config 
 		"volumeMounts", "name", "pgdata", "mountPath", DATA_MOUNT, "name", "secrets", "mountPath", SECRETS_MOUNT,
 		"readOnly", 1, "readinessProbe", "tcpSocket", "port", cluster->port, "periodSeconds", 2,
 		"failureThreshold", 1);
-	json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:o}, s:{s:s, s:i, s:[o], s:[{s:s, s:{s:s}}, {s:s, s:{s:s, s:i}}]}}",
+	/* PostgreSQL runs as the image's postgres user (uid 999 in Debian's and the official
+	 * images); fsGroup makes the volume and the secret files (0440) its group's */
+	json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:o}, s:{s:s, s:i, s:{s:i, s:i, s:i, s:b}, s:[o],"
+				" s:[{s:s, s:{s:s}}, {s:s, s:{s:s, s:i}}]}}",
 				"apiVersion", "v1", "kind", "Pod", "metadata", "name", pod_name, "labels",
 				member_labels(cluster->name, index, primary), "spec", "restartPolicy", "Never",
-				"terminationGracePeriodSeconds", 30, "containers", container, "volumes", "name", "pgdata",
-				"persistentVolumeClaim", "claimName", claim, "name", "secrets", "secret", "secretName",
-				secret, "defaultMode", 0400);
+				"terminationGracePeriodSeconds", 30, "securityContext", "runAsUser", POSTGRES_UID,
+				"runAsGroup", POSTGRES_UID, "fsGroup", POSTGRES_UID, "runAsNonRoot", 1, "containers",
+				container, "volumes", "name", "pgdata", "persistentVolumeClaim", "claimName", claim, "name",
+				"secrets", "secret", "secretName", secret, "defaultMode", 0440);
 	char *path = core_path(kube, "pods", NULL);
 	int status = k8s_create(kube->client, path, pod, NULL, why, why_size);
 	free(path);
