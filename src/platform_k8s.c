@@ -879,15 +879,23 @@ bool kube_delete_member(struct kube_platform *kube, const struct cluster_config 
 	return status == 200 || status == 202 || status == 404;
 }
 
-static bool patch_labels(struct kube_platform *kube, const char *pod_name, bool primary, char *why, size_t why_size)
+/* A merge patch of object KIND/NAME (consumes patch). */
+static bool merge_patch(struct kube_platform *kube, const char *kind, const char *name, json_t *patch, char *why,
+			size_t why_size)
 {
-	json_t *patch = json_pack("{s:{s:{s:s, s:s}}}", "metadata", "labels", "role", primary ? "primary" : "replica",
-				  "master", primary ? "true" : "false");
-	char *path = core_path(kube, "pods", pod_name);
+	char *path = core_path(kube, kind, name);
 	int status = k8s_merge_patch(kube->client, path, patch, NULL, NULL, why, why_size);
 	free(path);
 	json_decref(patch);
 	return status == 200;
+}
+
+static bool patch_labels(struct kube_platform *kube, const char *pod_name, bool primary, char *why, size_t why_size)
+{
+	return merge_patch(kube, "pods", pod_name,
+			   json_pack("{s:{s:{s:s, s:s}}}", "metadata", "labels", "role", primary ? "primary" : "replica",
+				     "master", primary ? "true" : "false"),
+			   why, why_size);
 }
 
 bool kube_fence(struct kube_platform *kube, const struct cluster_config *cluster, int index, char *why,
@@ -905,12 +913,8 @@ static bool annotate_claim(struct kube_platform *kube, const struct cluster_conf
 {
 	char name[NAMES_BUFFER_SIZE];
 	names_volume(name, sizeof name, cluster->name, index);
-	json_t *patch = json_pack("{s:{s:o}}", "metadata", "annotations", annotations);
-	char *path = core_path(kube, "persistentvolumeclaims", name);
-	int status = k8s_merge_patch(kube->client, path, patch, NULL, NULL, why, why_size);
-	free(path);
-	json_decref(patch);
-	return status == 200;
+	return merge_patch(kube, "persistentvolumeclaims", name,
+			   json_pack("{s:{s:o}}", "metadata", "annotations", annotations), why, why_size);
 }
 
 bool kube_mark_configured(struct kube_platform *kube, const struct cluster_config *cluster, int index, char *why,
