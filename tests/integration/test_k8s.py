@@ -227,7 +227,10 @@ def test_three_members_from_an_empty_namespace(k8s):
                          timeout=10, what="the row on test-2")
 
     # the daemon ran with the namespace's ServiceAccount, and reports its requests
+    time.sleep(3)  # steady state: nothing left to do
     reply = status(k8s.workdir)
+    print(f"steady state: {reply['kubernetes']['requests_per_iteration']} requests in the last iteration, "
+          f"{reply['kubernetes']['requests_total']} in {reply['iterations']} iterations", file=sys.stderr)
     assert reply["kubernetes"]["namespace"] == k8s.namespace
     assert 2 <= reply["kubernetes"]["requests_per_iteration"] <= 12, reply["kubernetes"]
 
