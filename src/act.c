@@ -386,7 +386,8 @@ static void kube_start(struct actor *actor, const struct cluster_config *cluster
 		operation->deadline_ms = now_ms() + COPY_TIMEOUT_MS;
 }
 
-static void kube_carry_out(struct actor *actor, const struct cluster_config *cluster,
+/* The actions that differ on kubernetes; false for those that are SQL on every platform. */
+static bool kube_carry_out(struct actor *actor, const struct cluster_config *cluster,
 			   const struct cluster_observation *observation, const struct action *action)
 {
 	const char *name = cluster->name;
@@ -460,8 +461,9 @@ static void kube_carry_out(struct actor *actor, const struct cluster_config *clu
 	case ACTION_CREATE_SLOT:
 	case ACTION_DROP_SLOT:
 	case ACTION_PROMOTE:
-		break; /* SQL: the same on every platform */
+		return false;
 	}
+	return true;
 }
 
 static void carry_out(struct actor *actor, const struct cluster_config *cluster,
@@ -475,11 +477,8 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 		names_member(source, sizeof source, name, action->source);
 	report(actor, LOG_LEVEL_NOTICE, name, action->member, "%s%s%s: %s", action_type_names[action->type],
 	       source[0] ? " " : "", source, action->reason);
-	if (actor->kube && action->type != ACTION_RESET_OVERRIDES && action->type != ACTION_CREATE_SLOT &&
-	    action->type != ACTION_DROP_SLOT && action->type != ACTION_PROMOTE) {
-		kube_carry_out(actor, cluster, observation, action);
+	if (actor->kube && kube_carry_out(actor, cluster, observation, action))
 		return;
-	}
 	switch (action->type) {
 	case ACTION_INITIALIZE:
 		operation = begin(actor, name, action->member, OPERATION_INITIALIZE, -1);

@@ -282,10 +282,9 @@ static bool load_state(struct daemon *daemon, const struct cluster_config *clust
 	char why[512] = "";
 	if (daemon->kube) {
 		/* on kubernetes the state is on the cluster's Lease, and only its holder acts */
-		runtime->leading = kube_lead(daemon->kube, cluster, &runtime->state, why, sizeof why);
-		snprintf(runtime->lease_note, sizeof runtime->lease_note, "%s", runtime->leading ? "" : why);
-		snprintf(runtime->state_error, sizeof runtime->state_error, "%s", runtime->leading ? "" : why);
-		return runtime->leading;
+		bool leading = kube_lead(daemon->kube, cluster, &runtime->state, why, sizeof why);
+		snprintf(runtime->state_error, sizeof runtime->state_error, "%s", leading ? "" : why);
+		return leading;
 	}
 	char *path = state_path(daemon, cluster, why, sizeof why);
 	bool loaded = path && state_load(path, &runtime->state, why, sizeof why);
@@ -363,14 +362,12 @@ static bool reconcile(struct daemon *daemon, size_t index)
 
 	actor_settle(daemon->actor, cluster, observation);
 	track_unreachable(runtime, observation, observation_clock_ms());
-	if (daemon->kube && !load_state(daemon, cluster, runtime)) {
-		/* another pghad acts on this cluster: this one only watches its Lease */
-		snprintf(daemon->waiting[index], sizeof daemon->waiting[index], "not acting: %.1000s", runtime->lease_note);
-		return false;
-	}
-	if (!daemon->kube && !load_state(daemon, cluster, runtime)) {
-		snprintf(daemon->waiting[index], sizeof daemon->waiting[index], "%s", runtime->state_error);
-		actor_run(daemon->actor, cluster, observation, &actions);
+	if (!load_state(daemon, cluster, runtime)) {
+		snprintf(daemon->waiting[index], sizeof daemon->waiting[index], "%s%.1000s",
+			 daemon->kube ? "not acting: " : "", runtime->state_error);
+		/* on kubernetes another pghad acts on the cluster: this one only watches its Lease */
+		if (!daemon->kube)
+			actor_run(daemon->actor, cluster, observation, &actions);
 		return false;
 	}
 	decide(cluster, observation, &runtime->state, request, &actions);

@@ -30,8 +30,6 @@ struct cluster_runtime {
 	bool state_loaded;
 	char state_error[512];           /* the state file cannot be read: the cluster is not acted on */
 	char last_waiting[1024];         /* logged when it changes */
-	bool leading;                    /* kubernetes: this pghad holds the cluster's Lease */
-	char lease_note[1024];           /* kubernetes: why not ("lease pgha-test is held by X") */
 };
 
 struct daemon {

@@ -43,8 +43,7 @@ static void refuse(struct loader *loader, const char *format, ...)
 	va_end(args);
 }
 
-/* Standard base64 with padding; line breaks and blanks are skipped. */
-static bool decode_base64(const char *text, struct kubeconfig_blob *blob)
+bool kubeconfig_decode_base64(const char *text, struct kubeconfig_blob *blob)
 {
 	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	unsigned char *out = xmalloc(strlen(text) / 4 * 3 + 3);
@@ -137,7 +136,7 @@ static void inline_data(struct loader *loader, json_t *object, const char *what,
 {
 	const char *text = string_member(loader, object, what, key);
 
-	if (text && !decode_base64(text, blob))
+	if (text && !kubeconfig_decode_base64(text, blob))
 		refuse(loader, "%s: %s is not valid base64", what, key);
 }
 

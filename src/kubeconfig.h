@@ -10,6 +10,11 @@ struct kubeconfig_blob {
 	size_t length;
 };
 
+/* Standard base64 with padding, as kubeconfig *-data fields and Secret data hold it;
+ * line breaks and blanks are skipped. False when text is not base64 or decodes to
+ * nothing; blob->data is then left alone, else the caller frees it. */
+bool kubeconfig_decode_base64(const char *text, struct kubeconfig_blob *blob);
+
 /* One context's server and credentials; k8s.c fills the same from a pod's service
  * account. Files are absolute or relative to the working directory (kubeconfig_load
  * resolves those of the file against its directory, as kubectl does). */

@@ -3,12 +3,15 @@
 
 #include "pg.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
+#include <sys/types.h>
 
 #include "log.h"
 #include "memory.h"
@@ -303,6 +306,24 @@ static char *passfile_field(char *out, const char *text)
 		*out++ = *c;
 	}
 	return out;
+}
+
+bool pg_make_password(char *buffer, size_t size, char *why, size_t why_size)
+{
+	unsigned char random[24];
+
+	if (size < 2 * sizeof random + 1) {
+		snprintf(why, why_size, "no room for a password");
+		return false;
+	}
+	if (getrandom(random, sizeof random, 0) != (ssize_t)sizeof random) {
+		snprintf(why, why_size, "cannot make a password: %s", strerror(errno));
+		return false;
+	}
+	for (size_t i = 0; i < sizeof random; i++)
+		snprintf(buffer + 2 * i, 3, "%02x", random[i]);
+	explicit_bzero(random, sizeof random);
+	return true;
 }
 
 void pg_passfile_append(char **passfile, const char *user, const char *password)

@@ -60,6 +60,10 @@ char *pg_conf_quote(const char *value);
  * quoting value as libpq's conninfo parser reads it. */
 void pg_conninfo_append(char **conninfo, const char *key, const char *value);
 
+/* A new random password (hex digits: nothing to quote anywhere) into buffer; false (why
+ * written) when the kernel gives no randomness or it does not fit. */
+bool pg_make_password(char *buffer, size_t size, char *why, size_t why_size);
+
 /* Appends a password file line for user on any host, port and database,
  * "*:*:*:USER:PASSWORD\n", to *passfile (NULL to start), with ':' and '\\' escaped as
  * libpq reads the file. The caller has refused passwords holding a line break. */

@@ -10,11 +10,11 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "file.h"
 #include "k8s.h"
+#include "kubeconfig.h"
 #include "log.h"
 #include "memory.h"
 #include "names.h"
@@ -349,48 +349,22 @@ void kube_observe_cluster(struct kube_platform *kube, const struct cluster_confi
 
 /* ---- secrets ---- */
 
-static void random_password(char *buffer, size_t size)
+/* A Secret's value (base64) as a string in buffer; false when it is not base64, holds a
+ * NUL or a line break (a passfile could not hold it), or does not fit. */
+static bool secret_value(const char *text, char *buffer, size_t size)
 {
-	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-	unsigned char random[32];
-	size_t length = size - 1 < sizeof random ? size - 1 : sizeof random;
-
-	if (getrandom(random, length, 0) != (ssize_t)length)
-		abort(); /* the kernel's random source does not fail once initialised */
-	for (size_t i = 0; i < length; i++)
-		buffer[i] = alphabet[random[i] % (sizeof alphabet - 1)];
-	buffer[length] = '\0';
-}
-
-static int base64_value(char c)
-{
-	const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const char *found = c ? strchr(alphabet, c) : NULL;
-	return found ? (int)(found - alphabet) : -1;
-}
-
-/* A Secret's value (base64) into buffer; false when it is not base64 or does not fit. */
-static bool base64_decode(const char *text, char *buffer, size_t size)
-{
-	size_t out = 0;
-	unsigned bits = 0;
-	int held = 0;
-
-	for (const char *c = text; *c && *c != '='; c++) {
-		int value = base64_value(*c);
-		if (value < 0)
-			return false;
-		bits = (bits << 6) | (unsigned)value;
-		held += 6;
-		if (held >= 8) {
-			held -= 8;
-			if (out + 1 >= size)
-				return false;
-			buffer[out++] = (char)((bits >> held) & 0xff);
-		}
+	struct kubeconfig_blob blob = {0};
+	bool fits = text && kubeconfig_decode_base64(text, &blob) && blob.length < size &&
+		    !memchr(blob.data, '\0', blob.length) && !memchr(blob.data, '\n', blob.length) &&
+		    !memchr(blob.data, '\r', blob.length);
+	if (fits) {
+		memcpy(buffer, blob.data, blob.length);
+		buffer[blob.length] = '\0';
 	}
-	buffer[out] = '\0';
-	return true;
+	if (blob.data)
+		explicit_bzero(blob.data, blob.length);
+	free(blob.data);
+	return fits;
 }
 
 static json_t *owner_labels(const char *cluster)
@@ -416,8 +390,9 @@ static struct secret_cache *cluster_secret(struct kube_platform *kube, const str
 	int status = k8s_get(kube->client, path, &object, why, why_size);
 	free(path);
 	if (status == 404) {
-		random_password(secret.superuser, 33);
-		random_password(secret.replication, 33);
+		if (!pg_make_password(secret.superuser, sizeof secret.superuser, why, why_size) ||
+		    !pg_make_password(secret.replication, sizeof secret.replication, why, why_size))
+			return NULL;
 		json_t *created = json_pack("{s:s, s:s, s:{s:s, s:o}, s:s, s:{s:s, s:s}}", "apiVersion", "v1", "kind",
 					    "Secret", "metadata", "name", name, "labels", owner_labels(cluster->name),
 					    "type", "Opaque", "stringData", "superuser-password", secret.superuser,
@@ -437,10 +412,8 @@ static struct secret_cache *cluster_secret(struct kube_platform *kube, const str
 		const json_t *data = json_object_get(object, "data");
 		const char *superuser = json_string_value(json_object_get(data, "superuser-password"));
 		const char *replication = json_string_value(json_object_get(data, "replication-password"));
-		bool read = superuser && replication &&
-			    base64_decode(superuser, secret.superuser, sizeof secret.superuser) &&
-			    base64_decode(replication, secret.replication, sizeof secret.replication) &&
-			    secret.superuser[0] && secret.replication[0];
+		bool read = secret_value(superuser, secret.superuser, sizeof secret.superuser) &&
+			    secret_value(replication, secret.replication, sizeof secret.replication);
 		json_decref(object);
 		if (!read) {
 			snprintf(why, why_size, "secret %s lacks superuser-password or replication-password", name);
@@ -451,7 +424,6 @@ static struct secret_cache *cluster_secret(struct kube_platform *kube, const str
 		return NULL;
 	}
 
-	/* passwords pgha makes are letters and digits: nothing to escape in a passfile */
 	char *directory = xasprintf("%s/%s", kube->config->daemon.state_dir, cluster->name);
 	if ((mkdir(kube->config->daemon.state_dir, 0755) < 0 && errno != EEXIST) ||
 	    (mkdir(directory, 0700) < 0 && errno != EEXIST)) {
@@ -462,7 +434,8 @@ static struct secret_cache *cluster_secret(struct kube_platform *kube, const str
 	}
 	secret.passfile = xasprintf("%s/superuser.pgpass", directory);
 	free(directory);
-	char *line = xasprintf("*:*:*:" SUPERUSER ":%s\n", secret.superuser);
+	char *line = NULL;
+	pg_passfile_append(&line, SUPERUSER, secret.superuser);
 	bool written = file_replace(secret.passfile, line, strlen(line), 0600, why, why_size);
 	explicit_bzero(line, strlen(line));
 	free(line);

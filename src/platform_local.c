@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -195,14 +194,9 @@ bool local_replication_secret(const struct local_platform *platform, const struc
 	if (!content && errno != ENOENT)
 		goto out;
 	if (!content) {
-		unsigned char random[24];
-		char text[2 * sizeof random + 1];
-		if (getrandom(random, sizeof random, 0) != (ssize_t)sizeof random) {
-			snprintf(why, why_size, "cannot make a password: %s", strerror(errno));
+		char text[64];
+		if (!pg_make_password(text, sizeof text, why, why_size))
 			goto out;
-		}
-		for (size_t i = 0; i < sizeof random; i++)
-			snprintf(text + 2 * i, 3, "%02x", random[i]);
 		if (!file_replace(path, text, strlen(text), 0600, why, why_size))
 			goto out;
 		content = xstrdup(text);

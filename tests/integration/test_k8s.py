@@ -5,7 +5,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 
 import pgharness
 from conftest import has_failed
+from test_control import request
 
 REPLICAS = 3
 IMAGE = "pgha.test/postgres:15"
@@ -43,17 +43,9 @@ clusters = ( {{
 """
 
 
-def control(workdir, request, name="pghad"):
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-        connection.settimeout(15)
-        connection.connect(os.path.join(workdir, f"{name}.sock"))
-        connection.sendall(json.dumps(request).encode() + b"\n")
-        answer = b""
-        while not answer.endswith(b"\n"):
-            chunk = connection.recv(65536)
-            assert chunk, "pghad closed the control connection"
-            answer += chunk
-    return json.loads(answer)
+def control(workdir, command, name="pghad"):
+    """One request on the control socket of pghad name."""
+    return request(os.path.join(workdir, f"{name}.sock"), json.dumps(command))
 
 
 def status(workdir, name="pghad"):
