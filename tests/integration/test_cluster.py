@@ -1,6 +1,7 @@
 """pghad keeping a synchronous cluster on the local platform, on real PostgreSQL:
 creation from nothing, healing a killed or lost standby, adopting running members
 after a restart of pghad, and scaling by reload."""
+import contextlib
 import json
 import os
 import shutil
@@ -69,6 +70,18 @@ def healthy(workdir, replicas=REPLICAS):
            for name in standbys):
         return None
     return cluster
+
+
+@contextlib.contextmanager
+def held_still(daemon):
+    """pghad stopped (SIGSTOP) for the block, so that a fault made of several steps (a
+    kill, then a directory replaced) reaches it whole: it cannot restart a member on
+    the old directory between two steps."""
+    os.kill(daemon.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(daemon.pid, signal.SIGCONT)
 
 
 def postmaster_pid(workdir, member):
@@ -190,10 +203,12 @@ def test_a_killed_standby_is_restarted_and_listed_again(cluster, tmp_workdir, ac
 def test_a_lost_standby_directory_is_cloned_again(cluster, tmp_workdir, account):
     daemon, port = cluster
     primary = postmaster_pid(tmp_workdir, "test-0")
-    # marked first: pghad may clone before the directory is even gone from the test's view
     mark = daemon.log_mark()
-    os.kill(postmaster_pid(tmp_workdir, "test-2"), signal.SIGKILL)
-    shutil.rmtree(os.path.join(tmp_workdir, "clusters", "test", "test-2", "data"))
+    killed = postmaster_pid(tmp_workdir, "test-2")
+    with held_still(daemon):
+        os.kill(killed, signal.SIGKILL)
+        pgharness.wait_until(lambda: not pgharness.process_alive(killed), timeout=30, what="test-2's postmaster gone")
+        shutil.rmtree(os.path.join(tmp_workdir, "clusters", "test", "test-2", "data"))
     daemon.wait_for_log(r"\[test-2\] clone test-0: test-2 has no data directory", timeout=60, since=mark)
     pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="test-2 cloned and streaming again")
     assert postmaster_pid(tmp_workdir, "test-0") == primary, "the primary was not touched"
@@ -203,15 +218,20 @@ def test_an_unusable_directory_is_moved_aside_never_deleted(cluster, tmp_workdir
     daemon, port = cluster
     member_dir = os.path.join(tmp_workdir, "clusters", "test", "test-2")
     killed = postmaster_pid(tmp_workdir, "test-2")
-    os.kill(killed, signal.SIGKILL)
-    pgharness.wait_until(lambda: not pgharness.process_alive(killed), timeout=30, what="test-2's postmaster gone")
-    # replace the data directory by one that is not a data directory
-    data = os.path.join(member_dir, "data")
-    shutil.rmtree(data)
-    os.mkdir(data, 0o700)
-    with open(os.path.join(data, "precious.txt"), "w") as precious:
-        precious.write("not PostgreSQL's, but somebody's")
-    account.chown(data)
+    mark = daemon.log_mark()
+    with held_still(daemon):
+        os.kill(killed, signal.SIGKILL)
+        pgharness.wait_until(lambda: not pgharness.process_alive(killed), timeout=30, what="test-2's postmaster gone")
+        # replace the data directory by one that is not a data directory
+        data = os.path.join(member_dir, "data")
+        shutil.rmtree(data)
+        os.mkdir(data, 0o700)
+        with open(os.path.join(data, "precious.txt"), "w") as precious:
+            precious.write("not PostgreSQL's, but somebody's")
+        account.chown(data)
+    # the event itself, not the status (which shows the view of the iteration before)
+    daemon.wait_for_log(r"\[test-2\] unusable data directory kept as ", timeout=60, since=mark)
+    daemon.wait_for_log(r"\[test-2\] clone", timeout=60, since=mark)
     pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="test-2 cloned again")
     kept = [name for name in os.listdir(member_dir) if name.startswith("data.unusable.")]
     assert len(kept) == 1
