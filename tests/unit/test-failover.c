@@ -290,6 +290,9 @@ static const struct failover_case cases[] = {
 	 "wait for the target"},
 	{"demote: too long: abandon, the old primary runs again", "3 any 1", "clean@450 standby@500 standby@400", NULL,
 	 "primary=0|" SYNC_12 "|demote:0>2|old", NULL, "", "idle", 0, "abandoned", "", "not done in time"},
+	{"demote: the remembered old primary is not observed (its directory gone): wait, never crash", "3 any 1",
+	 "standby@500 standby@500 standby@500", NULL, "primary=3|" SYNC_12 "|demote:3>1", NULL, "", "demote", 3,
+	 "test-3, the old primary, which is not observed", "", "wait for the target"},
 	/* fence */
 	{"fence: processes remain: kill them", "3 any 1", "exited+procs standby@100 standby@200", NULL,
 	 "primary=0|" SYNC_12 "|fence:0>-1", NULL, "fence 0", "fence", 0, "", "", "kill every process"},
