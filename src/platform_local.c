@@ -743,6 +743,11 @@ bool local_stop_wal_receiver(const struct local_platform *platform, const struct
 		snprintf(why, why_size, "cannot stop the WAL receiver %ld: %s", (long)receiver, strerror(errno));
 		return false;
 	}
+	/* a stopped receiver (SIGSTOP, a debugger) acts on SIGTERM only once continued; it
+	 * can receive nothing more from a fenced primary on its way out */
+	char state = proc_state(receiver);
+	if (state == 'T' || state == 't')
+		kill(receiver, SIGCONT);
 	return true;
 }
 

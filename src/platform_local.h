@@ -123,7 +123,7 @@ int local_count_processes(const struct local_platform *platform, const struct cl
 int local_fence(const struct local_platform *platform, const struct cluster_config *cluster, int index,
 		pid_t postmaster, char *why, size_t why_size);
 /* Ends a member's WAL receiver (SIGTERM to receiver, once it is known to be a process of
- * that member): its startup process then starts another only if the settings it has
+ * that member, and SIGCONT if it is stopped): its startup process then starts another only if the settings it has
  * reloaded still name an upstream. False (why written) when it cannot be signalled. */
 bool local_stop_wal_receiver(const struct local_platform *platform, const struct cluster_config *cluster, int index,
 			     pid_t receiver, char *why, size_t why_size);
