@@ -480,6 +480,14 @@ static bool kube_carry_out(struct actor *actor, const struct cluster_config *clu
 	return true;
 }
 
+/* pg_rewind of a stopped member from source, as a program on the loop. */
+static void rewind_member(struct actor *actor, const struct cluster_config *cluster, int index, int source)
+{
+	struct operation *operation = begin(actor, cluster->name, index, OPERATION_REJOIN, source);
+	operation->job = local_rewind(actor->platform, actor->event, cluster, index, source, on_program_done, operation);
+	operation->active = operation->job != NULL;
+}
+
 static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 		      const struct cluster_observation *observation, const struct action *action)
 {
@@ -606,12 +614,20 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 			report(actor, LOG_LEVEL_ERROR, name, action->member, "cut failed: %s", why);
 		break;
 	}
-	case ACTION_REJOIN:
-		operation = begin(actor, name, action->member, OPERATION_REJOIN, action->source);
-		operation->job = local_rewind(actor->platform, actor->event, cluster, action->member, action->source,
-					      on_program_done, operation);
-		operation->active = operation->job != NULL;
+	case ACTION_REJOIN: {
+		/* a diverged standby still runs: it stops first (a fast shutdown, clean as
+		 * pg_rewind wants it), and the rewind starts once it is down (settle) */
+		const struct member_observation *member = observation_member(observation, action->member);
+		if (member && member->postmaster && !member->postmaster_exited) {
+			if (local_stop(member->postmaster, why, sizeof why))
+				begin(actor, name, action->member, OPERATION_REJOIN, action->source);
+			else
+				report(actor, LOG_LEVEL_ERROR, name, action->member, "stopping it to rewind failed: %s", why);
+			break;
+		}
+		rewind_member(actor, cluster, action->member, action->source);
 		break;
+	}
 	}
 }
 
@@ -626,6 +642,12 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 		const struct member_observation *member = observation_member(observation, operation->index);
 		/* a pod is gone, or its container ended: nothing of it runs */
 		bool gone = member && (actor->kube ? member->live_processes == 0 : member->postmaster == 0);
+		if (operation->kind == OPERATION_REJOIN && !actor->kube && gone) {
+			/* the diverged standby has stopped: now its rewind */
+			operation->active = false;
+			rewind_member(actor, cluster, operation->index, operation->source);
+			continue;
+		}
 		if (operation->kind == OPERATION_RESTART && gone) {
 			/* stopped: the second half of a restart is a start */
 			operation->active = false;

@@ -359,6 +359,35 @@ static void plan_rejoin(struct decision *decision, const struct member_observati
 		   name.text, primary_name.text, name.text);
 }
 
+/* Rule 3g: a running standby whose WAL goes past the point where the primary's history
+ * left its timeline cannot follow the primary (PostgreSQL refuses it) and must never be
+ * counted on: it is stopped and rewound (pg_rewind; moved aside and cloned again if that
+ * fails), then starts as a standby of the primary. */
+static void plan_rewind(struct decision *decision, const struct member_observation *member,
+			const struct member_observation *primary)
+{
+	const struct cluster_config *cluster = decision->cluster;
+	struct name name = member_name(cluster, member->index);
+	struct name primary_name = member_name(cluster, primary->index);
+	char for_what[128], position[32];
+
+	if (primary->timeline < primary->wal_timeline) {
+		/* pg_rewind reads the source's timeline from its pg_control */
+		waiting(decision, "waiting for %s's checkpoint on timeline %u before rewinding %s, which diverged",
+			primary_name.text, primary->wal_timeline, name.text);
+		return;
+	}
+	snprintf(for_what, sizeof for_what, "before %s is rewound", name.text);
+	if (!plan_slot(decision, primary, member->index, for_what))
+		return;
+	snprintf(position, sizeof position, "%X/%X", (unsigned)(observation_position(member) >> 32),
+		 (unsigned)observation_position(member));
+	add_action(decision, ACTION_REJOIN, member->index, primary->index, 0,
+		   "%s diverged: its WAL goes to %s on timeline %u, which %s's history (timeline %u) does not hold: "
+		   "stopping it and rewinding it (pg_rewind) to follow %s",
+		   name.text, position, member->wal_timeline, primary_name.text, primary->wal_timeline, primary_name.text);
+}
+
 /* Rule 3c: a configured member with data and no postmaster is started, unless it could
  * come up as a second primary. */
 static void plan_start(struct decision *decision, const struct member_observation *member)
@@ -829,6 +858,8 @@ void decide(const struct cluster_config *cluster, const struct cluster_observati
 		}
 		if (!configured)
 			plan_stop_removed(&decision, member, primary);
+		else if (primary && observation_diverged(member, primary))
+			plan_rewind(&decision, member, primary);
 		else if (primary && member->reachable && member->in_recovery)
 			plan_follow(&decision, member, primary);
 		else if (leader && member != leader && member->reachable && member->in_recovery)
@@ -919,6 +950,9 @@ char *decide_synchronous_names(const struct cluster_config *cluster, const struc
 			bool named = false;
 			for (size_t s = 0; s < running.count && !named; s++)
 				named = syncnames_name_matches(running.names[s], names[i].text);
+			const struct member_observation *member = find_member(observation, candidates[i].index);
+			if (member && observation_diverged(member, primary_member))
+				continue; /* never counted on: it lacks the primary's history */
 			if (!chosen[i] && (pass == 1 || named)) {
 				chosen[i] = true;
 				chosen_count++;

@@ -427,3 +427,46 @@ def test_a_stopped_receiver_a_blip_then_a_dead_primary_lose_nothing(cluster, tmp
         resume(held)
         writer.stop()
         watcher.stop()
+
+
+def test_a_diverged_standby_is_rewound_streams_again_and_is_not_listed_meanwhile(cluster, tmp_workdir, account):
+    """test-2's WAL receiver stops while test-1 acknowledges every commit; the operator
+    forces a failover to test-2, behind: test-1 now holds WAL past the point where
+    test-2's new timeline forked off. It must be seen as diverged, never listed, rewound
+    and streaming again from test-2."""
+    daemon, port = cluster
+    writer = Writer(tmp_workdir, account, port)
+    held = []
+    try:
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > 50, timeout=30, what="the writer committing")
+        receiver = wal_receiver(tmp_workdir, account, port, "test-2")
+        os.kill(receiver, signal.SIGSTOP)
+        held.append(receiver)
+        before = len(writer.acknowledged())
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > before + 100, timeout=30,
+                             what="commits acknowledged through test-1 alone")
+        mark = daemon.log_mark()
+        result = pghactl(tmp_workdir, account, "failover", "test", "--to", "test-2", "--force")
+        assert result.returncode == 0, result.stdout + result.stderr
+        writer.stop()
+        daemon.wait_for_log(r"\[test-1\] rejoin test-2: test-1 diverged", timeout=60, since=mark)
+        state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=120,
+                                     what="test-1 rewound and streaming from test-2")
+        assert members(state)["test-2"]["role"] == "primary"
+        assert members(state)["test-1"]["state"] == "streaming"
+        log = daemon.log_text(mark)
+        promoted = log.index("[test-2] promoted")
+        rewound = log.index("[test-1] rejoin finished")
+        # from the promotion until test-1 was rewound, no list test-2 was given named it
+        for line in log[promoted:rewound].splitlines():
+            if "set-synchronous" in line and "call for" in line:
+                assert '"test-1"' not in line.split("call for", 1)[1], line
+        assert '"test-1"' not in members(state)["test-2"].get("synchronous_standby_names", "") or \
+            members(state)["test-1"]["state"] == "streaming"
+        assert primaries(tmp_workdir, account, port) == ["test-2"]
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
+    finally:
+        resume(held)
+        writer.stop()

@@ -1123,6 +1123,46 @@ static void test_padding_keeps_the_running_list(void)
 	config_free(config);
 }
 
+/* A standby whose WAL went past the primary's fork point is rewound, and never listed. */
+static void test_diverged_standby(void)
+{
+	struct pgha_config *config = load_cluster("3 any 1 required");
+	struct cluster_observation observation = {0};
+	struct action_list actions;
+	struct timeline_switch fork = {.timeline = 1, .end_lsn = 1000};
+	char got[4096];
+
+	build_observation(&observation, "primary standby+not-streaming standby+not-streaming", "", "1 2",
+			  "ANY 1 (\"test-1\")");
+	struct member_observation *primary = &observation.members[0];
+	primary->wal_timeline = 2;
+	primary->history = &fork;
+	primary->history_count = 1;
+	observation.members[1].wal_timeline = 1;
+	observation.members[1].receive_lsn = 1200;
+	observation.members[2].wal_timeline = 2;
+	observation.members[2].receive_lsn = 1100;
+	char *names = decide_synchronous_names(&config->clusters[0], &observation, 0);
+	is_str(names, "ANY 1 (\"test-2\")", "diverged: padding skips test-1 although the primary's list names it");
+	free(names);
+	decide_fresh(&config->clusters[0], &observation, &actions);
+	render_actions(&actions, got, sizeof got);
+	ok(strstr(got, "rejoin test-1") != NULL && strstr(got, "follow test-1") == NULL, "diverged: test-1 is rewound (%s)",
+	   got);
+	ok(strstr(got, "rejoin test-2") == NULL, "diverged: test-2, on the primary's timeline, is not (%s)", got);
+	action_list_free(&actions);
+	primary->timeline = 1; /* pg_control not yet on timeline 2 */
+	decide_fresh(&config->clusters[0], &observation, &actions);
+	render_actions(&actions, got, sizeof got);
+	ok(strstr(got, "rejoin") == NULL && strstr(actions.waiting, "checkpoint on timeline 2"),
+	   "diverged: the rewind waits for the primary's checkpoint on its timeline (%s)", actions.waiting);
+	action_list_free(&actions);
+	primary->history = NULL;
+	primary->history_count = 0;
+	free_observation(&observation);
+	config_free(config);
+}
+
 int main(void)
 {
 	test_action_type_names();
@@ -1132,6 +1172,7 @@ int main(void)
 	test_long_synchronous_list();
 	test_padding_keeps_the_running_list();
 	test_audit_sequence();
+	test_diverged_standby();
 	test_safety();
 	return done_testing();
 }
