@@ -276,7 +276,10 @@ static void stop_member(struct actor *actor, const struct cluster_config *cluste
 
 static char *build_create_role(PGconn *connection, void *context)
 {
-	char *literal = PQescapeLiteral(connection, context, strlen(context));
+	/* its verifier, never the password: PostgreSQL logs the statement when it fails
+	 * (the role exists already, a lock wait cut by statement_timeout) or when
+	 * log_statement asks */
+	char *literal = pg_password_literal(connection, REPLICATION_ROLE, context);
 	if (!literal)
 		return NULL;
 	char *sql = xasprintf("CREATE ROLE " REPLICATION_ROLE " WITH LOGIN REPLICATION PASSWORD %s", literal);
