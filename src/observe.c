@@ -27,7 +27,7 @@ static const char probe_sql[] =
 	" pg_last_wal_receive_lsn(),"
 	" EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'),"
 	" EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart),"
-	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "' AND rolreplication),"
+	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "' AND rolreplication AND rolcanlogin),"
 	" current_setting('synchronous_standby_names'),"
 	" current_setting('primary_conninfo'),"
 	" current_setting('primary_slot_name'),"
@@ -47,7 +47,9 @@ static const char probe_sql[] =
 	"         'max_prepared_transactions', 'max_locks_per_transaction', 'max_wal_senders', 'max_worker_processes')),"
 	/* ALTER SYSTEM over a setting pgha owns or configures ($1: their names) */
 	" (SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pg_file_settings"
-	"  WHERE sourcefile LIKE '%/postgresql.auto.conf' AND name = ANY ($1::text[]))";
+	"  WHERE sourcefile LIKE '%/postgresql.auto.conf' AND name = ANY ($1::text[])),"
+	/* the replication role exists, usable or not (without LOGIN or REPLICATION) */
+	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "')";
 
 /* The settings pgha writes itself, whatever the configuration says. */
 static const char *const owned_settings[] = {
@@ -183,6 +185,7 @@ static void read_probe(const struct local_platform *platform, const struct clust
 	/* a standby started with its primary's recorded values runs them until restarted */
 	member->pending_restart |= is_true(result, 13);
 	copy_text(member->overridden, sizeof member->overridden, result, 14);
+	member->replication_role_exists = is_true(result, 15);
 	if (member->in_recovery && member->primary_conninfo[0]) {
 		char slot[NAMES_BUFFER_SIZE];
 		member->upstream = kube ? kube_upstream_of(observation, member->primary_conninfo)

@@ -492,3 +492,76 @@ def test_alter_system_over_pgha_settings_is_reset(cluster, tmp_workdir, account)
         timeout=30, what="the synchronous list back")
     assert sql(tmp_workdir, account, port, "test-0",
                "SELECT count(*) FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf'") == "0"
+
+
+def read_from(path, since=0):
+    """The text of a log file from offset since ("" while it does not exist)."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(since)
+            return log.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def later_iteration(daemon, iterations):
+    """Waits until pghad has begun iterations more loop iterations than it had when called."""
+    mark = daemon.log_mark()
+    first = int(daemon.wait_for_log(r"loop iteration (\d+)", timeout=30, since=mark).group(1))
+    daemon.wait_for_log(rf"loop iteration {first + iterations - 1}\b", timeout=30, since=mark)
+
+
+@pytest.fixture
+def cluster_logging_ddl(pghad, tmp_workdir, account):
+    """cluster, with log_statement = 'ddl' on every member: each CREATE or ALTER ROLE
+    pghad sends reaches the members' logs, whether it succeeds or fails."""
+    port = pgharness.free_port_range(REPLICAS + 1)
+    daemon = start_healthy(pghad, tmp_workdir, config_text(tmp_workdir, port, parameters={"log_statement": '"ddl"'}))
+    yield daemon, port
+    stop_everything(tmp_workdir, daemon)
+
+
+def test_the_replication_password_never_reaches_a_log_and_a_broken_role_is_repaired(cluster_logging_ddl, tmp_workdir,
+                                                                                     account):
+    """pghad sends its replication role's password as a SCRAM verifier, never as text:
+    PostgreSQL logs a failed statement with its error (and every DDL statement here), and
+    a role that exists without REPLICATION or LOGIN made CREATE ROLE fail, and log the
+    password, once per iteration."""
+    import re
+    import psycopg2
+    daemon, port = cluster_logging_ddl
+    with open(os.path.join(tmp_workdir, "state", "test", "replication.password")) as password_file:
+        password = password_file.read().strip()
+    assert password
+    member_logs = [os.path.join(tmp_workdir, "clusters", "test", f"test-{index}", "postgresql.log")
+                   for index in range(REPLICAS)]
+    assert all(os.path.isfile(path) for path in member_logs)
+
+    for broken in ("NOREPLICATION", "NOLOGIN"):
+        mark = daemon.log_mark()
+        primary_mark = os.path.getsize(member_logs[0])
+        sql(tmp_workdir, account, port, "test-0", f"ALTER ROLE pgha_replicator {broken}")
+        attempt = daemon.wait_for_log(r"\[test-0\] (create|alter)-replication-role: .*", timeout=30, since=mark)
+        # the statement as test-0 logged it, whether it succeeded (log_statement; pghad's
+        # statements come by the extended protocol) or failed (the statement of its error)
+        statement = re.compile(r"(?:execute <unnamed>|STATEMENT): +(?:CREATE|ALTER) ROLE pgha_replicator .*PASSWORD.*")
+        logged = pgharness.wait_until(lambda: statement.search(read_from(member_logs[0], primary_mark)), timeout=30,
+                                      what=f"test-0's log of pghad's repair of the role ({broken})")
+        # a few more iterations, each of which would repeat an attempt that failed
+        later_iteration(daemon, 3)
+        for path in member_logs + [daemon.log]:
+            # not "assert password not in ...": a failure would print the password
+            holds_it = password in read_from(path)
+            assert not holds_it, f"{path} holds the replication password ({broken})"
+        assert "PASSWORD 'SCRAM-SHA-256$4096:" in logged.group(0), logged.group(0)
+
+        # the role exists: altered, not created again, and only once
+        assert attempt.group(1) == "alter", attempt.group(0)
+        assert len(re.findall(r"\[test-0\] alter-replication-role: ", daemon.log_text(mark))) == 1
+        assert sql(tmp_workdir, account, port, "test-0",
+                   "SELECT rolreplication AND rolcanlogin AND rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid "
+                   "WHERE rolname = 'pgha_replicator'") == "t"
+        # and the verifier is the one of the password the standbys use
+        connection = psycopg2.connect(host="127.0.0.1", port=port, dbname="postgres", user="pgha_replicator",
+                                      password=password, connect_timeout=10)
+        connection.close()
