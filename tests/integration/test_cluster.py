@@ -510,8 +510,13 @@ def test_alter_system_over_pgha_settings_is_reset(cluster, tmp_workdir, account)
     list would silently make commits asynchronous. pghad resets it."""
     daemon, port = cluster
     mark = daemon.log_mark()
-    sql(tmp_workdir, account, port, "test-0", "ALTER SYSTEM SET synchronous_standby_names = ''")
-    sql(tmp_workdir, account, port, "test-0", "SELECT pg_reload_conf()")
+    # held still until the override runs: else the list "back" could be the one never left
+    # (pg_reload_conf() only signals the postmaster) and the reset still to come
+    with held_still(daemon):
+        sql(tmp_workdir, account, port, "test-0", "ALTER SYSTEM SET synchronous_standby_names = ''")
+        sql(tmp_workdir, account, port, "test-0", "SELECT pg_reload_conf()")
+        pgharness.wait_until(lambda: sql(tmp_workdir, account, port, "test-0", "SHOW synchronous_standby_names") == "",
+                             timeout=30, what="the override in effect")
     daemon.wait_for_log(r"\[test-0\] reset-overrides: ALTER SYSTEM overrides synchronous_standby_names", timeout=30,
                         since=mark)
     pgharness.wait_until(
