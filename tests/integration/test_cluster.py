@@ -356,6 +356,8 @@ def test_a_removed_cluster_is_stopped_and_kept_until_purged(cluster, tmp_workdir
     daemon.write_config(text)
     mark = daemon.log_mark()
     daemon.reload()
+    # until pghad has applied the reload its status names no cluster at all
+    daemon.wait_for_log(r"configuration reloaded from .*: 1 cluster$", timeout=30, since=mark)
     pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="the re-added cluster healthy")
     log = daemon.log_text(mark)
     assert "plan:   added back: its members start from the data kept for them" in log

@@ -386,6 +386,8 @@ def test_scale_remove_recreate_and_purge_keep_data_until_asked(k8s):
     daemon.write_config(k8s_config(k8s.workdir, k8s.namespace, k8s.kubeconfig, k8s.port))
     mark = daemon.log_mark()
     daemon.reload()
+    # until pghad has applied the reload its status names no cluster at all
+    daemon.wait_for_log(r"configuration reloaded from .*: 1 cluster$", timeout=30, since=mark)
     k8s.wait_healthy()
     assert k8s.sql("test-0", "SELECT v FROM kept") == [(42,)]
     assert k8s.sql("test-2", "SELECT v FROM kept") == [(42,)]
