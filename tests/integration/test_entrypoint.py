@@ -289,9 +289,15 @@ def install_binary(workdir, account):
 
 
 def create_replication(primary, *slots):
-    """What pghad does on a new primary: the replication role with its password, and a slot
-    per standby."""
-    primary.sql("CREATE ROLE pgha_replicator WITH LOGIN REPLICATION PASSWORD %s", (REPLICATION_PASSWORD,))
+    """What pghad does on a new primary: the replication role with its password (sent as
+    its SCRAM verifier, as pghad sends it), and a slot per standby."""
+    connection = primary.connect()
+    try:
+        verifier = psycopg2.extensions.encrypt_password(REPLICATION_PASSWORD, "pgha_replicator", connection,
+                                                        "scram-sha-256")
+    finally:
+        connection.close()
+    primary.sql("CREATE ROLE pgha_replicator WITH LOGIN REPLICATION PASSWORD %s", (verifier,))
     for slot in slots:
         primary.sql("SELECT pg_create_physical_replication_slot(%s)", (slot,))
 
@@ -538,7 +544,7 @@ def test_restarts_as_is(cluster):
     cluster.start(standby, "standby", PGHA_PRIMARY_HOST="127.0.0.1", PGHA_PRIMARY_PORT=primary.port,
                   PGHA_SLOT="test_1", PGHA_BINDIR=pgharness.postgres_bindir())
     standby.wait_ready()
-    wait_streaming(primary, "test-1", slot="test_1")
+    wait_streaming(primary, "test-1", slot="test_1", replacing=sender)
     log = standby.log_text()[mark:]
     assert "holds a standby's data directory (standby.signal): starting it as it is" in log
     assert "pg_basebackup" not in log and "pg_rewind" not in log
