@@ -274,14 +274,36 @@ static void stop_member(struct actor *actor, const struct cluster_config *cluste
 		report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: %s", operation_names[kind], why);
 }
 
-static char *build_create_role(PGconn *connection, void *context)
+/* CREATE ROLE, or ALTER ROLE of one that exists without LOGIN or REPLICATION. */
+struct replication_role {
+	const char *command; /* "CREATE" or "ALTER" */
+	const char *password;
+};
+
+static char *build_replication_role(PGconn *connection, void *context)
 {
-	char *literal = PQescapeLiteral(connection, context, strlen(context));
+	const struct replication_role *role = context;
+	/* its verifier, never the password: PostgreSQL logs the statement when it fails
+	 * (the role exists already, a lock wait cut by statement_timeout) or when
+	 * log_statement asks */
+	char *literal = pg_password_literal(connection, REPLICATION_ROLE, role->password);
 	if (!literal)
 		return NULL;
-	char *sql = xasprintf("CREATE ROLE " REPLICATION_ROLE " WITH LOGIN REPLICATION PASSWORD %s", literal);
+	char *sql = xasprintf("%s ROLE " REPLICATION_ROLE " WITH LOGIN REPLICATION PASSWORD %s", role->command, literal);
 	PQfreemem(literal);
 	return sql;
+}
+
+/* Carries out ACTION_CREATE_REPLICATION_ROLE or ACTION_ALTER_REPLICATION_ROLE with the
+ * role's password, which the platform keeps. */
+static void set_replication_role(struct actor *actor, const struct cluster_config *cluster,
+				 const struct action *action, const char *password)
+{
+	bool create = action->type == ACTION_CREATE_REPLICATION_ROLE;
+	struct replication_role role = {.command = create ? "CREATE" : "ALTER", .password = password};
+	run_statement(actor, cluster, action->member,
+		      create ? "creating the replication role" : "giving the replication role LOGIN and REPLICATION",
+		      NULL, 0, NULL, build_replication_role, &role);
 }
 
 static char *build_alter_system_reset(PGconn *connection, void *context)
@@ -461,13 +483,13 @@ static bool kube_carry_out(struct actor *actor, const struct cluster_config *clu
 		else
 			report(actor, LOG_LEVEL_ERROR, name, action->member, "fencing failed: %s", why);
 		break;
-	case ACTION_CREATE_REPLICATION_ROLE: {
+	case ACTION_CREATE_REPLICATION_ROLE:
+	case ACTION_ALTER_REPLICATION_ROLE: {
 		char password[128];
 		if (!kube_replication_password(actor->kube, cluster, password, sizeof password, why, sizeof why))
 			report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
 		else
-			run_statement(actor, cluster, action->member, "creating the replication role", NULL, 0, NULL,
-				      build_create_role, password);
+			set_replication_role(actor, cluster, action, password);
 		explicit_bzero(password, sizeof password);
 		break;
 	}
@@ -547,14 +569,15 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 	case ACTION_STOP:
 		stop_member(actor, cluster, observation, action->member, OPERATION_STOP);
 		break;
-	case ACTION_CREATE_REPLICATION_ROLE: {
+	case ACTION_CREATE_REPLICATION_ROLE:
+	case ACTION_ALTER_REPLICATION_ROLE: {
 		char password[128], passfile[1024];
 		if (!local_replication_secret(actor->platform, cluster, password, sizeof password, passfile,
 					      sizeof passfile, why, sizeof why))
 			report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
 		else
-			run_statement(actor, cluster, action->member, "creating the replication role", NULL, 0, NULL,
-				      build_create_role, password);
+			set_replication_role(actor, cluster, action, password);
+		explicit_bzero(password, sizeof password);
 		break;
 	}
 	case ACTION_CREATE_SLOT:

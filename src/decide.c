@@ -19,6 +19,7 @@ const char *const action_type_names[] = {
 	[ACTION_START] = "start",
 	[ACTION_STOP] = "stop",
 	[ACTION_CREATE_REPLICATION_ROLE] = "create-replication-role",
+	[ACTION_ALTER_REPLICATION_ROLE] = "alter-replication-role",
 	[ACTION_CREATE_SLOT] = "create-slot",
 	[ACTION_DROP_SLOT] = "drop-slot",
 	[ACTION_FOLLOW] = "follow",
@@ -42,7 +43,7 @@ _Static_assert(sizeof action_type_names / sizeof action_type_names[0] == ACTION_
  * so no commit waits on it; and its slot is dropped only once it has stopped. */
 static const enum action_type execution_order[] = {
 	ACTION_FENCE,	   ACTION_CUT,		   ACTION_MOVE_ASIDE,	   ACTION_INITIALIZE,	   ACTION_START,
-	ACTION_CREATE_REPLICATION_ROLE, ACTION_CREATE_SLOT, ACTION_CLONE, ACTION_REJOIN,
+	ACTION_CREATE_REPLICATION_ROLE, ACTION_ALTER_REPLICATION_ROLE, ACTION_CREATE_SLOT, ACTION_CLONE, ACTION_REJOIN,
 	ACTION_FOLLOW,	   ACTION_RESET_OVERRIDES, ACTION_CONFIGURE,	   ACTION_SET_SYNCHRONOUS,
 	ACTION_PROMOTE,	   ACTION_STOP,		   ACTION_DROP_SLOT,	   ACTION_RESTART,
 };
@@ -590,9 +591,14 @@ static void plan_primary(struct decision *decision, const struct member_observat
 		waiting(decision, "waiting for %s, the primary, to be free", primary_name.text);
 		return;
 	}
-	if (!primary->replication_role)
+	/* a role that exists would make CREATE ROLE fail at every iteration */
+	if (!primary->replication_role_exists)
 		add_action(decision, ACTION_CREATE_REPLICATION_ROLE, primary->index, -1, 0,
 			   "%s is the primary and lacks pgha's replication role: creating it", primary_name.text);
+	else if (!primary->replication_role)
+		add_action(decision, ACTION_ALTER_REPLICATION_ROLE, primary->index, -1, 0,
+			   "%s is the primary and pgha's replication role lacks LOGIN or REPLICATION: giving them back",
+			   primary_name.text);
 
 	for (size_t i = 0; i < primary->slot_count; i++) {
 		int index = slot_member_index(cluster, primary->slots[i]);

@@ -27,7 +27,7 @@ static const char probe_sql[] =
 	" pg_last_wal_receive_lsn(),"
 	" EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'),"
 	" EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart),"
-	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "' AND rolreplication),"
+	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "' AND rolreplication AND rolcanlogin),"
 	" current_setting('synchronous_standby_names'),"
 	" current_setting('primary_conninfo'),"
 	" current_setting('primary_slot_name'),"
@@ -57,7 +57,9 @@ static const char probe_sql[] =
 	"  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint END,"
 	/* a primary's timeline history (none on timeline 1) */
 	" CASE WHEN NOT pg_is_in_recovery()"
-	"  THEN pg_read_file('pg_wal/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '.history', 0, 1048576, true) END";
+	"  THEN pg_read_file('pg_wal/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '.history', 0, 1048576, true) END,"
+	/* the replication role exists, usable or not (without LOGIN or REPLICATION) */
+	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "')";
 
 /* The settings pgha writes itself, whatever the configuration says. */
 static const char *const owned_settings[] = {
@@ -220,6 +222,7 @@ static void read_probe(const struct local_platform *platform, const struct clust
 	if (!PQgetisnull(result, 0, 17) &&
 	    !timeline_parse_history(PQgetvalue(result, 0, 17), &member->history, &member->history_count))
 		member->wal_timeline = 0; /* an unreadable history tells nothing about divergence */
+	member->replication_role_exists = is_true(result, 18);
 	if (member->in_recovery && member->primary_conninfo[0]) {
 		char slot[NAMES_BUFFER_SIZE];
 		member->upstream = kube ? kube_upstream_of(observation, member->primary_conninfo)

@@ -69,7 +69,8 @@ struct member_observation {
 	/* settings pgha owns or configures that ALTER SYSTEM overrides (postgresql.auto.conf is
 	 * read after pgha's files): "name,name"; empty when none */
 	char overridden[512];
-	bool replication_role; /* primary: pgha's replication role exists */
+	bool replication_role;        /* primary: pgha's replication role exists with LOGIN and REPLICATION */
+	bool replication_role_exists; /* primary: it exists, usable or not */
 	char synchronous_standby_names[8192]; /* as the server runs it; 99 long names fit */
 	char primary_conninfo[1024];          /* standby: as the server runs it */
 	char primary_slot_name[MEMBER_NAME_SIZE];

@@ -326,6 +326,17 @@ bool pg_make_password(char *buffer, size_t size, char *why, size_t why_size)
 	return true;
 }
 
+char *pg_password_literal(PGconn *connection, const char *user, const char *password)
+{
+	/* with the algorithm named, libpq asks the server nothing (password_encryption) */
+	char *verifier = PQencryptPasswordConn(connection, password, user, "scram-sha-256");
+	if (!verifier)
+		return NULL;
+	char *literal = PQescapeLiteral(connection, verifier, strlen(verifier));
+	PQfreemem(verifier);
+	return literal;
+}
+
 void pg_passfile_append(char **passfile, const char *user, const char *password)
 {
 	size_t length = *passfile ? strlen(*passfile) : 0;

@@ -60,6 +60,13 @@ char *pg_conf_quote(const char *value);
  * quoting value as libpq's conninfo parser reads it. */
 void pg_conninfo_append(char **conninfo, const char *key, const char *value);
 
+/* The SCRAM-SHA-256 verifier of user's password, as an SQL literal quoted for the server
+ * of connection, for CREATE or ALTER ROLE ... PASSWORD: the server stores a verifier as
+ * given, and a statement it logs (any under log_statement, or one that fails) then holds
+ * no password. Returns a string to PQfreemem(), or NULL with the reason in
+ * PQerrorMessage(connection). */
+char *pg_password_literal(PGconn *connection, const char *user, const char *password);
+
 /* A new random password (hex digits: nothing to quote anywhere) into buffer; false (why
  * written) when the kernel gives no randomness or it does not fit. */
 bool pg_make_password(char *buffer, size_t size, char *why, size_t why_size);

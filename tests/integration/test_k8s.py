@@ -126,14 +126,28 @@ class Cluster:
                 raise
             return None
 
-    def member_state(self, name="pghad"):
-        cluster = status(self.workdir, name)["clusters"][0]
+    def member_state(self, name="pghad", after=None):
+        """(cluster status, its members by name), or None with after while the status is
+        not taken after that iteration_mark()."""
+        reply = status(self.workdir, name)
+        if after is not None and reply["iterations"] <= after:
+            return None
+        cluster = reply["clusters"][0]
         return cluster, {member["name"]: member for member in cluster["members"]}
 
-    def healthy(self, name="pghad"):
+    def iteration_mark(self, name="pghad"):
+        """pghad name's completed loop iterations: a status that counts more is of an
+        observation made after this call (pghad answers between iterations, never during one)."""
+        return status(self.workdir, name)["iterations"]
+
+    def healthy(self, name="pghad", after=None):
         """The status once there is one primary and every other member streams from it in its
-        synchronous list, else None."""
-        cluster, members = self.member_state(name)
+        synchronous list, else None; with after, only in a status taken after that
+        iteration_mark()."""
+        state = self.member_state(name, after)
+        if state is None:
+            return None
+        cluster, members = state
         if len(members) < REPLICAS:
             return None
         primaries = [member for member in members.values() if member["role"] == "primary"]
@@ -145,8 +159,8 @@ class Cluster:
                 return None
         return cluster
 
-    def wait_healthy(self, timeout=120, name="pghad"):
-        return pgharness.wait_until(lambda: self.healthy(name), timeout=timeout, interval=0.5,
+    def wait_healthy(self, timeout=120, name="pghad", after=None):
+        return pgharness.wait_until(lambda: self.healthy(name, after), timeout=timeout, interval=0.5,
                                     what="a healthy cluster on kubernetes")
 
     def rw_member(self):
@@ -219,7 +233,9 @@ def test_three_members_from_an_empty_namespace(k8s):
                          timeout=10, what="the row on test-2")
 
     # the daemon ran with the namespace's ServiceAccount, and reports its requests
-    time.sleep(3)  # steady state: nothing left to do
+    # in a steady state: several iterations after the one that saw the cluster healthy
+    settled = k8s.iteration_mark()
+    pgharness.wait_until(lambda: k8s.iteration_mark() >= settled + 5, timeout=30, what="5 more loop iterations")
     reply = status(k8s.workdir)
     print(f"steady state: {reply['kubernetes']['requests_per_iteration']} requests in the last iteration, "
           f"{reply['kubernetes']['requests_total']} in {reply['iterations']} iterations", file=sys.stderr)
@@ -330,7 +346,9 @@ def test_only_the_lease_holder_acts_and_another_takes_over(k8s):
     assert took < 4 + 0.8 + 1.5, took
     lease = k8s.api.get(f"/apis/coordination.k8s.io/v1/namespaces/{k8s.namespace}/leases/pgha-test")
     assert lease["spec"]["holderIdentity"] == other
-    k8s.wait_healthy(name=other)
+    # healthy as the new holder sees it once it acts, not in a view from before the takeover
+    # (it observed all along)
+    k8s.wait_healthy(name=other, after=k8s.iteration_mark(other))
     assert {name: pod["metadata"]["uid"] for name, pod in k8s.pods().items()} == uids
     primaries = [member for member in range(REPLICAS)
                  if k8s.sql(f"test-{member}", "SELECT pg_is_in_recovery()") == [(False,)]]
@@ -393,6 +411,8 @@ def test_scale_remove_recreate_and_purge_keep_data_until_asked(k8s):
     daemon.write_config(k8s_config(k8s.workdir, k8s.namespace, k8s.kubeconfig, k8s.port))
     mark = daemon.log_mark()
     daemon.reload()
+    # until pghad has applied the reload its status names no cluster at all
+    daemon.wait_for_log(r"configuration reloaded from .*: 1 cluster$", timeout=30, since=mark)
     k8s.wait_healthy()
     assert k8s.sql("test-0", "SELECT v FROM kept") == [(42,)]
     assert k8s.sql("test-2", "SELECT v FROM kept") == [(42,)]
