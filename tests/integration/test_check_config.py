@@ -203,6 +203,16 @@ def test_describe_config_lists_every_option():
     assert all(row[5] for row in rows), "every option is documented"
 
 
+def test_describe_failover_prints_the_table():
+    result = run([pgharness.built_program("pghad"), "--describe-failover"])
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert rows and all(len(row) == 4 and all(row) for row in rows), "phase, condition, action, comment"
+    assert rows[0][0] == "idle" and rows[-1][0] == "promote"
+    assert ["idle", "always", "begin_failover"] in [row[:3] for row in rows]
+    assert "(unnamed)" not in result.stdout
+
+
 @pytest.mark.parametrize("program", ["pghad", "pghactl"])
 def test_version(program):
     for flag in ("--version", "-V"):
