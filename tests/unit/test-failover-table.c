@@ -47,8 +47,11 @@ int main(void)
 		complete &= rows[i].phase && rows[i].phase[0] && rows[i].comment && rows[i].comment[0];
 		if (!rows[i].when || !rows[i].then) {
 			named = false;
-			diag("row %zu (%s: %s): its %s has no name: add NAMED(the function) to failover_function_names in "
-			     "src/failover.c", i + 1, rows[i].phase, rows[i].comment, !rows[i].when ? "condition" : "action");
+			diag("row %zu (%s: %s): its %s no name: add NAMED(the function) to failover_function_names in "
+			     "src/failover.c", i + 1, rows[i].phase, rows[i].comment,
+			     !rows[i].when && !rows[i].then ? "condition and its action have"
+			     : !rows[i].when		    ? "condition has"
+							    : "action has");
 		}
 	}
 	ok(named, "every row's condition and action have a name (failover_function_names is complete)");
