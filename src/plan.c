@@ -119,22 +119,28 @@ static const struct plan_setting *setting_of(const struct plan_input *input, siz
  * a placeholder, a string it does not check, until a module defining it is loaded; a
  * module that is loaded refuses the names it does not define under its prefix (with a
  * warning, the rest applies). An unknown plain name makes PostgreSQL apply none of the
- * file's changes on a reload, and refuse to start. */
+ * file's changes on a reload, and refuse to start. On kubernetes ALTER SYSTEM refuses
+ * both of those at once, and the member's parameters wait for the name to go. */
 static void describe_unknown(const struct plan_input *input, size_t index, const char *name, const char *change,
 			     const char *primary, struct diag_list *lines)
 {
+	static const char refused_by_alter_system[] =
+		"ALTER SYSTEM refuses it, and the members' parameters stay unapplied until it is removed";
+	bool kubernetes = input->running->platform.type == PLATFORM_KUBERNETES;
 	const char *dot = strchr(name, '.');
 	char prefix[128];
 
 	if (!dot) {
-		diag_add(lines, NULL, "  parameter %s: %s knows no such parameter: a member reloading it applies none of "
-			 "the changes of its file, and cannot start with it", change, primary);
+		diag_add(lines, NULL, "  parameter %s: %s knows no such parameter: %s", change, primary,
+			 kubernetes ? refused_by_alter_system
+				    : "a member reloading it applies none of the changes of its file, and cannot start with it");
 		return;
 	}
 	snprintf(prefix, sizeof prefix, "%.*s", (int)(dot - name), name);
 	if (setting_of(input, index, prefix, true))
-		diag_add(lines, NULL, "  parameter %s: the module loaded on %s under %s defines no such parameter: "
-			 "PostgreSQL ignores it, with a warning in its log", change, primary, prefix);
+		diag_add(lines, NULL, "  parameter %s: the module loaded on %s under %s defines no such parameter: %s",
+			 change, primary, prefix,
+			 kubernetes ? refused_by_alter_system : "PostgreSQL ignores it, with a warning in its log");
 	else
 		diag_add(lines, NULL, "  parameter %s: applied by reload as a placeholder: no module loaded on %s defines "
 			 "%s.*; the one that does checks the value when it is loaded (shared_preload_libraries, "

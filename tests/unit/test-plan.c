@@ -150,6 +150,46 @@ int main(void)
 	diag_free(&told);
 	config_free(unasked);
 
+	/* on kubernetes ALTER SYSTEM refuses what PostgreSQL does not know, placeholders aside */
+	static const char kubernetes[] =
+		"platform: { type = \"kubernetes\"; kubernetes: { image = \"pgha:1\"; }; };\n"
+		"clusters = ( { name = \"test\"; port = 6000; postgresql = { parameters = {\n";
+	char *kube_running_text = xasprintf("%s}; }; } );", kubernetes);
+	char *kube_next_text = xasprintf("%s  my_setting = 1; auto_explain = { log_min_durration = 1; };\n"
+					 "  pg_stat_statements = { track = \"all\"; }; }; }; } );", kubernetes);
+	struct pgha_config *kube_running = load(kube_running_text), *kube_next = load(kube_next_text);
+	const struct plan_setting kube_settings[] = {{"auto_explain", "", "", true}};
+	const struct plan_setting *kube_setting_lists[1] = {kube_settings};
+	size_t kube_counts[1] = {1};
+	struct plan_input kube_input = {kube_running, kube_next, &observation, 1, kube_setting_lists, kube_counts,
+					(bool[1]){false}};
+	struct diag_list kube_lines = {0};
+	if (kube_running && kube_next)
+		plan_describe(&kube_input, &kube_lines);
+	static const char *const kube_expected[] = {
+		"  parameter my_setting = '1' (new): test-0 knows no such parameter: ALTER SYSTEM refuses it, and the "
+		"members' parameters stay unapplied until it is removed",
+		"  parameter auto_explain.log_min_durration = '1' (new): the module loaded on test-0 under auto_explain "
+		"defines no such parameter: ALTER SYSTEM refuses it, and the members' parameters stay unapplied until it is "
+		"removed",
+		"  parameter pg_stat_statements.track = 'all' (new): applied by reload as a placeholder",
+	};
+	bool all_kube = kube_lines.count == 4;
+	for (size_t e = 0; e < 3; e++) {
+		bool found = false;
+		for (size_t l = 0; l < kube_lines.count; l++)
+			found |= strncmp(kube_lines.messages[l], kube_expected[e], strlen(kube_expected[e])) == 0;
+		all_kube &= found;
+	}
+	ok(all_kube, "plan: on kubernetes, what ALTER SYSTEM refuses is said so; a placeholder is applied all the same");
+	for (size_t l = 0; !all_kube && l < kube_lines.count; l++)
+		diag("  got: %s", kube_lines.messages[l]);
+	diag_free(&kube_lines);
+	config_free(kube_running);
+	config_free(kube_next);
+	free(kube_running_text);
+	free(kube_next_text);
+
 	/* a cluster added back finds the data it left: it is not created again */
 	struct pgha_config *empty = load("clusters = ( );");
 	struct pgha_config *back = load("clusters = ( { name = \"test\"; port = 6000; } );");
