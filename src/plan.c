@@ -168,6 +168,9 @@ static void describe_parameters(const struct plan_input *input, size_t index, co
 		if (!setting && (!input->settings || !input->settings[index] || !primary)) {
 			diag_add(lines, NULL, "  parameter %s: applied by reload when PostgreSQL knows it, by restarts "
 				 "if it needs one (no primary answered to tell)", change);
+		} else if (!setting && !now) {
+			diag_add(lines, NULL, "  parameter %s: removed by reload (%s knows no such parameter)", change,
+				 primary->name);
 		} else if (!setting) {
 			describe_unknown(input, index, names[i], change, primary->name, lines);
 		} else if (strcmp(setting->context, "postmaster") == 0) {

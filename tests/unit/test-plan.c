@@ -134,6 +134,25 @@ int main(void)
 		diag_free(&lines);
 		config_free(next);
 	}
+	/* an unknown parameter removed: the reload drops it */
+	struct pgha_config *had_typo = load("clusters = ( { name = \"test\"; port = 6000; postgresql = { parameters = {\n"
+					    "  auto_explain = { log_min_durration = 5; }; }; }; } );");
+	const struct plan_setting prefix_only[] = {{"auto_explain", "", "", true}};
+	const struct plan_setting *removed_settings[1] = {prefix_only};
+	size_t removed_counts[1] = {1};
+	struct plan_input removal = {had_typo, running, &observation, 1, removed_settings, removed_counts, (bool[1]){false}};
+	struct diag_list removed = {0};
+	if (had_typo)
+		plan_describe(&removal, &removed);
+	ok(removed.count == 2 && strcmp(removed.messages[1], "  parameter auto_explain.log_min_durration back to "
+				       "PostgreSQL's default (was '5'): removed by reload (test-0 knows no such "
+				       "parameter)") == 0,
+	   "plan: an unknown parameter removed");
+	for (size_t l = 0; removed.count != 2 && l < removed.count; l++)
+		diag("  got: %s", removed.messages[l]);
+	diag_free(&removed);
+	config_free(had_typo);
+
 	/* no primary answered: nothing is known of the parameter */
 	struct pgha_config *unasked = load("clusters = ( { name = \"test\"; port = 6000; postgresql = { parameters = {\n"
 					   "  auto_explain = { log_min_duration = 5; }; }; }; } );");
