@@ -227,10 +227,12 @@ static void on_program_done(const struct proc_result *result, void *userdata)
 		       operation_names[operation->kind], why);
 }
 
-/* One statement on a member, bounded; false (reported) when it fails. */
-static bool run_statement(struct actor *actor, const struct cluster_config *cluster, int index, const char *what,
-			  const char *sql, int parameter_count, const char *const *parameters,
-			  char *(*build_sql)(PGconn *, void *), void *build_context)
+/* One statement on a member, bounded, over a connection with the server options
+ * options (NULL: none); false (reported) when it fails, unless it fails with the SQLSTATE
+ * quiet_state (NULL: none), which is left to the caller. */
+static bool run_statement_with(struct actor *actor, const struct cluster_config *cluster, int index, const char *what,
+			       const char *options, const char *quiet_state, const char *sql, int parameter_count,
+			       const char *const *parameters, char *(*build_sql)(PGconn *, void *), void *build_context)
 {
 	const struct member_observation *member = actor->observation ? observation_member(actor->observation, index) : NULL;
 	if (actor->kube && (!member || !member->address[0])) {
@@ -246,13 +248,24 @@ static bool run_statement(struct actor *actor, const struct cluster_config *clus
 		.build_sql = build_sql,
 		.build_context = build_context,
 	};
+	request.target.options = options;
 	pg_execute_all(&request, 1, STATEMENT_TIMEOUT_MS);
 	bool succeeded = request.succeeded;
-	if (!succeeded)
+	const char *state = request.result ? PQresultErrorField(request.result, PG_DIAG_SQLSTATE) : NULL;
+	if (!succeeded && !(quiet_state && state && strcmp(state, quiet_state) == 0))
 		report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: %s", what, request.error);
 	pg_request_clear(&request);
 	free((char *)request.target.host);
 	return succeeded;
+}
+
+/* One statement on a member, bounded; false (reported) when it fails. */
+static bool run_statement(struct actor *actor, const struct cluster_config *cluster, int index, const char *what,
+			  const char *sql, int parameter_count, const char *const *parameters,
+			  char *(*build_sql)(PGconn *, void *), void *build_context)
+{
+	return run_statement_with(actor, cluster, index, what, NULL, NULL, sql, parameter_count, parameters, build_sql,
+				  build_context);
 }
 
 /* Settings files were written: the member reads them now. */
@@ -351,13 +364,31 @@ static char *build_alter_system(PGconn *connection, void *context)
 	return sql;
 }
 
+/* PostgreSQL 15's ALTER SYSTEM refuses a name its session does not know
+ * (undefined_object), and a custom prefix.name is unknown until its module is loaded;
+ * the server keeps one set in its files as a placeholder all the same. A second session
+ * that sets the name itself at its start (-c) knows it as such a placeholder, and writes
+ * it. A module that is loaded still refuses, at that start, a name it does not define. */
+#define SQLSTATE_UNDEFINED_OBJECT "42704"
+
 static bool alter_system(struct actor *actor, const struct cluster_config *cluster, int index, const char *name,
 			 const char *value)
 {
 	struct alter_system change = {.name = name, .value = value};
-	char what[128];
+	bool custom = value && strchr(name, '.');
+	char what[192];
 	snprintf(what, sizeof what, "ALTER SYSTEM %s %s", value ? "SET" : "RESET", name);
-	return run_statement(actor, cluster, index, what, NULL, 0, NULL, build_alter_system, &change);
+	if (run_statement_with(actor, cluster, index, what, NULL, custom ? SQLSTATE_UNDEFINED_OBJECT : NULL, NULL, 0,
+			       NULL, build_alter_system, &change))
+		return true;
+	if (!custom)
+		return false;
+	char *options = NULL;
+	pg_server_option(&options, name, value);
+	bool done = run_statement_with(actor, cluster, index, what, options, NULL, NULL, 0, NULL, build_alter_system,
+				       &change);
+	free(options);
+	return done;
 }
 
 static void free_strings(char **list)

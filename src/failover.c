@@ -795,12 +795,70 @@ static const struct transition transitions[] = {
 	{PHASE_PROMOTE, always, promote, "promotion: promote the candidate"},
 };
 
+/* The functions of the rows by name, for operators (pghad --describe-failover and
+ * pghad(8), generated from the table), one a line in alphabetical order. A row's
+ * function missing here shows as a test failure of test-failover-table, never as a
+ * wrong page. */
+#define NAMED(function) {function, #function}
+static const struct {
+	bool (*function)(struct context *);
+	const char *name;
+} failover_function_names[] = {
+	NAMED(abandon),
+	NAMED(always),
+	NAMED(begin_failover),
+	NAMED(begin_manual_failover),
+	NAMED(begin_promote),
+	NAMED(begin_switchover),
+	NAMED(candidate_found),
+	NAMED(candidate_is_primary),
+	NAMED(candidate_not_answering),
+	NAMED(candidate_synchronous_differs),
+	NAMED(complete),
+	NAMED(cut_standbys),
+	NAMED(demote_timed_out),
+	NAMED(failover_suspended),
+	NAMED(fence),
+	NAMED(manual_failover_requested),
+	NAMED(no_known_primary),
+	NAMED(no_safe_candidate),
+	NAMED(nothing),
+	NAMED(old_primary_has_processes),
+	NAMED(old_primary_running),
+	NAMED(primary_answers),
+	NAMED(primary_not_failed),
+	NAMED(promote),
+	NAMED(refuse_failover),
+	NAMED(refuse_request),
+	NAMED(remember_primary),
+	NAMED(request_refused),
+	NAMED(set_candidate_synchronous),
+	NAMED(standbys_not_cut),
+	NAMED(stop_old_primary),
+	NAMED(switchover_requested),
+	NAMED(target_caught_up),
+	NAMED(wait_candidate),
+	NAMED(wait_catch_up),
+	NAMED(wait_for_timeout),
+	NAMED(would_fail_over),
+};
+
+static const char *function_name(bool (*function)(struct context *))
+{
+	for (size_t i = 0; i < sizeof failover_function_names / sizeof failover_function_names[0]; i++)
+		if (failover_function_names[i].function == function)
+			return failover_function_names[i].name;
+	return NULL;
+}
+
 size_t failover_rows(const struct failover_row **rows)
 {
 	static struct failover_row table[sizeof transitions / sizeof transitions[0]];
 	for (size_t i = 0; i < sizeof transitions / sizeof transitions[0]; i++)
 		table[i] = (struct failover_row){
 			.phase = transitions[i].phase == IDLE ? "idle" : failover_phase_names[transitions[i].phase],
+			.when = function_name(transitions[i].when),
+			.then = function_name(transitions[i].then),
 			.comment = transitions[i].comment,
 		};
 	*rows = table;

@@ -15,6 +15,9 @@ struct pg_target {
 	const char *user;
 	const char *dbname;   /* NULL: "postgres" */
 	const char *passfile; /* NULL: none; passwords never travel in strings pgha builds */
+	/* server options for this connection only, as PGOPTIONS spells them (pg_server_option
+	 * builds them); NULL: none */
+	const char *options;
 };
 
 /* One query to one server. Fill target, sql and the parameters; pg_execute_all fills
@@ -51,6 +54,10 @@ void pg_request_clear(struct pg_request *request);
 /* A text[] literal of items, for passing a list as one query parameter ($1::text[]):
  * each element double-quoted, with '"' and '\\' escaped. Returns a new string. */
 char *pg_text_array(const char *const *items, size_t count);
+
+/* Appends "-c name=value" to a connection's server options in *options (NULL to start),
+ * with spaces and backslashes escaped as the server splits them. Returns *options. */
+char *pg_server_option(char **options, const char *name, const char *value);
 
 /* value quoted for postgresql.conf: '...' with quotes doubled and backslashes escaped,
  * as PostgreSQL's configuration file parser reads it. Returns a new string. */

@@ -507,6 +507,58 @@ def test_plan_shows_what_a_reload_would_do_and_changes_nothing(cluster, tmp_work
     daemon.wait_for_log(r"plan:   parameter work_mem = '8MB' \(new\): applied by reload", timeout=10, since=mark)
 
 
+def plan_of(workdir, account, text):
+    """pghactl plan's lines for a configuration text, asked of the running pghad."""
+    path = os.path.join(workdir, "planned.conf")
+    with open(path, "w") as planned:
+        planned.write(text)
+    account.chown(path)
+    pghactl = pgharness.install_program("pghactl", os.path.join(workdir, "bin"), account)
+    plan = pgharness.run_as_user([pghactl, "-s", os.path.join(workdir, "pghad.sock"), "plan", path],
+                                 account=account, capture_output=True, text=True, timeout=30)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    return plan.stdout.splitlines()
+
+
+def test_a_prefixed_parameter_reaches_every_member_by_reload(cluster, tmp_workdir, account):
+    """auto_explain.log_min_duration, written as a group named for its prefix, reaches SHOW
+    on every member after a reload, with no restart. session_preload_libraries loads
+    auto_explain into every new session, so SHOW gives the value as the module read it
+    (1000ms shows as 1s) rather than a placeholder's unchecked text, and the plan, whose
+    query runs in such a session too, knows the module's own parameters."""
+    daemon, port = cluster
+    pids = [postmaster_pid(tmp_workdir, f"test-{index}") for index in range(REPLICAS)]
+    wanted = config_text(tmp_workdir, port, parameters={"session_preload_libraries": '"auto_explain"',
+                                                        "auto_explain": '{ log_min_duration = "1000ms"; }'})
+    lines = plan_of(tmp_workdir, account, wanted)
+    assert "  parameter session_preload_libraries = 'auto_explain' (new): applied by reload" in lines, lines
+    assert ("  parameter auto_explain.log_min_duration = '1000ms' (new): applied by reload as a placeholder: no "
+            "module loaded on test-0 defines auto_explain.*; the one that does checks the value when it is loaded "
+            "(shared_preload_libraries, session_preload_libraries or LOAD)") in lines, lines
+
+    daemon.write_config(wanted)
+    daemon.reload()
+    query = "SELECT current_setting('auto_explain.log_min_duration') || ' ' || source || ' ' || sourcefile " \
+            "FROM pg_settings WHERE name = 'auto_explain.log_min_duration'"
+    pgharness.wait_until(
+        lambda: all((sql(tmp_workdir, account, port + index, f"test-{index}", query, check=False) or "")
+                    .startswith("1s configuration file ") for index in range(REPLICAS)),
+        timeout=60, what="auto_explain.log_min_duration = 1s on every member")
+    for index in range(REPLICAS):
+        member = f"test-{index}"
+        assert sql(tmp_workdir, account, port + index, member, "SHOW auto_explain.log_min_duration") == "1s"
+        assert sql(tmp_workdir, account, port + index, member, query).endswith(f"/{member}/data/pgha.conf")
+    assert [postmaster_pid(tmp_workdir, f"test-{index}") for index in range(REPLICAS)] == pids
+
+    # the module loaded in the plan's session: its parameter by its context, a misspelt one caught
+    lines = plan_of(tmp_workdir, account, config_text(
+        tmp_workdir, port, parameters={"session_preload_libraries": '"auto_explain"',
+                                       "auto_explain": '{ log_min_duration = "2s"; log_min_durration = 5; }'}))
+    assert "  parameter auto_explain.log_min_duration = '2s' (was '1000ms'): applied by reload" in lines, lines
+    assert ("  parameter auto_explain.log_min_durration = '5' (new): the module loaded on test-0 under auto_explain "
+            "defines no such parameter: PostgreSQL ignores it, with a warning in its log") in lines, lines
+
+
 def test_alter_system_over_pgha_settings_is_reset(cluster, tmp_workdir, account):
     """postgresql.auto.conf is read after pgha's files: an ALTER SYSTEM of the synchronous
     list would silently make commits asynchronous. pghad resets it."""

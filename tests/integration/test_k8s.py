@@ -20,7 +20,7 @@ REPLICAS = 3
 IMAGE = "pgha.test/postgres:15"
 
 
-def k8s_config(workdir, namespace, kubeconfig, port, lease_seconds=4, replicas=REPLICAS, name="pghad"):
+def k8s_config(workdir, namespace, kubeconfig, port, lease_seconds=4, replicas=REPLICAS, name="pghad", parameters=""):
     return f"""
 daemon: {{
   state_dir = "{workdir}/{name}-state";
@@ -39,6 +39,7 @@ clusters = ( {{
   port = {port};
   synchronous = {{ method = "any"; number = 1; }};
   volume = {{ size = "1Gi"; storage_class = "pgha-test"; }};
+  postgresql = {{ parameters = {{ {parameters} }}; }};
 }} );
 """
 
@@ -241,6 +242,26 @@ def test_three_members_from_an_empty_namespace(k8s):
           f"{reply['kubernetes']['requests_total']} in {reply['iterations']} iterations", file=sys.stderr)
     assert reply["kubernetes"]["namespace"] == k8s.namespace
     assert 2 <= reply["kubernetes"]["requests_per_iteration"] <= 12, reply["kubernetes"]
+
+
+def test_a_prefixed_parameter_reaches_every_member_by_alter_system(k8s):
+    """A module's parameter, written as a group named for its prefix, reaches every member
+    through ALTER SYSTEM and a reload. auto_explain is not loaded, and PostgreSQL 15's ALTER
+    SYSTEM refuses a name its session does not know: pghad writes it from a session that
+    sets it as it starts, where it is a placeholder, so SHOW gives its text unchanged."""
+    daemon = k8s.start_daemon()
+    k8s.wait_healthy()
+    daemon.write_config(k8s_config(k8s.workdir, k8s.namespace, k8s.kubeconfig, k8s.port,
+                                   parameters='auto_explain = { log_min_duration = "1000ms"; };'))
+    daemon.reload()
+    members = [f"test-{index}" for index in range(REPLICAS)]
+    pgharness.wait_until(
+        lambda: all(k8s.sql(member, "SHOW auto_explain.log_min_duration", check=False) == [("1000ms",)]
+                    for member in members),
+        timeout=60, interval=0.5, what="auto_explain.log_min_duration on every member")
+    for member in members:
+        assert k8s.sql(member, "SELECT sourcefile FROM pg_file_settings WHERE name = 'auto_explain.log_min_duration'")[0][0] \
+            .endswith("/postgresql.auto.conf")
 
 
 def test_a_deleted_standby_pod_comes_back_with_its_claim(k8s):

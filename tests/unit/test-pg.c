@@ -88,6 +88,14 @@ int main(void)
 	PQfreemem(again);
 	PQfinish(unconnected);
 
+	char *options = NULL;
+	pg_server_option(&options, "statement_timeout", "2000");
+	is_str(options, "-c statement_timeout=2000", "one server option");
+	pg_server_option(&options, "auto_explain.log_min_duration", "a b\\c\td");
+	is_str(options, "-c statement_timeout=2000 -c auto_explain.log_min_duration=a\\ b\\\\c\\\td",
+	       "the next one after a space; white space and backslashes escaped as the server splits options");
+	free(options);
+
 	pg_execute_all(NULL, 0, 1000);
 	ok(true, "no requests: returns at once");
 	return done_testing();
