@@ -944,14 +944,15 @@ char *decide_synchronous_names(const struct cluster_config *cluster, const struc
 		}
 	}
 	/* padding keeps first the members the primary's list names now: they may hold
-	 * commits that were acknowledged through them, and keeping them changes nothing. A
-	 * standby that merely answers is no better than one that is down: what matters is
-	 * whether it streams, and it is listed by that rule once it does */
+	 * commits that were acknowledged through them, and keeping them changes nothing.
+	 * Then standbys that answer (about to stream, as after a failover), then any member.
+	 * A padded member is counted on only once it confirms: the list it replaces stays
+	 * in the failover pool until then (plan_primary) */
 	struct sync_spec running = {0};
 	char why[256];
 	if (!primary_member || !syncnames_parse(primary_member->synchronous_standby_names, &running, why, sizeof why))
 		running = (struct sync_spec){0};
-	for (int pass = 0; cluster->synchronous.required && pass < 2; pass++)
+	for (int pass = 0; cluster->synchronous.required && pass < 3; pass++)
 		for (size_t i = 0; i < candidate_count && chosen_count < (size_t)cluster->synchronous.number; i++) {
 			bool named = false;
 			for (size_t s = 0; s < running.count && !named; s++)
@@ -959,7 +960,8 @@ char *decide_synchronous_names(const struct cluster_config *cluster, const struc
 			const struct member_observation *member = find_member(observation, candidates[i].index);
 			if (member && observation_diverged(member, primary_member))
 				continue; /* never counted on: it lacks the primary's history */
-			if (!chosen[i] && (pass == 1 || named)) {
+			bool answers = member && member->reachable && member->in_recovery;
+			if (!chosen[i] && (pass == 2 || (pass == 0 && named) || (pass == 1 && answers))) {
 				chosen[i] = true;
 				chosen_count++;
 			}
