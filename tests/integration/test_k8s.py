@@ -454,3 +454,57 @@ def test_scale_remove_recreate_and_purge_keep_data_until_asked(k8s):
     # marked for deletion, as a real cluster does until no pod uses them
     assert all(claim["metadata"].get("deletionTimestamp") for claim in k8s.claims().values())
     assert k8s.api.get_or_none(k8s.path("secrets", "pgha-test")) is None
+
+
+def test_a_report_query_holding_replay_does_not_keep_a_standby_streaming_from_the_old_primary(k8s):
+    """A report query on test-1 holds its replay (a lock the primary took conflicts with
+    it, and with max_standby_streaming_delay = -1 PostgreSQL waits for ever). A changed
+    primary_conninfo is then not read by test-1's startup process, and its WAL receiver
+    would go on confirming the old primary's commits: the cut must reach it anyway, and
+    be confirmed, before the candidate is chosen."""
+    daemon = k8s.start_daemon()
+    k8s.wait_healthy()
+    # PostgreSQL would cancel the report query after 30 s: here nothing but pghad can end it
+    settings = psycopg2.connect(k8s.conninfo(k8s.address("test-1")), connect_timeout=3)
+    settings.autocommit = True
+    with settings.cursor() as cursor:
+        cursor.execute("ALTER SYSTEM SET max_standby_streaming_delay = -1")
+        cursor.execute("SELECT pg_reload_conf()")
+    settings.close()
+    k8s.sql("test-0", "CREATE TABLE report (id int)")
+    pgharness.wait_until(lambda: k8s.sql("test-1", "SELECT to_regclass('report') IS NOT NULL", check=False) == [(True,)],
+                         timeout=30, what="test-1 replaying the table")
+    report = psycopg2.connect(k8s.conninfo(k8s.address("test-1")), connect_timeout=3)
+    addresses = [k8s.address(f"test-{index}") for index in range(REPLICAS)]
+    writer = Writer(k8s, addresses)
+    try:
+        cursor = report.cursor()
+        cursor.execute("SELECT count(*) FROM report")  # a transaction holding its lock on report
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > 50, timeout=20, what="the writer's first commits")
+        k8s.sql("test-0", "BEGIN; LOCK TABLE report IN ACCESS EXCLUSIVE MODE; COMMIT")
+        pgharness.wait_until(lambda: k8s.sql("test-1", "SELECT wait_event_type FROM pg_stat_activity "
+                                                       "WHERE backend_type = 'startup'") == [("Lock",)],
+                             timeout=30, what="test-1's replay held by the report query")
+        mark = daemon.log_mark()
+        k8s.api.delete(k8s.path("pods", "postgres-test-0"))
+        pgharness.wait_until(lambda: k8s.rw_member() in (["test-1"], ["test-2"]), timeout=60,
+                             what="test-rw selecting a new primary")
+        before = len(writer.acknowledged())
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > before + 50, timeout=30,
+                             what="commits on the new primary")
+    finally:
+        writer.stop()
+    new_primary = k8s.rw_member()[0]
+    log = daemon.log_text(mark)
+    promoted = log.index(f"[{new_primary}] promote")
+    for member in ("test-1", "test-2"):
+        assert -1 < log.find(f"[{member}] cut") < promoted, f"{member} was not cut before the choice"
+    # with max_standby_streaming_delay = -1 only pghad's cut can have ended the report session
+    with pytest.raises(psycopg2.OperationalError):
+        cursor.execute("SELECT 1")
+    report.close()
+    acknowledged = set(writer.acknowledged())
+    rows = {row[0] for row in k8s.sql(new_primary, "SELECT id FROM failover_writer")}
+    assert acknowledged - rows == set(), f"{len(acknowledged - rows)} acknowledged commits lost"
+    cluster = k8s.wait_healthy(timeout=120)
+    assert [m["name"] for m in cluster["members"] if m["role"] == "primary"] == [new_primary]
