@@ -171,44 +171,56 @@ static bool value(struct scanner *scanner, char token, int depth)
 	}
 }
 
-/* Whether format takes exactly the arguments whose letters are types (why written if not). */
-static bool fits(const char *format, const char *types, char *why, size_t why_size)
+bool jsonpack_fits(const struct jsonpack_site *site, char *why, size_t why_size)
 {
-	struct scanner scanner = {.at = format, .types = types, .argument = 1};
+	struct scanner scanner = {.at = site->format, .types = site->types, .argument = 1};
 	bool fit = value(&scanner, next_token(&scanner), 0);
 
 	if (fit && next_token(&scanner))
 		fit = fail(&scanner, "the format goes on after its value");
-	if (fit && *scanner.types)
-		fit = fail(&scanner, "%zu argument%s given, the format takes %zu", strlen(types), strlen(types) == 1 ? "" : "s",
+	if (fit && *scanner.types) {
+		size_t given = strlen(site->types);
+		fit = fail(&scanner, "%zu argument%s given, the format takes %zu", given, given == 1 ? "" : "s",
 			   scanner.argument - 1);
+	}
 	snprintf(why, why_size, "%s", scanner.why);
 	return fit;
 }
 
-static void failed(const char *file, int line, const char *format, const char *why)
+/* The linker's bounds of the section where jsonpack calls register themselves; weak, so
+ * that a program without any call links too. */
+extern const struct jsonpack_site *const __start_pgha_jsonpack[] __attribute__((weak));
+extern const struct jsonpack_site *const __stop_pgha_jsonpack[] __attribute__((weak));
+
+const struct jsonpack_site *const *jsonpack_sites(size_t *count)
+{
+	*count = __start_pgha_jsonpack ? (size_t)(__stop_pgha_jsonpack - __start_pgha_jsonpack) : 0;
+	return __start_pgha_jsonpack;
+}
+
+static void failed(const struct jsonpack_site *site, const char *why)
 {
 	failures++;
-	log_error("%s:%d: json_pack(\"%s\"): %s", file, line, format, why);
+	log_error("%s:%d: json_pack(\"%s\"): %s", site->file, site->line, site->format, why);
 	if (strict)
 		abort();
 }
 
-json_t *jsonpack_checked(const char *file, int line, const char *argument_types, const char *format, ...)
+json_t *jsonpack_checked(const struct jsonpack_site *site, ...)
 {
 	char why[256];
 	json_error_t error;
 	va_list arguments;
 
-	if (!fits(format, argument_types, why, sizeof why)) {
-		failed(file, line, format, why);
+	if (!jsonpack_fits(site, why, sizeof why)) {
+		failed(site, why);
 		return NULL;
 	}
-	va_start(arguments, format);
-	json_t *packed = json_vpack_ex(&error, 0, format, arguments);
+	va_start(arguments, site);
+	json_t *packed = json_vpack_ex(&error, 0, site->format, arguments);
 	va_end(arguments);
 	if (!packed)
-		failed(file, line, format, error.text);
+		failed(site, error.text);
 	return packed;
 }
 

@@ -8,23 +8,46 @@
 #include <jansson.h>
 
 /* jsonpack(format, argument...) is json_pack(format, argument...) with a check first:
- * the compiler names the type of every argument (_Generic), and jsonpack_checked
- * reads format as jansson does and compares what each conversion takes (s, s#, s%,
- * s+, b, i, I, f, o, O, with ? and *) with the argument given for it, and the count.
- * jansson itself cannot: it reads its varargs blindly. Only when all fits does jansson
- * see the arguments, so a mismatch is never undefined behaviour: it is logged with the
- * caller's file and line and returns NULL (the references o would have stolen are
- * leaked, never freed twice), as does a value jansson refuses (a NULL string, invalid
- * UTF-8). The tests and the fuzz targets call jsonpack_set_strict(true), which makes
- * both abort instead, so a wrong format cannot pass a test that runs it.
+ * the compiler names the type of every argument (_Generic), and the format is read as
+ * jansson reads it, comparing what each conversion takes (s, s#, s%, s+, b, i, I, f, o,
+ * O, with ? and *) with the argument given for it, and the count. jansson itself cannot:
+ * it reads its varargs blindly. Only when all fits does jansson see the arguments, so a
+ * mismatch is never undefined behaviour: it is logged with the caller's file and line
+ * and returns NULL (the references o would have stolen are leaked, never freed twice),
+ * as does a value jansson refuses (a NULL string, invalid UTF-8). The tests and the
+ * fuzz targets call jsonpack_set_strict(true), which makes both abort instead.
  *
- * Arguments: at least one, at most 64; strings are char * or const char * (arrays
- * decay), b takes bool or int, i int, I json_int_t, f double, % size_t, o and O json_t *.
- * Any other type (an enum, a long, a const json_t *) is refused: cast it. */
-#define jsonpack(format, ...) \
-	jsonpack_checked(__FILE__, __LINE__, (const char[]){JSONPACK_TYPES(__VA_ARGS__) '\0'}, format, __VA_ARGS__)
+ * Each call also leaves its format and its arguments' types where the linker gathers
+ * them (the section pgha_jsonpack), so that a test checks every call of the program
+ * with jsonpack_fits, whether or not any test runs it (tests/unit/test-jsonpack.c).
+ *
+ * Arguments: at least one, at most 64; the format is a string literal; strings are
+ * char * or const char * (arrays decay), b takes bool or int, i int, I json_int_t, f
+ * double, % size_t, o and O json_t *. Any other type (an enum, a long, a const json_t *)
+ * is refused: cast it. Do not nest a jsonpack in another's arguments. */
+#define jsonpack(format, ...)                                                                                      \
+	__extension__({                                                                                            \
+		static const char jsonpack_types_[] = {JSONPACK_TYPES(__VA_ARGS__) '\0'};                          \
+		static const struct jsonpack_site jsonpack_site_ = {__FILE__, __LINE__, format, jsonpack_types_};  \
+		__attribute__((used, section("pgha_jsonpack"))) static const struct jsonpack_site *const          \
+			jsonpack_registered_ = &jsonpack_site_;                                                    \
+		jsonpack_checked(&jsonpack_site_, __VA_ARGS__);                                                    \
+	})
 
-json_t *jsonpack_checked(const char *file, int line, const char *argument_types, const char *format, ...);
+/* One call of jsonpack in the source. */
+struct jsonpack_site {
+	const char *file;
+	int line;
+	const char *format;
+	const char *types; /* the JSONPACK_TYPE of each argument after the format */
+};
+
+json_t *jsonpack_checked(const struct jsonpack_site *site, ...);
+
+/* Whether site's format takes exactly the arguments it is given (why written if not). */
+bool jsonpack_fits(const struct jsonpack_site *site, char *why, size_t why_size);
+/* Every call of jsonpack linked into the program, run or not, and their count. */
+const struct jsonpack_site *const *jsonpack_sites(size_t *count);
 
 /* Whether a failure aborts (tests, fuzz targets) or returns NULL (pghad, pghactl). */
 void jsonpack_set_strict(bool strict);
@@ -35,7 +58,7 @@ unsigned long jsonpack_failures(void);
  * a character, bytes from elsewhere) is replaced by U+FFFD, NULL by "". */
 json_t *jsonpack_text(const char *text);
 
-/* The letter jsonpack_checked compares: s string, b bool, i int, I json_int_t, f double,
+/* The letter jsonpack_fits compares: s string, b bool, i int, I json_int_t, f double,
  * z size_t, o json_t *, ? anything else. */
 #define JSONPACK_TYPE(value) \
 	_Generic((value), char *: 's', const char *: 's', _Bool: 'b', int: 'i', json_int_t: 'I', double: 'f', \

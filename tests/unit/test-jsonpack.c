@@ -97,6 +97,32 @@ static void test_strict_aborts(void)
 	jsonpack_set_strict(false);
 }
 
+/* Every call of libpgha, run by some test or not: linked whole into this test. */
+static void test_every_call_fits(void)
+{
+	static const char *const modules[] = {"src/control.c", "src/daemon.c", "src/k8s.c", "src/platform_k8s.c",
+					      "src/state.c"};
+	size_t count;
+	const struct jsonpack_site *const *sites = jsonpack_sites(&count);
+
+	for (size_t i = 0; i < count; i++) {
+		char why[256];
+		if (strstr(sites[i]->file, "tests/"))
+			continue; /* this test's own, several wrong on purpose */
+		bool fits = jsonpack_fits(sites[i], why, sizeof why);
+		ok(fits, "%s:%d: \"%s\" fits its arguments%s%s", sites[i]->file, sites[i]->line, sites[i]->format,
+		   fits ? "" : ": ", why);
+	}
+	/* the linker gathered them all (pghactl's are not in the library: its integration
+	 * tests run them) */
+	for (size_t m = 0; m < sizeof modules / sizeof modules[0]; m++) {
+		size_t found = 0;
+		for (size_t i = 0; i < count; i++)
+			found += strstr(sites[i]->file, modules[m]) != NULL;
+		ok(found > 0, "the calls of %s are checked (%zu)", modules[m], found);
+	}
+}
+
 static void test_text(void)
 {
 	static const struct {
@@ -130,6 +156,7 @@ int main(void)
 	test_formats_that_fit();
 	test_formats_that_do_not_fit();
 	test_strict_aborts();
+	test_every_call_fits();
 	test_text();
 	return done_testing();
 }
