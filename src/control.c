@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jsonpack.h"
 #include "log.h"
 #include "memory.h"
 
@@ -59,18 +60,28 @@ static void client_free(struct control_client *client)
 	free(client);
 }
 
-static void client_queue_reply(struct control_client *client, json_t *reply)
+char *control_answer(const char *line, size_t length, control_handler_fn handler, void *userdata)
 {
-	char *text = json_dumps(reply, JSON_COMPACT);
+	json_error_t error;
+	json_t *request = json_loadb(line, length, 0, &error);
+	json_t *reply;
+
+	if (!request || !json_is_object(request))
+		reply = jsonpack("{s:b, s:s}", "ok", false, "error", "a request is one JSON object per line");
+	else
+		reply = handler(request, userdata);
+	json_decref(request);
+	char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
 	json_decref(reply);
-	if (!text)
-		text = xstrdup("{\"ok\":false,\"error\":\"cannot encode the reply\"}");
-	size_t length = strlen(text);
-	client->output = xreallocarray(client->output, client->output_length + length + 1, 1);
-	memcpy(client->output + client->output_length, text, length);
-	client->output[client->output_length + length] = '\n';
-	client->output_length += length + 1;
-	free(text);
+	if (!text) {
+		/* jsonpack has logged where, when it was a reply builder */
+		log_error("control socket: the reply to a request could not be encoded");
+		text = xstrdup("{\"ok\":false,\"error\":\"pghad could not encode its reply (a bug: see its log)\"}");
+	}
+	size_t text_length = strlen(text);
+	text = xreallocarray(text, text_length + 2, 1);
+	memcpy(text + text_length, "\n", 2);
+	return text;
 }
 
 /* Answers every complete line received so far. */
@@ -80,16 +91,13 @@ static void client_handle_lines(struct control_client *client)
 
 	while ((newline = memchr(client->input, '\n', client->input_length))) {
 		size_t line_length = (size_t)(newline - client->input);
-		json_error_t error;
-		json_t *request = json_loadb(client->input, line_length, 0, &error);
-		json_t *reply;
+		char *reply = control_answer(client->input, line_length, client->server->handler, client->server->userdata);
+		size_t length = strlen(reply);
 
-		if (!request || !json_is_object(request))
-			reply = json_pack("{s:b, s:s}", "ok", 0, "error", "a request is one JSON object per line");
-		else
-			reply = client->server->handler(request, client->server->userdata);
-		json_decref(request);
-		client_queue_reply(client, reply);
+		client->output = xreallocarray(client->output, client->output_length + length, 1);
+		memcpy(client->output + client->output_length, reply, length);
+		client->output_length += length;
+		free(reply);
 		memmove(client->input, newline + 1, client->input_length - line_length - 1);
 		client->input_length -= line_length + 1;
 	}
@@ -266,7 +274,11 @@ json_t *control_request(const char *path, const json_t *request, int timeout_ms,
 		snprintf(why, why_size, "cannot connect to pghad at %s: %s (is pghad running?)", path, strerror(errno));
 		goto out;
 	}
-	text = json_dumps(request, JSON_COMPACT);
+	text = request ? json_dumps(request, JSON_COMPACT) : NULL;
+	if (!text) {
+		snprintf(why, why_size, "the request to pghad cannot be encoded");
+		goto out;
+	}
 	size_t length = strlen(text), sent = 0;
 	text = xreallocarray(text, length + 2, 1);
 	memcpy(text + length, "\n", 2);

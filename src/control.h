@@ -19,6 +19,12 @@ struct control_server *control_listen(sd_event *event, const char *path, control
 				      void *userdata);
 void control_close(struct control_server *server);
 
+/* What the server sends back for one request line (without its newline): handler's reply,
+ * or a refusal when the line is not one JSON object, as one JSON line ending in '\n'.
+ * Never fails: a reply that cannot be encoded becomes a refusal that says so. A new
+ * string. The server calls it for each line; the control fuzz target calls it directly. */
+char *control_answer(const char *line, size_t length, control_handler_fn handler, void *userdata);
+
 /* Sends request and waits at most timeout_ms for the reply. Returns NULL and writes
  * the reason into why when there is none. */
 json_t *control_request(const char *path, const json_t *request, int timeout_ms, char *why, size_t why_size);

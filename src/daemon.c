@@ -8,6 +8,7 @@
 #include <string.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "decide.h"
 #include "exitcode.h"
 #include "failover.h"
+#include "jsonpack.h"
 #include "log.h"
 #include "memory.h"
 #include "names.h"
@@ -545,8 +547,45 @@ static json_t *error_array(const struct diag_list *errors)
 {
 	json_t *array = json_array();
 	for (size_t i = 0; i < errors->count; i++)
-		json_array_append_new(array, json_string(errors->messages[i]));
+		json_array_append_new(array, jsonpack_text(errors->messages[i]));
 	return array;
+}
+
+/* The reply to a request that is refused, with why: printf's format, checked by the
+ * compiler; the text is whole (never cut) and always encodes, whatever it quotes. */
+static json_t *refuse(const char *format, ...) __attribute__((format(printf, 1, 2)));
+static json_t *refuse(const char *format, ...)
+{
+	va_list arguments;
+	va_start(arguments, format);
+	char *text = xvasprintf(format, arguments);
+	va_end(arguments);
+	json_t *reply = jsonpack("{s:b, s:o}", "ok", false, "error", jsonpack_text(text));
+	free(text);
+	return reply;
+}
+
+/* A string field of a request: true with *value, NULL when the field is absent or null;
+ * false (the reply in *refusal) when it holds something else. */
+static bool request_string(const json_t *request, const char *key, const char **value, json_t **refusal)
+{
+	const json_t *field = json_object_get(request, key);
+	*value = json_string_value(field);
+	if (!field || json_is_null(field) || *value)
+		return true;
+	*refusal = refuse("\"%s\" must be a string", key);
+	return false;
+}
+
+/* A boolean field of a request: false when absent or null. */
+static bool request_boolean(const json_t *request, const char *key, bool *value, json_t **refusal)
+{
+	const json_t *field = json_object_get(request, key);
+	*value = json_is_true(field);
+	if (!field || json_is_null(field) || json_is_boolean(field))
+		return true;
+	*refusal = refuse("\"%s\" must be true or false", key);
+	return false;
 }
 
 static json_t *member_status(const struct daemon *daemon, const struct cluster_config *cluster,
@@ -567,11 +606,13 @@ static json_t *member_status(const struct daemon *daemon, const struct cluster_c
 			sync_state = primary->peers[i].sync_state;
 	if (primary && member->reachable && member->in_recovery)
 		lag = json_integer(primary->lsn > member->lsn ? (json_int_t)(primary->lsn - member->lsn) : 0);
-	return json_pack("{s:s, s:i, s:s, s:s, s:I, s:o, s:s, s:b, s:s, s:s}", "name", member->name, "port",
-			 daemon->kube ? cluster->port : local_member_port(cluster, member->index), "role", role, "state", state, "timeline",
-			 (json_int_t)member->timeline, "lag_bytes", lag, "sync_state", sync_state, "configured",
-			 member->index < cluster->replicas, "error", member->reachable ? "" : member->error, "last_event",
-			 daemon->actor ? actor_last_event(daemon->actor, cluster->name, member->index) : "");
+	/* errors and events quote programs and servers: whatever their bytes, they encode */
+	return jsonpack("{s:s, s:i, s:s, s:s, s:I, s:o, s:s, s:b, s:o, s:o}", "name", member->name, "port",
+			daemon->kube ? cluster->port : local_member_port(cluster, member->index), "role", role, "state", state,
+			"timeline", (json_int_t)member->timeline, "lag_bytes", lag, "sync_state", sync_state, "configured",
+			member->index < cluster->replicas, "error", jsonpack_text(member->reachable ? "" : member->error),
+			"last_event",
+			jsonpack_text(daemon->actor ? actor_last_event(daemon->actor, cluster->name, member->index) : ""));
 }
 
 static json_t *cluster_status(const struct daemon *daemon, size_t index)
@@ -606,29 +647,30 @@ static json_t *cluster_status(const struct daemon *daemon, size_t index)
 		names_member(from, sizeof from, cluster->name, state->failover.from);
 		if (state->failover.to >= 0)
 			names_member(to, sizeof to, cluster->name, state->failover.to);
-		under_way = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "kind", failover_kind_names[state->failover.kind],
-				      "phase", failover_phase_names[state->failover.phase], "from", from, "to", to,
-				      "reason", state->failover.reason, "started_ms", (json_int_t)state->failover.started_ms);
+		under_way = jsonpack("{s:s, s:s, s:s, s:s, s:o, s:I}", "kind", failover_kind_names[state->failover.kind],
+				     "phase", failover_phase_names[state->failover.phase], "from", from, "to", to, "reason",
+				     jsonpack_text(state->failover.reason), "started_ms", (json_int_t)state->failover.started_ms);
 	}
 	char primary_name[NAMES_BUFFER_SIZE] = "";
 	if (state && state->primary >= 0)
 		names_member(primary_name, sizeof primary_name, cluster->name, state->primary);
-	json_t *reply = json_pack("{s:s, s:i, s:i, s:{s:s, s:i, s:b}, s:{s:b, s:i, s:b, s:o, s:s, s:s, s:b}, s:s, s:s, s:s, s:s, "
-			 "s:o}",
-			 "name", cluster->name, "replicas", cluster->replicas, "port", cluster->port, "synchronous",
-			 "method", sync_method_names[cluster->synchronous.method], "number", cluster->synchronous.number,
-			 "required", cluster->synchronous.required, "failover", "automatic", cluster->failover.automatic,
-			 "timeout_ms", cluster->failover.timeout_ms, "paused", state && state->paused, "under_way",
-			 under_way, "last", state ? state->last : "", "request_error",
-			 runtime ? runtime->request_error : "", "request_pending",
-			 runtime && runtime->request.kind != FAILOVER_NONE, "synchronous_standby_names", synchronous,
-			 "published_synchronous_standby_names", state ? state->synchronous : "", "known_primary",
-			 primary_name, "waiting", waiting, "members", members);
+	json_t *reply = jsonpack("{s:s, s:i, s:i, s:{s:s, s:i, s:b}, s:{s:b, s:i, s:b, s:o, s:o, s:o, s:b}, s:o, s:o, s:s, "
+				 "s:o, s:o}",
+				 "name", cluster->name, "replicas", cluster->replicas, "port", cluster->port, "synchronous",
+				 "method", sync_method_names[cluster->synchronous.method], "number", cluster->synchronous.number,
+				 "required", cluster->synchronous.required, "failover", "automatic", cluster->failover.automatic,
+				 "timeout_ms", cluster->failover.timeout_ms, "paused", state && state->paused, "under_way",
+				 under_way, "last", jsonpack_text(state ? state->last : ""), "request_error",
+				 jsonpack_text(runtime ? runtime->request_error : ""), "request_pending",
+				 runtime && runtime->request.kind != FAILOVER_NONE, "synchronous_standby_names",
+				 jsonpack_text(synchronous), "published_synchronous_standby_names",
+				 jsonpack_text(state ? state->synchronous : ""), "known_primary", primary_name, "waiting",
+				 jsonpack_text(waiting), "members", members);
 	if (daemon->kube)
 		json_object_set_new(reply, "lease",
-				    json_pack("{s:s+, s:s, s:b}", "name", "pgha-", cluster->name, "holder",
-					      kube_lease_holder(daemon->kube, cluster->name), "held",
-					      kube_lease_held(daemon->kube, cluster->name)));
+				    jsonpack("{s:s+, s:s, s:b}", "name", "pgha-", cluster->name, "holder",
+					     kube_lease_holder(daemon->kube, cluster->name), "held",
+					     kube_lease_held(daemon->kube, cluster->name)));
 	return reply;
 }
 
@@ -638,17 +680,17 @@ static json_t *status_reply(const struct daemon *daemon)
 
 	for (size_t i = 0; i < daemon->config->cluster_count; i++)
 		json_array_append_new(clusters, cluster_status(daemon, i));
-	json_t *reply = json_pack("{s:b, s:s, s:I, s:s, s:s, s:I, s:o, s:o}", "ok", 1, "version", PACKAGE_VERSION, "pid",
-				  (json_int_t)getpid(), "config", daemon->config_path, "platform",
-				  platform_type_names[daemon->config->platform.type], "iterations",
-				  (json_int_t)daemon->iterations, "reload_errors", error_array(&daemon->reload_errors),
-				  "clusters", clusters);
+	json_t *reply = jsonpack("{s:b, s:s, s:I, s:o, s:s, s:I, s:o, s:o}", "ok", true, "version", PACKAGE_VERSION, "pid",
+				 (json_int_t)getpid(), "config", jsonpack_text(daemon->config_path), "platform",
+				 platform_type_names[daemon->config->platform.type], "iterations",
+				 (json_int_t)daemon->iterations, "reload_errors", error_array(&daemon->reload_errors),
+				 "clusters", clusters);
 	if (daemon->kube)
 		json_object_set_new(reply, "kubernetes",
-				    json_pack("{s:s, s:s, s:I, s:I, s:s}", "namespace", kube_namespace(daemon->kube), "identity",
-					      kube_identity(daemon->kube), "requests_per_iteration",
-					      (json_int_t)kube_requests_per_iteration(daemon->kube), "requests_total",
-					      (json_int_t)kube_requests_total(daemon->kube), "error", daemon->kube_error));
+				    jsonpack("{s:s, s:s, s:I, s:I, s:o}", "namespace", kube_namespace(daemon->kube), "identity",
+					     kube_identity(daemon->kube), "requests_per_iteration",
+					     (json_int_t)kube_requests_per_iteration(daemon->kube), "requests_total",
+					     (json_int_t)kube_requests_total(daemon->kube), "error", jsonpack_text(daemon->kube_error)));
 	return reply;
 }
 
@@ -656,38 +698,50 @@ static json_t *status_reply(const struct daemon *daemon)
  * the cluster's name repeated as confirmation. */
 static json_t *purge(struct daemon *daemon, const json_t *request)
 {
-	const char *cluster = json_string_value(json_object_get(request, "cluster"));
-	const char *confirm = json_string_value(json_object_get(request, "confirm"));
+	const char *cluster, *confirm;
+	json_t *refusal;
 	char why[512];
 
+	if (!request_string(request, "cluster", &cluster, &refusal) || !request_string(request, "confirm", &confirm, &refusal))
+		return refusal;
 	if (!cluster || !confirm || strcmp(cluster, confirm) != 0)
-		return json_pack("{s:b, s:s}", "ok", 0, "error",
-				 "purge deletes a cluster's data: it needs the cluster's name repeated as confirmation");
+		return refuse("purge deletes a cluster's data: it needs the cluster's name repeated as confirmation");
+	if (!names_is_dns_label(cluster))
+		return refuse("no cluster can be named \"%s\"", cluster);
 	if (daemon->kube ? !kube_purge_cluster(daemon->kube, daemon->config, cluster, why, sizeof why)
 			 : !local_purge_cluster(&daemon->platform, cluster, why, sizeof why)) {
 		log_message(LOG_LEVEL_WARNING, cluster, NULL, "purge refused: %s", why);
-		return json_pack("{s:b, s:s}", "ok", 0, "error", why);
+		return refuse("%s", why);
 	}
 	log_message(LOG_LEVEL_WARNING, cluster, NULL, "purged cluster %s at the operator's request: its data and "
 		    "state are deleted", cluster);
-	return json_pack("{s:b}", "ok", 1);
+	return jsonpack("{s:b}", "ok", true);
 }
 
-/* What a reload to a file would do, without doing any of it. */
+/* What a reload to a file would do, without doing any of it. The file must be a
+ * regular file: a FIFO or a device would stall the loop, which also fails members over. */
 static json_t *plan(struct daemon *daemon, const json_t *request)
 {
-	const char *path = json_string_value(json_object_get(request, "file"));
+	const char *path;
+	json_t *refusal;
 	struct diag_list errors = {0}, lines = {0};
+	struct stat status;
 
+	if (!request_string(request, "file", &path, &refusal))
+		return refusal;
 	if (!path)
 		path = daemon->config_path;
+	if (path[0] != '/')
+		return refuse("plan needs the file's absolute path, not %s", path);
+	if (stat(path, &status) == 0 && !S_ISREG(status.st_mode))
+		return refuse("%s is not a regular file", path);
 	struct pgha_config *next = config_load_file_partial(path, &errors);
 	if (next) {
 		config_check_reload(daemon->config, next, &errors);
 		plan_reload(daemon, next, &lines);
 	}
-	json_t *reply = json_pack("{s:b, s:s, s:b, s:o, s:o}", "ok", 1, "file", path, "valid", errors.count == 0,
-				  "errors", error_array(&errors), "plan", error_array(&lines));
+	json_t *reply = jsonpack("{s:b, s:o, s:b, s:o, s:o}", "ok", true, "file", jsonpack_text(path), "valid",
+				 errors.count == 0, "errors", error_array(&errors), "plan", error_array(&lines));
 	config_free(next);
 	diag_free(&errors);
 	diag_free(&lines);
@@ -702,11 +756,11 @@ static const struct cluster_config *configured_cluster(const struct daemon *daem
 	return NULL;
 }
 
-/* The index of a member named "CLUSTER-N", or -1. */
+/* The index of the configured member named "CLUSTER-N" (N < replicas), or -1. */
 static int member_index(const struct cluster_config *cluster, const char *name)
 {
 	char expected[NAMES_BUFFER_SIZE];
-	for (int i = 0; name && i < DAEMON_MAX_MEMBERS; i++) {
+	for (int i = 0; name && i < cluster->replicas; i++) {
 		names_member(expected, sizeof expected, cluster->name, i);
 		if (strcmp(expected, name) == 0)
 			return i;
@@ -714,40 +768,66 @@ static int member_index(const struct cluster_config *cluster, const char *name)
 	return -1;
 }
 
+/* "test-0, test-1 and test-2": the members of a cluster, for messages; a new string. */
+static char *member_list(const struct cluster_config *cluster)
+{
+	char *text = NULL;
+	size_t length = 0;
+	FILE *list = open_memstream(&text, &length);
+	char name[NAMES_BUFFER_SIZE];
+
+	if (!list)
+		return xstrdup(cluster->name);
+	for (int i = 0; i < cluster->replicas; i++) {
+		names_member(name, sizeof name, cluster->name, i);
+		fprintf(list, "%s%s", i == 0 ? "" : i == cluster->replicas - 1 ? " and " : ", ", name);
+	}
+	fclose(list);
+	return text;
+}
+
 /* pghactl switchover / failover: checked now against the last observation, so that the
  * operator hears a refusal at once; begun by the next iteration, which checks again. */
 static json_t *request_failover(struct daemon *daemon, const json_t *request, enum failover_kind kind)
 {
-	const char *name = json_string_value(json_object_get(request, "cluster"));
-	const char *to = json_string_value(json_object_get(request, "to"));
-	const struct cluster_config *cluster = configured_cluster(daemon, name);
-	struct failover_request wanted = {.kind = kind, .to = -1, .force = json_is_true(json_object_get(request, "force"))};
+	const char *name, *to;
+	json_t *refusal;
+	struct failover_request wanted = {.kind = kind, .to = -1};
 
+	if (!request_string(request, "cluster", &name, &refusal) || !request_string(request, "to", &to, &refusal) ||
+	    !request_boolean(request, "force", &wanted.force, &refusal))
+		return refusal;
 	if (daemon->kube && kind == FAILOVER_SWITCHOVER)
-		return json_pack("{s:b, s:s}", "ok", 0, "error",
-				 "switchover is not implemented on kubernetes yet (it needs the old primary's shutdown "
-				 "checkpoint, which only its pod can read); use failover --to MEMBER");
+		return refuse("switchover is not implemented on kubernetes yet (it needs the old primary's shutdown "
+			      "checkpoint, which only its pod can read); use failover --to MEMBER");
+	if (!name)
+		return refuse("%s needs the cluster's name", kind == FAILOVER_SWITCHOVER ? "switchover" : "failover");
+	const struct cluster_config *cluster = configured_cluster(daemon, name);
 	if (!cluster)
-		return json_pack("{s:b, s:s+}", "ok", 0, "error", "no cluster named ", name ? name : "(none)");
-	if (to && (wanted.to = member_index(cluster, to)) < 0)
-		return json_pack("{s:b, s:s+++}", "ok", 0, "error", to, " is not a member of ", cluster->name);
+		return refuse("no cluster named %s", name);
+	if (to && (wanted.to = member_index(cluster, to)) < 0) {
+		char *members = member_list(cluster);
+		refusal = refuse("%s is not a member of %s (its members are %s)", to, cluster->name, members);
+		free(members);
+		return refusal;
+	}
 	if (kind == FAILOVER_MANUAL && wanted.to < 0)
-		return json_pack("{s:b, s:s}", "ok", 0, "error", "failover needs the member to promote (--to MEMBER)");
+		return refuse("failover needs the member to promote (--to MEMBER)");
 
 	struct cluster_runtime *runtime = runtime_for(daemon, cluster->name);
 	if (!load_state(daemon, cluster, runtime))
-		return json_pack("{s:b, s:s}", "ok", 0, "error", runtime->state_error);
+		return refuse("%s", runtime->state_error);
 	if (runtime->state.failover.kind != FAILOVER_NONE)
-		return json_pack("{s:b, s:s+}", "ok", 0, "error", "a failover is under way: ", runtime->state.failover.reason);
+		return refuse("a failover is under way: %s", runtime->state.failover.reason);
 	if (runtime->request.kind != FAILOVER_NONE)
-		return json_pack("{s:b, s:s}", "ok", 0, "error", "another request is pending");
+		return refuse("another request is pending");
 	for (size_t i = 0; i < daemon->observed_clusters; i++) {
 		if (&daemon->config->clusters[i] != cluster)
 			continue;
 		struct failover_step step;
 		failover_step(cluster, &daemon->observations[i], &runtime->state, &wanted, &step);
 		if (step.request_error[0])
-			return json_pack("{s:b, s:s}", "ok", 0, "error", step.request_error);
+			return refuse("%s", step.request_error);
 	}
 	runtime->request = wanted;
 	runtime->request_error[0] = '\0';
@@ -755,19 +835,20 @@ static json_t *request_failover(struct daemon *daemon, const json_t *request, en
 		daemon->wake(daemon->wake_data);
 	log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "%s%s%s%s requested on the control socket",
 		    failover_kind_names[kind], to ? " to " : "", to ? to : "", wanted.force ? " (forced)" : "");
-	return json_pack("{s:b}", "ok", 1);
+	return jsonpack("{s:b}", "ok", true);
 }
 
 /* pghactl pause / resume [CLUSTER]: recorded in the state file, so it survives restarts. */
 static json_t *set_paused(struct daemon *daemon, const json_t *request, bool paused)
 {
-	const char *name = json_string_value(json_object_get(request, "cluster"));
-	json_t *done = json_array();
+	const char *name;
+	json_t *refusal;
 
-	if (name && !configured_cluster(daemon, name)) {
-		json_decref(done);
-		return json_pack("{s:b, s:s+}", "ok", 0, "error", "no cluster named ", name);
-	}
+	if (!request_string(request, "cluster", &name, &refusal))
+		return refusal;
+	if (name && !configured_cluster(daemon, name))
+		return refuse("no cluster named %s", name);
+	json_t *done = json_array();
 	for (size_t i = 0; i < daemon->config->cluster_count; i++) {
 		const struct cluster_config *cluster = &daemon->config->clusters[i];
 		struct cluster_runtime *runtime = runtime_for(daemon, cluster->name);
@@ -775,35 +856,38 @@ static json_t *set_paused(struct daemon *daemon, const json_t *request, bool pau
 			continue;
 		if (!load_state(daemon, cluster, runtime)) {
 			json_decref(done);
-			return json_pack("{s:b, s:s}", "ok", 0, "error", runtime->state_error);
+			return refuse("%s", runtime->state_error);
 		}
 		struct cluster_state next = runtime->state;
 		next.paused = paused;
 		if (!save_state(daemon, cluster, &next)) {
 			json_decref(done);
-			return json_pack("{s:b, s:s+}", "ok", 0, "error", "cannot record the pause of ", cluster->name);
+			return refuse("cannot record the pause of %s", cluster->name);
 		}
 		runtime->state = next;
 		json_array_append_new(done, json_string(cluster->name));
 		log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "automatic failover %s by the operator",
 			    paused ? "paused" : "resumed");
 	}
-	return json_pack("{s:b, s:o}", "ok", 1, "clusters", done);
+	return jsonpack("{s:b, s:o}", "ok", true, "clusters", done);
 }
 
 json_t *daemon_control(const json_t *request, void *userdata)
 {
 	struct daemon *daemon = userdata;
-	const char *command = json_string_value(json_object_get(request, "command"));
+	const char *command;
+	json_t *refusal;
 
+	if (!request_string(request, "command", &command, &refusal))
+		return refusal;
 	if (!command)
-		return json_pack("{s:b, s:s}", "ok", 0, "error", "the request has no \"command\"");
+		return refuse("the request has no \"command\"");
 	if (strcmp(command, "status") == 0)
 		return status_reply(daemon);
 	if (strcmp(command, "reload") == 0) {
 		log_info("reload requested on the control socket");
 		bool applied = daemon_reload(daemon);
-		return json_pack("{s:b, s:o}", "ok", applied, "errors", error_array(&daemon->reload_errors));
+		return jsonpack("{s:b, s:o}", "ok", applied, "errors", error_array(&daemon->reload_errors));
 	}
 	if (strcmp(command, "purge") == 0)
 		return purge(daemon, request);
@@ -815,5 +899,5 @@ json_t *daemon_control(const json_t *request, void *userdata)
 		return request_failover(daemon, request, FAILOVER_MANUAL);
 	if (strcmp(command, "pause") == 0 || strcmp(command, "resume") == 0)
 		return set_paused(daemon, request, strcmp(command, "pause") == 0);
-	return json_pack("{s:b, s:s+}", "ok", 0, "error", "unknown command: ", command);
+	return refuse("unknown command: %s", command);
 }

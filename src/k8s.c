@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 
 #include "file.h"
+#include "jsonpack.h"
 #include "kubeconfig.h"
 #include "log.h"
 #include "memory.h"
@@ -638,12 +639,12 @@ int k8s_merge_patch(struct k8s_client *client, const char *path, const json_t *p
 int k8s_delete(struct k8s_client *client, const char *path, int grace_seconds, const char *uid, char *why,
 	       size_t why_size)
 {
-	json_t *options = json_pack("{s:s, s:s}", "apiVersion", "v1", "kind", "DeleteOptions");
+	json_t *options = jsonpack("{s:s, s:s}", "apiVersion", "v1", "kind", "DeleteOptions");
 
 	if (grace_seconds >= 0)
 		json_object_set_new(options, "gracePeriodSeconds", json_integer(grace_seconds));
 	if (uid)
-		json_object_set_new(options, "preconditions", json_pack("{s:s}", "uid", uid));
+		json_object_set_new(options, "preconditions", jsonpack("{s:s}", "uid", uid));
 	int status = k8s_request(client, "DELETE", path, options, NULL, NULL, why, why_size);
 	json_decref(options);
 	return status;

@@ -50,19 +50,27 @@ char *xstrdup(const char *text)
 	return copy;
 }
 
-char *xasprintf(const char *format, ...)
+char *xvasprintf(const char *format, va_list args)
 {
-	va_list args;
+	va_list copy;
 	char *text;
 
-	va_start(args, format);
-	int length = vsnprintf(NULL, 0, format, args);
-	va_end(args);
+	va_copy(copy, args);
+	int length = vsnprintf(NULL, 0, format, copy);
+	va_end(copy);
 	if (length < 0)
 		out_of_memory();
 	text = xmalloc((size_t)length + 1);
-	va_start(args, format);
 	vsnprintf(text, (size_t)length + 1, format, args);
+	return text;
+}
+
+char *xasprintf(const char *format, ...)
+{
+	va_list args;
+
+	va_start(args, format);
+	char *text = xvasprintf(format, args);
 	va_end(args);
 	return text;
 }

@@ -2,6 +2,7 @@
 #ifndef PGHA_MEMORY_H
 #define PGHA_MEMORY_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 void *xmalloc(size_t size);
@@ -9,5 +10,6 @@ void *xcalloc(size_t count, size_t size);
 void *xreallocarray(void *pointer, size_t count, size_t size);
 char *xstrdup(const char *text);
 char *xasprintf(const char *format, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *format, va_list args) __attribute__((format(printf, 1, 0)));
 
 #endif

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "control.h"
 #include "exitcode.h"
+#include "jsonpack.h"
 #include "log.h"
 #include "routes.h"
 
@@ -74,18 +75,39 @@ static void socket_path(const char *given, const char *config_path, char *path, 
 		config_path, path);
 }
 
+/* Prints pghad's refusal of command as pghad worded it: its "error" unchanged, or the
+ * whole reply when it has none, so that nothing the operator needs is lost on the way. */
+static void print_refusal(const char *command, const json_t *reply)
+{
+	const char *error = json_string_value(json_object_get(reply, "error"));
+	char *whole = error ? NULL : json_dumps(reply, JSON_COMPACT);
+
+	fprintf(stderr, "pghactl: %s refused: %s\n", command, error ? error : whole ? whole : "(no reason given)");
+	free(whole);
+}
+
+/* JSON carries only UTF-8: an argument that pghad must receive is checked before it is
+ * sent, or a name pghad cannot read would be dropped from the request on the way. */
+static bool sendable(const char *argument)
+{
+	json_t *string = json_string(argument);
+	json_decref(string);
+	if (!string)
+		fprintf(stderr, "pghactl: \"%s\" is not valid UTF-8, which the control socket cannot carry\n", argument);
+	return string != NULL;
+}
+
 static json_t *ask(const char *path, const char *command)
 {
 	char why[512];
-	json_t *request = json_pack("{s:s}", "command", command);
+	json_t *request = jsonpack("{s:s}", "command", command);
 	json_t *reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
 
 	json_decref(request);
 	if (!reply)
 		fprintf(stderr, "pghactl: %s\n", why);
 	else if (!json_is_true(json_object_get(reply, "ok")) && json_object_get(reply, "error"))
-		fprintf(stderr, "pghactl: pghad refused \"%s\": %s\n", command,
-			json_string_value(json_object_get(reply, "error")));
+		print_refusal(command, reply);
 	return reply;
 }
 
@@ -236,7 +258,9 @@ static int plan_command(const char *path, const char *file)
 		fprintf(stderr, "pghactl: %s: %s\n", file, strerror(errno));
 		return PGHA_EXIT_CONFIG;
 	}
-	request = json_pack("{s:s, s:s}", "command", "plan", "file", absolute);
+	if (!sendable(absolute))
+		return PGHA_EXIT_USAGE;
+	request = jsonpack("{s:s, s:s}", "command", "plan", "file", absolute);
 	reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
 	json_decref(request);
 	if (!reply) {
@@ -244,7 +268,7 @@ static int plan_command(const char *path, const char *file)
 		return status;
 	}
 	if (!json_is_true(json_object_get(reply, "ok"))) {
-		fprintf(stderr, "pghactl: %s\n", json_string_value(json_object_get(reply, "error")));
+		print_refusal("plan", reply);
 		json_decref(reply);
 		return status;
 	}
@@ -293,7 +317,7 @@ static int uri_command(const char *config_path, const char *name)
 static int purge_command(const char *path, const char *cluster, const char *confirm)
 {
 	char why[512];
-	json_t *request = json_pack("{s:s, s:s, s:s}", "command", "purge", "cluster", cluster, "confirm", confirm);
+	json_t *request = jsonpack("{s:s, s:s, s:s}", "command", "purge", "cluster", cluster, "confirm", confirm);
 	json_t *reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
 	int status = PGHA_EXIT_FAILURE;
 
@@ -304,7 +328,7 @@ static int purge_command(const char *path, const char *cluster, const char *conf
 		printf("cluster %s purged: its data directories and state are deleted\n", cluster);
 		status = PGHA_EXIT_OK;
 	} else {
-		fprintf(stderr, "pghactl: purge refused: %s\n", json_string_value(json_object_get(reply, "error")));
+		print_refusal("purge", reply);
 	}
 	json_decref(reply);
 	return status;
@@ -333,7 +357,7 @@ static const char *cluster_text(const json_t *cluster, const char *key)
 static int follow_failover(const char *path, const char *name, const char *last_before)
 {
 	char why[512], shown[512] = "";
-	json_t *ask_status = json_pack("{s:s}", "command", "status");
+	json_t *ask_status = jsonpack("{s:s}", "command", "status");
 	int status = PGHA_EXIT_FAILURE;
 
 	for (int waited = 0; waited < FAILOVER_WAIT_MS; waited += 100) {
@@ -377,7 +401,7 @@ static int follow_failover(const char *path, const char *name, const char *last_
 static int failover_command(const char *path, const char *kind, const char *cluster, const char *to, bool force)
 {
 	char why[512], last_before[512] = "";
-	json_t *status_request = json_pack("{s:s}", "command", "status");
+	json_t *status_request = jsonpack("{s:s}", "command", "status");
 	json_t *status = control_request(path, status_request, REQUEST_TIMEOUT_MS, why, sizeof why);
 	json_decref(status_request);
 	if (!status) {
@@ -389,7 +413,7 @@ static int failover_command(const char *path, const char *kind, const char *clus
 		snprintf(last_before, sizeof last_before, "%s", cluster_text(json_object_get(found, "failover"), "last"));
 	json_decref(status);
 
-	json_t *request = json_pack("{s:s, s:s, s:b}", "command", kind, "cluster", cluster, "force", force);
+	json_t *request = jsonpack("{s:s, s:s, s:b}", "command", kind, "cluster", cluster, "force", force);
 	if (to)
 		json_object_set_new(request, "to", json_string(to));
 	json_t *reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
@@ -399,7 +423,7 @@ static int failover_command(const char *path, const char *kind, const char *clus
 		return PGHA_EXIT_FAILURE;
 	}
 	if (!json_is_true(json_object_get(reply, "ok"))) {
-		fprintf(stderr, "pghactl: %s refused: %s\n", kind, json_string_value(json_object_get(reply, "error")));
+		print_refusal(kind, reply);
 		json_decref(reply);
 		return PGHA_EXIT_FAILURE;
 	}
@@ -411,7 +435,7 @@ static int failover_command(const char *path, const char *kind, const char *clus
 static int pause_command(const char *path, const char *command, const char *cluster)
 {
 	char why[512];
-	json_t *request = json_pack("{s:s}", "command", command);
+	json_t *request = jsonpack("{s:s}", "command", command);
 	if (cluster)
 		json_object_set_new(request, "cluster", json_string(cluster));
 	json_t *reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
@@ -421,7 +445,7 @@ static int pause_command(const char *path, const char *command, const char *clus
 	if (!reply) {
 		fprintf(stderr, "pghactl: %s\n", why);
 	} else if (!json_is_true(json_object_get(reply, "ok"))) {
-		fprintf(stderr, "pghactl: %s refused: %s\n", command, json_string_value(json_object_get(reply, "error")));
+		print_refusal(command, reply);
 	} else {
 		size_t index;
 		const json_t *name;
@@ -504,6 +528,8 @@ int main(int argc, char **argv)
 				argument[2], argument[0]);
 			return PGHA_EXIT_USAGE;
 		}
+		if (!sendable(argument[0]))
+			return PGHA_EXIT_USAGE;
 		socket_path(socket_given, config_path, path, sizeof path);
 		return purge_command(path, argument[0], argument[2]);
 	}
@@ -523,11 +549,15 @@ int main(int argc, char **argv)
 			return PGHA_EXIT_USAGE;
 		}
 		if (valid) {
+			if (!sendable(argument[0]) || (to && !sendable(to)))
+				return PGHA_EXIT_USAGE;
 			socket_path(socket_given, config_path, path, sizeof path);
 			return failover_command(path, command, argument[0], to, force);
 		}
 	}
 	if ((strcmp(command, "pause") == 0 || strcmp(command, "resume") == 0) && arguments <= 1) {
+		if (arguments && !sendable(argument[0]))
+			return PGHA_EXIT_USAGE;
 		socket_path(socket_given, config_path, path, sizeof path);
 		return pause_command(path, command, arguments ? argument[0] : NULL);
 	}

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "file.h"
+#include "jsonpack.h"
 #include "k8s.h"
 #include "kubeconfig.h"
 #include "log.h"
@@ -369,7 +370,7 @@ static bool secret_value(const char *text, char *buffer, size_t size)
 
 static json_t *owner_labels(const char *cluster)
 {
-	return json_pack("{s:s, s:s, s:s}", KUBE_OWNER_LABEL, KUBE_OWNER_VALUE, "app", "postgres", "cluster", cluster);
+	return jsonpack("{s:s, s:s, s:s}", KUBE_OWNER_LABEL, KUBE_OWNER_VALUE, "app", "postgres", "cluster", cluster);
 }
 
 /* The cluster's Secret, read once (made when missing), and a passfile for pghad's own
@@ -393,7 +394,7 @@ static struct secret_cache *cluster_secret(struct kube_platform *kube, const str
 		if (!pg_make_password(secret.superuser, sizeof secret.superuser, why, why_size) ||
 		    !pg_make_password(secret.replication, sizeof secret.replication, why, why_size))
 			return NULL;
-		json_t *created = json_pack("{s:s, s:s, s:{s:s, s:o}, s:s, s:{s:s, s:s}}", "apiVersion", "v1", "kind",
+		json_t *created = jsonpack("{s:s, s:s, s:{s:s, s:o}, s:s, s:{s:s, s:s}}", "apiVersion", "v1", "kind",
 					    "Secret", "metadata", "name", name, "labels", owner_labels(cluster->name),
 					    "type", "Opaque", "stringData", "superuser-password", secret.superuser,
 					    "replication-password", secret.replication);
@@ -618,7 +619,7 @@ static bool lease_create(struct kube_platform *kube, struct lease_cache *lease, 
 	char *state = state_format(&initial);
 	micro_time(now, sizeof now);
 	snprintf(name, sizeof name, "pgha-%s", lease->cluster);
-	json_t *object = json_pack("{s:s, s:s, s:{s:s, s:o, s:{s:s}}, s:{s:s, s:i, s:s, s:s, s:i}}", "apiVersion",
+	json_t *object = jsonpack("{s:s, s:s, s:{s:s, s:o, s:{s:s}}, s:{s:s, s:i, s:s, s:s, s:i}}", "apiVersion",
 				   "coordination.k8s.io/v1", "kind", "Lease", "metadata", "name", name, "labels",
 				   owner_labels(lease->cluster), "annotations", ANNOTATION_STATE, state, "spec",
 				   "holderIdentity", kube->identity, "leaseDurationSeconds",
@@ -730,7 +731,7 @@ bool kube_save_state(struct kube_platform *kube, const struct cluster_config *cl
 
 static json_t *env(const char *name, const char *value)
 {
-	return json_pack("{s:s, s:s}", "name", name, "value", value);
+	return jsonpack("{s:s, s:s}", "name", name, "value", value);
 }
 
 static json_t *member_labels(const char *cluster, int index, bool primary)
@@ -755,7 +756,7 @@ static bool ensure_claim(struct kube_platform *kube, const struct cluster_config
 	names_member(member, sizeof member, cluster->name, index);
 	json_t *labels = owner_labels(cluster->name);
 	json_object_set_new(labels, "member", json_string(member));
-	json_t *claim = json_pack("{s:s, s:s, s:{s:s, s:o}, s:{s:[s], s:{s:{s:s}}}}", "apiVersion", "v1", "kind",
+	json_t *claim = jsonpack("{s:s, s:s, s:{s:s, s:o}, s:{s:[s], s:{s:{s:s}}}}", "apiVersion", "v1", "kind",
 				  "PersistentVolumeClaim", "metadata", "name", name, "labels", labels, "spec",
 				  "accessModes", access_mode_names[cluster->volume.access_mode], "resources", "requests",
 				  "storage", cluster->volume.size);
@@ -811,12 +812,12 @@ bool kube_create_member(struct kube_platform *kube, const struct cluster_config 
 		json_array_append_new(environment, env("PGHA_SLOT", slot));
 		free(hosts);
 	}
-	json_array_append_new(environment, json_pack("{s:s, s:{s:{s:s}}}", "name", "PGHA_LISTEN", "valueFrom",
+	json_array_append_new(environment, jsonpack("{s:s, s:{s:{s:s}}}", "name", "PGHA_LISTEN", "valueFrom",
 						     "fieldRef", "fieldPath", "status.podIP"));
 	json_array_append_new(environment, env("PGDATA", DATA_DIRECTORY));
 	json_array_append_new(environment, env("PGHA_SECRETS_DIR", SECRETS_MOUNT));
 
-	json_t *container = json_pack(
+	json_t *container = jsonpack(
 		"{s:s, s:s, s:[s], s:[{s:s, s:i, s:s}], s:o, s:[{s:s, s:s}, {s:s, s:s, s:b}],"
 		" s:{s:{s:i}, s:i, s:i}}",
 		"name", "postgres", "image", kube->config->platform.kubernetes.image, "command", "pgha-entrypoint", "ports",
@@ -826,7 +827,7 @@ bool kube_create_member(struct kube_platform *kube, const struct cluster_config 
 		"failureThreshold", 1);
 	/* PostgreSQL runs as the image's postgres user (uid 999 in Debian's and the official
 	 * images); fsGroup makes the volume and the secret files (0440) its group's */
-	json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:o}, s:{s:s, s:i, s:{s:i, s:i, s:i, s:b}, s:[o],"
+	json_t *pod = jsonpack("{s:s, s:s, s:{s:s, s:o}, s:{s:s, s:i, s:{s:i, s:i, s:i, s:b}, s:[o],"
 				" s:[{s:s, s:{s:s}}, {s:s, s:{s:s, s:i}}]}}",
 				"apiVersion", "v1", "kind", "Pod", "metadata", "name", pod_name, "labels",
 				member_labels(cluster->name, index, primary), "spec", "restartPolicy", "Never",
@@ -866,7 +867,7 @@ static bool merge_patch(struct kube_platform *kube, const char *kind, const char
 static bool patch_labels(struct kube_platform *kube, const char *pod_name, bool primary, char *why, size_t why_size)
 {
 	return merge_patch(kube, "pods", pod_name,
-			   json_pack("{s:{s:{s:s, s:s}}}", "metadata", "labels", "role", primary ? "primary" : "replica",
+			   jsonpack("{s:{s:{s:s, s:s}}}", "metadata", "labels", "role", primary ? "primary" : "replica",
 				     "master", primary ? "true" : "false"),
 			   why, why_size);
 }
@@ -887,14 +888,14 @@ static bool annotate_claim(struct kube_platform *kube, const struct cluster_conf
 	char name[NAMES_BUFFER_SIZE];
 	names_volume(name, sizeof name, cluster->name, index);
 	return merge_patch(kube, "persistentvolumeclaims", name,
-			   json_pack("{s:{s:o}}", "metadata", "annotations", annotations), why, why_size);
+			   jsonpack("{s:{s:o}}", "metadata", "annotations", annotations), why, why_size);
 }
 
 bool kube_mark_configured(struct kube_platform *kube, const struct cluster_config *cluster, int index, char *why,
 			  size_t why_size)
 {
 	char *text = parameters_text(cluster);
-	bool marked = annotate_claim(kube, cluster, index, json_pack("{s:s}", ANNOTATION_PARAMETERS, text), why, why_size);
+	bool marked = annotate_claim(kube, cluster, index, jsonpack("{s:s}", ANNOTATION_PARAMETERS, text), why, why_size);
 	free(text);
 	return marked;
 }
@@ -943,13 +944,13 @@ static bool ensure_service(struct kube_platform *kube, const struct cluster_conf
 	bool right = false;
 
 	snprintf(name, sizeof name, "%s-%s", cluster->name, suffix);
-	json_t *wanted_spec = json_pack("{s:{s:s, s:s, s:s}, s:[{s:s, s:i, s:i, s:s}]}", "selector", "app", "postgres",
+	json_t *wanted_spec = jsonpack("{s:{s:s, s:s, s:s}, s:[{s:s, s:i, s:i, s:s}]}", "selector", "app", "postgres",
 					"cluster", cluster->name, "role", role, "ports", "name", "postgresql", "port",
 					cluster->port, "targetPort", cluster->port, "protocol", "TCP");
 	char *path = core_path(kube, "services", name);
 	int status = k8s_get(kube->client, path, &existing, why, sizeof why);
 	if (status == 404) {
-		json_t *service = json_pack("{s:s, s:s, s:{s:s, s:o}, s:O}", "apiVersion", "v1", "kind", "Service",
+		json_t *service = jsonpack("{s:s, s:s, s:{s:s, s:o}, s:O}", "apiVersion", "v1", "kind", "Service",
 					    "metadata", "name", name, "labels", owner_labels(cluster->name), "spec",
 					    wanted_spec);
 		char *collection = core_path(kube, "services", NULL);
@@ -1029,7 +1030,7 @@ void kube_publish(struct kube_platform *kube, const struct cluster_config *clust
 				     strcmp(recorded_role, role) != 0 || !recorded_timeline ||
 				     strcmp(recorded_timeline, timeline) != 0) &&
 			    !annotate_claim(kube, cluster, member->index,
-					    json_pack("{s:s, s:s, s:s}", ANNOTATION_INITIALIZED, "true", ANNOTATION_ROLE, role,
+					    jsonpack("{s:s, s:s, s:s}", ANNOTATION_INITIALIZED, "true", ANNOTATION_ROLE, role,
 						      ANNOTATION_TIMELINE, timeline),
 					    why, sizeof why))
 				log_message(LOG_LEVEL_WARNING, cluster->name, member->name, "%s", why);

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "file.h"
+#include "jsonpack.h"
 #include "pg.h"
 
 const char *const failover_kind_names[] = {"none", "automatic", "switchover", "manual"};
@@ -126,7 +127,7 @@ char *state_format(const struct cluster_state *state)
 	json_object_set_new(root, "paused", json_boolean(state->paused));
 	if (state->failover.kind != FAILOVER_NONE)
 		json_object_set_new(root, "failover",
-				    json_pack("{s:s, s:s, s:i, s:i, s:b, s:I, s:s}", "kind",
+				    jsonpack("{s:s, s:s, s:i, s:i, s:b, s:I, s:s}", "kind",
 					      failover_kind_names[state->failover.kind], "phase",
 					      failover_phase_names[state->failover.phase], "from", state->failover.from, "to",
 					      state->failover.to, "force", state->failover.force, "started_ms",

@@ -53,6 +53,22 @@ lintian_clean() {
 check "lintian reports no error" lintian_clean
 grep -v 'running with root privileges' "$work/lintian" | sed 's/^/# lintian: /'
 
+# The shipped copyright file is machine-readable (DEP-5), names the PostgreSQL License
+# for every file, and carries the very text of LICENSE: the two cannot drift apart.
+copyright_is_license() {
+	dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/share/doc/pgha/copyright >"$work/copyright" || return 1
+	head -n 1 "$work/copyright" |
+		grep -qx 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' || return 1
+	grep -qx 'Copyright: 2026 pgha developers' "$work/copyright" || return 1
+	[ "$(grep -cx 'License: PostgreSQL' "$work/copyright")" -eq 2 ] || return 1
+	# the stand-alone License paragraph, unfolded, against LICENSE after its copyright line
+	sed -n '/^License: PostgreSQL$/,$ { /^ /p; }' "$work/copyright" |
+		sed -e 's/^ \.$//' -e 's/^ //' >"$work/license-text"
+	sed '1,/^Copyright (c) 2026, pgha developers$/d' "$top/LICENSE" | sed '/./,$!d' >"$work/license-file"
+	diff -u "$work/license-file" "$work/license-text"
+}
+check "the copyright file is DEP-5 and holds LICENSE's PostgreSQL License" copyright_is_license
+
 # A scratch root for dpkg, with the maintainer scripts run outside a chroot but against
 # the root (DPKG_ROOT): debhelper's sysusers, tmpfiles and systemd snippets honour it.
 root="$work/root"

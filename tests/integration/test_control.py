@@ -138,6 +138,37 @@ def test_requests_that_are_not_commands_are_answered_with_an_error(pghad, tmp_wo
     assert request(path, '{"command": "status"}')["ok"] is True
 
 
+def test_a_member_that_does_not_exist_is_named_in_the_refusal(pghad, tmp_workdir, account):
+    """Issue 18: the refusal of a mistyped member read a vararg never passed and came out
+    as "cannot encode the reply"; pghactl prints pghad's reason as pghad gave it."""
+    pghad(daemon_config(tmp_workdir, clusters=("alpha", "beta")))
+    reason = "nope is not a member of alpha (its members are alpha-0, alpha-1 and alpha-2)"
+    for command in ("failover", "switchover"):
+        result = pghactl(tmp_workdir, account, command, "alpha", "--to", "nope")
+        assert result.returncode == EXIT_FAILURE
+        assert result.stderr == f"pghactl: {command} refused: {reason}\n"
+        assert request(os.path.join(tmp_workdir, "pghad.sock"),
+                       json.dumps({"command": command, "cluster": "alpha", "to": "nope"})) == {
+            "ok": False, "error": reason}
+    result = pghactl(tmp_workdir, account, "failover", "beta", "--to", "alpha-1", "--force")
+    assert result.stderr == ("pghactl: failover refused: alpha-1 is not a member of beta "
+                             "(its members are beta-0, beta-1 and beta-2)\n")
+    result = pghactl(tmp_workdir, account, "pause", "nosuch")
+    assert (result.returncode, result.stderr) == (EXIT_FAILURE, "pghactl: pause refused: no cluster named nosuch\n")
+
+
+def test_requests_with_fields_of_the_wrong_type_are_refused(pghad, tmp_workdir):
+    pghad(daemon_config(tmp_workdir))
+    path = os.path.join(tmp_workdir, "pghad.sock")
+    assert request(path, '{"command": "failover", "cluster": "alpha", "to": 1}') == {
+        "ok": False, "error": '"to" must be a string'}
+    assert request(path, '{"command": "pause", "cluster": ["alpha"]}') == {
+        "ok": False, "error": '"cluster" must be a string'}
+    assert request(path, '{"command": "plan", "file": "/dev/null"}') == {
+        "ok": False, "error": "/dev/null is not a regular file"}
+    assert request(path, '{"command": "status"}')["ok"] is True
+
+
 def test_pghactl_without_a_daemon_fails_clearly(tmp_workdir, account):
     with open(os.path.join(tmp_workdir, "pghad.conf"), "w") as config:
         config.write(daemon_config(tmp_workdir))

@@ -7,7 +7,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jsonpack.h"
+
 static int tap_count, tap_failed;
+
+/* Unit tests run the library strictly: a json_pack format that does not fit its
+ * arguments aborts the test at once, and the log names the call (see jsonpack.h). */
+__attribute__((constructor)) static void tap_strict(void)
+{
+	jsonpack_set_strict(true);
+}
 
 static inline bool tap_ok(bool passed, const char *file, int line, const char *format, ...)
 	__attribute__((format(printf, 4, 5)));
