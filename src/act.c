@@ -441,6 +441,20 @@ static bool kube_carry_out(struct actor *actor, const struct cluster_config *clu
 		if (alter_system(actor, cluster, action->member, "synchronous_standby_names", action->text))
 			reload_member(actor, cluster, action->member);
 		break;
+	case ACTION_CUT:
+		/* '' rather than RESET, which would fall back to the upstream the pod started
+		 * with. The WAL receiver of another pod cannot be signalled from here: it ends
+		 * once the startup process reads the new setting, so the sessions whose queries
+		 * may hold replay back (a replay conflict waits up to
+		 * max_standby_streaming_delay) are ended; the choice waits for the receiver
+		 * to be gone from pg_stat_wal_receiver */
+		if (alter_system(actor, cluster, action->member, "primary_conninfo", ""))
+			run_statement(actor, cluster, action->member, "reloading and ending the sessions that may hold replay",
+				      "SELECT pg_catalog.pg_reload_conf(), (SELECT count(*) FROM (SELECT "
+				      "pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE "
+				      "backend_type = 'client backend' AND pid <> pg_catalog.pg_backend_pid()) AS ended)",
+				      0, NULL, NULL, NULL);
+		break;
 	case ACTION_FENCE:
 		if (kube_fence(actor->kube, cluster, action->member, why, sizeof why))
 			report(actor, LOG_LEVEL_WARNING, name, action->member, "fenced: its pod is deleted at once");
@@ -579,6 +593,19 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 				  NULL, NULL, NULL))
 			begin(actor, name, action->member, OPERATION_PROMOTE, -1);
 		break;
+	case ACTION_CUT: {
+		/* first no upstream to start a receiver for, then the receiver ended: the
+		 * startup process reloads before it needs WAL again, whatever replay waits on */
+		const struct member_observation *member = observation_member(observation, action->member);
+		if (!local_write_standby_settings(actor->platform, cluster, action->member, -1, why, sizeof why) ||
+		    !run_statement(actor, cluster, action->member, "reloading", "SELECT pg_catalog.pg_reload_conf()", 0,
+				   NULL, NULL, NULL))
+			report(actor, LOG_LEVEL_ERROR, name, action->member, "cut failed: %s", why[0] ? why : "no reload");
+		else if (member && !local_stop_wal_receiver(actor->platform, cluster, action->member, member->receiver_pid,
+							     why, sizeof why))
+			report(actor, LOG_LEVEL_ERROR, name, action->member, "cut failed: %s", why);
+		break;
+	}
 	case ACTION_REJOIN:
 		operation = begin(actor, name, action->member, OPERATION_REJOIN, action->source);
 		operation->job = local_rewind(actor->platform, actor->event, cluster, action->member, action->source,

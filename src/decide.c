@@ -29,23 +29,24 @@ const char *const action_type_names[] = {
 	[ACTION_FENCE] = "fence",
 	[ACTION_PROMOTE] = "promote",
 	[ACTION_REJOIN] = "rejoin",
+	[ACTION_CUT] = "cut",
 };
-_Static_assert(sizeof action_type_names / sizeof action_type_names[0] == ACTION_REJOIN + 1,
+_Static_assert(sizeof action_type_names / sizeof action_type_names[0] == ACTION_TYPE_COUNT,
 	       "a name for every action type");
 
 /* The order actions are carried out in. A failed primary is fenced before anything
- * else, and a candidate promoted only after its synchronous list is set. A directory is moved aside before anything
+ * else, and its standbys cut from it right after; a candidate is promoted only after its synchronous list is set. A directory is moved aside before anything
  * could use it; the replication role exists before a standby connects with it; a
  * standby's slot exists before it is cloned, so the primary keeps the WAL the clone
  * needs; the synchronous list stops naming a removed member before that member stops,
  * so no commit waits on it; and its slot is dropped only once it has stopped. */
 static const enum action_type execution_order[] = {
-	ACTION_FENCE,	   ACTION_MOVE_ASIDE,	   ACTION_INITIALIZE,	   ACTION_START,
+	ACTION_FENCE,	   ACTION_CUT,		   ACTION_MOVE_ASIDE,	   ACTION_INITIALIZE,	   ACTION_START,
 	ACTION_CREATE_REPLICATION_ROLE, ACTION_CREATE_SLOT, ACTION_CLONE, ACTION_REJOIN,
 	ACTION_FOLLOW,	   ACTION_RESET_OVERRIDES, ACTION_CONFIGURE,	   ACTION_SET_SYNCHRONOUS,
 	ACTION_PROMOTE,	   ACTION_STOP,		   ACTION_DROP_SLOT,	   ACTION_RESTART,
 };
-_Static_assert(sizeof execution_order / sizeof execution_order[0] == ACTION_REJOIN + 1,
+_Static_assert(sizeof execution_order / sizeof execution_order[0] == ACTION_TYPE_COUNT,
 	       "every action type has its place in the order");
 
 /* A name by value, so that it can be written straight into a format's arguments. */
@@ -488,6 +489,67 @@ static bool synchronous_names_differ(const char *observed, const char *desired)
 	return differ;
 }
 
+/* Whether number of list's members have flushed up to lsn, as primary's
+ * pg_stat_replication says (an empty list asks for none). */
+static bool list_has_flushed(const struct member_observation *primary, const char *list, uint64_t lsn)
+{
+	struct sync_spec spec;
+	char why[256];
+	int confirmed = 0;
+
+	if (!syncnames_parse(list, &spec, why, sizeof why))
+		return false;
+	for (size_t s = 0; s < spec.count; s++)
+		for (size_t p = 0; p < primary->peer_count; p++)
+			if (syncnames_name_matches(spec.names[s], primary->peers[p].application_name) &&
+			    primary->peers[p].flush_lsn >= lsn) {
+				confirmed++;
+				break;
+			}
+	bool flushed = confirmed >= spec.number;
+	sync_spec_free(&spec);
+	return flushed;
+}
+
+/* One list that a failover satisfies only if it satisfies both a and b: their names,
+ * with the smaller number. Commits acknowledged under a are on a.number of a's names;
+ * any n - m + 1 of the n names of the union, m <= a.number, include one of those. An
+ * empty list adds nothing: nothing was acknowledged synchronously under it. NULL when
+ * either cannot be read. */
+static char *merge_lists(const char *a, const char *b)
+{
+	struct sync_spec left, right;
+	char why[256];
+	char *merged = NULL;
+
+	if (!syncnames_parse(a, &left, why, sizeof why))
+		return NULL;
+	if (syncnames_parse(b, &right, why, sizeof why)) {
+		const struct sync_spec *only = left.count == 0 ? &right : right.count == 0 ? &left : NULL;
+		if (only) {
+			merged = syncnames_render(only->method, only->number, (const char *const *)only->names, only->count);
+		} else {
+			const char **names = xcalloc(left.count + right.count, sizeof *names);
+			size_t count = 0;
+			for (size_t i = 0; i < left.count; i++)
+				names[count++] = left.names[i];
+			for (size_t i = 0; i < right.count; i++) {
+				bool known = false;
+				for (size_t j = 0; j < left.count && !known; j++)
+					known = syncnames_name_matches(left.names[j], right.names[i]);
+				if (!known)
+					names[count++] = right.names[i];
+			}
+			merged = syncnames_render(SYNC_METHOD_ANY, left.number < right.number ? left.number : right.number,
+						  names, count);
+			free(names);
+		}
+		sync_spec_free(&right);
+	}
+	sync_spec_free(&left);
+	return merged;
+}
+
 /* Rule 4: the primary's replication role, the slots of removed members, and its
  * synchronous list. */
 static void plan_primary(struct decision *decision, const struct member_observation *primary)
@@ -534,19 +596,32 @@ static void plan_primary(struct decision *decision, const struct member_observat
 		/* what the primary runs is what its commits wait for: that is published */
 		snprintf(next->synchronous, sizeof next->synchronous, "%s", primary->synchronous_standby_names);
 		next->previous[0] = '\0';
+		next->synchronous_since_lsn = 0;
 		next->synchronous_known = true;
 		running_published = true;
 	} else if (next->previous[0] && running_published) {
-		/* the change is in force: the list before it no longer matters */
-		next->previous[0] = '\0';
+		/* the new list is in force; every commit acknowledged under the one before lies
+		 * below the primary's WAL position now, and the list before leaves the failover
+		 * pool only once the new list's members have flushed that far */
+		if (!next->synchronous_since_lsn)
+			next->synchronous_since_lsn = primary->lsn;
+		if (list_has_flushed(primary, next->synchronous, next->synchronous_since_lsn)) {
+			next->previous[0] = '\0';
+			next->synchronous_since_lsn = 0;
+		}
 	}
 	if (synchronous_names_differ(primary->synchronous_standby_names, desired)) {
-		if (next->previous[0] || !running_published) {
+		char *pool = next->previous[0] ? merge_lists(next->previous, next->synchronous) : xstrdup(next->synchronous);
+		if (!running_published) {
 			waiting(decision, "waiting for %s to run the published synchronous list '%s' before changing it",
 				primary_name.text, next->synchronous);
 		} else if (strlen(desired) >= sizeof ((struct action *)0)->text) {
 			waiting(decision, "the synchronous_standby_names %s should run is too long (%zu bytes) to set",
 				primary_name.text, strlen(desired));
+		} else if (!pool || strlen(pool) >= sizeof next->previous) {
+			waiting(decision, "the synchronous lists that may hold acknowledged commits do not fit in the "
+					  "remembered state; waiting for '%s' to be confirmed before changing it",
+				next->synchronous);
 		} else {
 			struct action *action = add_action(
 				decision, ACTION_SET_SYNCHRONOUS, primary->index, -1, 0,
@@ -554,11 +629,14 @@ static void plan_primary(struct decision *decision, const struct member_observat
 				"call for '%s'",
 				primary_name.text, primary->synchronous_standby_names, desired);
 			snprintf(action->text, sizeof action->text, "%s", desired);
-			/* intent first: until the new list is seen running, a failover must
-			 * satisfy both */
-			snprintf(next->previous, sizeof next->previous, "%s", next->synchronous);
+			/* intent first: until the new list's members have confirmed what was
+			 * acknowledged before it, a failover must satisfy the lists before it too;
+			 * a change while one is still unconfirmed keeps both earlier lists, merged */
+			snprintf(next->previous, sizeof next->previous, "%s", pool);
 			snprintf(next->synchronous, sizeof next->synchronous, "%s", desired);
+			next->synchronous_since_lsn = 0;
 		}
+		free(pool);
 	}
 	free(desired);
 }
@@ -648,6 +726,7 @@ static void plan_failover(struct decision *decision, const struct failover_reque
 {
 	static const enum action_type types[] = {
 		[FAILOVER_ACTION_FENCE] = ACTION_FENCE,
+		[FAILOVER_ACTION_CUT] = ACTION_CUT,
 		[FAILOVER_ACTION_STOP] = ACTION_STOP,
 		[FAILOVER_ACTION_SET_SYNCHRONOUS] = ACTION_SET_SYNCHRONOUS,
 		[FAILOVER_ACTION_PROMOTE] = ACTION_PROMOTE,
@@ -665,6 +744,14 @@ static void plan_failover(struct decision *decision, const struct failover_reque
 		waiting(decision, "%s", step.waiting);
 	if (step.action == FAILOVER_ACTION_NONE)
 		return;
+	if (step.action == FAILOVER_ACTION_CUT) {
+		for (size_t i = 0; i < decision->observation->count; i++) {
+			const struct member_observation *member = &decision->observation->members[i];
+			if (failover_needs_cut(member, step.next.failover.from))
+				add_action(decision, ACTION_CUT, member->index, -1, 0, "%s", step.reason);
+		}
+		return;
+	}
 	struct action *action = add_action(decision, types[step.action], step.member, -1, 0, "%s", step.reason);
 	if (step.action == FAILOVER_ACTION_SET_SYNCHRONOUS)
 		snprintf(action->text, sizeof action->text, "%s", step.next.synchronous);
@@ -786,8 +873,8 @@ static bool is_streaming_to(const struct member_observation *primary, const char
 }
 
 /* The standbys that stream now are listed. With synchronous.required, the list is
- * padded with members that do not stream (yet) up to synchronous.number, so that
- * commits wait rather than silently go asynchronous; without it, fewer standbys
+ * padded with members that do not stream (yet) up to synchronous.number, those it
+ * names now first, so that commits wait rather than silently go asynchronous; without it, fewer standbys
  * streaming lower the number, and none turns synchronous replication off. Priority
  * orders a FIRST list and does not exclude anyone: priority 0 is about failover. */
 char *decide_synchronous_names(const struct cluster_config *cluster, const struct cluster_observation *observation,
@@ -819,16 +906,25 @@ char *decide_synchronous_names(const struct cluster_config *cluster, const struc
 			chosen_count++;
 		}
 	}
-	/* padding prefers standbys that answer (about to stream, as after a failover) to
-	 * members that are down */
+	/* padding keeps first the members the primary's list names now: they may hold
+	 * commits that were acknowledged through them, and keeping them changes nothing. A
+	 * standby that merely answers is no better than one that is down: what matters is
+	 * whether it streams, and it is listed by that rule once it does */
+	struct sync_spec running = {0};
+	char why[256];
+	if (!primary_member || !syncnames_parse(primary_member->synchronous_standby_names, &running, why, sizeof why))
+		running = (struct sync_spec){0};
 	for (int pass = 0; cluster->synchronous.required && pass < 2; pass++)
 		for (size_t i = 0; i < candidate_count && chosen_count < (size_t)cluster->synchronous.number; i++) {
-			const struct member_observation *member = find_member(observation, candidates[i].index);
-			if (!chosen[i] && (pass == 1 || (member && member->reachable && member->in_recovery))) {
+			bool named = false;
+			for (size_t s = 0; s < running.count && !named; s++)
+				named = syncnames_name_matches(running.names[s], names[i].text);
+			if (!chosen[i] && (pass == 1 || named)) {
 				chosen[i] = true;
 				chosen_count++;
 			}
 		}
+	sync_spec_free(&running);
 	for (size_t i = 0; i < candidate_count; i++)
 		if (chosen[i])
 			listed[listed_count++] = names[i].text;

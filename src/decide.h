@@ -27,7 +27,9 @@ enum action_type {
 	ACTION_FENCE,               /* kill every process of member, a failed or replaced primary */
 	ACTION_PROMOTE,             /* promote member, a standby, to primary */
 	ACTION_REJOIN,              /* make member, a stopped former primary, a standby of source (pg_rewind if needed) */
+	ACTION_CUT,                 /* member, a standby, stops receiving WAL: it follows no one, and its WAL receiver ends */
 };
+#define ACTION_TYPE_COUNT (ACTION_CUT + 1)
 
 extern const char *const action_type_names[];
 

@@ -65,6 +65,23 @@ static bool is_standby(const struct member_observation *member)
 	return member && member->reachable && member->in_recovery;
 }
 
+bool failover_standby_cut(const struct member_observation *member)
+{
+	return is_standby(member) && !member->receiving && member->primary_conninfo[0] == '\0';
+}
+
+bool failover_needs_cut(const struct member_observation *member, int old_primary)
+{
+	return member->index != old_primary && is_standby(member) && !member->busy && !failover_standby_cut(member);
+}
+
+/* A standby that counts toward a choice: it answers and, when the choice is final,
+ * is cut from the old primary. */
+static bool counts(const struct member_observation *member, bool cut)
+{
+	return is_standby(member) && (!cut || failover_standby_cut(member));
+}
+
 /* Any process of the member still alive: it could still write or send WAL. */
 static bool has_processes(const struct member_observation *member)
 {
@@ -83,7 +100,8 @@ static void mark_named(const struct cluster_observation *observation, const stru
 }
 
 void failover_choose(const struct cluster_config *cluster, const struct cluster_observation *observation,
-		     const struct cluster_state *state, int exclude, int wanted, struct failover_choice *choice)
+		     const struct cluster_state *state, int exclude, int wanted, bool cut,
+		     struct failover_choice *choice)
 {
 	bool *pool = xcalloc(observation->count ? observation->count : 1, sizeof *pool);
 	char lsn[32], best_lsn[32], detail[512] = "";
@@ -106,10 +124,13 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 			if (member->index == exclude || member->index >= cluster->replicas)
 				continue;
 			pool[m] = true;
-			if (!is_standby(member)) {
+			if (!counts(member, cut)) {
 				say(choice->why, sizeof choice->why,
 				    "no synchronous list was ever published, so every standby must answer, and %s does not (%s)",
-				    member->name, member->reachable ? "it is not in recovery" : member->error);
+				    member->name,
+				    !member->reachable ? member->error
+				    : is_standby(member) ? "it still receives WAL or follows a member"
+							 : "it is not in recovery");
 				goto out;
 			}
 		}
@@ -134,7 +155,7 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 				bool answered = false;
 				for (size_t m = 0; m < observation->count; m++)
 					if (syncnames_name_matches(spec.names[s], observation->members[m].name) &&
-					    observation->members[m].index != exclude && is_standby(&observation->members[m]))
+					    observation->members[m].index != exclude && counts(&observation->members[m], cut))
 						answered = true;
 				if (answered)
 					reachable++;
@@ -149,9 +170,9 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 			sync_spec_free(&spec);
 			if (reachable < needed) {
 				say(choice->why, sizeof choice->why,
-				    "the published synchronous list '%s' needs %zu of its members answering as standbys to be "
-				    "sure one has every acknowledged commit; %zu do (not: %s)",
-				    lists[l], needed, reachable, missing);
+				    "the published synchronous list '%s' needs %zu of its members answering as standbys%s to "
+				    "be sure one has every acknowledged commit; %zu do (not: %s)",
+				    lists[l], needed, cut ? " that receive no more WAL" : "", reachable, missing);
 				goto out;
 			}
 		}
@@ -160,7 +181,7 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 	/* the most advanced of the pool */
 	for (size_t m = 0; m < observation->count; m++) {
 		const struct member_observation *member = &observation->members[m];
-		if (!pool[m] || member->index == exclude || !is_standby(member))
+		if (!pool[m] || member->index == exclude || !counts(member, cut))
 			continue;
 		any_reachable = true;
 		if (position(member) > best)
@@ -182,6 +203,8 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 		choice->member = wanted;
 		if (!member || !is_standby(member) || wanted == exclude)
 			say(choice->why, sizeof choice->why, "%s is not a standby that answers", name.text);
+		else if (!counts(member, cut))
+			say(choice->why, sizeof choice->why, "%s still receives WAL or follows a member", name.text);
 		else if (wanted >= cluster->replicas)
 			say(choice->why, sizeof choice->why, "%s is beyond replicas = %d", name.text, cluster->replicas);
 		else if (!pool[member - observation->members])
@@ -206,7 +229,7 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 	for (size_t m = 0; m < observation->count; m++) {
 		const struct member_observation *member = &observation->members[m];
 		int priority = config_member_priority(cluster, member->index);
-		if (!pool[m] || member->index == exclude || !is_standby(member) || position(member) != best ||
+		if (!pool[m] || member->index == exclude || !counts(member, cut) || position(member) != best ||
 		    member->index >= cluster->replicas || member->busy || priority == 0)
 			continue;
 		if (choice->member < 0 || priority > chosen_priority) {
@@ -323,7 +346,8 @@ static bool request_refused(struct context *context)
 			}
 			return false;
 		}
-		failover_choose(cluster, context->observation, &step->next, context->primary->index, -1, &context->choice);
+		failover_choose(cluster, context->observation, &step->next, context->primary->index, -1, false,
+				&context->choice);
 		if (context->choice.member < 0) {
 			say(step->request_error, sizeof step->request_error, "no standby can take over: %s",
 			    context->choice.why);
@@ -342,7 +366,7 @@ static bool request_refused(struct context *context)
 		    old->name);
 		return true;
 	}
-	failover_choose(cluster, context->observation, &step->next, old->index, request->to, &context->choice);
+	failover_choose(cluster, context->observation, &step->next, old->index, request->to, false, &context->choice);
 	if (!context->choice.safe && !(request->force && is_standby(member_at(context, request->to)))) {
 		say(step->request_error, sizeof step->request_error, "refusing to promote %s: %s%s",
 		    name_of(cluster, request->to).text, context->choice.why,
@@ -400,7 +424,7 @@ static bool primary_not_failed(struct context *context)
 static bool no_safe_candidate(struct context *context)
 {
 	failover_choose(context->cluster, context->observation, &context->step->next, old_primary(context)->index, -1,
-			&context->choice);
+			false, &context->choice);
 	return context->choice.member < 0;
 }
 
@@ -436,9 +460,20 @@ static bool target_caught_up(struct context *context)
 static bool candidate_found(struct context *context)
 {
 	const struct failover_intent *intent = &context->step->next.failover;
-	failover_choose(context->cluster, context->observation, &context->step->next, intent->from, intent->to,
+	failover_choose(context->cluster, context->observation, &context->step->next, intent->from, intent->to, true,
 			&context->choice);
 	return context->choice.member >= 0 && (context->choice.safe || intent->force);
+}
+
+/* A standby still receives WAL, or could again: from the old primary, if any of it still
+ * runs where pghad cannot see (a node cut off), or through a WAL receiver that a replay
+ * conflict keeps from reading its new settings. */
+static bool standbys_not_cut(struct context *context)
+{
+	for (size_t i = 0; i < context->observation->count; i++)
+		if (failover_needs_cut(&context->observation->members[i], context->step->next.failover.from))
+			return true;
+	return false;
 }
 
 static bool candidate_is_primary(struct context *context)
@@ -599,6 +634,25 @@ static bool fence(struct context *context)
 	return false;
 }
 
+static bool cut_standbys(struct context *context)
+{
+	char list[512] = "";
+	size_t length = 0;
+	hold_old(context);
+	context->step->hurry = true;
+	for (size_t i = 0; i < context->observation->count; i++) {
+		const struct member_observation *member = &context->observation->members[i];
+		if (failover_needs_cut(member, context->step->next.failover.from) && length < sizeof list)
+			length += (size_t)snprintf(list + length, sizeof list - length, "%s%s", length ? ", " : "",
+						   member->name);
+	}
+	set_action(context, FAILOVER_ACTION_CUT, -1,
+		   "%s: %s stop receiving WAL (following no one, WAL receiver ended) before a candidate is chosen, "
+		   "so that nothing more reaches them from %s",
+		   context->step->next.failover.reason, list, name_of(context->cluster, context->step->next.failover.from).text);
+	return false;
+}
+
 static bool begin_promote(struct context *context)
 {
 	struct cluster_state *next = &context->step->next;
@@ -635,6 +689,13 @@ static bool wait_catch_up(struct context *context)
 	char have[32] = "nothing", need[32];
 	hold_old(context);
 	context->step->hurry = true;
+	if (!old) {
+		/* the remembered state names a member that is not observed (its directory gone) */
+		say(context->step->waiting, sizeof context->step->waiting,
+		    "switchover: waiting for %s, the old primary, which is not observed",
+		    name_of(context->cluster, context->step->next.failover.from).text);
+		return false;
+	}
 	if (is_standby(target))
 		pg_lsn_format(have, sizeof have, position(target));
 	pg_lsn_format(need, sizeof need, old->checkpoint_lsn);
@@ -715,7 +776,8 @@ static const struct transition transitions[] = {
 	{PHASE_DEMOTE, always, wait_catch_up, "switchover: wait for the target to receive everything"},
 
 	{PHASE_FENCE, old_primary_has_processes, fence, "failover: kill every process of the old primary"},
-	{PHASE_FENCE, candidate_found, begin_promote, "failover: fenced; a safe candidate is chosen: record the promotion"},
+	{PHASE_FENCE, standbys_not_cut, cut_standbys, "failover: fenced; every standby that answers stops receiving WAL (it follows no one, its WAL receiver ends) before a candidate is chosen"},
+	{PHASE_FENCE, candidate_found, begin_promote, "failover: fenced and cut; a safe candidate is chosen from final positions: record the promotion"},
 	{PHASE_FENCE, always, abandon, "failover: fenced but no safe candidate: abandon, the old primary restarts in place"},
 
 	{PHASE_PROMOTE, old_primary_has_processes, fence, "promotion: the old primary must stay fenced"},

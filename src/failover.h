@@ -27,13 +27,24 @@ struct failover_choice {
  * one has every acknowledged commit (n - k + 1 of n listed for ANY k or FIRST k), then
  * the most advanced (received or replayed WAL), then the highest priority (0: never),
  * then the lowest index. With wanted >= 0, says whether that member is such a choice;
- * if it is not, member is wanted with safe false and why says what it may lack. */
+ * if it is not, member is wanted with safe false and why says what it may lack.
+ * With cut, only standbys cut from the old primary (failover_standby_cut) count: their
+ * positions are final, so the most advanced stays the most advanced; without it the
+ * choice is a forecast (whether a failover could succeed, whom it would promote). */
 void failover_choose(const struct cluster_config *cluster, const struct cluster_observation *observation,
-		     const struct cluster_state *state, int exclude, int wanted, struct failover_choice *choice);
+		     const struct cluster_state *state, int exclude, int wanted, bool cut,
+		     struct failover_choice *choice);
+
+/* A standby that answers and can receive no more WAL from anyone: no WAL receiver runs
+ * and it follows no one (a receiver cannot start again). What it has is final. */
+bool failover_standby_cut(const struct member_observation *member);
+/* A standby a failover must cut before it chooses: it answers and is not cut yet. */
+bool failover_needs_cut(const struct member_observation *member, int old_primary);
 
 enum failover_action {
 	FAILOVER_ACTION_NONE,
 	FAILOVER_ACTION_FENCE,       /* kill every process of member (the old primary) */
+	FAILOVER_ACTION_CUT,         /* every standby that failover_needs_cut stops receiving WAL (member -1) */
 	FAILOVER_ACTION_STOP,        /* shut member (the old primary) down cleanly: a switchover */
 	FAILOVER_ACTION_SET_SYNCHRONOUS, /* member (the candidate): synchronous_standby_names = names, before it is promoted */
 	FAILOVER_ACTION_PROMOTE,     /* promote member */

@@ -47,7 +47,9 @@ static const char probe_sql[] =
 	"         'max_prepared_transactions', 'max_locks_per_transaction', 'max_wal_senders', 'max_worker_processes')),"
 	/* ALTER SYSTEM over a setting pgha owns or configures ($1: their names) */
 	" (SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pg_file_settings"
-	"  WHERE sourcefile LIKE '%/postgresql.auto.conf' AND name = ANY ($1::text[]))";
+	"  WHERE sourcefile LIKE '%/postgresql.auto.conf' AND name = ANY ($1::text[])),"
+	/* the WAL receiver, in any state: what a replication cut must confirm gone */
+	" (SELECT pid FROM pg_stat_wal_receiver)";
 
 /* The settings pgha writes itself, whatever the configuration says. */
 static const char *const owned_settings[] = {
@@ -183,6 +185,8 @@ static void read_probe(const struct local_platform *platform, const struct clust
 	/* a standby started with its primary's recorded values runs them until restarted */
 	member->pending_restart |= is_true(result, 13);
 	copy_text(member->overridden, sizeof member->overridden, result, 14);
+	member->receiver_pid = PQgetisnull(result, 0, 15) ? 0 : (pid_t)strtol(PQgetvalue(result, 0, 15), NULL, 10);
+	member->receiving = member->receiver_pid != 0;
 	if (member->in_recovery && member->primary_conninfo[0]) {
 		char slot[NAMES_BUFFER_SIZE];
 		member->upstream = kube ? kube_upstream_of(observation, member->primary_conninfo)

@@ -50,6 +50,10 @@ struct member_observation {
 	uint64_t lsn;         /* primary: pg_current_wal_lsn(); standby: last replayed */
 	uint64_t receive_lsn; /* standby: last WAL received and flushed by its walreceiver */
 	bool streaming;       /* standby: its walreceiver streams */
+	/* standby: a WAL receiver process runs, whatever its state (starting, streaming,
+	 * waiting): it may be receiving from the old primary and confirming its commits */
+	bool receiving;
+	pid_t receiver_pid; /* that process, 0 when none */
 	bool pending_restart; /* some setting waits for a restart */
 	/* a hot-standby-sensitive setting (max_connections, max_wal_senders, ...) waits for a
 	 * restart with a lower value than runs: the primary must restart before its standbys */

@@ -724,6 +724,33 @@ int local_fence(const struct local_platform *platform, const struct cluster_conf
 	return killed;
 }
 
+/* Whether pid is the process looked for. */
+static bool is_pid(pid_t pid, void *context)
+{
+	return pid == *(const pid_t *)context;
+}
+
+bool local_stop_wal_receiver(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			     pid_t receiver, char *why, size_t why_size)
+{
+	char *data = local_data_directory(platform, cluster, index);
+	/* a pid read in the probe may have been reused since: only one of this member's */
+	bool ours = receiver > 0 && each_process_in(data, is_pid, &receiver) == 1;
+	free(data);
+	if (!ours)
+		return true; /* it has exited already */
+	if (kill(receiver, SIGTERM) != 0 && errno != ESRCH) {
+		snprintf(why, why_size, "cannot stop the WAL receiver %ld: %s", (long)receiver, strerror(errno));
+		return false;
+	}
+	/* a stopped receiver (SIGSTOP, a debugger) acts on SIGTERM only once continued; it
+	 * can receive nothing more from a fenced primary on its way out */
+	char state = proc_state(receiver);
+	if (state == 'T' || state == 't')
+		kill(receiver, SIGCONT);
+	return true;
+}
+
 bool local_control_checkpoint(const struct local_platform *platform, const struct cluster_config *cluster, int index,
 			      uint64_t *checkpoint_lsn, uint32_t *timeline, bool *shut_down)
 {

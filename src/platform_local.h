@@ -122,6 +122,11 @@ int local_count_processes(const struct local_platform *platform, const struct cl
  * process of it. Returns how many were signalled, -1 (why written) when none could be. */
 int local_fence(const struct local_platform *platform, const struct cluster_config *cluster, int index,
 		pid_t postmaster, char *why, size_t why_size);
+/* Ends a member's WAL receiver (SIGTERM to receiver, once it is known to be a process of
+ * that member, and SIGCONT if it is stopped): its startup process then starts another only if the settings it has
+ * reloaded still name an upstream. False (why written) when it cannot be signalled. */
+bool local_stop_wal_receiver(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			     pid_t receiver, char *why, size_t why_size);
 /* From pg_control of a stopped member: its latest checkpoint's location and timeline, and whether it
  * was shut down cleanly. False when pg_controldata cannot tell. */
 bool local_control_checkpoint(const struct local_platform *platform, const struct cluster_config *cluster, int index,

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "file.h"
+#include "pg.h"
 
 const char *const failover_kind_names[] = {"none", "automatic", "switchover", "manual"};
 const char *const failover_phase_names[] = {"demote", "fence", "promote"};
@@ -24,6 +25,7 @@ bool state_equal(const struct cluster_state *a, const struct cluster_state *b)
 {
 	return a->primary == b->primary && a->synchronous_known == b->synchronous_known && a->paused == b->paused &&
 	       strcmp(a->synchronous, b->synchronous) == 0 && strcmp(a->previous, b->previous) == 0 &&
+	       a->synchronous_since_lsn == b->synchronous_since_lsn &&
 	       a->failover.kind == b->failover.kind && a->failover.phase == b->failover.phase &&
 	       a->failover.from == b->failover.from && a->failover.to == b->failover.to &&
 	       a->failover.force == b->failover.force && a->failover.started_ms == b->failover.started_ms &&
@@ -62,6 +64,10 @@ bool state_parse(const char *text, const char *name, struct cluster_state *state
 	state->synchronous_known = json_is_string(json_object_get(root, "synchronous_standby_names"));
 	copy_string(state->synchronous, sizeof state->synchronous, root, "synchronous_standby_names");
 	copy_string(state->previous, sizeof state->previous, root, "previous_synchronous_standby_names");
+	if (state->previous[0]) {
+		const char *since = json_string_value(json_object_get(root, "previous_kept_until_flushed"));
+		state->synchronous_since_lsn = since ? pg_lsn_parse(since) : 0;
+	}
 	state->paused = json_is_true(json_object_get(root, "paused"));
 	copy_string(state->last, sizeof state->last, root, "last_failover");
 
@@ -108,8 +114,14 @@ char *state_format(const struct cluster_state *state)
 	json_object_set_new(root, "primary", state->primary >= 0 ? json_integer(state->primary) : json_null());
 	if (state->synchronous_known) {
 		json_object_set_new(root, "synchronous_standby_names", json_string(state->synchronous));
-		if (state->previous[0])
+		if (state->previous[0]) {
 			json_object_set_new(root, "previous_synchronous_standby_names", json_string(state->previous));
+			if (state->synchronous_since_lsn) {
+				char lsn[32];
+				pg_lsn_format(lsn, sizeof lsn, state->synchronous_since_lsn);
+				json_object_set_new(root, "previous_kept_until_flushed", json_string(lsn));
+			}
+		}
 	}
 	json_object_set_new(root, "paused", json_boolean(state->paused));
 	if (state->failover.kind != FAILOVER_NONE)

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Room for a synchronous_standby_names that lists 99 long names. */
 #define STATE_NAMES_SIZE 8192
@@ -37,6 +38,11 @@ struct cluster_state {
 	char synchronous[STATE_NAMES_SIZE];
 	char previous[STATE_NAMES_SIZE];
 	bool synchronous_known; /* false: never published (a failover then checks every member) */
+	/* while previous is kept: the primary's WAL position when it was first seen running
+	 * synchronous (0 until then). Every commit acknowledged under previous lies below it,
+	 * so previous leaves the pool once synchronous.number members of synchronous have
+	 * flushed that far */
+	uint64_t synchronous_since_lsn;
 	bool paused;            /* automatic failover suspended by pghactl pause */
 	struct failover_intent failover;
 	char last[512]; /* the last failover's outcome, for status */

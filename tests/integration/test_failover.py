@@ -366,3 +366,64 @@ def test_no_promotion_when_every_standby_is_unreachable_and_status_says_why(clus
         assert "not failing over" in daemon.log_text()
     finally:
         resume(stopped)
+
+
+def wal_receiver(workdir, account, port, member):
+    """The pid of a standby's WAL receiver."""
+    index = int(member.split("-")[1])
+    pid = pgharness.wait_until(lambda: sql(workdir, account, port + index, member,
+                                           "SELECT pid FROM pg_stat_wal_receiver"),
+                               timeout=30, what=f"{member}'s WAL receiver")
+    return int(pid)
+
+
+def test_a_stopped_receiver_a_blip_then_a_dead_primary_lose_nothing(cluster, tmp_workdir, account):
+    """The audit's sequence on real PostgreSQL (issue 12): test-1's WAL receiver stops
+    (SIGSTOP) and it falls behind; then test-2, which acknowledged every commit since,
+    blips (its walsender ends and its receiver is held); the primary still sees test-1
+    as streaming, so pghad lists test-1 alone; then the primary is killed. The list
+    before must stay in the failover pool, both standbys must be cut before the choice,
+    and test-2 must be promoted: promoting test-1 would lose what test-2 acknowledged."""
+    daemon, port = cluster
+    writer = Writer(tmp_workdir, account, port)
+    watcher = PrimaryWatcher(tmp_workdir, account, port)
+    held = []
+    try:
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > 50, timeout=30, what="the writer committing")
+        receivers = {member: wal_receiver(tmp_workdir, account, port, member) for member in ("test-1", "test-2")}
+        watcher.start()
+        os.kill(receivers["test-1"], signal.SIGSTOP)
+        held.append(receivers["test-1"])
+        before = len(writer.acknowledged())
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > before + 100, timeout=30,
+                             what="commits acknowledged through test-2 alone")
+        mark = daemon.log_mark()
+        os.kill(receivers["test-2"], signal.SIGSTOP)
+        held.append(receivers["test-2"])
+        sql(tmp_workdir, account, port, "test-0",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'test-2'")
+        daemon.wait_for_log(r"set-synchronous: .* call for 'ANY 1 \(\"test-1\"\)'", timeout=30, since=mark)
+        fault_kill(tmp_workdir, "test-0")
+        state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=90,
+                                     what="a new primary with both others streaming from it")
+        assert members(state)["test-2"]["role"] == "primary", \
+            f"test-1, behind, was promoted: {state['failover']['last']}"
+        log = daemon.log_text(mark)
+        promoted = log.index("[test-2] promote")
+        for member in ("test-1", "test-2"):
+            assert -1 < log.find(f"[{member}] cut") < promoted, f"{member} was not cut before the choice"
+        before = len(writer.acknowledged())
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > before + 20, timeout=30,
+                             what="the writer committing on test-2")
+        writer.stop()
+        watcher.stop()
+        assert watcher.several == [], f"two primaries at once: {watcher.several[:3]}"
+        assert primaries(tmp_workdir, account, port) == ["test-2"]
+        check_no_commit_lost(tmp_workdir, account, port, writer, "test-2")
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
+    finally:
+        resume(held)
+        writer.stop()
+        watcher.stop()

@@ -268,8 +268,9 @@ class Writer:
 
 
 def test_deleting_the_primary_pod_fails_over_without_losing_commits(k8s):
-    k8s.start_daemon()
+    daemon = k8s.start_daemon()
     k8s.wait_healthy()
+    mark = daemon.log_mark()
     addresses = [k8s.address(f"test-{index}") for index in range(REPLICAS)]
     writer = Writer(k8s, addresses)
     try:
@@ -287,6 +288,12 @@ def test_deleting_the_primary_pod_fails_over_without_losing_commits(k8s):
     finally:
         writer.stop()
     new_primary = k8s.rw_member()[0]
+    # a deleted pod is not a stopped container: both standbys were cut from test-0
+    # (primary_conninfo '' and no WAL receiver left) before the candidate was chosen
+    log = daemon.log_text(mark)
+    promoted = log.index(f"[{new_primary}] promote")
+    for member in ("test-1", "test-2"):
+        assert -1 < log.find(f"[{member}] cut") < promoted, f"{member} was not cut before the choice"
     acknowledged = set(writer.acknowledged())
     rows = {row[0] for row in k8s.sql(new_primary, "SELECT id FROM failover_writer")}
     assert acknowledged - rows == set(), f"{len(acknowledged - rows)} acknowledged commits lost"

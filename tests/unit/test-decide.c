@@ -599,7 +599,7 @@ static void test_action_type_names(void)
 {
 	bool all_named = true, distinct = true;
 
-	for (int type = ACTION_INITIALIZE; type <= ACTION_RESET_OVERRIDES; type++) {
+	for (int type = ACTION_INITIALIZE; type < ACTION_TYPE_COUNT; type++) {
 		all_named &= action_type_names[type] != NULL && action_type_names[type][0] != '\0';
 		for (int other = ACTION_INITIALIZE; all_named && other < type; other++)
 			distinct &= strcmp(action_type_names[type], action_type_names[other]) != 0;
@@ -713,11 +713,11 @@ static const char *const safety_descriptions[] = {
 	[SAFETY_CONFIGURE] = "configure only a reachable configured member whose pgha.conf is old; reset only the "
 			     "overrides observed",
 	[SAFETY_REJOIN] = "rejoin only a stopped configured member without standby.signal, to the primary, with its slot",
-	[SAFETY_FAILOVER] = "no fence or promotion when nothing is remembered of a primary",
+	[SAFETY_FAILOVER] = "no fence, cut or promotion when nothing is remembered of a primary",
 };
 
 static const enum action_type expected_order[] = {
-	ACTION_FENCE, ACTION_MOVE_ASIDE, ACTION_INITIALIZE, ACTION_START, ACTION_CREATE_REPLICATION_ROLE,
+	ACTION_FENCE, ACTION_CUT, ACTION_MOVE_ASIDE, ACTION_INITIALIZE, ACTION_START, ACTION_CREATE_REPLICATION_ROLE,
 	ACTION_CREATE_SLOT, ACTION_CLONE, ACTION_REJOIN, ACTION_FOLLOW, ACTION_RESET_OVERRIDES, ACTION_CONFIGURE,
 	ACTION_SET_SYNCHRONOUS, ACTION_PROMOTE, ACTION_STOP, ACTION_DROP_SLOT, ACTION_RESTART,
 };
@@ -850,6 +850,7 @@ static enum safety_property check_safety(int replicas, const struct cluster_obse
 				return SAFETY_REJOIN;
 			break;
 		case ACTION_FENCE:
+		case ACTION_CUT:
 		case ACTION_PROMOTE:
 			return SAFETY_FAILOVER;
 		case ACTION_STOP:
@@ -985,6 +986,143 @@ static void test_long_synchronous_list(void)
 	config_free(config);
 }
 
+/* One step of a sequence: the observation of a 3-member cluster whose primary test-0
+ * runs synchronous and is at primary_lsn (0: test-0 is down, its processes gone);
+ * streaming names the standbys in its pg_stat_replication ("1 2"), each flushed to the
+ * LSN of flushed[index]; received[index] is what each standby has. */
+static struct action_list sequence_step(const struct cluster_config *cluster, struct cluster_state *state,
+					const char *synchronous, uint64_t primary_lsn, const char *streaming,
+					const uint64_t flushed[3], const uint64_t received[3])
+{
+	struct cluster_observation observation = {0};
+	struct action_list actions;
+	char members[128];
+
+	snprintf(members, sizeof members, "%s standby%s standby%s", primary_lsn ? "primary" : "down-primary",
+		 strchr(streaming, '1') ? "" : "+not-streaming", strchr(streaming, '2') ? "" : "+not-streaming");
+	build_observation(&observation, members, streaming, "1 2", synchronous);
+	observation.now_ms = 1000000;
+	if (primary_lsn)
+		observation.members[0].lsn = primary_lsn;
+	for (size_t p = 0; p < observation.members[0].peer_count; p++) {
+		int index = observation.members[0].peers[p].application_name[5] - '0';
+		observation.members[0].peers[p].flush_lsn = flushed[index];
+	}
+	for (int i = 1; i < 3; i++)
+		observation.members[i].receive_lsn = observation.members[i].lsn = received[i];
+	decide(cluster, &observation, state, NULL, &actions);
+	*state = actions.next_state;
+	free_observation(&observation);
+	return actions;
+}
+
+static bool sets_synchronous(const struct action_list *actions, const char *value)
+{
+	for (size_t i = 0; i < actions->count; i++)
+		if (actions->items[i].type == ACTION_SET_SYNCHRONOUS && (!value || strcmp(actions->items[i].text, value) == 0))
+			return true;
+	return false;
+}
+
+/* The audit's sequence (issue 12): test-2 is the synchronous standby at 1000, test-1
+ * answers but lags at 100; test-2's connection blips; the primary dies. Promoting test-1
+ * would lose every commit acknowledged through test-2 above 100. */
+static void test_audit_sequence(void)
+{
+	struct pgha_config *config = load_cluster("3 any 1 required");
+	const struct cluster_config *cluster = &config->clusters[0];
+	struct cluster_state state;
+	struct action_list actions;
+	const char *only_2 = "ANY 1 (\"test-2\")", *only_1 = "ANY 1 (\"test-1\")";
+	uint64_t flushed[3] = {0, 100, 1000}, received[3] = {0, 100, 1000};
+
+	state_init(&state);
+	state.primary = 0;
+	state.synchronous_known = true;
+	snprintf(state.synchronous, sizeof state.synchronous, "%s", only_2);
+
+	actions = sequence_step(cluster, &state, only_2, 1000, "2", flushed, received);
+	ok(!sets_synchronous(&actions, NULL), "audit 1: test-2 streams and is listed: nothing to change");
+	action_list_free(&actions);
+
+	actions = sequence_step(cluster, &state, only_2, 1000, "", flushed, received);
+	ok(!sets_synchronous(&actions, NULL), "audit 2: test-2 blips: the list keeps it rather than pad with test-1, "
+					      "which answers but does not stream (%s)",
+	   state.synchronous);
+	action_list_free(&actions);
+
+	actions = sequence_step(cluster, &state, only_2, 1000, "1", flushed, received);
+	ok(sets_synchronous(&actions, only_1), "audit 3: test-1 streams, test-2 does not: the list becomes test-1");
+	is_str(state.previous, only_2, "audit 3: the list before stays in the failover pool");
+	action_list_free(&actions);
+
+	actions = sequence_step(cluster, &state, only_1, 1000, "1", flushed, received);
+	is_str(state.previous, only_2, "audit 4: the primary runs the new list, test-1 has flushed 100 of 1000: the "
+				       "list before is kept");
+	ok(state.synchronous_since_lsn == 1000, "audit 4: kept until the new list has flushed the primary's position "
+						"when it took effect");
+	action_list_free(&actions);
+
+	/* the primary dies; both standbys answer, cut from it (no WAL receiver) */
+	int promoted = -1;
+	char refused[1024] = "";
+	for (int step = 0; step < 4 && promoted < 0; step++) {
+		actions = sequence_step(cluster, &state, only_1, 0, "", flushed, received);
+		if (state.failover.kind != FAILOVER_NONE && state.failover.phase == PHASE_PROMOTE)
+			promoted = state.failover.to;
+		snprintf(refused, sizeof refused, "%s", actions.waiting);
+		action_list_free(&actions);
+	}
+	ok(promoted == 2, "audit 5: the primary dies: test-2 (at 1000) is chosen, never test-1 (chosen: %d; %s)", promoted,
+	   refused);
+
+	/* the same, but test-1 confirms everything first: the list before is dropped */
+	state_init(&state);
+	state.primary = 0;
+	state.synchronous_known = true;
+	snprintf(state.synchronous, sizeof state.synchronous, "%s", only_1);
+	snprintf(state.previous, sizeof state.previous, "%s", only_2);
+	uint64_t behind[3] = {0, 900, 1000}, caught_up[3] = {0, 1000, 1000};
+	actions = sequence_step(cluster, &state, only_1, 1000, "1", behind, behind);
+	action_list_free(&actions);
+	ok(state.synchronous_since_lsn == 1000 && state.previous[0], "confirm: the position is taken when the new list "
+								       "is first seen running");
+	actions = sequence_step(cluster, &state, only_1, 1100, "1", caught_up, caught_up);
+	ok(!state.previous[0] && state.synchronous_since_lsn == 0,
+	   "confirm: test-1 has flushed 1000: the list before leaves the pool ('%s')", state.previous);
+	action_list_free(&actions);
+
+	/* a change while one is unconfirmed: both earlier lists stay, merged */
+	state_init(&state);
+	state.primary = 0;
+	state.synchronous_known = true;
+	snprintf(state.synchronous, sizeof state.synchronous, "%s", only_1);
+	snprintf(state.previous, sizeof state.previous, "%s", only_2);
+	state.synchronous_since_lsn = 1000;
+	actions = sequence_step(cluster, &state, only_1, 1000, "2", flushed, received);
+	ok(sets_synchronous(&actions, only_2), "merge: test-2 streams again, test-1 no longer: the list becomes test-2");
+	is_str(state.previous, "ANY 1 (\"test-2\", \"test-1\")",
+	       "merge: the unconfirmed list and the one before it are kept as one, with the smaller number");
+	action_list_free(&actions);
+	config_free(config);
+}
+
+/* Padding keeps what the primary's list names; a standby that only answers is not
+ * preferred to it. */
+static void test_padding_keeps_the_running_list(void)
+{
+	struct pgha_config *config = load_cluster("3 any 1 required");
+	struct cluster_observation observation = {0};
+
+	build_observation(&observation, "primary standby+not-streaming standby+not-streaming", "", "1 2",
+			  "ANY 1 (\"test-2\")");
+	char *names = decide_synchronous_names(&config->clusters[0], &observation, 0);
+	is_str(names, "ANY 1 (\"test-2\")", "padding: nobody streams: the list keeps test-2, not test-1 that answers");
+	free(names);
+	free_observation(&observation);
+	config_free(config);
+}
+
 int main(void)
 {
 	test_action_type_names();
@@ -992,6 +1130,8 @@ int main(void)
 	test_reasons();
 	test_synchronous_names();
 	test_long_synchronous_list();
+	test_padding_keeps_the_running_list();
+	test_audit_sequence();
 	test_safety();
 	return done_testing();
 }

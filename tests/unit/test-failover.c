@@ -54,6 +54,8 @@ static struct pgha_config *load_cluster(const char *shape)
 /* One member per word:
  *   primary[@LSN]          answers, not in recovery
  *   standby@LSN            answers, in recovery, streaming, received up to LSN
+ *   cut@LSN                answers, in recovery, received up to LSN, follows no one and
+ *                          no WAL receiver runs (a failover has cut it)
  *   down                   no postmaster, no process, no standby.signal (a stopped primary)
  *   down-standby           no postmaster, standby.signal
  *   clean@LSN              down, shut down cleanly, last checkpoint at LSN
@@ -90,8 +92,12 @@ static void build(struct cluster_observation *observation, const char *spec, con
 			snprintf(member->name, sizeof member->name, "test-%zu", count);
 			snprintf(member->synchronous_standby_names, sizeof member->synchronous_standby_names,
 				 "ANY 1 (\"test-1\", \"test-2\")");
-		} else if (strcmp(word, "standby") == 0) {
-			member->standby_signal = member->reachable = member->in_recovery = member->streaming = true;
+		} else if (strcmp(word, "standby") == 0 || strcmp(word, "cut") == 0) {
+			member->standby_signal = member->reachable = member->in_recovery = true;
+			member->streaming = member->receiving = strcmp(word, "standby") == 0;
+			member->receiver_pid = member->receiving ? 2000 + (pid_t)count : 0;
+			if (member->receiving)
+				snprintf(member->primary_conninfo, sizeof member->primary_conninfo, "host=test-0");
 			member->postmaster = 1000 + (pid_t)count;
 			member->live_processes = 1;
 			member->receive_lsn = lsn;
@@ -212,10 +218,13 @@ static const struct failover_case cases[] = {
 	 NULL, "fence 0", "fence", 0, "", "", "kill every process"},
 	{"its postmaster exited but children live: fence them", "3 any 1", "exited+procs standby@100 standby@120", NULL,
 	 "primary=0|" SYNC_12, NULL, "fence 0", "fence", 0, "", "", "kill every process"},
-	{"killed and gone: straight to the most advanced standby's synchronous list", "3 any 1",
-	 "exited standby@100 standby@120", NULL, "primary=0|" SYNC_12, NULL, "set-synchronous 2", "promote", 0, "", "",
+	{"killed and gone: its standbys are cut before any is chosen", "3 any 1",
+	 "exited standby@100 standby@120", NULL, "primary=0|" SYNC_12, NULL, "cut -1", "fence", 0, "", "",
+	 "stops receiving WAL"},
+	{"killed and gone, standbys cut: straight to the most advanced standby's synchronous list", "3 any 1",
+	 "exited cut@100 cut@120", NULL, "primary=0|" SYNC_12, NULL, "set-synchronous 2", "promote", 0, "", "",
 	 "synchronous list first"},
-	{"no postmaster at all counts as failed at once", "3 any 1", "down standby@130 standby@120", NULL,
+	{"no postmaster at all counts as failed at once", "3 any 1", "down cut@130 cut@120", NULL,
 	 "primary=0|" SYNC_12, NULL, "set-synchronous 1", "promote", 0, "", "", "synchronous list first"},
 	{"ANY 1 of two with one standby unreachable: refuse and say why", "3 any 1", "down lost-standby standby@120", NULL,
 	 "primary=0|" SYNC_12, NULL, "", "idle", 0, "needs 2 of its members answering as standbys", "",
@@ -224,7 +233,7 @@ static const struct failover_case cases[] = {
 	 "primary=0|" SYNC_12, NULL, "", "idle", 0, "not failing over", "", "no standby surely has"},
 	{"a standby outside the published list is not enough: refuse", "3 any 1", "down lost-standby standby@200", NULL,
 	 "primary=0|sync=ANY 1 (\"test-1\")", NULL, "", "idle", 0, "(not: test-1)", "", "no standby surely has"},
-	{"the published list decides, not who answers: test-2 alone is listed", "3 any 1", "down standby@300 standby@200",
+	{"the published list decides, not who answers: test-2 alone is listed", "3 any 1", "down cut@300 cut@200",
 	 NULL, "primary=0|sync=ANY 1 (\"test-2\")", NULL, "set-synchronous 2", "promote", 0, "", "",
 	 "synchronous list first"},
 	{"a change not yet confirmed: both lists must be satisfied", "3 any 1", "down standby@300 lost-standby", NULL,
@@ -232,11 +241,11 @@ static const struct failover_case cases[] = {
 	 "'ANY 1 (\"test-2\")' needs 1", "", "no standby surely has"},
 	{"never published: every standby must answer", "3 any 1", "down standby@300 lost-standby", NULL, "primary=0",
 	 NULL, "", "idle", 0, "every standby must answer", "", "no standby surely has"},
-	{"asynchronous: the most advanced that answers", "3 off 1", "down standby@300 lost-standby", NULL,
+	{"asynchronous: the most advanced that answers", "3 off 1", "down cut@300 lost-standby", NULL,
 	 "primary=0|sync=", NULL, "promote 1", "promote", 0, "", "", "promote the candidate"},
 	{"priority 0 is never promoted, even when most advanced", "3 any 1 p2=0", "down standby@100 standby@200", NULL,
 	 "primary=0|" SYNC_12, NULL, "", "idle", 0, "cannot be promoted (priority 0", "", "no standby surely has"},
-	{"equal LSNs: the higher priority wins", "3 any 1 p1=50 p2=200", "down standby@200 standby@200", NULL,
+	{"equal LSNs: the higher priority wins", "3 any 1 p1=50 p2=200", "down cut@200 cut@200", NULL,
 	 "primary=0|" SYNC_12, NULL, "set-synchronous 2", "promote", 0, "", "", "synchronous list first"},
 	{"paused: would fail over, named, and the old primary is held", "3 any 1", "down standby@200 standby@100", NULL,
 	 "primary=0|paused|" SYNC_12, NULL, "", "idle", 0, "automatic failover is paused: test-0 failed", "",
@@ -260,7 +269,7 @@ static const struct failover_case cases[] = {
 	{"failover to a member behind is refused without force", "3 any 1", "primary@500 standby@100 standby@200", NULL,
 	 "primary=0|" SYNC_12, "failover 1", "", "idle", 0, "", "commits acknowledged in between would be lost",
 	 "refused"},
-	{"failover to a member behind with force: fenced, then promoted", "3 any 1", "down standby@100 standby@200", NULL,
+	{"failover to a member behind with force: fenced, then promoted", "3 any 1", "down cut@100 cut@200", NULL,
 	 "primary=0|" SYNC_12, "failover! 1", "set-synchronous 1", "promote", 0, "", "", "synchronous list first"},
 	{"failover to the most advanced, primary still running: fence first", "3 any 1",
 	 "primary@500 standby@500 standby@400", "1:quorum 2:quorum", "primary=0|" SYNC_12, "failover 1", "fence 0",
@@ -281,12 +290,17 @@ static const struct failover_case cases[] = {
 	 "wait for the target"},
 	{"demote: too long: abandon, the old primary runs again", "3 any 1", "clean@450 standby@500 standby@400", NULL,
 	 "primary=0|" SYNC_12 "|demote:0>2|old", NULL, "", "idle", 0, "abandoned", "", "not done in time"},
+	{"demote: the remembered old primary is not observed (its directory gone): wait, never crash", "3 any 1",
+	 "standby@500 standby@500 standby@500", NULL, "primary=3|" SYNC_12 "|demote:3>1", NULL, "", "demote", 3,
+	 "test-3, the old primary, which is not observed", "", "wait for the target"},
 	/* fence */
 	{"fence: processes remain: kill them", "3 any 1", "exited+procs standby@100 standby@200", NULL,
 	 "primary=0|" SYNC_12 "|fence:0>-1", NULL, "fence 0", "fence", 0, "", "", "kill every process"},
-	{"fence: done, a candidate: promotion recorded", "3 any 1", "exited standby@100 standby@200", NULL,
+	{"fence: done, a standby still receives: cut it before choosing", "3 any 1", "exited cut@100 standby@200", NULL,
+	 "primary=0|" SYNC_12 "|fence:0>-1", NULL, "cut -1", "fence", 0, "", "", "stops receiving WAL"},
+	{"fence: done, cut, a candidate: promotion recorded", "3 any 1", "exited cut@100 cut@200", NULL,
 	 "primary=0|" SYNC_12 "|fence:0>-1", NULL, "set-synchronous 2", "promote", 0, "", "", "synchronous list first"},
-	{"fence: done, no candidate any more: abandon", "3 any 1", "exited standby@100 lost-standby", NULL,
+	{"fence: done, no candidate any more: abandon", "3 any 1", "exited cut@100 lost-standby", NULL,
 	 "primary=0|" SYNC_12 "|fence:0>-1", NULL, "", "idle", 0, "abandoned", "", "no safe candidate: abandon"},
 	/* promote */
 	{"promote: the old primary came back: fence it again", "3 any 1", "primary@100 standby@200 standby@100", NULL,
@@ -302,7 +316,7 @@ static const struct failover_case cases[] = {
 	 "synchronous list first"},
 };
 
-static const char *const action_names[] = {"", "fence", "stop", "set-synchronous", "promote"};
+static const char *const action_names[] = {"", "fence", "cut", "stop", "set-synchronous", "promote"};
 
 int main(void)
 {
@@ -401,11 +415,11 @@ int main(void)
 	struct failover_choice choice;
 	state_from("primary=0|" SYNC_12, &state);
 	build(&observation, "down standby@100 standby@200", NULL);
-	failover_choose(&config->clusters[0], &observation, &state, 0, -1, &choice);
+	failover_choose(&config->clusters[0], &observation, &state, 0, -1, false, &choice);
 	ok(choice.safe && choice.member == 2, "choose: the most advanced (%s)", choice.why);
 	ok(strstr(choice.why, "test-1 at 0/64") && strstr(choice.why, "test-2 at 0/C8"), "choose: LSNs shown (%s)",
 	   choice.why);
-	failover_choose(&config->clusters[0], &observation, &state, 0, 1, &choice);
+	failover_choose(&config->clusters[0], &observation, &state, 0, 1, false, &choice);
 	ok(!choice.safe && choice.member == 1 && strstr(choice.why, "would be lost"), "choose: a wanted member behind (%s)",
 	   choice.why);
 	release(&observation);
