@@ -1346,14 +1346,18 @@ static void report_failure(const char *label, const char *violation, struct even
 
 	count = shrink_sequence(label, violation, events, count);
 	format_sequence(events, count, sequence, sizeof sequence);
-	diag("  sequence (%zu steps, shrunk from %zu): %s", count, found, sequence);
+	struct run *replay = run_from_label(label);
+	if (run_sequence(replay, events, count, NULL))
+		bail_out("the replay of a failure did not fail: the model is not deterministic");
+	diag("  shrunk to %zu steps (from %zu): %s", count, found, replay->violation);
+	diag("  sequence: %s", sequence);
 	diag("  replay: PGHA_SEQUENCE_REPLAY='%s: %s' tests/unit/test-sequences", label, sequence);
+	free_run(replay);
 	if (!full)
 		return;
-	struct run *replay = run_from_label(label);
+	replay = run_from_label(label);
 	replay->verbose = true;
-	if (run_sequence(replay, events, count, NULL))
-		diag("  (the replay did not fail: the model is not deterministic)");
+	run_sequence(replay, events, count, NULL);
 	free_run(replay);
 }
 
@@ -1855,7 +1859,8 @@ int main(void)
 		free_run(run);
 	}
 	ok(failures == 0, "random walks from base seed %llu: %llu walks of up to 80 steps, %llu steps, %llu decisions%s",
-	   (unsigned long long)base_seed, walks, steps, decisions, failures ? " (stopped at 5 failures)" : "");
+	   (unsigned long long)base_seed, walks, steps, decisions,
+	   failures == 0 ? "" : failures < 5 ? ": some failed" : ": stopped at the fifth that failed");
 	diag("times an asynchronous period (synchronous.required = false, no standby streaming) released what was "
 	     "acknowledged before it: %llu", asynchronous_periods);
 	free(path);
