@@ -227,10 +227,12 @@ static void on_program_done(const struct proc_result *result, void *userdata)
 		       operation_names[operation->kind], why);
 }
 
-/* One statement on a member, bounded; false (reported) when it fails. */
-static bool run_statement(struct actor *actor, const struct cluster_config *cluster, int index, const char *what,
-			  const char *sql, int parameter_count, const char *const *parameters,
-			  char *(*build_sql)(PGconn *, void *), void *build_context)
+/* One statement on a member, bounded, over a connection with the server options
+ * options (NULL: none); false (reported) when it fails, unless it fails with the SQLSTATE
+ * quiet_state (NULL: none), which is left to the caller. */
+static bool run_statement_with(struct actor *actor, const struct cluster_config *cluster, int index, const char *what,
+			       const char *options, const char *quiet_state, const char *sql, int parameter_count,
+			       const char *const *parameters, char *(*build_sql)(PGconn *, void *), void *build_context)
 {
 	const struct member_observation *member = actor->observation ? observation_member(actor->observation, index) : NULL;
 	if (actor->kube && (!member || !member->address[0])) {
@@ -246,13 +248,24 @@ static bool run_statement(struct actor *actor, const struct cluster_config *clus
 		.build_sql = build_sql,
 		.build_context = build_context,
 	};
+	request.target.options = options;
 	pg_execute_all(&request, 1, STATEMENT_TIMEOUT_MS);
 	bool succeeded = request.succeeded;
-	if (!succeeded)
+	const char *state = request.result ? PQresultErrorField(request.result, PG_DIAG_SQLSTATE) : NULL;
+	if (!succeeded && !(quiet_state && state && strcmp(state, quiet_state) == 0))
 		report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: %s", what, request.error);
 	pg_request_clear(&request);
 	free((char *)request.target.host);
 	return succeeded;
+}
+
+/* One statement on a member, bounded; false (reported) when it fails. */
+static bool run_statement(struct actor *actor, const struct cluster_config *cluster, int index, const char *what,
+			  const char *sql, int parameter_count, const char *const *parameters,
+			  char *(*build_sql)(PGconn *, void *), void *build_context)
+{
+	return run_statement_with(actor, cluster, index, what, NULL, NULL, sql, parameter_count, parameters, build_sql,
+				  build_context);
 }
 
 /* Settings files were written: the member reads them now. */
@@ -274,14 +287,36 @@ static void stop_member(struct actor *actor, const struct cluster_config *cluste
 		report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: %s", operation_names[kind], why);
 }
 
-static char *build_create_role(PGconn *connection, void *context)
+/* CREATE ROLE, or ALTER ROLE of one that exists without LOGIN or REPLICATION. */
+struct replication_role {
+	const char *command; /* "CREATE" or "ALTER" */
+	const char *password;
+};
+
+static char *build_replication_role(PGconn *connection, void *context)
 {
-	char *literal = PQescapeLiteral(connection, context, strlen(context));
+	const struct replication_role *role = context;
+	/* its verifier, never the password: PostgreSQL logs the statement when it fails
+	 * (the role exists already, a lock wait cut by statement_timeout) or when
+	 * log_statement asks */
+	char *literal = pg_password_literal(connection, REPLICATION_ROLE, role->password);
 	if (!literal)
 		return NULL;
-	char *sql = xasprintf("CREATE ROLE " REPLICATION_ROLE " WITH LOGIN REPLICATION PASSWORD %s", literal);
+	char *sql = xasprintf("%s ROLE " REPLICATION_ROLE " WITH LOGIN REPLICATION PASSWORD %s", role->command, literal);
 	PQfreemem(literal);
 	return sql;
+}
+
+/* Carries out ACTION_CREATE_REPLICATION_ROLE or ACTION_ALTER_REPLICATION_ROLE with the
+ * role's password, which the platform keeps. */
+static void set_replication_role(struct actor *actor, const struct cluster_config *cluster,
+				 const struct action *action, const char *password)
+{
+	bool create = action->type == ACTION_CREATE_REPLICATION_ROLE;
+	struct replication_role role = {.command = create ? "CREATE" : "ALTER", .password = password};
+	run_statement(actor, cluster, action->member,
+		      create ? "creating the replication role" : "giving the replication role LOGIN and REPLICATION",
+		      NULL, 0, NULL, build_replication_role, &role);
 }
 
 static char *build_alter_system_reset(PGconn *connection, void *context)
@@ -329,13 +364,31 @@ static char *build_alter_system(PGconn *connection, void *context)
 	return sql;
 }
 
+/* PostgreSQL 15's ALTER SYSTEM refuses a name its session does not know
+ * (undefined_object), and a custom prefix.name is unknown until its module is loaded;
+ * the server keeps one set in its files as a placeholder all the same. A second session
+ * that sets the name itself at its start (-c) knows it as such a placeholder, and writes
+ * it. A module that is loaded still refuses, at that start, a name it does not define. */
+#define SQLSTATE_UNDEFINED_OBJECT "42704"
+
 static bool alter_system(struct actor *actor, const struct cluster_config *cluster, int index, const char *name,
 			 const char *value)
 {
 	struct alter_system change = {.name = name, .value = value};
-	char what[128];
+	bool custom = value && strchr(name, '.');
+	char what[192];
 	snprintf(what, sizeof what, "ALTER SYSTEM %s %s", value ? "SET" : "RESET", name);
-	return run_statement(actor, cluster, index, what, NULL, 0, NULL, build_alter_system, &change);
+	if (run_statement_with(actor, cluster, index, what, NULL, custom ? SQLSTATE_UNDEFINED_OBJECT : NULL, NULL, 0,
+			       NULL, build_alter_system, &change))
+		return true;
+	if (!custom)
+		return false;
+	char *options = NULL;
+	pg_server_option(&options, name, value);
+	bool done = run_statement_with(actor, cluster, index, what, options, NULL, NULL, 0, NULL, build_alter_system,
+				       &change);
+	free(options);
+	return done;
 }
 
 static void free_strings(char **list)
@@ -461,13 +514,13 @@ static bool kube_carry_out(struct actor *actor, const struct cluster_config *clu
 		else
 			report(actor, LOG_LEVEL_ERROR, name, action->member, "fencing failed: %s", why);
 		break;
-	case ACTION_CREATE_REPLICATION_ROLE: {
+	case ACTION_CREATE_REPLICATION_ROLE:
+	case ACTION_ALTER_REPLICATION_ROLE: {
 		char password[128];
 		if (!kube_replication_password(actor->kube, cluster, password, sizeof password, why, sizeof why))
 			report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
 		else
-			run_statement(actor, cluster, action->member, "creating the replication role", NULL, 0, NULL,
-				      build_create_role, password);
+			set_replication_role(actor, cluster, action, password);
 		explicit_bzero(password, sizeof password);
 		break;
 	}
@@ -478,6 +531,14 @@ static bool kube_carry_out(struct actor *actor, const struct cluster_config *clu
 		return false;
 	}
 	return true;
+}
+
+/* pg_rewind of a stopped member from source, as a program on the loop. */
+static void rewind_member(struct actor *actor, const struct cluster_config *cluster, int index, int source)
+{
+	struct operation *operation = begin(actor, cluster->name, index, OPERATION_REJOIN, source);
+	operation->job = local_rewind(actor->platform, actor->event, cluster, index, source, on_program_done, operation);
+	operation->active = operation->job != NULL;
 }
 
 static void carry_out(struct actor *actor, const struct cluster_config *cluster,
@@ -539,14 +600,15 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 	case ACTION_STOP:
 		stop_member(actor, cluster, observation, action->member, OPERATION_STOP);
 		break;
-	case ACTION_CREATE_REPLICATION_ROLE: {
+	case ACTION_CREATE_REPLICATION_ROLE:
+	case ACTION_ALTER_REPLICATION_ROLE: {
 		char password[128], passfile[1024];
 		if (!local_replication_secret(actor->platform, cluster, password, sizeof password, passfile,
 					      sizeof passfile, why, sizeof why))
 			report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
 		else
-			run_statement(actor, cluster, action->member, "creating the replication role", NULL, 0, NULL,
-				      build_create_role, password);
+			set_replication_role(actor, cluster, action, password);
+		explicit_bzero(password, sizeof password);
 		break;
 	}
 	case ACTION_CREATE_SLOT:
@@ -606,12 +668,20 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 			report(actor, LOG_LEVEL_ERROR, name, action->member, "cut failed: %s", why);
 		break;
 	}
-	case ACTION_REJOIN:
-		operation = begin(actor, name, action->member, OPERATION_REJOIN, action->source);
-		operation->job = local_rewind(actor->platform, actor->event, cluster, action->member, action->source,
-					      on_program_done, operation);
-		operation->active = operation->job != NULL;
+	case ACTION_REJOIN: {
+		/* a diverged standby still runs: it stops first (a fast shutdown, clean as
+		 * pg_rewind wants it), and the rewind starts once it is down (settle) */
+		const struct member_observation *member = observation_member(observation, action->member);
+		if (member && member->postmaster && !member->postmaster_exited) {
+			if (local_stop(member->postmaster, why, sizeof why))
+				begin(actor, name, action->member, OPERATION_REJOIN, action->source);
+			else
+				report(actor, LOG_LEVEL_ERROR, name, action->member, "stopping it to rewind failed: %s", why);
+			break;
+		}
+		rewind_member(actor, cluster, action->member, action->source);
 		break;
+	}
 	}
 }
 
@@ -626,6 +696,12 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 		const struct member_observation *member = observation_member(observation, operation->index);
 		/* a pod is gone, or its container ended: nothing of it runs */
 		bool gone = member && (actor->kube ? member->live_processes == 0 : member->postmaster == 0);
+		if (operation->kind == OPERATION_REJOIN && !actor->kube && gone) {
+			/* the diverged standby has stopped: now its rewind */
+			operation->active = false;
+			rewind_member(actor, cluster, operation->index, operation->source);
+			continue;
+		}
 		if (operation->kind == OPERATION_RESTART && gone) {
 			/* stopped: the second half of a restart is a start */
 			operation->active = false;

@@ -165,7 +165,8 @@ static const struct option_spec options[] = {
 	OPTION("postgresql.version", CLUSTER(postgresql.version), OPTION_INT, "0", 0, 99, NULL, NULL, false,
 	       "PostgreSQL major version; 0: the version of the programs found"),
 	OPTION("postgresql.parameters", CLUSTER(postgresql.parameters), OPTION_PARAMETERS, "", 0, 0, NULL, NULL, true,
-	       "PostgreSQL settings as name = value; merged over those of the defaults block"),
+	       "PostgreSQL settings as name = value, and prefix = { name = value; } for a module's prefix.name; "
+	       "merged over those of the defaults block, name by name"),
 
 	OPTION("index", MEMBER(index), OPTION_INT, NULL, 0, 98, NULL, NULL, true,
 	       "which member the override is for: member index of cluster name is name-index (required)"),
@@ -449,32 +450,62 @@ static void apply_defaults(void *base, enum option_scope scope)
 			apply_default(base, &options[i]);
 }
 
-static bool is_guc_name(const char *name)
+/* A PostgreSQL parameter name, or one part of a custom parameter's prefix.name: an
+ * identifier as postgresql.conf reads it (letters, digits and '_', not starting with a
+ * digit), no longer than the 63 bytes of an SQL identifier, so that ALTER SYSTEM on
+ * kubernetes takes it unchanged. */
+static bool is_guc_identifier(const char *name)
 {
 	if (strlen(name) > 63 || !(isalpha((unsigned char)name[0]) || name[0] == '_'))
 		return false;
 	for (const char *c = name; *c; c++)
-		if (!isalnum((unsigned char)*c) && *c != '_' && *c != '.')
+		if (!isalnum((unsigned char)*c) && *c != '_')
 			return false;
-	return name[strlen(name) - 1] != '.';
+	return true;
 }
 
+/* Reads postgresql.parameters into list. libconfig names cannot hold a dot, so a custom
+ * parameter prefix.name (auto_explain.log_min_duration) is written as a group named for
+ * its prefix: auto_explain = { log_min_duration = "1s"; }. prefix is that group's name
+ * inside such a group, NULL at the top. One level only: postgresql.conf's grammar reads
+ * a name with one dot at most (a.b.c is a syntax error there, and a reload that meets
+ * one applies nothing at all). */
 static void parse_parameters(struct parser *parser, const config_setting_t *group, const char *path,
-			     struct pg_parameter_list *list)
+			     const char *prefix, struct pg_parameter_list *list)
 {
 	for (int i = 0; i < config_setting_length(group); i++) {
 		const config_setting_t *setting = config_setting_get_elem(group, (unsigned)i);
 		const char *name = config_setting_name(setting);
 		struct origin where = origin_of(parser, setting);
-		char value[64];
+		char value[64], full_name[160];
 		const char *text = value;
 
-		if (!is_guc_name(name)) {
+		if (config_setting_type(setting) == CONFIG_TYPE_GROUP) {
+			char nested[300];
+			if (prefix) {
+				diag_add(parser->errors, &where,
+					 "%s.%s: a PostgreSQL parameter name has one dot at most (prefix.name), so a "
+					 "prefix group cannot hold another group",
+					 path, name);
+				continue;
+			}
+			if (!is_guc_identifier(name)) {
+				diag_add(parser->errors, &where,
+					 "%s: \"%s\" is not a parameter prefix: it must be an identifier (letters, digits "
+					 "and '_', not starting with a digit, at most 63 bytes)",
+					 path, name);
+				continue;
+			}
+			snprintf(nested, sizeof nested, "%s.%s", path, name);
+			parse_parameters(parser, setting, nested, name, list);
+			continue;
+		}
+		if (!is_guc_identifier(name)) {
 			diag_add(parser->errors, &where, "%s: \"%s\" is not a PostgreSQL parameter name", path, name);
 			continue;
 		}
 		bool owned = false;
-		for (size_t j = 0; owned_parameters[j]; j++)
+		for (size_t j = 0; owned_parameters[j] && !prefix; j++)
 			owned |= strcasecmp(owned_parameters[j], name) == 0;
 		if (owned) {
 			diag_add(parser->errors, &where,
@@ -496,8 +527,8 @@ static void parse_parameters(struct parser *parser, const config_setting_t *grou
 			text = config_setting_get_string(setting);
 			break;
 		default:
-			diag_add(parser->errors, &where, "%s.%s must be a number, a boolean or a string, not %s", path,
-				 name, type_name(config_setting_type(setting)));
+			diag_add(parser->errors, &where, "%s.%s must be a number, a boolean or a string%s, not %s", path,
+				 name, prefix ? "" : " (or a group naming a prefix)", type_name(config_setting_type(setting)));
 			continue;
 		}
 		bool control = false;
@@ -507,7 +538,11 @@ static void parse_parameters(struct parser *parser, const config_setting_t *grou
 			diag_add(parser->errors, &where, "%s.%s must not contain control characters", path, name);
 			continue;
 		}
-		set_parameter(list, name, text, where);
+		if (prefix)
+			snprintf(full_name, sizeof full_name, "%s.%s", prefix, name);
+		else
+			snprintf(full_name, sizeof full_name, "%s", name);
+		set_parameter(list, full_name, text, where);
 	}
 }
 
@@ -579,7 +614,7 @@ static void parse_value(struct parser *parser, const config_setting_t *setting, 
 		break;
 	}
 	case OPTION_PARAMETERS:
-		parse_parameters(parser, setting, shown_path, field(base, option));
+		parse_parameters(parser, setting, shown_path, NULL, field(base, option));
 		break;
 	}
 	parser->config->set_in_file[option_id(option)] = true;

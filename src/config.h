@@ -41,7 +41,7 @@ struct option_spec {
 };
 
 struct pg_parameter {
-	char *name;
+	char *name;  /* "work_mem", or a custom parameter's "prefix.name" ("auto_explain.log_min_duration") */
 	char *value; /* as PostgreSQL reads it in postgresql.conf, unquoted */
 	struct origin origin;
 };

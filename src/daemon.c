@@ -109,7 +109,7 @@ static void gather_settings(const struct daemon *daemon, const struct pgha_confi
 		free(names);
 		requests[asked].target = daemon->kube ? kube_admin_target(daemon->kube, running, primary)
 						      : local_admin_target(&daemon->platform, running, primary->index);
-		requests[asked].sql = "SELECT name, context, setting FROM pg_catalog.pg_settings WHERE name = ANY ($1::text[])";
+		requests[asked].sql = plan_settings_sql;
 		requests[asked].parameter_count = 1;
 		requests[asked].parameters = (const char *const *)&arrays[asked];
 		owner[asked++] = i;
@@ -127,6 +127,7 @@ static void gather_settings(const struct daemon *daemon, const struct pgha_confi
 					 PQgetvalue(result, (int)row, 1));
 				snprintf(settings[i][row].running, sizeof settings[i][row].running, "%s",
 					 PQgetvalue(result, (int)row, 2));
+				settings[i][row].module_prefix = PQgetvalue(result, (int)row, 3)[0] == 't';
 			}
 		}
 		pg_request_clear(&requests[a]);

@@ -19,6 +19,7 @@ const char *const action_type_names[] = {
 	[ACTION_START] = "start",
 	[ACTION_STOP] = "stop",
 	[ACTION_CREATE_REPLICATION_ROLE] = "create-replication-role",
+	[ACTION_ALTER_REPLICATION_ROLE] = "alter-replication-role",
 	[ACTION_CREATE_SLOT] = "create-slot",
 	[ACTION_DROP_SLOT] = "drop-slot",
 	[ACTION_FOLLOW] = "follow",
@@ -42,7 +43,7 @@ _Static_assert(sizeof action_type_names / sizeof action_type_names[0] == ACTION_
  * so no commit waits on it; and its slot is dropped only once it has stopped. */
 static const enum action_type execution_order[] = {
 	ACTION_FENCE,	   ACTION_CUT,		   ACTION_MOVE_ASIDE,	   ACTION_INITIALIZE,	   ACTION_START,
-	ACTION_CREATE_REPLICATION_ROLE, ACTION_CREATE_SLOT, ACTION_CLONE, ACTION_REJOIN,
+	ACTION_CREATE_REPLICATION_ROLE, ACTION_ALTER_REPLICATION_ROLE, ACTION_CREATE_SLOT, ACTION_CLONE, ACTION_REJOIN,
 	ACTION_FOLLOW,	   ACTION_RESET_OVERRIDES, ACTION_CONFIGURE,	   ACTION_SET_SYNCHRONOUS,
 	ACTION_PROMOTE,	   ACTION_STOP,		   ACTION_DROP_SLOT,	   ACTION_RESTART,
 };
@@ -359,6 +360,35 @@ static void plan_rejoin(struct decision *decision, const struct member_observati
 		   name.text, primary_name.text, name.text);
 }
 
+/* Rule 3g: a running standby whose WAL goes past the point where the primary's history
+ * left its timeline cannot follow the primary (PostgreSQL refuses it) and must never be
+ * counted on: it is stopped and rewound (pg_rewind; moved aside and cloned again if that
+ * fails), then starts as a standby of the primary. */
+static void plan_rewind(struct decision *decision, const struct member_observation *member,
+			const struct member_observation *primary)
+{
+	const struct cluster_config *cluster = decision->cluster;
+	struct name name = member_name(cluster, member->index);
+	struct name primary_name = member_name(cluster, primary->index);
+	char for_what[128], position[32];
+
+	if (primary->timeline < primary->wal_timeline) {
+		/* pg_rewind reads the source's timeline from its pg_control */
+		waiting(decision, "waiting for %s's checkpoint on timeline %u before rewinding %s, which diverged",
+			primary_name.text, primary->wal_timeline, name.text);
+		return;
+	}
+	snprintf(for_what, sizeof for_what, "before %s is rewound", name.text);
+	if (!plan_slot(decision, primary, member->index, for_what))
+		return;
+	snprintf(position, sizeof position, "%X/%X", (unsigned)(observation_position(member) >> 32),
+		 (unsigned)observation_position(member));
+	add_action(decision, ACTION_REJOIN, member->index, primary->index, 0,
+		   "%s diverged: its WAL goes to %s on timeline %u, which %s's history (timeline %u) does not hold: "
+		   "stopping it and rewinding it (pg_rewind) to follow %s",
+		   name.text, position, member->wal_timeline, primary_name.text, primary->wal_timeline, primary_name.text);
+}
+
 /* Rule 3c: a configured member with data and no postmaster is started, unless it could
  * come up as a second primary. */
 static void plan_start(struct decision *decision, const struct member_observation *member)
@@ -561,9 +591,14 @@ static void plan_primary(struct decision *decision, const struct member_observat
 		waiting(decision, "waiting for %s, the primary, to be free", primary_name.text);
 		return;
 	}
-	if (!primary->replication_role)
+	/* a role that exists would make CREATE ROLE fail at every iteration */
+	if (!primary->replication_role_exists)
 		add_action(decision, ACTION_CREATE_REPLICATION_ROLE, primary->index, -1, 0,
 			   "%s is the primary and lacks pgha's replication role: creating it", primary_name.text);
+	else if (!primary->replication_role)
+		add_action(decision, ACTION_ALTER_REPLICATION_ROLE, primary->index, -1, 0,
+			   "%s is the primary and pgha's replication role lacks LOGIN or REPLICATION: giving them back",
+			   primary_name.text);
 
 	for (size_t i = 0; i < primary->slot_count; i++) {
 		int index = slot_member_index(cluster, primary->slots[i]);
@@ -829,6 +864,8 @@ void decide(const struct cluster_config *cluster, const struct cluster_observati
 		}
 		if (!configured)
 			plan_stop_removed(&decision, member, primary);
+		else if (primary && observation_diverged(member, primary))
+			plan_rewind(&decision, member, primary);
 		else if (primary && member->reachable && member->in_recovery)
 			plan_follow(&decision, member, primary);
 		else if (leader && member != leader && member->reachable && member->in_recovery)
@@ -907,19 +944,24 @@ char *decide_synchronous_names(const struct cluster_config *cluster, const struc
 		}
 	}
 	/* padding keeps first the members the primary's list names now: they may hold
-	 * commits that were acknowledged through them, and keeping them changes nothing. A
-	 * standby that merely answers is no better than one that is down: what matters is
-	 * whether it streams, and it is listed by that rule once it does */
+	 * commits that were acknowledged through them, and keeping them changes nothing.
+	 * Then standbys that answer (about to stream, as after a failover), then any member.
+	 * A padded member is counted on only once it confirms: the list it replaces stays
+	 * in the failover pool until then (plan_primary) */
 	struct sync_spec running = {0};
 	char why[256];
 	if (!primary_member || !syncnames_parse(primary_member->synchronous_standby_names, &running, why, sizeof why))
 		running = (struct sync_spec){0};
-	for (int pass = 0; cluster->synchronous.required && pass < 2; pass++)
+	for (int pass = 0; cluster->synchronous.required && pass < 3; pass++)
 		for (size_t i = 0; i < candidate_count && chosen_count < (size_t)cluster->synchronous.number; i++) {
 			bool named = false;
 			for (size_t s = 0; s < running.count && !named; s++)
 				named = syncnames_name_matches(running.names[s], names[i].text);
-			if (!chosen[i] && (pass == 1 || named)) {
+			const struct member_observation *member = find_member(observation, candidates[i].index);
+			if (member && observation_diverged(member, primary_member))
+				continue; /* never counted on: it lacks the primary's history */
+			bool answers = member && member->reachable && member->in_recovery;
+			if (!chosen[i] && (pass == 2 || (pass == 0 && named) || (pass == 1 && answers))) {
 				chosen[i] = true;
 				chosen_count++;
 			}

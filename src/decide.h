@@ -17,6 +17,7 @@ enum action_type {
 	ACTION_START,               /* start member's postmaster */
 	ACTION_STOP,                /* stop member's postmaster (fast), keeping its data */
 	ACTION_CREATE_REPLICATION_ROLE, /* on member (the primary): pgha's replication role */
+	ACTION_ALTER_REPLICATION_ROLE,  /* on member (the primary): LOGIN, REPLICATION and the password to the role */
 	ACTION_CREATE_SLOT,         /* on member (the primary): the physical slot of standby source */
 	ACTION_DROP_SLOT,           /* on member (the primary): the slot of a removed standby, named in text */
 	ACTION_FOLLOW,              /* write member's standby settings to follow source, and reload it */

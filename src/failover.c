@@ -54,10 +54,18 @@ static void say(char *buffer, size_t size, const char *format, ...)
 	va_end(arguments);
 }
 
-/* How far a standby's WAL goes: what it received and flushed, or replayed if more. */
 static uint64_t position(const struct member_observation *member)
 {
-	return member->receive_lsn > member->lsn ? member->receive_lsn : member->lsn;
+	return observation_position(member);
+}
+
+/* Which of two standbys' WAL goes further: a later timeline first (an LSN on an older
+ * one may be on a branch the newer history left), then the position. */
+static int compare_progress(const struct member_observation *a, const struct member_observation *b)
+{
+	if (a->wal_timeline && b->wal_timeline && a->wal_timeline != b->wal_timeline)
+		return a->wal_timeline < b->wal_timeline ? -1 : 1;
+	return position(a) < position(b) ? -1 : position(a) > position(b);
 }
 
 static bool is_standby(const struct member_observation *member)
@@ -106,7 +114,7 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 	bool *pool = xcalloc(observation->count ? observation->count : 1, sizeof *pool);
 	char lsn[32], best_lsn[32], detail[512] = "";
 	size_t detail_length = 0;
-	uint64_t best = 0;
+	const struct member_observation *most = NULL; /* the most advanced that counts */
 	bool any_reachable = false;
 
 	*choice = (struct failover_choice){.member = -1};
@@ -184,14 +192,14 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 		if (!pool[m] || member->index == exclude || !counts(member, cut))
 			continue;
 		any_reachable = true;
-		if (position(member) > best)
-			best = position(member);
+		if (!most || compare_progress(member, most) > 0)
+			most = member;
 		pg_lsn_format(lsn, sizeof lsn, position(member));
 		if (detail_length < sizeof detail)
 			detail_length += (size_t)snprintf(detail + detail_length, sizeof detail - detail_length, "%s%s at %s",
 							  detail_length ? ", " : "", member->name, lsn);
 	}
-	pg_lsn_format(best_lsn, sizeof best_lsn, best);
+	pg_lsn_format(best_lsn, sizeof best_lsn, most ? position(most) : 0);
 	if (!any_reachable) {
 		say(choice->why, sizeof choice->why, "no standby that may hold the acknowledged commits answers");
 		goto out;
@@ -211,7 +219,7 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 			say(choice->why, sizeof choice->why,
 			    "%s is not in the published synchronous list '%s': it may lack acknowledged commits", name.text,
 			    state->synchronous);
-		else if (position(member) < best) {
+		else if (compare_progress(member, most) < 0) {
 			pg_lsn_format(lsn, sizeof lsn, position(member));
 			say(choice->why, sizeof choice->why,
 			    "%s has WAL up to %s but the most advanced has %s (%s): commits acknowledged in between would "
@@ -229,7 +237,7 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 	for (size_t m = 0; m < observation->count; m++) {
 		const struct member_observation *member = &observation->members[m];
 		int priority = config_member_priority(cluster, member->index);
-		if (!pool[m] || member->index == exclude || !counts(member, cut) || position(member) != best ||
+		if (!pool[m] || member->index == exclude || !counts(member, cut) || compare_progress(member, most) != 0 ||
 		    member->index >= cluster->replicas || member->busy || priority == 0)
 			continue;
 		if (choice->member < 0 || priority > chosen_priority) {
@@ -787,12 +795,70 @@ static const struct transition transitions[] = {
 	{PHASE_PROMOTE, always, promote, "promotion: promote the candidate"},
 };
 
+/* The functions of the rows by name, for operators (pghad --describe-failover and
+ * pghad(8), generated from the table), one a line in alphabetical order. A row's
+ * function missing here shows as a test failure of test-failover-table, never as a
+ * wrong page. */
+#define NAMED(function) {function, #function}
+static const struct {
+	bool (*function)(struct context *);
+	const char *name;
+} failover_function_names[] = {
+	NAMED(abandon),
+	NAMED(always),
+	NAMED(begin_failover),
+	NAMED(begin_manual_failover),
+	NAMED(begin_promote),
+	NAMED(begin_switchover),
+	NAMED(candidate_found),
+	NAMED(candidate_is_primary),
+	NAMED(candidate_not_answering),
+	NAMED(candidate_synchronous_differs),
+	NAMED(complete),
+	NAMED(cut_standbys),
+	NAMED(demote_timed_out),
+	NAMED(failover_suspended),
+	NAMED(fence),
+	NAMED(manual_failover_requested),
+	NAMED(no_known_primary),
+	NAMED(no_safe_candidate),
+	NAMED(nothing),
+	NAMED(old_primary_has_processes),
+	NAMED(old_primary_running),
+	NAMED(primary_answers),
+	NAMED(primary_not_failed),
+	NAMED(promote),
+	NAMED(refuse_failover),
+	NAMED(refuse_request),
+	NAMED(remember_primary),
+	NAMED(request_refused),
+	NAMED(set_candidate_synchronous),
+	NAMED(standbys_not_cut),
+	NAMED(stop_old_primary),
+	NAMED(switchover_requested),
+	NAMED(target_caught_up),
+	NAMED(wait_candidate),
+	NAMED(wait_catch_up),
+	NAMED(wait_for_timeout),
+	NAMED(would_fail_over),
+};
+
+static const char *function_name(bool (*function)(struct context *))
+{
+	for (size_t i = 0; i < sizeof failover_function_names / sizeof failover_function_names[0]; i++)
+		if (failover_function_names[i].function == function)
+			return failover_function_names[i].name;
+	return NULL;
+}
+
 size_t failover_rows(const struct failover_row **rows)
 {
 	static struct failover_row table[sizeof transitions / sizeof transitions[0]];
 	for (size_t i = 0; i < sizeof transitions / sizeof transitions[0]; i++)
 		table[i] = (struct failover_row){
 			.phase = transitions[i].phase == IDLE ? "idle" : failover_phase_names[transitions[i].phase],
+			.when = function_name(transitions[i].when),
+			.then = function_name(transitions[i].then),
 			.comment = transitions[i].comment,
 		};
 	*rows = table;

@@ -77,9 +77,13 @@ struct failover_step {
 void failover_step(const struct cluster_config *cluster, const struct cluster_observation *observation,
 		   const struct cluster_state *state, const struct failover_request *request, struct failover_step *step);
 
-/* The table, for the documentation and the tests: each row's phase and comment. */
+/* The table, for the documentation and the tests: each row's phase, the names of its
+ * condition and action functions (NULL: a function failover_function_names lacks, which
+ * test-failover-table reports), and its comment. */
 struct failover_row {
 	const char *phase;
+	const char *when;
+	const char *then;
 	const char *comment;
 };
 size_t failover_rows(const struct failover_row **rows);

@@ -27,7 +27,7 @@ static const char probe_sql[] =
 	" pg_last_wal_receive_lsn(),"
 	" EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'),"
 	" EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart),"
-	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "' AND rolreplication),"
+	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "' AND rolreplication AND rolcanlogin),"
 	" current_setting('synchronous_standby_names'),"
 	" current_setting('primary_conninfo'),"
 	" current_setting('primary_slot_name'),"
@@ -49,7 +49,17 @@ static const char probe_sql[] =
 	" (SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pg_file_settings"
 	"  WHERE sourcefile LIKE '%/postgresql.auto.conf' AND name = ANY ($1::text[])),"
 	/* the WAL receiver, in any state: what a replication cut must confirm gone */
-	" (SELECT pid FROM pg_stat_wal_receiver)";
+	" (SELECT pid FROM pg_stat_wal_receiver),"
+	/* the timeline of its WAL: a primary's current one, a standby's latest segment's */
+	" CASE WHEN pg_is_in_recovery()"
+	"  THEN (SELECT max(('x' || substr(name, 1, 8))::bit(32)::bigint) FROM pg_ls_waldir()"
+	"        WHERE name ~ '^[0-9A-F]{24}$')"
+	"  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint END,"
+	/* a primary's timeline history (none on timeline 1) */
+	" CASE WHEN NOT pg_is_in_recovery()"
+	"  THEN pg_read_file('pg_wal/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '.history', 0, 1048576, true) END,"
+	/* the replication role exists, usable or not (without LOGIN or REPLICATION) */
+	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "')";
 
 /* The settings pgha writes itself, whatever the configuration says. */
 static const char *const owned_settings[] = {
@@ -84,9 +94,30 @@ void cluster_observation_free(struct cluster_observation *observation)
 	for (size_t i = 0; i < observation->count; i++) {
 		free(observation->members[i].peers);
 		free(observation->members[i].slots);
+		free(observation->members[i].history);
 	}
 	free(observation->members);
 	*observation = (struct cluster_observation){0};
+}
+
+uint64_t observation_position(const struct member_observation *member)
+{
+	return member->receive_lsn > member->lsn ? member->receive_lsn : member->lsn;
+}
+
+bool observation_diverged(const struct member_observation *standby, const struct member_observation *primary)
+{
+	if (!standby->reachable || !standby->in_recovery || !standby->wal_timeline || !primary || !primary->reachable ||
+	    !primary->wal_timeline || standby == primary)
+		return false;
+	if (primary->in_recovery) {
+		/* a candidate about to be promoted: its timeline forks off where its WAL ends */
+		return standby->wal_timeline > primary->wal_timeline ||
+		       (standby->wal_timeline == primary->wal_timeline &&
+			observation_position(standby) > observation_position(primary));
+	}
+	return !timeline_contains(primary->history, primary->history_count, primary->wal_timeline, standby->wal_timeline,
+				  observation_position(standby));
 }
 
 const struct member_observation *observation_member(const struct cluster_observation *observation, int index)
@@ -187,6 +218,11 @@ static void read_probe(const struct local_platform *platform, const struct clust
 	copy_text(member->overridden, sizeof member->overridden, result, 14);
 	member->receiver_pid = PQgetisnull(result, 0, 15) ? 0 : (pid_t)strtol(PQgetvalue(result, 0, 15), NULL, 10);
 	member->receiving = member->receiver_pid != 0;
+	member->wal_timeline = PQgetisnull(result, 0, 16) ? 0 : (uint32_t)strtoul(PQgetvalue(result, 0, 16), NULL, 10);
+	if (!PQgetisnull(result, 0, 17) &&
+	    !timeline_parse_history(PQgetvalue(result, 0, 17), &member->history, &member->history_count))
+		member->wal_timeline = 0; /* an unreadable history tells nothing about divergence */
+	member->replication_role_exists = is_true(result, 18);
 	if (member->in_recovery && member->primary_conninfo[0]) {
 		char slot[NAMES_BUFFER_SIZE];
 		member->upstream = kube ? kube_upstream_of(observation, member->primary_conninfo)

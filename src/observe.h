@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "timeline.h"
 
 #define MEMBER_NAME_SIZE 64
 
@@ -54,6 +55,12 @@ struct member_observation {
 	 * waiting): it may be receiving from the old primary and confirming its commits */
 	bool receiving;
 	pid_t receiver_pid; /* that process, 0 when none */
+	/* the timeline its WAL is on (0: unknown): a primary's current one; a standby's, the
+	 * latest of the WAL segments in its pg_wal (what it has received or restored) */
+	uint32_t wal_timeline;
+	/* primary: its timeline history, each ancestor timeline and where it ended */
+	struct timeline_switch *history;
+	size_t history_count;
 	bool pending_restart; /* some setting waits for a restart */
 	/* a hot-standby-sensitive setting (max_connections, max_wal_senders, ...) waits for a
 	 * restart with a lower value than runs: the primary must restart before its standbys */
@@ -62,7 +69,8 @@ struct member_observation {
 	/* settings pgha owns or configures that ALTER SYSTEM overrides (postgresql.auto.conf is
 	 * read after pgha's files): "name,name"; empty when none */
 	char overridden[512];
-	bool replication_role; /* primary: pgha's replication role exists */
+	bool replication_role;        /* primary: pgha's replication role exists with LOGIN and REPLICATION */
+	bool replication_role_exists; /* primary: it exists, usable or not */
 	char synchronous_standby_names[8192]; /* as the server runs it; 99 long names fit */
 	char primary_conninfo[1024];          /* standby: as the server runs it */
 	char primary_slot_name[MEMBER_NAME_SIZE];
@@ -106,5 +114,12 @@ const struct member_observation *observation_primary(const struct cluster_observ
  * a reboot, so it is not the monotonic clock). */
 long long observation_clock_ms(void);
 const struct member_observation *observation_member(const struct cluster_observation *observation, int index);
+/* Whether standby, in recovery, holds WAL that primary's timeline history does not (it
+ * went on past the point where the primary's timeline forked off): it can follow the
+ * primary only once rewound. primary may also be a standby about to be promoted, whose
+ * timeline will fork off where its WAL ends. False when either's timeline is unknown. */
+bool observation_diverged(const struct member_observation *standby, const struct member_observation *primary);
+/* How far a standby's WAL goes: what it received and flushed, or replayed if more. */
+uint64_t observation_position(const struct member_observation *member);
 
 #endif

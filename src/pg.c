@@ -3,6 +3,7 @@
 
 #include "pg.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -59,7 +60,7 @@ static void fail(struct pg_request *request, const char *what)
 
 static void start(struct pg_request *request, int timeout_ms)
 {
-	char port[16], connect_timeout[16], user_timeout[16], options[64];
+	char port[16], connect_timeout[16], user_timeout[16], timeout_option[64];
 	/* The deadline is enforced here, but the kernel and libpq are told too, so that a
 	 * connection that outlives this call (none does today) still cannot hang: keepalives
 	 * notice a silent peer, tcp_user_timeout bounds unacknowledged data. connect_timeout
@@ -68,7 +69,14 @@ static void start(struct pg_request *request, int timeout_ms)
 	snprintf(connect_timeout, sizeof connect_timeout, "%d", timeout_ms / 1000 > 2 ? timeout_ms / 1000 : 2);
 	snprintf(user_timeout, sizeof user_timeout, "%d", timeout_ms);
 	/* and the server abandons, soon after the deadline, a statement nobody waits for */
-	snprintf(options, sizeof options, "-c statement_timeout=%d", timeout_ms + 1000);
+	snprintf(timeout_option, sizeof timeout_option, "%d", timeout_ms + 1000);
+	char *options = NULL;
+	pg_server_option(&options, "statement_timeout", timeout_option);
+	if (request->target.options) {
+		char *longer = xasprintf("%s %s", options, request->target.options);
+		free(options);
+		options = longer;
+	}
 	const char *keywords[] = {"host", "port", "user", "dbname", "passfile", "application_name", "connect_timeout",
 				  "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
 				  "tcp_user_timeout", "options", NULL};
@@ -79,6 +87,7 @@ static void start(struct pg_request *request, int timeout_ms)
 
 	/* keywords with a NULL value are ignored by libpq */
 	request->connection = PQconnectStartParams(keywords, values, 0);
+	free(options);
 	if (!request->connection || PQstatus(request->connection) == CONNECTION_BAD) {
 		fail(request, "cannot connect");
 		return;
@@ -262,6 +271,27 @@ char *pg_text_array(const char *const *items, size_t count)
 	return array;
 }
 
+/* The server splits its options at white space, and a backslash keeps the next
+ * character in the word (pg_split_opts). */
+char *pg_server_option(char **options, const char *name, const char *value)
+{
+	size_t before = *options ? strlen(*options) : 0;
+	char *text = xmalloc(before + 4 + 2 * (strlen(name) + 1 + strlen(value)) + 1);
+	size_t length = (size_t)sprintf(text, "%s%s-c ", *options ? *options : "", *options ? " " : "");
+	const char *const parts[] = {name, "=", value};
+
+	for (size_t part = 0; part < 3; part++)
+		for (const char *c = parts[part]; *c; c++) {
+			if (*c == '\\' || isspace((unsigned char)*c))
+				text[length++] = '\\';
+			text[length++] = *c;
+		}
+	text[length] = '\0';
+	free(*options);
+	*options = text;
+	return text;
+}
+
 char *pg_conf_quote(const char *value)
 {
 	char *quoted = xmalloc(2 * strlen(value) + 3), *out = quoted;
@@ -324,6 +354,17 @@ bool pg_make_password(char *buffer, size_t size, char *why, size_t why_size)
 		snprintf(buffer + 2 * i, 3, "%02x", random[i]);
 	explicit_bzero(random, sizeof random);
 	return true;
+}
+
+char *pg_password_literal(PGconn *connection, const char *user, const char *password)
+{
+	/* with the algorithm named, libpq asks the server nothing (password_encryption) */
+	char *verifier = PQencryptPasswordConn(connection, password, user, "scram-sha-256");
+	if (!verifier)
+		return NULL;
+	char *literal = PQescapeLiteral(connection, verifier, strlen(verifier));
+	PQfreemem(verifier);
+	return literal;
 }
 
 void pg_passfile_append(char **passfile, const char *user, const char *password)

@@ -15,6 +15,9 @@ struct pg_target {
 	const char *user;
 	const char *dbname;   /* NULL: "postgres" */
 	const char *passfile; /* NULL: none; passwords never travel in strings pgha builds */
+	/* server options for this connection only, as PGOPTIONS spells them (pg_server_option
+	 * builds them); NULL: none */
+	const char *options;
 };
 
 /* One query to one server. Fill target, sql and the parameters; pg_execute_all fills
@@ -52,6 +55,10 @@ void pg_request_clear(struct pg_request *request);
  * each element double-quoted, with '"' and '\\' escaped. Returns a new string. */
 char *pg_text_array(const char *const *items, size_t count);
 
+/* Appends "-c name=value" to a connection's server options in *options (NULL to start),
+ * with spaces and backslashes escaped as the server splits them. Returns *options. */
+char *pg_server_option(char **options, const char *name, const char *value);
+
 /* value quoted for postgresql.conf: '...' with quotes doubled and backslashes escaped,
  * as PostgreSQL's configuration file parser reads it. Returns a new string. */
 char *pg_conf_quote(const char *value);
@@ -59,6 +66,13 @@ char *pg_conf_quote(const char *value);
 /* Appends " key='value'" to a conninfo string being built in *conninfo (NULL to start),
  * quoting value as libpq's conninfo parser reads it. */
 void pg_conninfo_append(char **conninfo, const char *key, const char *value);
+
+/* The SCRAM-SHA-256 verifier of user's password, as an SQL literal quoted for the server
+ * of connection, for CREATE or ALTER ROLE ... PASSWORD: the server stores a verifier as
+ * given, and a statement it logs (any under log_statement, or one that fails) then holds
+ * no password. Returns a string to PQfreemem(), or NULL with the reason in
+ * PQerrorMessage(connection). */
+char *pg_password_literal(PGconn *connection, const char *user, const char *password);
 
 /* A new random password (hex digits: nothing to quote anywhere) into buffer; false (why
  * written) when the kernel gives no randomness or it does not fit. */

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "exitcode.h"
+#include "failover_table.h"
 #include "log.h"
 #include "loop.h"
 
@@ -26,6 +27,8 @@ static void usage(FILE *out)
 		"  -c, --config=FILE      read FILE instead of " SYSCONFDIR "/pgha.conf\n"
 		"  -t, --check-config     check the configuration, print every error or a summary, and exit\n"
 		"      --describe-config  print every option (path, type, default, range, reload, doc) and exit\n"
+		"      --describe-failover\n"
+		"                         print the failover table (phase, condition, action, comment) and exit\n"
 		"  -h, --help             print this help and exit\n"
 		"  -V, --version          print the version and exit\n"
 		"\n"
@@ -35,11 +38,12 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_DESCRIBE = 256 };
+	enum { OPT_DESCRIBE = 256, OPT_DESCRIBE_FAILOVER };
 	static const struct option long_options[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, 't'},
 		{"describe-config", no_argument, NULL, OPT_DESCRIBE},
+		{"describe-failover", no_argument, NULL, OPT_DESCRIBE_FAILOVER},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -60,6 +64,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_DESCRIBE:
 			config_print_options(stdout);
+			return PGHA_EXIT_OK;
+		case OPT_DESCRIBE_FAILOVER:
+			failover_table_print(stdout);
 			return PGHA_EXIT_OK;
 		case 'h':
 			usage(stdout);

@@ -95,14 +95,56 @@ static void restart_order(const struct cluster_config *cluster, const struct clu
 		snprintf(out, size, "%s one at a time, then %s", standbys, primary->name);
 }
 
-static const struct plan_setting *setting_of(const struct plan_input *input, size_t cluster, const char *name)
+const char plan_settings_sql[] =
+	"SELECT name, context, setting, false FROM pg_catalog.pg_settings"
+	" WHERE name = ANY (SELECT lower(n) FROM unnest($1::text[]) n)"
+	" UNION ALL"
+	" SELECT DISTINCT split_part(name, '.', 1), '', '', true FROM pg_catalog.pg_settings"
+	" WHERE name LIKE '%.%' AND split_part(name, '.', 1) ="
+	"  ANY (SELECT lower(split_part(n, '.', 1)) FROM unnest($1::text[]) n WHERE n LIKE '%.%')";
+
+static const struct plan_setting *setting_of(const struct plan_input *input, size_t cluster, const char *name,
+					     bool module_prefix)
 {
 	if (!input->settings || !input->settings[cluster])
 		return NULL;
 	for (size_t i = 0; i < input->setting_counts[cluster]; i++)
-		if (strcasecmp(input->settings[cluster][i].name, name) == 0)
+		if (input->settings[cluster][i].module_prefix == module_prefix &&
+		    strcasecmp(input->settings[cluster][i].name, name) == 0)
 			return &input->settings[cluster][i];
 	return NULL;
+}
+
+/* A parameter the primary does not know. PostgreSQL keeps a custom one (prefix.name) as
+ * a placeholder, a string it does not check, until a module defining it is loaded; a
+ * module that is loaded refuses the names it does not define under its prefix (with a
+ * warning, the rest applies). An unknown plain name makes PostgreSQL apply none of the
+ * file's changes on a reload, and refuse to start. On kubernetes ALTER SYSTEM refuses
+ * both of those at once, and the member's parameters wait for the name to go. */
+static void describe_unknown(const struct plan_input *input, size_t index, const char *name, const char *change,
+			     const char *primary, struct diag_list *lines)
+{
+	static const char refused_by_alter_system[] =
+		"ALTER SYSTEM refuses it, and the members' parameters stay unapplied until it is removed";
+	bool kubernetes = input->running->platform.type == PLATFORM_KUBERNETES;
+	const char *dot = strchr(name, '.');
+	char prefix[128];
+
+	if (!dot) {
+		diag_add(lines, NULL, "  parameter %s: %s knows no such parameter: %s", change, primary,
+			 kubernetes ? refused_by_alter_system
+				    : "a member reloading it applies none of the changes of its file, and cannot start with it");
+		return;
+	}
+	snprintf(prefix, sizeof prefix, "%.*s", (int)(dot - name), name);
+	if (setting_of(input, index, prefix, true))
+		diag_add(lines, NULL, "  parameter %s: the module loaded on %s under %s defines no such parameter: %s",
+			 change, primary, prefix,
+			 kubernetes ? refused_by_alter_system : "PostgreSQL ignores it, with a warning in its log");
+	else
+		diag_add(lines, NULL, "  parameter %s: applied by reload as a placeholder: no module loaded on %s defines "
+			 "%s.*; the one that does checks the value when it is loaded (shared_preload_libraries, "
+			 "session_preload_libraries or LOAD)", change, primary, prefix);
 }
 
 static void describe_parameters(const struct plan_input *input, size_t index, const struct cluster_config *running,
@@ -114,7 +156,8 @@ static void describe_parameters(const struct plan_input *input, size_t index, co
 
 	for (size_t i = 0; i < count; i++) {
 		const char *was = parameter(running, names[i]), *now = parameter(next, names[i]);
-		const struct plan_setting *setting = setting_of(input, index, names[i]);
+		const struct plan_setting *setting = setting_of(input, index, names[i], false);
+		const struct member_observation *primary = observation_primary(observation);
 		char order[600], change[600];
 
 		if (now)
@@ -122,9 +165,14 @@ static void describe_parameters(const struct plan_input *input, size_t index, co
 				 was ? was : "", was ? "')" : ")");
 		else
 			snprintf(change, sizeof change, "%s back to PostgreSQL's default (was '%s')", names[i], was);
-		if (!setting) {
+		if (!setting && (!input->settings || !input->settings[index] || !primary)) {
 			diag_add(lines, NULL, "  parameter %s: applied by reload when PostgreSQL knows it, by restarts "
 				 "if it needs one (no primary answered to tell)", change);
+		} else if (!setting && !now) {
+			diag_add(lines, NULL, "  parameter %s: removed by reload (%s knows no such parameter)", change,
+				 primary->name);
+		} else if (!setting) {
+			describe_unknown(input, index, names[i], change, primary->name, lines);
 		} else if (strcmp(setting->context, "postmaster") == 0) {
 			bool lowered = false;
 			for (size_t s = 0; standby_sensitive[s]; s++)

@@ -2,7 +2,8 @@
 # Every option of the table is shown in the sample configuration and documented in
 # pgha.conf(5), every command-line flag in its program's man page, every environment
 # variable pghad reads in pghad(8) and every one pgha-entrypoint reads in
-# pgha-entrypoint(1); and the check really fails when one goes missing (TAP).
+# pgha-entrypoint(1), every row of the failover table in pghad(8); and the check really
+# fails when one goes missing (TAP).
 checker="$top_builddir/tests/check-options"
 sample="$top_builddir/etc/pgha.conf"
 page="$top_builddir/docs/pgha.conf.5"
@@ -52,4 +53,21 @@ for variable in $entrypoint_variables; do
 	check "environment variable $variable is in pgha-entrypoint(1)" \
 		documents_variable "$variable" "$top_builddir/docs/pgha-entrypoint.1"
 done
+# pghad(8) shows the failover table pghad runs: it is generated from src/failover.c's
+# table at build time; this checks that the page built is that table, row by row.
+"$top_builddir/src/pghad" --describe-failover >"$work/failover" 2>&1
+check "pghad --describe-failover prints the failover table" test -s "$work/failover"
+shows_row() { # condition, action, man page
+	grep -qxF ".BR $1 \" \\(-> \" $2" "$3"
+}
+row=0
+tab=$(printf '\t')
+while IFS=$tab read -r phase condition action comment; do
+	row=$((row + 1))
+	check "failover row $row ($phase: $condition -> $action) is in pghad(8)" \
+		shows_row "$condition" "$action" "$top_builddir/docs/pghad.8"
+done <"$work/failover"
+grep -vxF '.BR old_primary_running " \(-> " stop_old_primary' "$top_builddir/docs/pghad.8" >"$work/pghad.8"
+check "a failover row missing from pghad(8) is caught" \
+	fails shows_row old_primary_running stop_old_primary "$work/pghad.8"
 echo "1..$count"

@@ -122,6 +122,40 @@ def test_syntax_error_is_reported_with_its_line(check, tmp_workdir):
     assert lines[-1] == f"{path}: 1 error"
 
 
+# Custom parameters (prefix.name) are written as a group named for their prefix.
+PREFIXES = textwrap.dedent("""\
+    defaults: { postgresql = { parameters = { auto_explain = { log_min_duration = "1s"; }; }; }; };
+    clusters =
+    (
+      { name = "alpha"; postgresql = { parameters = {
+          pg_stat_statements = { track = "all"; };
+          auto-explain = { log_analyze = true; };
+          auto_explain = {
+            log = { min_duration = 5; };
+          };
+      }; }; }
+    );
+    """)
+
+
+def test_a_bad_parameter_prefix_is_reported_with_its_line(check, tmp_workdir):
+    path = write(tmp_workdir, "prefixes.conf", PREFIXES)
+    result = check(path)
+    assert result.returncode == EXIT_CONFIG
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f'{path}:6: clusters.postgresql.parameters: "auto-explain" is not a parameter prefix: it must be an '
+        "identifier (letters, digits and '_', not starting with a digit, at most 63 bytes)",
+        f"{path}:8: clusters.postgresql.parameters.auto_explain.log: a PostgreSQL parameter name has one dot at "
+        "most (prefix.name), so a prefix group cannot hold another group",
+        f"{path}: 2 errors",
+    ]
+    fixed = PREFIXES.replace("auto-explain", "auto_explain_x").replace("log = { min_duration = 5; };", "")
+    result = check(write(tmp_workdir, "fixed.conf", fixed))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].endswith(", 3 parameters")
+
+
 def test_missing_file_is_reported_with_the_reason(check, tmp_workdir):
     path = os.path.join(tmp_workdir, "absent.conf")
     result = check(path)
@@ -167,6 +201,16 @@ def test_describe_config_lists_every_option():
     assert options["clusters.name"][2] == "(required)"
     assert options["clusters.members.priority"][1] == "integer"
     assert all(row[5] for row in rows), "every option is documented"
+
+
+def test_describe_failover_prints_the_table():
+    result = run([pgharness.built_program("pghad"), "--describe-failover"])
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert rows and all(len(row) == 4 and all(row) for row in rows), "phase, condition, action, comment"
+    assert rows[0][0] == "idle" and rows[-1][0] == "promote"
+    assert ["idle", "always", "begin_failover"] in [row[:3] for row in rows]
+    assert "(unnamed)" not in result.stdout
 
 
 @pytest.mark.parametrize("program", ["pghad", "pghactl"])

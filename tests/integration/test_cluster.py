@@ -37,8 +37,8 @@ clusters = ( {{
 """
 
 
-def status(workdir):
-    """The running pghad's status of cluster test, over its control socket."""
+def daemon_status(workdir):
+    """The running pghad's whole status reply, over its control socket."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         connection.settimeout(15)
         connection.connect(os.path.join(workdir, "pghad.sock"))
@@ -48,17 +48,38 @@ def status(workdir):
             chunk = connection.recv(65536)
             assert chunk, "pghad closed the control connection"
             answer += chunk
-    return json.loads(answer)["clusters"][0]
+    return json.loads(answer)
+
+
+def iteration_mark(workdir):
+    """How many loop iterations pghad has completed now: pass it as after= to look only at
+    a status taken after this call. pghad answers its control socket between iterations,
+    never during one, so a status that counts more iterations than the mark is of an
+    observation made after the mark was read; one that counts as many may be the view of
+    an iteration that began before a fault the test has just caused."""
+    return daemon_status(workdir)["iterations"]
+
+
+def status(workdir, after=None):
+    """The running pghad's status of cluster test; with after (an iteration_mark()), None
+    while the status is of an iteration that began before the mark."""
+    reply = daemon_status(workdir)
+    if after is not None and reply["iterations"] <= after:
+        return None
+    return reply["clusters"][0]
 
 
 def members(cluster_status):
     return {member["name"]: member for member in cluster_status["members"]}
 
 
-def healthy(workdir, replicas=REPLICAS):
+def healthy(workdir, replicas=REPLICAS, after=None):
     """The status once the cluster has one primary (test-0) and replicas - 1 streaming
-    standbys that are all in the synchronous list, else None."""
-    cluster = status(workdir)
+    standbys that are all in the synchronous list, else None; with after, only in a
+    status taken after that iteration_mark()."""
+    cluster = status(workdir, after)
+    if cluster is None:
+        return None
     by_name = members(cluster)
     expected = [f"test-{index}" for index in range(replicas)]
     if any(name not in by_name for name in expected):
@@ -173,7 +194,8 @@ def test_a_new_cluster_replicates_synchronously(cluster, tmp_workdir, account):
     secret = os.path.join(tmp_workdir, "state", "test", "replication.password")
     assert oct(os.stat(secret).st_mode & 0o777) == "0o600"
     with open(secret) as password_file:
-        assert password_file.read().strip() not in daemon.log_text()
+        logged = password_file.read().strip() in daemon.log_text()
+    assert not logged, "pghad's log holds the replication password"  # and the failure does not print it
     # the operator's view: one line per member
     pghactl = pgharness.install_program("pghactl", os.path.join(tmp_workdir, "bin"), account)
     table = pgharness.run_as_user([pghactl, "-s", os.path.join(tmp_workdir, "pghad.sock"), "status"], account=account,
@@ -334,6 +356,8 @@ def test_a_removed_cluster_is_stopped_and_kept_until_purged(cluster, tmp_workdir
     daemon.write_config(text)
     mark = daemon.log_mark()
     daemon.reload()
+    # until pghad has applied the reload its status names no cluster at all
+    daemon.wait_for_log(r"configuration reloaded from .*: 1 cluster$", timeout=30, since=mark)
     pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="the re-added cluster healthy")
     log = daemon.log_text(mark)
     assert "plan:   added back: its members start from the data kept for them" in log
@@ -386,7 +410,10 @@ def test_restart_parameters_are_applied_in_the_safe_order(cluster, tmp_workdir, 
     pgharness.wait_until(lambda: settled_everywhere(tmp_workdir, account, port, "max_connections", "150"),
                          timeout=180, what="max_connections = 150 everywhere, nothing pending")
     assert restarts_in(daemon.log_text(mark)) == ["test-1", "test-2", "test-0"]
-    pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=60, what="the cluster healthy after the restarts")
+    # the status of the iteration that restarted test-0 showed the cluster healthy still
+    restarted = iteration_mark(tmp_workdir)
+    pgharness.wait_until(lambda: healthy(tmp_workdir, after=restarted), timeout=60,
+                         what="the cluster healthy after the restarts")
 
     # lowering it: the primary first, or its standbys could not run
     mark = daemon.log_mark()
@@ -397,7 +424,9 @@ def test_restart_parameters_are_applied_in_the_safe_order(cluster, tmp_workdir, 
     restarts = restarts_in(daemon.log_text(mark))
     assert restarts[0] == "test-0" and restarts.count("test-0") == 1, restarts
     assert set(restarts[1:]) == {"test-1", "test-2"}, restarts
-    pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=60, what="the cluster healthy after the restarts")
+    restarted = iteration_mark(tmp_workdir)
+    pgharness.wait_until(lambda: healthy(tmp_workdir, after=restarted), timeout=60,
+                         what="the cluster healthy after the restarts")
 
 
 def test_routes_lead_to_the_primary_and_to_a_standby(cluster, tmp_workdir, account):
@@ -478,13 +507,70 @@ def test_plan_shows_what_a_reload_would_do_and_changes_nothing(cluster, tmp_work
     daemon.wait_for_log(r"plan:   parameter work_mem = '8MB' \(new\): applied by reload", timeout=10, since=mark)
 
 
+def plan_of(workdir, account, text):
+    """pghactl plan's lines for a configuration text, asked of the running pghad."""
+    path = os.path.join(workdir, "planned.conf")
+    with open(path, "w") as planned:
+        planned.write(text)
+    account.chown(path)
+    pghactl = pgharness.install_program("pghactl", os.path.join(workdir, "bin"), account)
+    plan = pgharness.run_as_user([pghactl, "-s", os.path.join(workdir, "pghad.sock"), "plan", path],
+                                 account=account, capture_output=True, text=True, timeout=30)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    return plan.stdout.splitlines()
+
+
+def test_a_prefixed_parameter_reaches_every_member_by_reload(cluster, tmp_workdir, account):
+    """auto_explain.log_min_duration, written as a group named for its prefix, reaches SHOW
+    on every member after a reload, with no restart. session_preload_libraries loads
+    auto_explain into every new session, so SHOW gives the value as the module read it
+    (1000ms shows as 1s) rather than a placeholder's unchecked text, and the plan, whose
+    query runs in such a session too, knows the module's own parameters."""
+    daemon, port = cluster
+    pids = [postmaster_pid(tmp_workdir, f"test-{index}") for index in range(REPLICAS)]
+    wanted = config_text(tmp_workdir, port, parameters={"session_preload_libraries": '"auto_explain"',
+                                                        "auto_explain": '{ log_min_duration = "1000ms"; }'})
+    lines = plan_of(tmp_workdir, account, wanted)
+    assert "  parameter session_preload_libraries = 'auto_explain' (new): applied by reload" in lines, lines
+    assert ("  parameter auto_explain.log_min_duration = '1000ms' (new): applied by reload as a placeholder: no "
+            "module loaded on test-0 defines auto_explain.*; the one that does checks the value when it is loaded "
+            "(shared_preload_libraries, session_preload_libraries or LOAD)") in lines, lines
+
+    daemon.write_config(wanted)
+    daemon.reload()
+    query = "SELECT current_setting('auto_explain.log_min_duration') || ' ' || source || ' ' || sourcefile " \
+            "FROM pg_settings WHERE name = 'auto_explain.log_min_duration'"
+    pgharness.wait_until(
+        lambda: all((sql(tmp_workdir, account, port + index, f"test-{index}", query, check=False) or "")
+                    .startswith("1s configuration file ") for index in range(REPLICAS)),
+        timeout=60, what="auto_explain.log_min_duration = 1s on every member")
+    for index in range(REPLICAS):
+        member = f"test-{index}"
+        assert sql(tmp_workdir, account, port + index, member, "SHOW auto_explain.log_min_duration") == "1s"
+        assert sql(tmp_workdir, account, port + index, member, query).endswith(f"/{member}/data/pgha.conf")
+    assert [postmaster_pid(tmp_workdir, f"test-{index}") for index in range(REPLICAS)] == pids
+
+    # the module loaded in the plan's session: its parameter by its context, a misspelt one caught
+    lines = plan_of(tmp_workdir, account, config_text(
+        tmp_workdir, port, parameters={"session_preload_libraries": '"auto_explain"',
+                                       "auto_explain": '{ log_min_duration = "2s"; log_min_durration = 5; }'}))
+    assert "  parameter auto_explain.log_min_duration = '2s' (was '1000ms'): applied by reload" in lines, lines
+    assert ("  parameter auto_explain.log_min_durration = '5' (new): the module loaded on test-0 under auto_explain "
+            "defines no such parameter: PostgreSQL ignores it, with a warning in its log") in lines, lines
+
+
 def test_alter_system_over_pgha_settings_is_reset(cluster, tmp_workdir, account):
     """postgresql.auto.conf is read after pgha's files: an ALTER SYSTEM of the synchronous
     list would silently make commits asynchronous. pghad resets it."""
     daemon, port = cluster
     mark = daemon.log_mark()
-    sql(tmp_workdir, account, port, "test-0", "ALTER SYSTEM SET synchronous_standby_names = ''")
-    sql(tmp_workdir, account, port, "test-0", "SELECT pg_reload_conf()")
+    # held still until the override runs: else the list "back" could be the one never left
+    # (pg_reload_conf() only signals the postmaster) and the reset still to come
+    with held_still(daemon):
+        sql(tmp_workdir, account, port, "test-0", "ALTER SYSTEM SET synchronous_standby_names = ''")
+        sql(tmp_workdir, account, port, "test-0", "SELECT pg_reload_conf()")
+        pgharness.wait_until(lambda: sql(tmp_workdir, account, port, "test-0", "SHOW synchronous_standby_names") == "",
+                             timeout=30, what="the override in effect")
     daemon.wait_for_log(r"\[test-0\] reset-overrides: ALTER SYSTEM overrides synchronous_standby_names", timeout=30,
                         since=mark)
     pgharness.wait_until(
@@ -492,3 +578,71 @@ def test_alter_system_over_pgha_settings_is_reset(cluster, tmp_workdir, account)
         timeout=30, what="the synchronous list back")
     assert sql(tmp_workdir, account, port, "test-0",
                "SELECT count(*) FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf'") == "0"
+
+
+def read_from(path, since=0):
+    """The text of a log file from offset since ("" while it does not exist)."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(since)
+            return log.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+@pytest.fixture
+def cluster_logging_ddl(pghad, tmp_workdir, account):
+    """cluster, with log_statement = 'ddl' on every member: each CREATE or ALTER ROLE
+    pghad sends reaches the members' logs, whether it succeeds or fails."""
+    port = pgharness.free_port_range(REPLICAS + 1)
+    daemon = start_healthy(pghad, tmp_workdir, config_text(tmp_workdir, port, parameters={"log_statement": '"ddl"'}))
+    yield daemon, port
+    stop_everything(tmp_workdir, daemon)
+
+
+def test_the_replication_password_never_reaches_a_log_and_a_broken_role_is_repaired(cluster_logging_ddl, tmp_workdir,
+                                                                                     account):
+    """pghad sends its replication role's password as a SCRAM verifier, never as text:
+    PostgreSQL logs a failed statement with its error (and every DDL statement here), and
+    a role that exists without REPLICATION or LOGIN made CREATE ROLE fail, and log the
+    password, once per iteration."""
+    import re
+    import psycopg2
+    daemon, port = cluster_logging_ddl
+    with open(os.path.join(tmp_workdir, "state", "test", "replication.password")) as password_file:
+        password = password_file.read().strip()
+    assert password
+    member_logs = [os.path.join(tmp_workdir, "clusters", "test", f"test-{index}", "postgresql.log")
+                   for index in range(REPLICAS)]
+    assert all(os.path.isfile(path) for path in member_logs)
+
+    for broken in ("NOREPLICATION", "NOLOGIN"):
+        mark = daemon.log_mark()
+        primary_mark = os.path.getsize(member_logs[0])
+        sql(tmp_workdir, account, port, "test-0", f"ALTER ROLE pgha_replicator {broken}")
+        attempt = daemon.wait_for_log(r"\[test-0\] (create|alter)-replication-role: .*", timeout=30, since=mark)
+        # the statement as test-0 logged it, whether it succeeded (log_statement; pghad's
+        # statements come by the extended protocol) or failed (the statement of its error)
+        statement = re.compile(r"(?:execute <unnamed>|STATEMENT): +(?:CREATE|ALTER) ROLE pgha_replicator .*PASSWORD.*")
+        logged = pgharness.wait_until(lambda: statement.search(read_from(member_logs[0], primary_mark)), timeout=30,
+                                      what=f"test-0's log of pghad's repair of the role ({broken})")
+        # a few more iterations, each of which would repeat an attempt that failed
+        attempted = iteration_mark(tmp_workdir)
+        pgharness.wait_until(lambda: iteration_mark(tmp_workdir) >= attempted + 3, timeout=30,
+                             what="3 more loop iterations")
+        for path in member_logs + [daemon.log]:
+            # not "assert password not in ...": a failure would print the password
+            holds_it = password in read_from(path)
+            assert not holds_it, f"{path} holds the replication password ({broken})"
+        assert "PASSWORD 'SCRAM-SHA-256$4096:" in logged.group(0), logged.group(0)
+
+        # the role exists: altered, not created again, and only once
+        assert attempt.group(1) == "alter", attempt.group(0)
+        assert len(re.findall(r"\[test-0\] alter-replication-role: ", daemon.log_text(mark))) == 1
+        assert sql(tmp_workdir, account, port, "test-0",
+                   "SELECT rolreplication AND rolcanlogin AND rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid "
+                   "WHERE rolname = 'pgha_replicator'") == "t"
+        # and the verifier is the one of the password the standbys use
+        connection = psycopg2.connect(host="127.0.0.1", port=port, dbname="postgres", user="pgha_replicator",
+                                      password=password, connect_timeout=10)
+        connection.close()

@@ -289,23 +289,35 @@ def install_binary(workdir, account):
 
 
 def create_replication(primary, *slots):
-    """What pghad does on a new primary: the replication role with its password, and a slot
-    per standby."""
-    primary.sql("CREATE ROLE pgha_replicator WITH LOGIN REPLICATION PASSWORD %s", (REPLICATION_PASSWORD,))
+    """What pghad does on a new primary: the replication role with its password (sent as
+    its SCRAM verifier, as pghad sends it), and a slot per standby."""
+    connection = primary.connect()
+    try:
+        verifier = psycopg2.extensions.encrypt_password(REPLICATION_PASSWORD, "pgha_replicator", connection,
+                                                        "scram-sha-256")
+    finally:
+        connection.close()
+    primary.sql("CREATE ROLE pgha_replicator WITH LOGIN REPLICATION PASSWORD %s", (verifier,))
     for slot in slots:
         primary.sql("SELECT pg_create_physical_replication_slot(%s)", (slot,))
 
 
-def wait_streaming(primary, standby_name, slot=None, timeout=60):
-    """Waits until primary sends WAL to standby_name (its application_name), through slot if given."""
+def wait_streaming(primary, standby_name, slot=None, timeout=60, replacing=None):
+    """Waits until primary sends WAL to standby_name (its application_name), through slot if
+    given; returns the pid of the WAL sender. replacing: the pid of a WAL sender that served
+    the standby before it restarted, which does not count (the primary may not have seen
+    the old connection end yet)."""
     def streaming():
-        rows = primary.sql("SELECT state FROM pg_stat_replication WHERE application_name = %s", (standby_name,))
-        if not rows or rows[0][0] != "streaming":
-            return False
-        if slot:
-            return primary.value("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-        return True
-    pgharness.wait_until(streaming, timeout=timeout, interval=0.2, what=f"{standby_name} to stream")
+        rows = primary.sql("SELECT pid, state FROM pg_stat_replication WHERE application_name = %s",
+                           (standby_name,))
+        rows = [row for row in rows or [] if row[0] != replacing and row[1] == "streaming"]
+        if not rows:
+            return None
+        if slot and not primary.value("SELECT active_pid = %s FROM pg_replication_slots WHERE slot_name = %s",
+                                      (rows[0][0], slot)):
+            return None
+        return rows[0][0]
+    return pgharness.wait_until(streaming, timeout=timeout, interval=0.2, what=f"{standby_name} to stream")
 
 
 def bootstrap(cluster, name="test-0", empty_directory=False):
@@ -520,7 +532,7 @@ def test_restarts_as_is(cluster):
     cluster.start(standby, "standby", PGHA_PRIMARY_HOST="127.0.0.1", PGHA_PRIMARY_PORT=primary.port,
                   PGHA_SLOT="test_1")
     standby.wait_ready()
-    wait_streaming(primary, "test-1", slot="test_1")
+    sender = wait_streaming(primary, "test-1", slot="test_1")
     primary.sql("CREATE TABLE t AS SELECT 1 AS v")
     pgharness.wait_until(lambda: standby.value("SELECT count(*) FROM pg_class WHERE relname = 't'") == 1,
                          timeout=30, what="the table on the standby")
@@ -532,7 +544,7 @@ def test_restarts_as_is(cluster):
     cluster.start(standby, "standby", PGHA_PRIMARY_HOST="127.0.0.1", PGHA_PRIMARY_PORT=primary.port,
                   PGHA_SLOT="test_1", PGHA_BINDIR=pgharness.postgres_bindir())
     standby.wait_ready()
-    wait_streaming(primary, "test-1", slot="test_1")
+    wait_streaming(primary, "test-1", slot="test_1", replacing=sender)
     log = standby.log_text()[mark:]
     assert "holds a standby's data directory (standby.signal): starting it as it is" in log
     assert "pg_basebackup" not in log and "pg_rewind" not in log

@@ -7,12 +7,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
 import pgharness
-from test_cluster import config_text, healthy, members, postmaster_pid, sql, start_healthy, status, stop_everything
+from test_cluster import (config_text, healthy, iteration_mark, members, postmaster_pid, sql, start_healthy, status,
+                          stop_everything)
 
 REPLICAS = 3
 
@@ -84,22 +84,33 @@ class PrimaryWatcher(threading.Thread):
         self.workdir, self.account, self.port = workdir, account, port
         self.stopping = threading.Event()
         self.several = []
+        self.rounds = 0  # rounds completed: each asked every member
 
     def run(self):
         while not self.stopping.is_set():
             found = primaries(self.workdir, self.account, self.port)
             if len(found) > 1:
                 self.several.append(found)
+            self.rounds += 1
+
+    def wait_for_a_round(self):
+        """Waits until a round that began after this call is complete: every member was
+        asked since."""
+        begun = self.rounds
+        pgharness.wait_until(lambda: self.rounds >= begun + 2, timeout=60, what="the watcher asking every member")
 
     def stop(self):
         self.stopping.set()
         self.join(timeout=30)
 
 
-def converged(workdir, old_primary):
+def converged(workdir, old_primary, after=None):
     """The status once a member other than old_primary is primary and the other two
-    stream from it, all on the same timeline; else None."""
-    cluster = status(workdir)
+    stream from it, all on the same timeline; else None. With after, only in a status
+    taken after that iteration_mark()."""
+    cluster = status(workdir, after)
+    if cluster is None:
+        return None
     by_name = members(cluster)
     primary = [name for name, member in by_name.items() if member["role"] == "primary"]
     if len(primary) != 1 or primary[0] == old_primary or cluster["failover"]["under_way"] is not None:
@@ -190,16 +201,20 @@ def test_failover_loses_no_acknowledged_commit(cluster, tmp_workdir, account, fa
                                      what="a new primary with both others streaming from it")
         resume(stopped)
         new_primary = [m["name"] for m in state["members"] if m["role"] == "primary"][0]
+        resumed = iteration_mark(tmp_workdir)
         before = len(writer.acknowledged())
         pgharness.wait_until(lambda: len(writer.acknowledged()) > before + 20, timeout=30,
                              what="the writer committing on the new primary")
-        # after the hung primary resumes, it must not come back as a primary
-        time.sleep(1)
+        # after the hung primary resumes, it must not come back as a primary: none of its
+        # processes is left (fencing killed them), and the watcher asked every member again
+        pgharness.wait_until(lambda: not [pid for pid in stopped if pgharness.process_alive(pid)], timeout=30,
+                             what="every process of the hung primary gone")
+        watcher.wait_for_a_round()
         writer.stop()
         watcher.stop()
         assert watcher.several == [], f"two primaries at once: {watcher.several[:3]}"
         assert primaries(tmp_workdir, account, port) == [new_primary]
-        state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=60,
+        state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0", after=resumed), timeout=60,
                                      what="all members streaming from the new primary")
         assert "completed" in state["failover"]["last"], state["failover"]
         check_no_commit_lost(tmp_workdir, account, port, writer, new_primary)
@@ -276,7 +291,11 @@ def test_switchover_to_a_member_commits_do_not_wait_for_is_refused(pghad, tmp_wo
     result = pghactl(tmp_workdir, account, "switchover", "test", "--to", "test-2")
     assert result.returncode != 0
     assert "test-2 is not a synchronous standby" in result.stderr and "potential" in result.stderr, result.stderr
-    assert members(status(tmp_workdir))["test-0"]["role"] == "primary"
+    # seen by an iteration after the refusal, not in the view the refusal was decided from
+    refused = iteration_mark(tmp_workdir)
+    after_refusal = pgharness.wait_until(lambda: status(tmp_workdir, after=refused), timeout=30,
+                                         what="a status after the refusal")
+    assert members(after_refusal)["test-0"]["role"] == "primary"
     result = pghactl(tmp_workdir, account, "switchover", "test", "--to", "test-1")
     assert result.returncode == 0, result.stdout + result.stderr
     pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=60, what="test-1 primary, others streaming")
@@ -294,8 +313,13 @@ def test_pause_holds_failover_and_names_the_candidate_then_resume_fails_over(clu
         waiting = pgharness.wait_until(lambda: "would fail over to" in status(tmp_workdir)["waiting"]
                                        and status(tmp_workdir)["waiting"], timeout=30, what="the paused verdict")
         assert "automatic failover is paused" in waiting and "would fail over to test-" in waiting, waiting
-        # well past failover.timeout_ms: nothing was promoted, and the old primary stays down
-        time.sleep(3)
+        # the verdict is final (a killed primary has failed at once), and each iteration
+        # would act on it: several more iterations promote nothing, and the old primary
+        # stays down
+        verdict = iteration_mark(tmp_workdir)
+        held = pgharness.wait_until(lambda: status(tmp_workdir, after=verdict + 2), timeout=30,
+                                    what="3 iterations after the paused verdict")
+        assert "would fail over to test-" in held["waiting"], held["waiting"]
         assert primaries(tmp_workdir, account, port) == []
         assert status(tmp_workdir)["failover"]["paused"] is True
         table = pghactl(tmp_workdir, account, "status").stdout
@@ -329,7 +353,11 @@ def test_pghad_killed_right_after_recording_a_promotion_finishes_it_when_restart
             intent = json.load(state_file)["failover"]
         assert intent["phase"] == "promote" and intent["from"] == 0 and intent["to"] in (1, 2), intent
         # killed before promoting: no member is primary, and none becomes one on its own
-        time.sleep(1)
+        # once its WAL receiver has lost the old primary
+        pgharness.wait_until(lambda: all(probe(tmp_workdir, account, port + index, f"test-{index}",
+                                               "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'")
+                                         == "0" for index in (1, 2)),
+                             timeout=30, what="both standbys no longer streaming from the killed primary")
         assert primaries(tmp_workdir, account, port) == []
         second = pghad(text, name="pghad-again")
         state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=60,
@@ -357,7 +385,11 @@ def test_no_promotion_when_every_standby_is_unreachable_and_status_says_why(clus
                                        and status(tmp_workdir)["waiting"], timeout=30, what="the refusal")
         assert "test-0 failed" in waiting and "needs 2 of its members answering" in waiting, waiting
         assert "test-1" in waiting and "test-2" in waiting, waiting
-        time.sleep(2)
+        # decided again twice more, from observations made after the refusal was seen
+        refused = iteration_mark(tmp_workdir)
+        later = pgharness.wait_until(lambda: status(tmp_workdir, after=refused + 1), timeout=60,
+                                     what="2 iterations after the refusal")
+        assert later["failover"]["under_way"] is None
         assert status(tmp_workdir)["failover"]["under_way"] is None
         resume(stopped)
         stopped = []
@@ -427,3 +459,46 @@ def test_a_stopped_receiver_a_blip_then_a_dead_primary_lose_nothing(cluster, tmp
         resume(held)
         writer.stop()
         watcher.stop()
+
+
+def test_a_diverged_standby_is_rewound_streams_again_and_is_not_listed_meanwhile(cluster, tmp_workdir, account):
+    """test-2's WAL receiver stops while test-1 acknowledges every commit; the operator
+    forces a failover to test-2, behind: test-1 now holds WAL past the point where
+    test-2's new timeline forked off. It must be seen as diverged, never listed, rewound
+    and streaming again from test-2."""
+    daemon, port = cluster
+    writer = Writer(tmp_workdir, account, port)
+    held = []
+    try:
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > 50, timeout=30, what="the writer committing")
+        receiver = wal_receiver(tmp_workdir, account, port, "test-2")
+        os.kill(receiver, signal.SIGSTOP)
+        held.append(receiver)
+        before = len(writer.acknowledged())
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > before + 100, timeout=30,
+                             what="commits acknowledged through test-1 alone")
+        mark = daemon.log_mark()
+        result = pghactl(tmp_workdir, account, "failover", "test", "--to", "test-2", "--force")
+        assert result.returncode == 0, result.stdout + result.stderr
+        writer.stop()
+        daemon.wait_for_log(r"\[test-1\] rejoin test-2: test-1 diverged", timeout=60, since=mark)
+        state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=120,
+                                     what="test-1 rewound and streaming from test-2")
+        assert members(state)["test-2"]["role"] == "primary"
+        assert members(state)["test-1"]["state"] == "streaming"
+        log = daemon.log_text(mark)
+        promoted = log.index("[test-2] promoted")
+        rewound = log.index("[test-1] rejoin finished")
+        # from the promotion until test-1 was rewound, no list test-2 was given named it
+        for line in log[promoted:rewound].splitlines():
+            if "set-synchronous" in line and "call for" in line:
+                assert '"test-1"' not in line.split("call for", 1)[1], line
+        assert '"test-1"' not in members(state)["test-2"].get("synchronous_standby_names", "") or \
+            members(state)["test-1"]["state"] == "streaming"
+        assert primaries(tmp_workdir, account, port) == ["test-2"]
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
+    finally:
+        resume(held)
+        writer.stop()

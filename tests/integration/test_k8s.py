@@ -20,7 +20,7 @@ REPLICAS = 3
 IMAGE = "pgha.test/postgres:15"
 
 
-def k8s_config(workdir, namespace, kubeconfig, port, lease_seconds=4, replicas=REPLICAS, name="pghad"):
+def k8s_config(workdir, namespace, kubeconfig, port, lease_seconds=4, replicas=REPLICAS, name="pghad", parameters=""):
     return f"""
 daemon: {{
   state_dir = "{workdir}/{name}-state";
@@ -39,6 +39,7 @@ clusters = ( {{
   port = {port};
   synchronous = {{ method = "any"; number = 1; }};
   volume = {{ size = "1Gi"; storage_class = "pgha-test"; }};
+  postgresql = {{ parameters = {{ {parameters} }}; }};
 }} );
 """
 
@@ -126,14 +127,28 @@ class Cluster:
                 raise
             return None
 
-    def member_state(self, name="pghad"):
-        cluster = status(self.workdir, name)["clusters"][0]
+    def member_state(self, name="pghad", after=None):
+        """(cluster status, its members by name), or None with after while the status is
+        not taken after that iteration_mark()."""
+        reply = status(self.workdir, name)
+        if after is not None and reply["iterations"] <= after:
+            return None
+        cluster = reply["clusters"][0]
         return cluster, {member["name"]: member for member in cluster["members"]}
 
-    def healthy(self, name="pghad"):
+    def iteration_mark(self, name="pghad"):
+        """pghad name's completed loop iterations: a status that counts more is of an
+        observation made after this call (pghad answers between iterations, never during one)."""
+        return status(self.workdir, name)["iterations"]
+
+    def healthy(self, name="pghad", after=None):
         """The status once there is one primary and every other member streams from it in its
-        synchronous list, else None."""
-        cluster, members = self.member_state(name)
+        synchronous list, else None; with after, only in a status taken after that
+        iteration_mark()."""
+        state = self.member_state(name, after)
+        if state is None:
+            return None
+        cluster, members = state
         if len(members) < REPLICAS:
             return None
         primaries = [member for member in members.values() if member["role"] == "primary"]
@@ -145,8 +160,8 @@ class Cluster:
                 return None
         return cluster
 
-    def wait_healthy(self, timeout=120, name="pghad"):
-        return pgharness.wait_until(lambda: self.healthy(name), timeout=timeout, interval=0.5,
+    def wait_healthy(self, timeout=120, name="pghad", after=None):
+        return pgharness.wait_until(lambda: self.healthy(name, after), timeout=timeout, interval=0.5,
                                     what="a healthy cluster on kubernetes")
 
     def rw_member(self):
@@ -219,12 +234,34 @@ def test_three_members_from_an_empty_namespace(k8s):
                          timeout=10, what="the row on test-2")
 
     # the daemon ran with the namespace's ServiceAccount, and reports its requests
-    time.sleep(3)  # steady state: nothing left to do
+    # in a steady state: several iterations after the one that saw the cluster healthy
+    settled = k8s.iteration_mark()
+    pgharness.wait_until(lambda: k8s.iteration_mark() >= settled + 5, timeout=30, what="5 more loop iterations")
     reply = status(k8s.workdir)
     print(f"steady state: {reply['kubernetes']['requests_per_iteration']} requests in the last iteration, "
           f"{reply['kubernetes']['requests_total']} in {reply['iterations']} iterations", file=sys.stderr)
     assert reply["kubernetes"]["namespace"] == k8s.namespace
     assert 2 <= reply["kubernetes"]["requests_per_iteration"] <= 12, reply["kubernetes"]
+
+
+def test_a_prefixed_parameter_reaches_every_member_by_alter_system(k8s):
+    """A module's parameter, written as a group named for its prefix, reaches every member
+    through ALTER SYSTEM and a reload. auto_explain is not loaded, and PostgreSQL 15's ALTER
+    SYSTEM refuses a name its session does not know: pghad writes it from a session that
+    sets it as it starts, where it is a placeholder, so SHOW gives its text unchanged."""
+    daemon = k8s.start_daemon()
+    k8s.wait_healthy()
+    daemon.write_config(k8s_config(k8s.workdir, k8s.namespace, k8s.kubeconfig, k8s.port,
+                                   parameters='auto_explain = { log_min_duration = "1000ms"; };'))
+    daemon.reload()
+    members = [f"test-{index}" for index in range(REPLICAS)]
+    pgharness.wait_until(
+        lambda: all(k8s.sql(member, "SHOW auto_explain.log_min_duration", check=False) == [("1000ms",)]
+                    for member in members),
+        timeout=60, interval=0.5, what="auto_explain.log_min_duration on every member")
+    for member in members:
+        assert k8s.sql(member, "SELECT sourcefile FROM pg_file_settings WHERE name = 'auto_explain.log_min_duration'")[0][0] \
+            .endswith("/postgresql.auto.conf")
 
 
 def test_a_deleted_standby_pod_comes_back_with_its_claim(k8s):
@@ -330,7 +367,9 @@ def test_only_the_lease_holder_acts_and_another_takes_over(k8s):
     assert took < 4 + 0.8 + 1.5, took
     lease = k8s.api.get(f"/apis/coordination.k8s.io/v1/namespaces/{k8s.namespace}/leases/pgha-test")
     assert lease["spec"]["holderIdentity"] == other
-    k8s.wait_healthy(name=other)
+    # healthy as the new holder sees it once it acts, not in a view from before the takeover
+    # (it observed all along)
+    k8s.wait_healthy(name=other, after=k8s.iteration_mark(other))
     assert {name: pod["metadata"]["uid"] for name, pod in k8s.pods().items()} == uids
     primaries = [member for member in range(REPLICAS)
                  if k8s.sql(f"test-{member}", "SELECT pg_is_in_recovery()") == [(False,)]]
@@ -393,6 +432,8 @@ def test_scale_remove_recreate_and_purge_keep_data_until_asked(k8s):
     daemon.write_config(k8s_config(k8s.workdir, k8s.namespace, k8s.kubeconfig, k8s.port))
     mark = daemon.log_mark()
     daemon.reload()
+    # until pghad has applied the reload its status names no cluster at all
+    daemon.wait_for_log(r"configuration reloaded from .*: 1 cluster$", timeout=30, since=mark)
     k8s.wait_healthy()
     assert k8s.sql("test-0", "SELECT v FROM kept") == [(42,)]
     assert k8s.sql("test-2", "SELECT v FROM kept") == [(42,)]

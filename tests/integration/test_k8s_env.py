@@ -381,7 +381,7 @@ def test_pod_waits_for_its_claim(cluster):
     pod = wait_pod(api, namespace, "postgres-test-0",
                    lambda p: "waiting" in ((p["status"].get("containerStatuses") or [{}])[0].get("state") or {}),
                    "waiting")
-    time.sleep(1)
+    agent.wait_for_a_turn()  # it looked again, and still waits
     pod = api.get(path_of("pods", "postgres-test-0", namespace))
     assert pod["status"]["phase"] == "Pending" and "podIP" not in pod["status"]
     assert "pgdata-postgres-test-0" in pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
@@ -403,7 +403,7 @@ def test_exited_container_ends_the_pod(cluster, code, phase):
     terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
     assert terminated["exitCode"] == code
     assert pod["status"]["containerStatuses"][0]["ready"] is False
-    time.sleep(0.5)  # never restarted
+    agent.wait_for_a_turn()  # looked at again: never restarted
     assert api.get(path_of("pods", "postgres-test-0", namespace))["status"]["phase"] == phase
     assert agent.log_text().count("postgres-test-0: started") == 1
     # the pod goes when deleted, even gracefully, as nothing runs
@@ -418,8 +418,9 @@ def test_deleted_claim_loses_its_data(cluster):
     claims = path_of("persistentvolumeclaims", namespace=namespace)
     volume = agent.volume_dir("pgdata-postgres-test-0")
     api.delete(claims + "/pgdata-postgres-test-0")
-    # in use: protected, as the pvc-protection controller would keep it
-    time.sleep(0.5)
+    # in use: protected, as the pvc-protection controller would keep it, once the agent
+    # has seen it deleted
+    agent.wait_for_a_turn()
     assert api.get(claims + "/pgdata-postgres-test-0")["metadata"]["deletionTimestamp"]
     assert os.path.exists(os.path.join(volume, "record.json"))
     api.delete(path_of("pods", "postgres-test-0", namespace), grace_period=0)

@@ -961,6 +961,26 @@ class AgentProcess:
     def log_text(self):
         return _tail(self.log_path, 10 ** 6)
 
+    def turns(self):
+        """How many turns (list the pods, act on each) the agent has completed."""
+        try:
+            with open(os.path.join(self.root, "turns")) as source:
+                return int(source.read())
+        except FileNotFoundError:
+            return 0
+
+    def wait_for_a_turn(self, timeout=30):
+        """Waits until a turn that began after this call is complete: the agent has looked
+        at every pod and claim since. The turn under way when called may have begun before."""
+        begun = self.turns()
+        deadline = time.monotonic() + timeout
+        while self.turns() < begun + 2:
+            if self.process.poll() is not None:
+                raise SetupError(f"node-agent exited with {self.process.returncode}:\n{self.log_text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"node agent: no complete turn within {timeout} s")
+            time.sleep(0.02)
+
     def log_report(self, lines=100):
         return f"----- node agent {self.namespace} (last {lines} lines) -----\n" + _tail(self.log_path, lines)
 

@@ -35,6 +35,9 @@ What it does (the contract between pghad, the pods, pgha-entrypoint and this age
 - claims being deleted lose their kubernetes.io/pvc-protection finalizer once no live
   pod of the namespace uses them (the controller that would do it does not run).
 Lists the namespace's pods every --interval (0.15 s) and at once on any event of a watch.
+After each complete turn it writes how many it has completed to ROOT/turns, so that a test
+can wait for a turn that began after something it did (a pod that should stay Pending does
+so only once the agent has looked at it again).
 SIGTERM or SIGINT: kills every pod's processes and exits. Logs what it does to --log.
 """
 import argparse
@@ -702,10 +705,13 @@ class Agent:
         self.log(f"watching namespace {self.namespace} of {self.api.server} as node {self.node}; "
                  f"pods run as {self.user.name}, addresses {'.'.join(map(str, self.ip_network))}.*")
         failures = 0
+        turns = 0
         while not self.stopping:
             try:
                 self.turn()
                 failures = 0
+                turns += 1
+                self.record_turns(turns)
             except Exception as error:
                 failures += 1
                 if failures <= 3 or failures % 50 == 0:
@@ -713,6 +719,13 @@ class Agent:
             self.wake.wait(self.interval)
             self.wake.clear()
         self.shutdown()
+
+    def record_turns(self, turns):
+        """ROOT/turns := turns, replaced whole (a reader never sees half of it)."""
+        path = os.path.join(self.root, "turns")
+        with open(path + ".new", "w") as out:
+            out.write(f"{turns}\n")
+        os.replace(path + ".new", path)
 
     def shutdown(self):
         for record in self.pods.values():

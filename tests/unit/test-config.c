@@ -68,7 +68,25 @@ static const struct invalid_case invalid_cases[] = {
 	{"parameter owned, any case", "defaults: { postgresql = { parameters = { Primary_Conninfo = \"x\"; }; }; };",
 	 {{1, "Primary_Conninfo is managed by pgha"}}},
 	{"parameter value is a list", CLUSTER_OPEN "postgresql = { parameters = { work_mem = [1, 2]; }; }; } );",
-	 {{1, "clusters.postgresql.parameters.work_mem must be a number, a boolean or a string, not an array"}}},
+	 {{1, "clusters.postgresql.parameters.work_mem must be a number, a boolean or a string (or a group naming a prefix), not an array"}}},
+	{"parameter prefix not an identifier",
+	 CLUSTER_OPEN "postgresql = { parameters = {\nauto-explain = { log_min_duration = 1; }; }; }; } );",
+	 {{2, "clusters.postgresql.parameters: \"auto-explain\" is not a parameter prefix: it must be an identifier"}}},
+	{"parameter prefix too long",
+	 "defaults: { postgresql = { parameters = {\nabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd = { x = 1; }; }; }; };",
+	 {{2, "\"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd\" is not a parameter prefix"}}},
+	{"parameter prefix nested twice",
+	 CLUSTER_OPEN "postgresql = { parameters = { auto_explain = {\nlog = { min_duration = 1; }; }; }; }; } );",
+	 {{2, "clusters.postgresql.parameters.auto_explain.log: a PostgreSQL parameter name has one dot at most"}}},
+	{"prefixed parameter name invalid",
+	 CLUSTER_OPEN "postgresql = { parameters = { auto_explain = {\nlog-min-duration = 1; }; }; }; } );",
+	 {{2, "clusters.postgresql.parameters.auto_explain: \"log-min-duration\" is not a PostgreSQL parameter name"}}},
+	{"prefixed parameter value is a list",
+	 CLUSTER_OPEN "postgresql = { parameters = { auto_explain = {\nlog_min_duration = (1); }; }; }; } );",
+	 {{2, "clusters.postgresql.parameters.auto_explain.log_min_duration must be a number, a boolean or a string, not a list"}}},
+	{"prefixed parameter value with a newline",
+	 CLUSTER_OPEN "postgresql = { parameters = { pg_stat_statements = {\ntrack = \"a\\nb\"; }; }; }; } );",
+	 {{2, "clusters.postgresql.parameters.pg_stat_statements.track must not contain control characters"}}},
 	{"parameter value with a newline", CLUSTER_OPEN "postgresql = { parameters = { application_name = \"a\\nb\"; }; }; } );",
 	 {{1, "must not contain control characters"}}},
 	{"cluster without name", "clusters = ( {\nreplicas = 2;\nsynchronous = { method = \"off\"; }; } );",
@@ -250,6 +268,37 @@ static void test_inheritance(void)
 	config_free(config);
 }
 
+/* libconfig names cannot hold a dot: a group names the prefix of prefix.name. */
+static void test_prefixed_parameters(void)
+{
+	struct pgha_config *config = load_valid(
+		"defaults: { postgresql = { parameters = { work_mem = \"4MB\";\n"
+		"  auto_explain = { log_min_duration = \"1s\"; log_analyze = true; }; }; }; };\n"
+		"clusters = ( { name = \"a\"; port = 6000; },\n"
+		"  { name = \"b\"; port = 7000; postgresql = { parameters = {\n"
+		"    Auto_Explain = { LOG_MIN_DURATION = 250; };\n"
+		"    pg_stat_statements = { track = \"all\"; max = 10000; }; session_preload_libraries = \"auto_explain\"; }; }; } );");
+
+	ok(config != NULL, "prefix groups parse in defaults and in a cluster");
+	if (!config)
+		return;
+	const struct cluster_config *a = &config->clusters[0], *b = &config->clusters[1];
+	is_str(parameter(a, "auto_explain.log_min_duration"), "1s", "a group names the prefix of its parameters");
+	is_str(parameter(a, "auto_explain.log_analyze"), "on", "booleans in a group become on/off too");
+	is_int(a->postgresql.parameters.count, 3, "a inherits the defaults' three parameters");
+	is_str(parameter(b, "auto_explain.log_min_duration"), "250",
+	       "a cluster overrides a prefixed parameter by its full name, whatever its case");
+	is_str(parameter(b, "auto_explain.log_analyze"), "on", "and keeps the defaults' others of the same prefix");
+	is_str(parameter(b, "pg_stat_statements.track"), "all", "a prefix only the cluster names");
+	is_str(parameter(b, "pg_stat_statements.max"), "10000", "integers in a group");
+	is_str(parameter(b, "session_preload_libraries"), "auto_explain", "flat names beside groups");
+	is_int(b->postgresql.parameters.count, 6, "merged by full name, not duplicated");
+	for (size_t i = 0; i < b->postgresql.parameters.count; i++)
+		if (strcmp(b->postgresql.parameters.items[i].name, "auto_explain.log_min_duration") == 0)
+			is_int(b->postgresql.parameters.items[i].origin.line, 5, "an overridden prefixed parameter points at the cluster's line");
+	config_free(config);
+}
+
 static void test_platforms(void)
 {
 	struct pgha_config *config = load_valid(
@@ -408,6 +457,7 @@ int main(void)
 	test_invalid_cases();
 	test_defaults();
 	test_inheritance();
+	test_prefixed_parameters();
 	test_platforms();
 	test_option_table();
 	test_set_in_file();

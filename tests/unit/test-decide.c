@@ -132,7 +132,8 @@ static void set_kind(struct member_observation *member, const char *kind)
 
 	if (strcmp(kind, "primary") == 0)
 		*member = (struct member_observation){.data_exists = true, .postmaster = pid, .reachable = true,
-						      .replication_role = true, .settings_current = true, .timeline = 2};
+						      .replication_role = true, .replication_role_exists = true,
+						      .settings_current = true, .timeline = 2};
 	else if (strcmp(kind, "standby") == 0)
 		*member = (struct member_observation){.data_exists = true, .standby_signal = true, .postmaster = pid,
 						      .reachable = true, .in_recovery = true, .streaming = true,
@@ -161,7 +162,9 @@ static void set_modifier(struct member_observation *member, const char *modifier
 	else if (strcmp(modifier, "running") == 0)
 		member->postmaster = 1000 + member->index;
 	else if (strcmp(modifier, "no-role") == 0)
-		member->replication_role = false;
+		member->replication_role = member->replication_role_exists = false;
+	else if (strcmp(modifier, "unusable-role") == 0)
+		member->replication_role = false; /* it exists, without LOGIN or REPLICATION */
 	else if (strcmp(modifier, "no-signal") == 0)
 		member->standby_signal = false;
 	else if (strcmp(modifier, "stale") == 0)
@@ -324,6 +327,12 @@ static const struct decide_case decide_cases[] = {
 	{"new primary: its replication role first, no synchronous list yet, the clones wait", "3",
 	 "primary+no-role empty empty", "", "", "", "create-replication-role test-0",
 	 "waiting for the replication role on test-0 to clone test-1"},
+	{"the role exists without LOGIN or REPLICATION: altered, not created again; the clones wait", "3",
+	 "primary+unusable-role empty empty", "", "", "", "alter-replication-role test-0",
+	 "waiting for the replication role on test-0 to clone test-1"},
+	{"the role unusable under a running list: altered, and the list left as it is", "3",
+	 "primary+unusable-role standby standby", "1 2", "1 2", "ANY 1 (\"test-1\", \"test-2\")",
+	 "alter-replication-role test-0", NULL},
 	{"primary with its role: slots before clones, a required list padded to its number", "3", "primary empty empty",
 	 "", "", "",
 	 "create-slot test-0 for test-1; create-slot test-0 for test-2; clone test-1 from test-0; clone test-2 from test-0; "
@@ -663,7 +672,7 @@ static void test_synchronous_names(void)
  * synchronous lists: one that names the removed member and one that does not.
  */
 static const char *const member_states[] = {
-	"primary", "primary+no-role", "standby", "standby+upstream=none", "down", "down-primary", "empty",
+	"primary", "primary+no-role", "primary+unusable-role", "standby", "standby+upstream=none", "down", "down-primary", "empty",
 	"unusable", "unreachable", "unreachable+no-signal", "primary+pending-restart", "primary+lowers",
 	"standby+pending-restart", "standby+old-settings", "standby+overridden",
 };
@@ -685,6 +694,7 @@ enum safety_property {
 	SAFETY_MOVE_ASIDE,
 	SAFETY_STOP,
 	SAFETY_ON_PRIMARY,
+	SAFETY_ROLE,
 	SAFETY_SET_SYNCHRONOUS,
 	SAFETY_DROP_SLOT,
 	SAFETY_DUPLICATE,
@@ -705,6 +715,8 @@ static const char *const safety_descriptions[] = {
 	[SAFETY_MOVE_ASIDE] = "move-aside only an unusable directory without a postmaster",
 	[SAFETY_STOP] = "stop only a removed member that is not the primary and not listed as synchronous",
 	[SAFETY_ON_PRIMARY] = "role, slots and synchronous list only on the primary",
+	[SAFETY_ROLE] = "create the replication role only when it does not exist, alter it only when it exists "
+			"without LOGIN or REPLICATION",
 	[SAFETY_SET_SYNCHRONOUS] = "a synchronous list only once the primary has its replication role",
 	[SAFETY_DROP_SLOT] = "drop-slot only the slot of a removed member that is not running",
 	[SAFETY_DUPLICATE] = "no action twice",
@@ -718,7 +730,8 @@ static const char *const safety_descriptions[] = {
 
 static const enum action_type expected_order[] = {
 	ACTION_FENCE, ACTION_CUT, ACTION_MOVE_ASIDE, ACTION_INITIALIZE, ACTION_START, ACTION_CREATE_REPLICATION_ROLE,
-	ACTION_CREATE_SLOT, ACTION_CLONE, ACTION_REJOIN, ACTION_FOLLOW, ACTION_RESET_OVERRIDES, ACTION_CONFIGURE,
+	ACTION_ALTER_REPLICATION_ROLE, ACTION_CREATE_SLOT, ACTION_CLONE, ACTION_REJOIN, ACTION_FOLLOW,
+	ACTION_RESET_OVERRIDES, ACTION_CONFIGURE,
 	ACTION_SET_SYNCHRONOUS, ACTION_PROMOTE, ACTION_STOP, ACTION_DROP_SLOT, ACTION_RESTART,
 };
 
@@ -858,14 +871,20 @@ static enum safety_property check_safety(int replicas, const struct cluster_obse
 				return SAFETY_STOP;
 			break;
 		case ACTION_CREATE_REPLICATION_ROLE:
+		case ACTION_ALTER_REPLICATION_ROLE:
 		case ACTION_CREATE_SLOT:
 		case ACTION_DROP_SLOT:
 		case ACTION_SET_SYNCHRONOUS:
 			if (member != primary)
 				return SAFETY_ON_PRIMARY;
+			if ((action->type == ACTION_CREATE_REPLICATION_ROLE && primary->replication_role_exists) ||
+			    (action->type == ACTION_ALTER_REPLICATION_ROLE &&
+			     (!primary->replication_role_exists || primary->replication_role)))
+				return SAFETY_ROLE;
 			if (action->type == ACTION_SET_SYNCHRONOUS &&
 			    (!primary->replication_role ||
-			     has_action(actions, actions->count, ACTION_CREATE_REPLICATION_ROLE, primary->index, -1)))
+			     has_action(actions, actions->count, ACTION_CREATE_REPLICATION_ROLE, primary->index, -1) ||
+			     has_action(actions, actions->count, ACTION_ALTER_REPLICATION_ROLE, primary->index, -1)))
 				return SAFETY_SET_SYNCHRONOUS;
 			if (action->type == ACTION_DROP_SLOT) {
 				int owner = -1;
@@ -1123,6 +1142,46 @@ static void test_padding_keeps_the_running_list(void)
 	config_free(config);
 }
 
+/* A standby whose WAL went past the primary's fork point is rewound, and never listed. */
+static void test_diverged_standby(void)
+{
+	struct pgha_config *config = load_cluster("3 any 1 required");
+	struct cluster_observation observation = {0};
+	struct action_list actions;
+	struct timeline_switch fork = {.timeline = 1, .end_lsn = 1000};
+	char got[4096];
+
+	build_observation(&observation, "primary standby+not-streaming standby+not-streaming", "", "1 2",
+			  "ANY 1 (\"test-1\")");
+	struct member_observation *primary = &observation.members[0];
+	primary->wal_timeline = 2;
+	primary->history = &fork;
+	primary->history_count = 1;
+	observation.members[1].wal_timeline = 1;
+	observation.members[1].receive_lsn = 1200;
+	observation.members[2].wal_timeline = 2;
+	observation.members[2].receive_lsn = 1100;
+	char *names = decide_synchronous_names(&config->clusters[0], &observation, 0);
+	is_str(names, "ANY 1 (\"test-2\")", "diverged: padding skips test-1 although the primary's list names it");
+	free(names);
+	decide_fresh(&config->clusters[0], &observation, &actions);
+	render_actions(&actions, got, sizeof got);
+	ok(strstr(got, "rejoin test-1") != NULL && strstr(got, "follow test-1") == NULL, "diverged: test-1 is rewound (%s)",
+	   got);
+	ok(strstr(got, "rejoin test-2") == NULL, "diverged: test-2, on the primary's timeline, is not (%s)", got);
+	action_list_free(&actions);
+	primary->timeline = 1; /* pg_control not yet on timeline 2 */
+	decide_fresh(&config->clusters[0], &observation, &actions);
+	render_actions(&actions, got, sizeof got);
+	ok(strstr(got, "rejoin") == NULL && strstr(actions.waiting, "checkpoint on timeline 2"),
+	   "diverged: the rewind waits for the primary's checkpoint on its timeline (%s)", actions.waiting);
+	action_list_free(&actions);
+	primary->history = NULL;
+	primary->history_count = 0;
+	free_observation(&observation);
+	config_free(config);
+}
+
 int main(void)
 {
 	test_action_type_names();
@@ -1132,6 +1191,7 @@ int main(void)
 	test_long_synchronous_list();
 	test_padding_keeps_the_running_list();
 	test_audit_sequence();
+	test_diverged_standby();
 	test_safety();
 	return done_testing();
 }

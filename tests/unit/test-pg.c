@@ -76,6 +76,26 @@ int main(void)
 	       "password file lines: ':' and '\\' escaped, one entry per line");
 	free(passfile);
 
+	/* a connection object is all libpq needs to make a verifier: the algorithm is named */
+	PGconn *unconnected = PQconnectStart("host=127.0.0.1 port=1");
+	char *literal = pg_password_literal(unconnected, "pgha_replicator", "0123456789abcdef");
+	char *again = pg_password_literal(unconnected, "pgha_replicator", "0123456789abcdef");
+	ok(literal && strncmp(literal, "'SCRAM-SHA-256$4096:", 20) == 0 && literal[strlen(literal) - 1] == '\'',
+	   "a password becomes a quoted SCRAM-SHA-256 verifier: %s", literal ? literal : "(null)");
+	ok(literal && !strstr(literal, "0123456789abcdef"), "which does not hold the password");
+	ok(literal && again && strcmp(literal, again) != 0, "and is salted afresh each time");
+	PQfreemem(literal);
+	PQfreemem(again);
+	PQfinish(unconnected);
+
+	char *options = NULL;
+	pg_server_option(&options, "statement_timeout", "2000");
+	is_str(options, "-c statement_timeout=2000", "one server option");
+	pg_server_option(&options, "auto_explain.log_min_duration", "a b\\c\td");
+	is_str(options, "-c statement_timeout=2000 -c auto_explain.log_min_duration=a\\ b\\\\c\\\td",
+	       "the next one after a space; white space and backslashes escaped as the server splits options");
+	free(options);
+
 	pg_execute_all(NULL, 0, 1000);
 	ok(true, "no requests: returns at once");
 	return done_testing();

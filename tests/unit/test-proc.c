@@ -599,6 +599,19 @@ static bool environment_has(pid_t pid, const char *prefix)
 	return found;
 }
 
+/* Whether the process has an environment yet (its exec has set up its stack). */
+static bool has_environment(pid_t pid)
+{
+	char path[64], buffer[16];
+	snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t length = read(fd, buffer, sizeof buffer);
+	close(fd);
+	return length > 0;
+}
+
 static char *read_file(const char *path)
 {
 	static char text[4096];
@@ -636,13 +649,14 @@ static void test_detached(void)
 	waitpid(pghad, NULL, 0);
 
 	/* its exec may still be under way (a loaded machine): until it is done, /proc shows
-	 * the environment of the process it was forked from */
-	for (int tries = 0; sleeper > 0 && tries < 200; tries++) {
+	 * the environment of the process it was forked from, and between the switch of its
+	 * executable and the set-up of its new stack, an empty one */
+	for (int tries = 0; sleeper > 0 && tries < 3000; tries++) {
 		char exe_path[64], exe[256] = "";
 		snprintf(exe_path, sizeof exe_path, "/proc/%d/exe", (int)sleeper);
 		ssize_t exe_length = readlink(exe_path, exe, sizeof exe - 1);
 		exe[exe_length > 0 ? exe_length : 0] = '\0';
-		if (strstr(exe, "sleep"))
+		if (strstr(exe, "sleep") && has_environment(sleeper))
 			break;
 		usleep(10000);
 	}

@@ -33,6 +33,9 @@
  * its commits as its running synchronous_standby_names asks, from the flush positions
  * of the standbys that stream from it, exactly as PostgreSQL releases its waiters.
  *
+ * A standby whose WAL goes past the point where its upstream's history left that
+ * timeline has diverged: it cannot stream until it is rewound.
+ *
  * pghad is the real decide(): each iteration observes the model as observe.c would,
  * decides from the state it remembers, writes the next state (intent first) and then
  * carries the actions out on the model as the local platform would.
@@ -152,6 +155,7 @@ struct run {
 	struct member_observation observed[MAX_MEMBERS];
 	struct replication_peer peers[MAX_MEMBERS][MAX_MEMBERS];
 	char slots[MAX_MEMBERS][MAX_MEMBERS][MEMBER_NAME_SIZE];
+	struct timeline_switch histories[MAX_MEMBERS][MAX_TIMELINES];
 };
 
 #define CONVERGE_ROUNDS 16
@@ -263,6 +267,22 @@ static bool is_prefix_of(const struct world *world, int standby, int upstream)
 {
 	const struct model_member *s = &world->members[standby], *u = &world->members[upstream];
 	return s->flushed <= u->flushed && s->flushed <= fork_point(world, s->timeline, u->timeline);
+}
+
+/* The history file of timeline: each ancestor, oldest first, and where it ended. */
+static size_t timeline_history(const struct world *world, int timeline, struct timeline_switch *history)
+{
+	size_t count = 0;
+
+	for (int t = timeline; world->timelines[t].parent > 0; t = world->timelines[t].parent)
+		history[count++] = (struct timeline_switch){(uint32_t)world->timelines[t].parent,
+							    world->timelines[t].switchpoint};
+	for (size_t i = 0; i < count / 2; i++) {
+		struct timeline_switch swap = history[i];
+		history[i] = history[count - 1 - i];
+		history[count - 1 - i] = swap;
+	}
+	return count;
 }
 
 /* ---- synchronous replication, as PostgreSQL runs it ---- */
@@ -478,8 +498,12 @@ static void observe_model(struct run *run, struct model *model, struct cluster_o
 		o->error[0] = '\0';
 		o->in_recovery = o->reachable && m->in_recovery;
 		o->lsn = o->receive_lsn = 0;
-		o->streaming = o->receiving = o->pending_restart = o->lowers_standby_sensitive = o->replication_role = false;
+		o->streaming = o->receiving = o->pending_restart = o->lowers_standby_sensitive = false;
+		o->replication_role = o->replication_role_exists = false;
 		o->receiver_pid = 0;
+		o->wal_timeline = 0;
+		o->history = run->histories[i];
+		o->history_count = 0;
 		o->overridden[0] = o->synchronous_standby_names[0] = o->primary_conninfo[0] = o->primary_slot_name[0] = '\0';
 		o->upstream = -1;
 		o->follow_settings_current = false;
@@ -505,7 +529,12 @@ static void observe_model(struct run *run, struct model *model, struct cluster_o
 		 * standby has an upstream, its startup process keeps starting one */
 		o->receiving = m->in_recovery && m->upstream >= 0;
 		o->receiver_pid = o->receiving ? 5000 + i : 0;
-		o->replication_role = m->replication_role;
+		o->replication_role = o->replication_role_exists = m->replication_role;
+		/* the timeline of its WAL: a primary's own; a standby's latest segment's, that
+		 * of its last record here */
+		o->wal_timeline = (uint32_t)m->timeline;
+		if (!m->in_recovery)
+			o->history_count = timeline_history(world, m->timeline, run->histories[i]);
 		memcpy(o->synchronous_standby_names, m->synchronous, sizeof m->synchronous);
 		if (m->in_recovery && m->upstream >= 0) {
 			snprintf(o->primary_conninfo, sizeof o->primary_conninfo, "host=model port=%d application_name=%s",
@@ -630,8 +659,14 @@ static bool act(struct run *run, struct model *model, const struct action *actio
 		int source = action->source;
 		if (source < 0 || source >= world->count)
 			return fail(run, "rejoin %s to member %d, which does not exist", name_of(index).text, source);
-		if (m->processes || !world->members[source].processes || world->members[source].hung)
-			return true; /* pg_rewind needs the target stopped and the source answering */
+		if (m->processes) {
+			/* a diverged standby still runs: a fast shutdown first, then the rewind */
+			if (!answers)
+				return true;
+			m->processes = m->streaming = m->caught_up = false;
+		}
+		if (!world->members[source].processes || world->members[source].hung)
+			return true; /* pg_rewind needs the source answering: it stays stopped */
 		/* pg_rewind: nothing to do unless its WAL goes past the fork point; then its
 		 * history is replaced from there by the source's, up to the source's end */
 		if (m->flushed > fork_point(world, m->timeline, world->members[source].timeline)) {
@@ -672,6 +707,7 @@ static bool act(struct run *run, struct model *model, const struct action *actio
 		return true;
 	}
 	case ACTION_CREATE_REPLICATION_ROLE:
+	case ACTION_ALTER_REPLICATION_ROLE:
 		/* a role is replicated: every member that follows this one has it too */
 		if (answers)
 			for (int i = 0; i < world->count; i++)
