@@ -1868,6 +1868,16 @@ static void replay_from_environment(const char *text)
 	free(events);
 }
 
+/*
+ * Run as make check does, it is deterministic: the audit's sequence, the named ones,
+ * every configuration exhaustively, then random walks from a fixed base seed. Knobs:
+ *   PGHA_SEQUENCE_REPLAY='3 any 1 required: blip:1 iterate commit:0 ...'  one sequence, step by step
+ *   PGHA_SEQUENCE_SEED=N        the random walk of seed N, step by step (the seed picks the configuration)
+ *   PGHA_SEQUENCE_ONLY='3 any 1 required'   that configuration's exhaustive search alone
+ *   PGHA_SEQUENCE_DEPTH, _FAULTS, _COMMITS  added to the exhaustive bounds
+ *   PGHA_SEQUENCE_BUDGET=N      N times the random walks;  PGHA_SEQUENCE_BASE_SEED=N  another base seed
+ *   PGHA_SEQUENCE_VERBOSE=1     the audit's sequence step by step
+ */
 int main(void)
 {
 	make_names();
