@@ -627,7 +627,9 @@ static void plan_primary(struct decision *decision, const struct member_observat
 	struct cluster_state *next = &decision->next_state;
 	bool running_published = !synchronous_names_differ(primary->synchronous_standby_names, next->synchronous);
 
-	if (!next->synchronous_known || decision->state->primary != primary->index) {
+	/* a promotion just completed keeps the lists begin_promote published */
+	if (!next->synchronous_known ||
+	    (decision->state->primary != primary->index && decision->state->failover.to != primary->index)) {
 		/* what the primary runs is what its commits wait for: that is published */
 		snprintf(next->synchronous, sizeof next->synchronous, "%s", primary->synchronous_standby_names);
 		next->previous[0] = '\0';

@@ -669,10 +669,18 @@ static bool begin_promote(struct context *context)
 
 	next->failover.phase = PHASE_PROMOTE;
 	next->failover.to = to;
-	/* the candidate has every acknowledged commit: from now on only its list matters */
+	/* the candidate has every acknowledged commit; its list counts alone only once its
+	 * members have flushed what the candidate has: until then the candidate itself is
+	 * the list before, so that a failover of the candidate needs it (found by the
+	 * sequence checker: the list padded with a lagging standby, then the candidate dies) */
+	struct name_text candidate = name_of(context->cluster, to);
+	const char *only[] = {candidate.text};
+	char *itself = syncnames_render(SYNC_METHOD_ANY, 1, only, 1);
 	snprintf(next->synchronous, sizeof next->synchronous, "%s", names);
-	next->previous[0] = '\0';
+	snprintf(next->previous, sizeof next->previous, "%s", itself);
+	next->synchronous_since_lsn = 0;
 	next->synchronous_known = true;
+	free(itself);
 	free(names);
 	return true;
 }
