@@ -703,3 +703,11 @@ class NotifySocket:
 
     def __exit__(self, exc_type, exc_value, traceback):
         self.close()
+
+
+def assert_cut_before_promotion(log, promoted, standbys):
+    """pghad's log (from a mark before the fault) shows every standby cut from the old
+    primary before the promotion of promoted was decided."""
+    promotion = log.index(f"[{promoted}] promote")
+    for member in standbys:
+        assert -1 < log.find(f"[{member}] cut") < promotion, f"{member} was not cut before the choice"

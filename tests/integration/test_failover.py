@@ -440,10 +440,7 @@ def test_a_stopped_receiver_a_blip_then_a_dead_primary_lose_nothing(cluster, tmp
                                      what="a new primary with both others streaming from it")
         assert members(state)["test-2"]["role"] == "primary", \
             f"test-1, behind, was promoted: {state['failover']['last']}"
-        log = daemon.log_text(mark)
-        promoted = log.index("[test-2] promote")
-        for member in ("test-1", "test-2"):
-            assert -1 < log.find(f"[{member}] cut") < promoted, f"{member} was not cut before the choice"
+        pgharness.assert_cut_before_promotion(daemon.log_text(mark), "test-2", ("test-1", "test-2"))
         before = len(writer.acknowledged())
         pgharness.wait_until(lambda: len(writer.acknowledged()) > before + 20, timeout=30,
                              what="the writer committing on test-2")

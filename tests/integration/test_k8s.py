@@ -327,10 +327,7 @@ def test_deleting_the_primary_pod_fails_over_without_losing_commits(k8s):
     new_primary = k8s.rw_member()[0]
     # a deleted pod is not a stopped container: both standbys were cut from test-0
     # (primary_conninfo '' and no WAL receiver left) before the candidate was chosen
-    log = daemon.log_text(mark)
-    promoted = log.index(f"[{new_primary}] promote")
-    for member in ("test-1", "test-2"):
-        assert -1 < log.find(f"[{member}] cut") < promoted, f"{member} was not cut before the choice"
+    pgharness.assert_cut_before_promotion(daemon.log_text(mark), new_primary, ("test-1", "test-2"))
     acknowledged = set(writer.acknowledged())
     rows = {row[0] for row in k8s.sql(new_primary, "SELECT id FROM failover_writer")}
     assert acknowledged - rows == set(), f"{len(acknowledged - rows)} acknowledged commits lost"
@@ -495,10 +492,7 @@ def test_a_report_query_holding_replay_does_not_keep_a_standby_streaming_from_th
     finally:
         writer.stop()
     new_primary = k8s.rw_member()[0]
-    log = daemon.log_text(mark)
-    promoted = log.index(f"[{new_primary}] promote")
-    for member in ("test-1", "test-2"):
-        assert -1 < log.find(f"[{member}] cut") < promoted, f"{member} was not cut before the choice"
+    pgharness.assert_cut_before_promotion(daemon.log_text(mark), new_primary, ("test-1", "test-2"))
     # with max_standby_streaming_delay = -1 only pghad's cut can have ended the report session
     with pytest.raises(psycopg2.OperationalError):
         cursor.execute("SELECT 1")
