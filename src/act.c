@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "entrypoint.h"
 #include "log.h"
 #include "memory.h"
 #include "platform_k8s.h"
@@ -42,6 +43,7 @@ struct operation {
 	struct proc_job *job; /* initialize, clone */
 	pid_t postmaster;     /* start: the postmaster started */
 	long long deadline_ms; /* start, stop */
+	bool stopping;        /* rejoin: the member is stopping first; its rewind comes once it is down */
 	bool active;
 };
 
@@ -229,11 +231,15 @@ static void on_program_done(const struct proc_result *result, void *userdata)
 
 /* One statement on a member, bounded, over a connection with the server options
  * options (NULL: none); false (reported) when it fails, unless it fails with the SQLSTATE
- * quiet_state (NULL: none), which is left to the caller. */
+ * quiet_state (NULL: none), which is left to the caller. With value, the first value it
+ * returns (a new string; NULL when none or null). */
 static bool run_statement_with(struct actor *actor, const struct cluster_config *cluster, int index, const char *what,
 			       const char *options, const char *quiet_state, const char *sql, int parameter_count,
-			       const char *const *parameters, char *(*build_sql)(PGconn *, void *), void *build_context)
+			       const char *const *parameters, char *(*build_sql)(PGconn *, void *), void *build_context,
+			       char **value)
 {
+	if (value)
+		*value = NULL;
 	const struct member_observation *member = actor->observation ? observation_member(actor->observation, index) : NULL;
 	if (actor->kube && (!member || !member->address[0])) {
 		report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: its pod has no address", what);
@@ -252,6 +258,9 @@ static bool run_statement_with(struct actor *actor, const struct cluster_config 
 	pg_execute_all(&request, 1, STATEMENT_TIMEOUT_MS);
 	bool succeeded = request.succeeded;
 	const char *state = request.result ? PQresultErrorField(request.result, PG_DIAG_SQLSTATE) : NULL;
+	if (succeeded && value && request.result && PQntuples(request.result) > 0 && PQnfields(request.result) > 0 &&
+	    !PQgetisnull(request.result, 0, 0))
+		*value = xstrdup(PQgetvalue(request.result, 0, 0));
 	if (!succeeded && !(quiet_state && state && strcmp(state, quiet_state) == 0))
 		report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: %s", what, request.error);
 	pg_request_clear(&request);
@@ -265,7 +274,7 @@ static bool run_statement(struct actor *actor, const struct cluster_config *clus
 			  char *(*build_sql)(PGconn *, void *), void *build_context)
 {
 	return run_statement_with(actor, cluster, index, what, NULL, NULL, sql, parameter_count, parameters, build_sql,
-				  build_context);
+				  build_context, NULL);
 }
 
 /* Settings files were written: the member reads them now. */
@@ -379,14 +388,14 @@ static bool alter_system(struct actor *actor, const struct cluster_config *clust
 	char what[192];
 	snprintf(what, sizeof what, "ALTER SYSTEM %s %s", value ? "SET" : "RESET", name);
 	if (run_statement_with(actor, cluster, index, what, NULL, custom ? SQLSTATE_UNDEFINED_OBJECT : NULL, NULL, 0,
-			       NULL, build_alter_system, &change))
+			       NULL, build_alter_system, &change, NULL))
 		return true;
 	if (!custom)
 		return false;
 	char *options = NULL;
 	pg_server_option(&options, name, value);
 	bool done = run_statement_with(actor, cluster, index, what, options, NULL, NULL, 0, NULL, build_alter_system,
-				       &change);
+				       &change, NULL);
 	free(options);
 	return done;
 }
@@ -421,22 +430,53 @@ static void kube_configure(struct actor *actor, const struct cluster_config *clu
 }
 
 /* Creates the member's pod; its start (initdb, clone, rewind inside the pod) is over
- * once it answers. */
+ * once it answers. A rejoin's pod rewinds its data first, whatever standby.signal says. */
 static void kube_start(struct actor *actor, const struct cluster_config *cluster, int index, enum operation_kind kind,
 		       bool primary, int source)
 {
 	const struct member_observation *upstream =
 		source >= 0 ? observation_member(actor->observation, source) : observation_primary(actor->observation);
+	enum kube_pod_start start = kind == OPERATION_INITIALIZE ? KUBE_POD_BOOTSTRAP
+				    : kind == OPERATION_REJOIN   ? KUBE_POD_REWIND
+				    : primary			 ? KUBE_POD_PRIMARY
+								 : KUBE_POD_STANDBY;
 	char why[1024] = "";
 
-	if (!kube_create_member(actor->kube, cluster, index, primary, kind == OPERATION_INITIALIZE, upstream, why,
-				sizeof why)) {
+	if (!kube_create_member(actor->kube, cluster, index, start, upstream, why, sizeof why)) {
 		report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: %s", operation_names[kind], why);
 		return;
 	}
 	struct operation *operation = begin(actor, cluster->name, index, kind, source);
 	if (kind != OPERATION_START)
 		operation->deadline_ms = now_ms() + COPY_TIMEOUT_MS;
+}
+
+/* pgha-entrypoint wrote beside the data directory what the rejoin of member index came
+ * to (rewound, or moved aside and copied again); the member answers now, and pghad reads
+ * it through it, since a pod's log is out of its reach. */
+static void kube_report_rejoin(struct actor *actor, const struct cluster_config *cluster, int index)
+{
+	char *account = NULL, sentence[768];
+
+	run_statement_with(actor, cluster, index, "reading what pgha-entrypoint did to rejoin", NULL, NULL,
+			   "SELECT pg_catalog.pg_read_file(pg_catalog.current_setting('data_directory') || '"
+			   ENTRYPOINT_REJOIN_SUFFIX "', 0, 4096, true)",
+			   0, NULL, NULL, NULL, &account);
+	switch (entrypoint_parse_rejoin(account, sentence, sizeof sentence)) {
+	case ENTRYPOINT_REJOIN_REWOUND:
+	case ENTRYPOINT_REJOIN_CLONED:
+		report(actor, LOG_LEVEL_NOTICE, cluster->name, index, "rejoin finished: %s", sentence);
+		break;
+	case ENTRYPOINT_REJOIN_MOVED_ASIDE:
+		report(actor, LOG_LEVEL_WARNING, cluster->name, index, "rejoin failed: %s", sentence);
+		break;
+	case ENTRYPOINT_REJOIN_UNKNOWN:
+		report(actor, LOG_LEVEL_NOTICE, cluster->name, index,
+		       "rejoin finished: its pod answers, but pgha-entrypoint left no account of what it did; see its "
+		       "log (kubectl logs)");
+		break;
+	}
+	free(account);
 }
 
 /* The actions that differ on kubernetes; false for those that are SQL on every platform. */
@@ -455,6 +495,16 @@ static bool kube_carry_out(struct actor *actor, const struct cluster_config *clu
 		kube_start(actor, cluster, action->member, OPERATION_CLONE, false, action->source);
 		break;
 	case ACTION_REJOIN:
+		if (member && member->live_processes > 0) {
+			/* a diverged standby still runs: its pod is deleted as for a stop, and created
+			 * again to rewind once it is gone (settle); pg_rewind wants it shut down */
+			if (kube_delete_member(actor->kube, cluster, action->member, -1, why, sizeof why))
+				begin(actor, name, action->member, OPERATION_REJOIN, action->source)->stopping = true;
+			else
+				report(actor, LOG_LEVEL_ERROR, name, action->member, "deleting its pod to rewind it failed: %s",
+				       why);
+			break;
+		}
 		kube_start(actor, cluster, action->member, OPERATION_REJOIN, false, action->source);
 		break;
 	case ACTION_START:
@@ -674,7 +724,7 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 		const struct member_observation *member = observation_member(observation, action->member);
 		if (member && member->postmaster && !member->postmaster_exited) {
 			if (local_stop(member->postmaster, why, sizeof why))
-				begin(actor, name, action->member, OPERATION_REJOIN, action->source);
+				begin(actor, name, action->member, OPERATION_REJOIN, action->source)->stopping = true;
 			else
 				report(actor, LOG_LEVEL_ERROR, name, action->member, "stopping it to rewind failed: %s", why);
 			break;
@@ -696,10 +746,14 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 		const struct member_observation *member = observation_member(observation, operation->index);
 		/* a pod is gone, or its container ended: nothing of it runs */
 		bool gone = member && (actor->kube ? member->live_processes == 0 : member->postmaster == 0);
-		if (operation->kind == OPERATION_REJOIN && !actor->kube && gone) {
-			/* the diverged standby has stopped: now its rewind */
+		if (operation->kind == OPERATION_REJOIN && operation->stopping && gone) {
+			/* the diverged standby has stopped: now its rewind, by pg_rewind here or by
+			 * pgha-entrypoint in a new pod */
 			operation->active = false;
-			rewind_member(actor, cluster, operation->index, operation->source);
+			if (actor->kube)
+				kube_start(actor, cluster, operation->index, OPERATION_REJOIN, false, operation->source);
+			else
+				rewind_member(actor, cluster, operation->index, operation->source);
 			continue;
 		}
 		if (operation->kind == OPERATION_RESTART && gone) {
@@ -711,9 +765,10 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 				start(actor, cluster, operation->index);
 			continue;
 		}
-		bool starting = operation->kind == OPERATION_START || (actor->kube && (operation->kind == OPERATION_INITIALIZE ||
-											operation->kind == OPERATION_CLONE ||
-											operation->kind == OPERATION_REJOIN));
+		bool starting = operation->kind == OPERATION_START ||
+				(actor->kube && !operation->stopping &&
+				 (operation->kind == OPERATION_INITIALIZE || operation->kind == OPERATION_CLONE ||
+				  operation->kind == OPERATION_REJOIN));
 		bool over = !member || (starting				? member->reachable
 					: operation->kind == OPERATION_PROMOTE ? member->reachable && !member->in_recovery
 									       : gone);
@@ -750,10 +805,13 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 				run_statement(actor, cluster, operation->index, "the checkpoint after promotion", "CHECKPOINT",
 					      0, NULL, NULL, NULL);
 			}
-			report(actor, LOG_LEVEL_NOTICE, cluster->name, operation->index, "%s",
-			       starting				      ? "started"
-			       : operation->kind == OPERATION_PROMOTE ? "promoted: it is the primary"
-								      : "stopped");
+			if (starting && operation->kind == OPERATION_REJOIN)
+				kube_report_rejoin(actor, cluster, operation->index);
+			else
+				report(actor, LOG_LEVEL_NOTICE, cluster->name, operation->index, "%s",
+				       starting				      ? "started"
+				       : operation->kind == OPERATION_PROMOTE ? "promoted: it is the primary"
+									      : "stopped");
 		} else if (now_ms() > operation->deadline_ms) {
 			operation->active = false;
 			report(actor, LOG_LEVEL_WARNING, cluster->name, operation->index, "%s not over after %d s: %s",

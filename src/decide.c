@@ -820,7 +820,9 @@ void decide(const struct cluster_config *cluster, const struct cluster_observati
 	}
 	/* the standbys a promotion leaves follow the candidate already (a cascade, which
 	 * continues on its new timeline), so that commits on it find a synchronous standby
-	 * streaming the moment it is promoted; it is the most advanced, so each can */
+	 * streaming the moment it is promoted; it is the most advanced, so each can, unless
+	 * the operator forced a standby behind another: that one diverges, and is rewound
+	 * once the candidate is promoted */
 	const struct member_observation *leader = primary;
 	if (!leader && in_progress && decision.next_state.failover.phase == PHASE_PROMOTE) {
 		const struct member_observation *candidate = find_member(observation, decision.next_state.failover.to);
@@ -870,7 +872,8 @@ void decide(const struct cluster_config *cluster, const struct cluster_observati
 			plan_rewind(&decision, member, primary);
 		else if (primary && member->reachable && member->in_recovery)
 			plan_follow(&decision, member, primary);
-		else if (leader && member != leader && member->reachable && member->in_recovery)
+		else if (leader && member != leader && member->reachable && member->in_recovery &&
+			 !observation_diverged(member, leader))
 			plan_follow(&decision, member, leader);
 	}
 	if (primary)
@@ -940,6 +943,12 @@ char *decide_synchronous_names(const struct cluster_config *cluster, const struc
 
 	for (size_t i = 0; i < candidate_count; i++) {
 		names[i] = member_name(cluster, candidates[i].index);
+		const struct member_observation *member = find_member(observation, candidates[i].index);
+		/* a diverged standby may stream for a moment all the same (from the start of
+		 * its last segment, up to where the primary's timeline forked off): it can
+		 * confirm nothing written after, and is never counted on */
+		if (member && observation_diverged(member, primary_member))
+			continue;
 		if (is_streaming_to(primary_member, names[i].text)) {
 			chosen[i] = true;
 			chosen_count++;

@@ -103,6 +103,16 @@ static bool parse_bootstrap(struct entrypoint_environment *environment, const ch
 	return true;
 }
 
+static bool parse_rewind(struct entrypoint_environment *environment, const char *value, char *why, size_t why_size)
+{
+	if (strcmp(value, "1") != 0 && strcmp(value, "0") != 0) {
+		snprintf(why, why_size, "PGHA_REWIND=%s is neither 1 nor 0", value);
+		return false;
+	}
+	environment->rewind = value[0] == '1';
+	return true;
+}
+
 static bool parse_integer(const char *name, const char *value, long minimum, long maximum, int *result, char *why,
 			  size_t why_size)
 {
@@ -249,6 +259,9 @@ const struct entrypoint_variable entrypoint_variables[] = {
 	{"PGHA_PORT", false, "5432", false, parse_port, "the port PostgreSQL listens on"},
 	{"PGHA_BOOTSTRAP", false, "0", false, parse_bootstrap,
 	 "1: this member may initdb an empty data directory (member 0 of a new cluster)"},
+	{"PGHA_REWIND", false, "0", false, parse_rewind,
+	 "1: pghad found this standby's data diverged from the primary's history: pg_rewind it, even with "
+	 "standby.signal"},
 	{"PGHA_PRIMARY_HOST", false, NULL, false, parse_primary_hosts,
 	 "the primary's hosts, comma-separated (required for a standby)"},
 	{"PGHA_PRIMARY_PORT", false, NULL, false, parse_primary_port, "the primary's port (default: PGHA_PORT)"},
@@ -314,6 +327,10 @@ bool entrypoint_read_environment(const char *(*lookup)(const char *name, void *c
 		environment->primary_port = environment->port;
 	if (environment->role == ENTRYPOINT_STANDBY && !environment->primary_host_list) {
 		add_error(errors, errors_size, "PGHA_ROLE=standby needs PGHA_PRIMARY_HOST: the primary to follow");
+		valid = false;
+	}
+	if (environment->rewind && environment->role != ENTRYPOINT_STANDBY) {
+		add_error(errors, errors_size, "PGHA_REWIND=1 needs PGHA_ROLE=standby: a member is rewound to follow a primary");
 		valid = false;
 	}
 	return valid;
@@ -398,7 +415,7 @@ static void decide_empty(const struct entrypoint_environment *environment, const
 }
 
 /* A PostgreSQL data directory: started as it is, or rewound first when it is a former
- * primary that must now follow another. */
+ * primary that must now follow another, or a standby that pghad found diverged. */
 static void decide_cluster(const struct entrypoint_environment *environment, const struct entrypoint_found *found,
 			   struct entrypoint_decision *decision)
 {
@@ -423,6 +440,12 @@ static void decide_cluster(const struct entrypoint_environment *environment, con
 		choose(decision, ENTRYPOINT_START, false, "PGDATA %s holds a PostgreSQL data directory%s: starting it as it is",
 		       data,
 		       found->data.standby_signal ? " of a standby (standby.signal; pghad promotes it if it must)" : "");
+	else if (found->data.standby_signal && environment->rewind)
+		choose(decision, ENTRYPOINT_REWIND, true,
+		       "PGDATA %s holds a standby's data directory (standby.signal) whose WAL pghad found diverged from "
+		       "the primary's history (PGHA_REWIND=1): pg_rewind from the primary (%s), then starting as its "
+		       "standby; should pg_rewind fail, the directory is moved aside (kept) and the primary copied again",
+		       data, environment->primary_host_list);
 	else if (found->data.standby_signal)
 		choose(decision, ENTRYPOINT_START, true,
 		       "PGDATA %s holds a standby's data directory (standby.signal): starting it as it is, following "
@@ -431,7 +454,8 @@ static void decide_cluster(const struct entrypoint_environment *environment, con
 	else
 		choose(decision, ENTRYPOINT_REWIND, true,
 		       "PGDATA %s holds the data directory of a former primary (no standby.signal) and PGHA_ROLE=standby: "
-		       "pg_rewind from the primary (%s), then starting as its standby",
+		       "pg_rewind from the primary (%s), then starting as its standby; should pg_rewind fail, the "
+		       "directory is moved aside (kept) and the primary copied again",
 		       data, environment->primary_host_list);
 }
 
@@ -520,6 +544,67 @@ bool entrypoint_password(const char *content, size_t length, char *password, siz
 	memcpy(password, content, length);
 	password[length] = '\0';
 	return true;
+}
+
+void entrypoint_last_line(const char *output, char *line, size_t size)
+{
+	const char *end = output + strlen(output);
+
+	line[0] = '\0';
+	while (end > output) {
+		while (end > output && isspace((unsigned char)end[-1]))
+			end--;
+		const char *start = end;
+		while (start > output && start[-1] != '\n')
+			start--;
+		while (start < end && isspace((unsigned char)*start))
+			start++;
+		if (start < end) {
+			size_t length = (size_t)(end - start) < size - 1 ? (size_t)(end - start) : size - 1;
+			memcpy(line, start, length);
+			line[length] = '\0';
+			return;
+		}
+		end = start;
+	}
+}
+
+static const char *const rejoin_outcomes[] = {
+	[ENTRYPOINT_REJOIN_REWOUND] = "rewound",
+	[ENTRYPOINT_REJOIN_CLONED] = "cloned",
+	[ENTRYPOINT_REJOIN_MOVED_ASIDE] = "moved-aside",
+};
+
+char *entrypoint_render_rejoin(enum entrypoint_rejoin outcome, const char *sentence)
+{
+	char *text = xasprintf("%s: %s\n", rejoin_outcomes[outcome], sentence);
+	/* one line, whatever a program's output put into the sentence */
+	for (char *c = text; c[1]; c++)
+		if (iscntrl((unsigned char)*c))
+			*c = ' ';
+	return text;
+}
+
+enum entrypoint_rejoin entrypoint_parse_rejoin(const char *content, char *sentence, size_t sentence_size)
+{
+	sentence[0] = '\0';
+	if (!content)
+		return ENTRYPOINT_REJOIN_UNKNOWN;
+	for (size_t outcome = ENTRYPOINT_REJOIN_REWOUND; outcome < sizeof rejoin_outcomes / sizeof rejoin_outcomes[0];
+	     outcome++) {
+		size_t length = strlen(rejoin_outcomes[outcome]);
+		if (strncmp(content, rejoin_outcomes[outcome], length) != 0 || strncmp(content + length, ": ", 2) != 0)
+			continue;
+		const char *start = content + length + 2;
+		size_t taken = strcspn(start, "\n");
+		if (taken >= sentence_size)
+			taken = sentence_size - 1;
+		for (size_t i = 0; i < taken; i++)
+			sentence[i] = iscntrl((unsigned char)start[i]) ? ' ' : start[i];
+		sentence[taken] = '\0';
+		return (enum entrypoint_rejoin)outcome;
+	}
+	return ENTRYPOINT_REJOIN_UNKNOWN;
 }
 
 /* ---- the files ---- */

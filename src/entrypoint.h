@@ -31,6 +31,7 @@ struct entrypoint_environment {
 	char *member;              /* PGHA_MEMBER: application_name and cluster_name */
 	enum entrypoint_role role; /* PGHA_ROLE */
 	bool bootstrap;            /* PGHA_BOOTSTRAP=1: may initdb an empty data directory */
+	bool rewind;               /* PGHA_REWIND=1: pghad found its data diverged from the primary's history */
 	int port;                  /* PGHA_PORT */
 	char *primary_host_list;   /* PGHA_PRIMARY_HOST as given ("H1,H2"), NULL when unset */
 	char **primary_hosts;      /* the same, split; primary_host_count of them */
@@ -76,7 +77,7 @@ struct entrypoint_found {
 enum entrypoint_action {
 	ENTRYPOINT_INITIALIZE, /* initdb a new cluster: the bootstrap primary */
 	ENTRYPOINT_CLONE,      /* wait for the primary, pg_basebackup, start as a standby */
-	ENTRYPOINT_REWIND,     /* wait for the primary, pg_rewind, start as a standby */
+	ENTRYPOINT_REWIND,     /* wait for the primary, pg_rewind (or move aside and clone when it fails), start as a standby */
 	ENTRYPOINT_START,      /* start what is there */
 	ENTRYPOINT_REFUSE,     /* touch nothing, say why, exit with exit_status */
 };
@@ -103,6 +104,29 @@ int entrypoint_next_delay_ms(int delay_ms);
  * the password). password is then NUL-terminated. */
 bool entrypoint_password(const char *content, size_t length, char *password, size_t password_size, char *why,
 			 size_t why_size);
+
+/* The last line of a program's output that is not blank (at most size-1 bytes, blanks
+ * around it dropped), "" when there is none: where its error is. */
+void entrypoint_last_line(const char *output, char *line, size_t size);
+
+/* What pgha-entrypoint did when told PGHA_REWIND=1, for pghad, which reads it through
+ * the member once it answers: the file PGDATA ENTRYPOINT_REJOIN_SUFFIX, beside PGDATA
+ * rather than in it (pg_rewind and pg_basebackup would carry it to another member), one
+ * line "OUTCOME: sentence". */
+#define ENTRYPOINT_REJOIN_SUFFIX ".rejoin"
+
+enum entrypoint_rejoin {
+	ENTRYPOINT_REJOIN_UNKNOWN,     /* no such file, or not one pgha-entrypoint wrote */
+	ENTRYPOINT_REJOIN_REWOUND,     /* pg_rewind from the primary */
+	ENTRYPOINT_REJOIN_CLONED,      /* there was no data directory to rewind: cloned */
+	ENTRYPOINT_REJOIN_MOVED_ASIDE, /* pg_rewind failed: the directory kept aside, cloned again */
+};
+
+/* The file's content for outcome (not UNKNOWN), sentence on one line. A new string. */
+char *entrypoint_render_rejoin(enum entrypoint_rejoin outcome, const char *sentence);
+/* The outcome content tells (NULL: UNKNOWN), and its sentence in sentence: the first
+ * line, control characters replaced ("" when UNKNOWN). */
+enum entrypoint_rejoin entrypoint_parse_rejoin(const char *content, char *sentence, size_t sentence_size);
 
 /* The settings pgha-entrypoint owns, pgha.conf; socket_dir is the Unix socket directory
  * chosen ("" for none). A new string. */

@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,7 @@ struct entrypoint {
 	char replication_password[PASSWORD_MAX + 1];
 	sd_event *event;
 	int stop_signal;                      /* the stop signal received, 0 until then */
+	char failure[512];                    /* how the last program that failed ended, and its last line */
 };
 
 static void usage(FILE *out)
@@ -210,8 +213,10 @@ static bool run_program(struct entrypoint *entrypoint, const char *name, const c
 
 	log_info("running %s", name);
 	struct proc_job *job = proc_start(entrypoint->event, argv, extra_env, NULL, timeout_ms, on_program_done, &run);
-	if (!job)
+	if (!job) {
+		snprintf(entrypoint->failure, sizeof entrypoint->failure, "%s could not be run", name);
 		return false;
+	}
 	if (!run_until(entrypoint, &run.done)) {
 		if (!run.done)
 			proc_cancel(job);
@@ -223,8 +228,12 @@ static bool run_program(struct entrypoint *entrypoint, const char *name, const c
 		log_lines(LOG_LEVEL_INFO, name, run.output, 0);
 		log_info("%s finished in %.1f s", name, (double)(now_ms() - started) / 1000);
 	} else {
+		char last[256];
 		log_lines(LOG_LEVEL_ERROR, name, run.output, FAILED_OUTPUT_LINES);
 		log_error("%s %s", name, run.description);
+		entrypoint_last_line(run.output, last, sizeof last);
+		snprintf(entrypoint->failure, sizeof entrypoint->failure, "%s %s%s%s", name, run.description,
+			 last[0] ? ": " : "", last);
 	}
 	free(run.output);
 	return run.succeeded;
@@ -480,6 +489,66 @@ static bool rewind_from(struct entrypoint *entrypoint, const char *host)
 	return done;
 }
 
+/* pg_rewind failed, its target may be half rewound: PGDATA is moved aside within the
+ * volume (kept, never deleted) and the primary copied again. aside gets where it went. */
+static bool move_aside_and_clone(struct entrypoint *entrypoint, const char *host, char *aside, size_t aside_size)
+{
+	const char *data = entrypoint->environment.data;
+	char why[512];
+	char *moved = datadir_aside_name(data, "unusable");
+	bool done = rename(data, moved) == 0;
+
+	if (!done)
+		log_error("pg_rewind failed and PGDATA %s cannot be moved aside to %s: %m; leaving it as it is", data,
+			  moved);
+	else {
+		snprintf(aside, aside_size, "%s", moved);
+		log_warning("pg_rewind failed: PGDATA %s is kept as %s (never deleted: remove it once you have no use "
+			    "for it); copying the primary (%s) again",
+			    data, moved, host);
+		if (!file_sync_parent(data, why, sizeof why))
+			log_warning("%s", why);
+		done = clone(entrypoint, host);
+	}
+	free(moved);
+	return done;
+}
+
+/* PGDATA.rejoin, what pghad reads after a rewind it asked for (PGHA_REWIND=1). */
+static char *rejoin_path(const struct entrypoint *entrypoint)
+{
+	return xasprintf("%s" ENTRYPOINT_REJOIN_SUFFIX, entrypoint->environment.data);
+}
+
+/* An account of an earlier rejoin must not pass for this one's. */
+static void forget_rejoin(const struct entrypoint *entrypoint)
+{
+	char *path = rejoin_path(entrypoint);
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warning("cannot remove %s, left by an earlier rejoin: %m", path);
+	free(path);
+}
+
+/* Without it pghad says only that the member answers again: a warning, not a failure. */
+static void tell_rejoin(const struct entrypoint *entrypoint, enum entrypoint_rejoin outcome, const char *format, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void tell_rejoin(const struct entrypoint *entrypoint, enum entrypoint_rejoin outcome, const char *format, ...)
+{
+	char sentence[1024], why[512];
+	va_list arguments;
+
+	va_start(arguments, format);
+	vsnprintf(sentence, sizeof sentence, format, arguments);
+	va_end(arguments);
+	char *path = rejoin_path(entrypoint);
+	char *text = entrypoint_render_rejoin(outcome, sentence);
+	if (!file_replace(path, text, strlen(text), 0600, why, sizeof why))
+		log_warning("cannot tell pghad what this rejoin did: %s", why);
+	free(text);
+	free(path);
+}
+
 /* unix_socket_directories: PGHA_SOCKET_DIR, else the usual directory if this user may make
  * sockets there, else none (TCP only). */
 static const char *socket_directory(const struct entrypoint *entrypoint)
@@ -590,8 +659,11 @@ static int run(struct entrypoint *entrypoint)
 		return PGHA_EXIT_FAILURE;
 	if (!watch_stop_signals(entrypoint))
 		return PGHA_EXIT_INTERNAL;
+	if (environment->rewind)
+		forget_rejoin(entrypoint);
 
 	int primary = -1;
+	char aside[PATH_MAX] = "";
 	switch (decision.action) {
 	case ENTRYPOINT_INITIALIZE:
 		if (!initialize(entrypoint))
@@ -601,11 +673,30 @@ static int run(struct entrypoint *entrypoint)
 		primary = wait_for_primary(entrypoint, REPLICATION_ROLE);
 		if (primary < 0 || !clone(entrypoint, environment->primary_hosts[primary]))
 			return stopped_status(entrypoint);
+		if (environment->rewind)
+			tell_rejoin(entrypoint, ENTRYPOINT_REJOIN_CLONED,
+				    "its volume held no data directory to rewind: it was copied from the primary at %s:%d",
+				    environment->primary_hosts[primary], environment->primary_port);
 		break;
 	case ENTRYPOINT_REWIND:
 		primary = wait_for_primary(entrypoint, ENTRYPOINT_SUPERUSER);
-		if (primary < 0 || !rewind_from(entrypoint, environment->primary_hosts[primary]))
+		if (primary < 0)
 			return stopped_status(entrypoint);
+		if (rewind_from(entrypoint, environment->primary_hosts[primary])) {
+			if (environment->rewind)
+				tell_rejoin(entrypoint, ENTRYPOINT_REJOIN_REWOUND, "rewound with pg_rewind from the primary at %s:%d",
+					    environment->primary_hosts[primary], environment->primary_port);
+			break;
+		}
+		/* stopped (the pod deleted meanwhile): the next pod rewinds it again */
+		if (entrypoint->stop_signal ||
+		    !move_aside_and_clone(entrypoint, environment->primary_hosts[primary], aside, sizeof aside))
+			return stopped_status(entrypoint);
+		if (environment->rewind)
+			tell_rejoin(entrypoint, ENTRYPOINT_REJOIN_MOVED_ASIDE,
+				    "%s; its data directory is kept as %s in its volume and it was copied again from the "
+				    "primary at %s:%d",
+				    entrypoint->failure, aside, environment->primary_hosts[primary], environment->primary_port);
 		break;
 	case ENTRYPOINT_START:
 	case ENTRYPOINT_REFUSE:

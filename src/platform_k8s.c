@@ -773,9 +773,11 @@ static bool ensure_claim(struct kube_platform *kube, const struct cluster_config
 	return status == 201 || status == 409;
 }
 
-bool kube_create_member(struct kube_platform *kube, const struct cluster_config *cluster, int index, bool primary,
-			bool bootstrap, const struct member_observation *upstream, char *why, size_t why_size)
+bool kube_create_member(struct kube_platform *kube, const struct cluster_config *cluster, int index,
+			enum kube_pod_start start, const struct member_observation *upstream, char *why,
+			size_t why_size)
 {
+	bool primary = start == KUBE_POD_PRIMARY || start == KUBE_POD_BOOTSTRAP;
 	char pod_name[NAMES_BUFFER_SIZE], claim[NAMES_BUFFER_SIZE], member[NAMES_BUFFER_SIZE];
 	char port[16], secret[NAMES_BUFFER_SIZE + 8], slot[NAMES_BUFFER_SIZE];
 	const json_t *existing = member_pod(kube, cluster->name, index);
@@ -801,8 +803,10 @@ bool kube_create_member(struct kube_platform *kube, const struct cluster_config 
 	json_array_append_new(environment, env("PGHA_MEMBER", member));
 	json_array_append_new(environment, env("PGHA_PORT", port));
 	json_array_append_new(environment, env("PGHA_ROLE", primary ? "primary" : "standby"));
-	if (bootstrap)
+	if (start == KUBE_POD_BOOTSTRAP)
 		json_array_append_new(environment, env("PGHA_BOOTSTRAP", "1"));
+	if (start == KUBE_POD_REWIND)
+		json_array_append_new(environment, env("PGHA_REWIND", "1"));
 	if (!primary) {
 		/* the primary's address now, then its Service for when the pod outlives that */
 		char *hosts = upstream && upstream->address[0] ? xasprintf("%s,%s-rw", upstream->address, cluster->name)

@@ -68,12 +68,21 @@ int kube_upstream_of(const struct cluster_observation *observation, const char *
 bool kube_replication_password(struct kube_platform *kube, const struct cluster_config *cluster, char *password,
 			       size_t password_size, char *why, size_t why_size);
 
-/* Creates member index's claim when missing and its pod, to start as a primary
- * (bootstrap: may initdb an empty volume) or as a standby of upstream (which may be
- * NULL when no primary has an address: an existing standby starts without one). A pod
- * that ended is deleted first. */
-bool kube_create_member(struct kube_platform *kube, const struct cluster_config *cluster, int index, bool primary,
-			bool bootstrap, const struct member_observation *upstream, char *why, size_t why_size);
+/* How a member's pod starts: what pgha-entrypoint is told (PGHA_ROLE, PGHA_BOOTSTRAP,
+ * PGHA_REWIND). */
+enum kube_pod_start {
+	KUBE_POD_PRIMARY,   /* as a primary, from the data it has */
+	KUBE_POD_BOOTSTRAP, /* as the first primary of a new cluster: may initdb an empty volume */
+	KUBE_POD_STANDBY,   /* as a standby of upstream: cloned first when its volume is empty */
+	KUBE_POD_REWIND,    /* as a standby of upstream, its data rewound first: it diverged */
+};
+
+/* Creates member index's claim when missing and its pod, to start as start says; a
+ * standby follows upstream (which may be NULL when no primary has an address: an
+ * existing standby starts without one). A pod that ended is deleted first. */
+bool kube_create_member(struct kube_platform *kube, const struct cluster_config *cluster, int index,
+			enum kube_pod_start start, const struct member_observation *upstream, char *why,
+			size_t why_size);
 /* Deletes member index's pod (grace_seconds -1: its own grace period); its claim stays. */
 bool kube_delete_member(struct kube_platform *kube, const struct cluster_config *cluster, int index,
 			int grace_seconds, char *why, size_t why_size);

@@ -612,3 +612,105 @@ def test_former_primary_is_rewound_and_follows_the_new_one(cluster, end):
     commands = cluster.commands()
     assert any("initdb" in command for command in commands)
     assert any("pg_basebackup" in command for command in commands)
+
+
+def test_diverged_standby_is_rewound_when_asked(cluster):
+    """A standby whose WAL went past the point where the new primary's timeline forked off
+    (test-2 received what test-1, promoted later, never did) keeps its standby.signal;
+    with PGHA_REWIND=1 it is rewound all the same, and follows the new primary."""
+    old = bootstrap(cluster, "test-0")
+    behind, ahead = cluster.member("test-1"), cluster.member("test-2")
+    create_replication(old, "test_1", "test_2")
+    old.sql("CREATE TABLE t (v text)")
+    old.sql("INSERT INTO t VALUES ('common')")
+    for member, slot in ((behind, "test_1"), (ahead, "test_2")):
+        cluster.start(member, "standby", PGHA_PRIMARY_HOST="127.0.0.1", PGHA_PRIMARY_PORT=old.port, PGHA_SLOT=slot)
+        member.wait_ready()
+        wait_streaming(old, member.name, slot=slot)
+        pgharness.wait_until(lambda: member.value("SELECT count(*) FROM t") == 1, timeout=30,
+                             what=f"the common row on {member.name}")
+
+    # test-1 stops; test-2 goes on receiving what it never will
+    assert behind.stop() == 0
+    old.sql("INSERT INTO t SELECT 'old timeline only' FROM generate_series(1, 1000)")
+    end = old.value("SELECT pg_current_wal_lsn()::text")
+    pgharness.wait_until(lambda: ahead.value("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (end,)),
+                         timeout=30, what="test-2 to replay the old primary's last rows")
+    assert ahead.stop() == 0
+    assert old.stop() == 0
+
+    # test-1, behind, becomes the primary: its new timeline forks off before test-2's WAL ends
+    cluster.start(behind, "primary")
+    behind.wait_ready()
+    assert behind.value("SELECT pg_promote(true, 60)")
+    behind.sql("INSERT INTO t VALUES ('new primary')")
+    behind.sql("CHECKPOINT")  # pg_rewind reads the primary's timeline in its pg_control
+    behind.sql("SELECT pg_create_physical_replication_slot('test_2')")
+
+    mark = ahead.log_mark()
+    cluster.start(ahead, "standby", PGHA_PRIMARY_HOST="127.0.0.1", PGHA_PRIMARY_PORT=behind.port,
+                  PGHA_SLOT="test_2", PGHA_REWIND=1)
+    ahead.wait_ready(timeout=90)
+    wait_streaming(behind, "test-2", slot="test_2")
+    log = ahead.log_text()[mark:]
+    assert "standby's data directory (standby.signal) whose WAL pghad found diverged" in log
+    assert "pg_rewind: servers diverged at WAL location" in log and "pg_rewind finished" in log
+    assert ahead.value("SELECT pg_is_in_recovery()")
+    behind.sql("INSERT INTO t VALUES ('after the rewind')")
+    pgharness.wait_until(
+        lambda: sorted(row[0] for row in ahead.sql("SELECT DISTINCT v FROM t")) == [
+            "after the rewind", "common", "new primary"],
+        timeout=30, what="the rewound standby to hold the new primary's rows and not the old timeline's")
+    assert ahead.value("SELECT received_tli FROM pg_stat_wal_receiver") == 2
+    assert ahead.postmaster_pid() == ahead.process.pid
+    with open(ahead.data + ".rejoin") as account:
+        assert account.read() == f"rewound: rewound with pg_rewind from the primary at 127.0.0.1:{behind.port}\n"
+    assert not [name for name in os.listdir(ahead.volume) if ".unusable." in name]
+    cluster.check_secrets()
+
+
+def test_a_standby_pg_rewind_refuses_is_moved_aside_and_copied_again(cluster):
+    """pg_rewind fails (here: the volume holds a standby of another cluster): the directory
+    is kept aside in the volume, never deleted, the primary is copied again, and the
+    account pghad reads says so."""
+    primary = bootstrap(cluster, "test-0")
+    create_replication(primary, "test_1")
+    primary.sql("CREATE TABLE t AS SELECT 'the primary''s' AS v")
+    stranger = bootstrap(cluster, "other")
+    stranger.sql("CREATE TABLE mine AS SELECT 'kept' AS v")
+    stranger_identity = stranger.value("SELECT system_identifier FROM pg_control_system()")
+    assert stranger.stop() == 0
+    standby = cluster.member("test-1")
+    os.rename(stranger.data, standby.data)
+    signal_file = os.path.join(standby.data, "standby.signal")
+    open(signal_file, "w").close()
+    standby.account.chown(signal_file)
+    # an account left by an earlier rejoin does not pass for this one's
+    with open(standby.data + ".rejoin", "w") as stale:
+        stale.write("rewound: long ago\n")
+    standby.account.chown(standby.data + ".rejoin")
+
+    cluster.start(standby, "standby", PGHA_PRIMARY_HOST="127.0.0.1", PGHA_PRIMARY_PORT=primary.port,
+                  PGHA_SLOT="test_1", PGHA_REWIND=1)
+    standby.wait_ready(timeout=90)
+    wait_streaming(primary, "test-1", slot="test_1")
+    log = standby.log_text()
+    assert "source and target clusters are from different systems" in log
+    kept = [name for name in os.listdir(standby.volume) if name.startswith("pgdata.unusable.")]
+    assert len(kept) == 1, os.listdir(standby.volume)
+    kept_path = os.path.join(standby.volume, kept[0])
+    assert f"pg_rewind failed: PGDATA {standby.data} is kept as {kept_path}" in log
+    assert "pg_basebackup finished" in log
+    # what was there is all there, untouched by the copy
+    assert os.path.exists(os.path.join(kept_path, "PG_VERSION"))
+    assert os.path.exists(os.path.join(kept_path, "standby.signal"))
+    assert standby.value("SELECT v FROM t") == "the primary's"
+    assert standby.value("SELECT system_identifier FROM pg_control_system()") == \
+        primary.value("SELECT system_identifier FROM pg_control_system()") != stranger_identity
+    assert standby.value("SELECT pg_is_in_recovery()")
+    with open(standby.data + ".rejoin") as account:
+        text = account.read()
+    assert text.startswith("moved-aside: pg_rewind exited with status 1: ") and \
+        f"its data directory is kept as {kept_path} in its volume and it was copied again from the primary " \
+        f"at 127.0.0.1:{primary.port}\n" in text, text
+    cluster.check_secrets()

@@ -342,6 +342,94 @@ def test_deleting_the_primary_pod_fails_over_without_losing_commits(k8s):
     assert cluster["failover"]["last"], cluster["failover"]
 
 
+def pghactl(k8s, *arguments, name="pghad", timeout=150):
+    """pghactl on the control socket of pghad name, as the test account."""
+    program = pgharness.install_program("pghactl", os.path.join(k8s.workdir, "bin"), k8s.account)
+    return pgharness.run_as_user([program, "-s", os.path.join(k8s.workdir, f"{name}.sock"), *arguments],
+                                 account=k8s.account, capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_diverged_standby_is_rewound_in_a_new_pod_and_streams_again(k8s):
+    """test-0's WAL sender to test-2 stops (SIGSTOP) while test-1 acknowledges every
+    commit; the operator forces a failover to test-2, behind: test-1, still running, now
+    holds WAL past the point where test-2's timeline forked off. pghad must never list it,
+    delete its pod, and create it again with PGHA_REWIND=1, so that pgha-entrypoint
+    rewinds it although it has standby.signal; it then streams from test-2.
+
+    The sender is stopped rather than test-2's receiver: what a sender wrote before it
+    stopped is delivered, and it sends nothing after, whereas a receiver stopped in the
+    middle of reading would, once continued, still read the WAL queued in its socket
+    (test-2 would not be behind at all). pghad's cut ends test-2's receiver as usual
+    (nothing to continue by hand), and the fence's SIGKILL of test-0's pod ends the sender."""
+    daemon = k8s.start_daemon()
+    k8s.wait_healthy()
+    k8s.sql("test-0", "CREATE TABLE t (v text); INSERT INTO t VALUES ('common')")
+    for member in ("test-1", "test-2"):
+        pgharness.wait_until(lambda: k8s.sql(member, "SELECT count(*) FROM t", check=False) == [(1,)], timeout=30,
+                             what=f"the common row on {member}")
+    sender = k8s.sql("test-0", "SELECT pid FROM pg_stat_replication WHERE application_name = 'test-2' "
+                               "AND state = 'streaming'")[0][0]
+    stopped = []
+    try:
+        os.kill(sender, signal.SIGSTOP)
+        stopped.append(sender)
+        # each commit waits for one of ANY 1 ("test-1", "test-2"): test-1 acknowledges
+        for _ in range(20):
+            k8s.sql("test-0", "INSERT INTO t VALUES ('old timeline only')")
+        pgharness.wait_until(lambda: k8s.sql("test-1", "SELECT count(*) FROM t") == [(21,)], timeout=30,
+                             what="test-1 to replay the commits test-2 never receives")
+        assert k8s.sql("test-2", "SELECT count(*) FROM t") == [(1,)]
+        uid = k8s.pods()["postgres-test-1"]["metadata"]["uid"]
+        mark = daemon.log_mark()
+        result = pghactl(k8s, "failover", "test", "--to", "test-2", "--force")
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass  # the fence killed it
+
+    daemon.wait_for_log(r"\[test-1\] rejoin test-2: test-1 diverged", timeout=60, since=mark)
+    daemon.wait_for_log(r"\[test-1\] rejoin (finished|failed)", timeout=180, since=mark)
+    # streaming from test-2, in a status taken after the rejoin ended
+    pgharness.wait_until(
+        lambda: k8s.sql("test-2", "SELECT state FROM pg_stat_replication WHERE application_name = 'test-1'",
+                        check=False) == [("streaming",)],
+        timeout=60, what="test-1 streaming from test-2")
+    cluster = k8s.wait_healthy(timeout=180, after=k8s.iteration_mark())
+    members = {member["name"]: member for member in cluster["members"]}
+    assert members["test-2"]["role"] == "primary"
+    assert members["test-1"]["role"] == "replica" and members["test-1"]["state"] == "streaming"
+    primaries = [index for index in range(REPLICAS)
+                 if k8s.sql(f"test-{index}", "SELECT pg_is_in_recovery()") == [(False,)]]
+    assert primaries == [2]
+
+    log = daemon.log_text(mark)
+    # rewound in a new pod told to, not moved aside: its own last rows are gone
+    assert "[test-1] rejoin finished: rewound with pg_rewind from the primary at " in log, log
+    pod = k8s.pods()["postgres-test-1"]
+    assert pod["metadata"]["uid"] != uid
+    assert {"name": "PGHA_REWIND", "value": "1"} in pod["spec"]["containers"][0]["env"]
+    assert k8s.sql("test-1", "SELECT count(*) FROM t WHERE v = 'old timeline only'") == [(0,)]
+    assert k8s.sql("test-1", "SELECT received_tli FROM pg_stat_wal_receiver") == [(2,)]
+    # from the failover until test-1 was rewound, no list test-2 was given named it: not
+    # the one before its promotion, nor those after
+    promoted = log.index("[test-2] promoted")
+    rewound = log.index("[test-1] rejoin finished")
+    assert promoted < rewound
+    lists = []
+    for line in log[:rewound].splitlines():
+        if "[test-2] set-synchronous" in line and "call for" in line:
+            lists.append(line.split("call for", 1)[1])
+        elif "[test-2] set-synchronous" in line and "before its promotion" in line:
+            lists.append(line.split("gets synchronous_standby_names =", 1)[1].split("before its promotion")[0])
+    assert lists, log
+    for listed in lists:
+        assert '"test-1"' not in listed, listed
+    assert members["test-1"]["sync_state"] in ("quorum", "sync")
+
+
 def test_only_the_lease_holder_acts_and_another_takes_over(k8s):
     first = k8s.start_daemon("first", lease_seconds=4)
     second = k8s.start_daemon("second", lease_seconds=4)

@@ -1164,6 +1164,18 @@ static void test_diverged_standby(void)
 	char *names = decide_synchronous_names(&config->clusters[0], &observation, 0);
 	is_str(names, "ANY 1 (\"test-2\")", "diverged: padding skips test-1 although the primary's list names it");
 	free(names);
+	/* streaming for a moment, as from the start of its segment up to the fork */
+	free(primary->peers);
+	set_primary_view(primary, "1 2", "1 2", "ANY 1 (\"test-1\")");
+	primary->wal_timeline = 2;
+	primary->history = &fork;
+	primary->history_count = 1;
+	names = decide_synchronous_names(&config->clusters[0], &observation, 0);
+	is_str(names, "ANY 1 (\"test-2\")", "diverged: test-1 is not listed even while the primary shows it streaming");
+	free(names);
+	free(primary->peers);
+	free(primary->slots);
+	set_primary_view(primary, "", "1 2", "ANY 1 (\"test-1\")");
 	decide_fresh(&config->clusters[0], &observation, &actions);
 	render_actions(&actions, got, sizeof got);
 	ok(strstr(got, "rejoin test-1") != NULL && strstr(got, "follow test-1") == NULL, "diverged: test-1 is rewound (%s)",
@@ -1182,6 +1194,50 @@ static void test_diverged_standby(void)
 	config_free(config);
 }
 
+/* A failover forced to a standby behind another: the one ahead is not pointed at the
+ * candidate (its WAL goes past where the new timeline will fork off), nor listed on it;
+ * the one behind is. */
+static void test_diverged_from_the_candidate(void)
+{
+	struct pgha_config *config = load_cluster("4 any 1 required");
+	const struct cluster_config *cluster = &config->clusters[0];
+	struct cluster_observation observation = {0};
+	struct cluster_state state;
+	struct action_list actions;
+	char got[4096];
+
+	build_observation(&observation, "down-primary standby+not-streaming standby+not-streaming standby+not-streaming",
+			  "", "", "");
+	for (size_t i = 1; i < 4; i++) {
+		observation.members[i].upstream = -1; /* cut from test-0 */
+		observation.members[i].wal_timeline = 1;
+	}
+	observation.members[1].receive_lsn = 1200; /* ahead of the candidate */
+	observation.members[2].receive_lsn = 1000; /* the candidate */
+	observation.members[3].receive_lsn = 900;  /* behind it */
+	state_init(&state);
+	state.primary = 0;
+	state.synchronous_known = true;
+	/* as begin_promote padded it: test-0 first, never the diverged test-1 */
+	snprintf(state.synchronous, sizeof state.synchronous, "ANY 1 (\"test-0\")");
+	state.failover = (struct failover_intent){.kind = FAILOVER_MANUAL, .phase = PHASE_PROMOTE, .from = 0, .to = 2,
+						  .force = true};
+	decide(cluster, &observation, &state, NULL, &actions);
+	render_actions(&actions, got, sizeof got);
+	ok(strstr(got, "follow test-1") == NULL, "forced failover: test-1, ahead of the candidate, does not follow it (%s)",
+	   got);
+	ok(strstr(got, "follow test-3 to test-2") != NULL, "forced failover: test-3, behind it, follows it (%s)", got);
+	action_list_free(&actions);
+
+	/* both stream from the candidate a moment: only test-3 may be its synchronous standby */
+	set_primary_view(&observation.members[2], "1 3", "1 3", "");
+	char *names = decide_synchronous_names(cluster, &observation, 2);
+	is_str(names, "ANY 1 (\"test-3\")", "forced failover: the candidate's list names test-3, never test-1");
+	free(names);
+	free_observation(&observation);
+	config_free(config);
+}
+
 int main(void)
 {
 	test_action_type_names();
@@ -1192,6 +1248,7 @@ int main(void)
 	test_padding_keeps_the_running_list();
 	test_audit_sequence();
 	test_diverged_standby();
+	test_diverged_from_the_candidate();
 	test_safety();
 	return done_testing();
 }

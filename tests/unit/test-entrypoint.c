@@ -77,6 +77,14 @@ static const struct {
 	 "PGHA_WAIT_TIMEOUT=-1"},
 	{"an unknown log level", {"PGDATA=/d", "PGHA_MEMBER=test-0", "PGHA_ROLE=primary", "PGHA_LOG_LEVEL=loud"},
 	 "PGHA_LOG_LEVEL=loud"},
+	{"a standby to rewind", {"PGDATA=/d", "PGHA_MEMBER=test-1", "PGHA_ROLE=standby", "PGHA_PRIMARY_HOST=h",
+				 "PGHA_REWIND=1"}, NULL},
+	{"PGHA_REWIND neither 1 nor 0", {"PGDATA=/d", "PGHA_MEMBER=test-1", "PGHA_ROLE=standby",
+					 "PGHA_PRIMARY_HOST=h", "PGHA_REWIND=yes"},
+	 "PGHA_REWIND=yes is neither 1 nor 0"},
+	{"a primary to rewind", {"PGDATA=/d", "PGHA_MEMBER=test-0", "PGHA_ROLE=primary", "PGHA_PRIMARY_HOST=h",
+				 "PGHA_REWIND=1"},
+	 "PGHA_REWIND=1 needs PGHA_ROLE=standby"},
 	{"several mistakes, all reported", {"PGDATA=rel", "PGHA_MEMBER=test-0", "PGHA_ROLE=leader", "PGHA_PORT=0"},
 	 "PGDATA=rel is not an absolute path\nPGHA_ROLE=leader is neither primary nor standby\nPGHA_PORT=0"},
 };
@@ -122,6 +130,7 @@ static void test_environment_values(void)
 	is_int(environment.port, 5432, "defaults: port 5432");
 	is_int(environment.primary_port, 5432, "defaults: the primary's port is the member's");
 	is_int(environment.bootstrap, false, "defaults: no bootstrap");
+	is_int(environment.rewind, false, "defaults: no rewind");
 	is_str(environment.listen, "*", "defaults: an empty PGHA_LISTEN listens everywhere");
 	is_str(environment.secrets_dir, "/etc/pgha/secrets", "defaults: the contract's secrets directory");
 	ok(environment.socket_dir == NULL, "defaults: the socket directory is chosen at start");
@@ -162,7 +171,7 @@ static void test_environment_values(void)
 
 /* ---- the decision ---- */
 
-enum role_case { PRIMARY, PRIMARY_BOOTSTRAP, PRIMARY_WITH_HOST, STANDBY };
+enum role_case { PRIMARY, PRIMARY_BOOTSTRAP, PRIMARY_WITH_HOST, STANDBY, STANDBY_REWIND };
 
 static const struct {
 	const char *name;
@@ -219,6 +228,33 @@ static const struct {
 	{"a former primary, standby: rewind", STANDBY,
 	 {.kind = DATADIR_CLUSTER, .entries = 20, .pg_version = true, .pg_control = true, .major_version = 15}, 15, 0,
 	 ENTRYPOINT_REWIND, true, 0, "pg_rewind from the primary (10.0.0.5,test-rw)"},
+	{"a standby's directory, PGHA_REWIND=1: rewind although standby.signal is there", STANDBY_REWIND,
+	 {.kind = DATADIR_CLUSTER, .entries = 20, .pg_version = true, .pg_control = true, .standby_signal = true,
+	  .major_version = 15},
+	 15, 0, ENTRYPOINT_REWIND, true, 0,
+	 "standby's data directory (standby.signal) whose WAL pghad found diverged from the primary's history "
+	 "(PGHA_REWIND=1): pg_rewind from the primary (10.0.0.5,test-rw)"},
+	{"a standby's directory, PGHA_REWIND=1: moved aside if pg_rewind fails, never deleted", STANDBY_REWIND,
+	 {.kind = DATADIR_CLUSTER, .entries = 20, .pg_version = true, .pg_control = true, .standby_signal = true,
+	  .major_version = 15},
+	 15, 0, ENTRYPOINT_REWIND, true, 0, "the directory is moved aside (kept)"},
+	{"a former primary, PGHA_REWIND=1: rewind", STANDBY_REWIND,
+	 {.kind = DATADIR_CLUSTER, .entries = 20, .pg_version = true, .pg_control = true, .major_version = 15}, 15, 0,
+	 ENTRYPOINT_REWIND, true, 0, "former primary (no standby.signal)"},
+	{"empty, PGHA_REWIND=1: nothing to rewind, clone", STANDBY_REWIND, {.kind = DATADIR_EMPTY}, 15, 0,
+	 ENTRYPOINT_CLONE, true, 0, "copying the primary (10.0.0.5,test-rw)"},
+	{"missing, PGHA_REWIND=1: clone", STANDBY_REWIND, {.kind = DATADIR_MISSING}, 15, 0, ENTRYPOINT_CLONE, true, 0,
+	 "is missing: copying"},
+	{"a running postmaster, PGHA_REWIND=1: refuse, not rewound under it", STANDBY_REWIND,
+	 {.kind = DATADIR_CLUSTER, .entries = 20, .pg_version = true, .pg_control = true, .standby_signal = true,
+	  .major_version = 15},
+	 15, 4242, ENTRYPOINT_REFUSE, false, PGHA_EXIT_FAILURE, "postmaster pid 4242"},
+	{"foreign files, PGHA_REWIND=1: refuse", STANDBY_REWIND, {.kind = DATADIR_FOREIGN, .entries = 3}, 15, 0,
+	 ENTRYPOINT_REFUSE, false, PGHA_EXIT_DATA, "not a PostgreSQL data directory"},
+	{"another major version, PGHA_REWIND=1: refuse", STANDBY_REWIND,
+	 {.kind = DATADIR_CLUSTER, .entries = 20, .pg_version = true, .pg_control = true, .standby_signal = true,
+	  .major_version = 14},
+	 15, 0, ENTRYPOINT_REFUSE, false, PGHA_EXIT_POSTGRESQL, "does not upgrade"},
 	{"a running postmaster: refuse", STANDBY,
 	 {.kind = DATADIR_CLUSTER, .entries = 20, .pg_version = true, .pg_control = true, .major_version = 15}, 15, 4242,
 	 ENTRYPOINT_REFUSE, false, PGHA_EXIT_FAILURE, "postmaster pid 4242"},
@@ -239,7 +275,11 @@ static void test_decision_cases(void)
 		const char *primary[] = {"PGDATA=/v/pgdata", "PGHA_MEMBER=test-0", "PGHA_ROLE=primary", NULL, NULL};
 		const char *standby[] = {"PGDATA=/v/pgdata", "PGHA_MEMBER=test-1", "PGHA_ROLE=standby",
 					 "PGHA_PRIMARY_HOST=10.0.0.5,test-rw", NULL};
-		const char **entries = decision_cases[i].role == STANDBY ? standby : primary;
+		const char *rewind[] = {"PGDATA=/v/pgdata", "PGHA_MEMBER=test-1", "PGHA_ROLE=standby",
+					"PGHA_PRIMARY_HOST=10.0.0.5,test-rw", "PGHA_REWIND=1", NULL};
+		const char **entries = decision_cases[i].role == STANDBY	  ? standby
+				       : decision_cases[i].role == STANDBY_REWIND ? rewind
+										  : primary;
 		if (decision_cases[i].role == PRIMARY_BOOTSTRAP)
 			primary[3] = "PGHA_BOOTSTRAP=1";
 		if (decision_cases[i].role == PRIMARY_WITH_HOST)
@@ -390,6 +430,72 @@ static void test_files(void)
 	entrypoint_environment_free(&environment);
 }
 
+static void test_last_line(void)
+{
+	static const struct {
+		const char *output;
+		size_t size;
+		const char *line;
+	} cases[] = {
+		{"pg_rewind: servers diverged\npg_rewind: error: could not find common ancestor\n", 128,
+		 "pg_rewind: error: could not find common ancestor"},
+		{"first\n  last with blanks around \t\n\n  \n", 128, "last with blanks around"},
+		{"one line, no break", 128, "one line, no break"},
+		{"", 128, ""},
+		{"\n \n\t\n", 128, ""},
+		{"a longer last line", 9, "a longer"},
+	};
+	char line[128];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		entrypoint_last_line(cases[i].output, line, cases[i].size);
+		is_str(line, cases[i].line, "the last line of output %zu", i);
+	}
+}
+
+static void test_rejoin_account(void)
+{
+	static const struct {
+		enum entrypoint_rejoin outcome;
+		const char *sentence;
+	} outcomes[] = {
+		{ENTRYPOINT_REJOIN_REWOUND, "rewound with pg_rewind from the primary at 10.0.0.5:5432"},
+		{ENTRYPOINT_REJOIN_CLONED, "its volume held no data directory to rewind"},
+		{ENTRYPOINT_REJOIN_MOVED_ASIDE, "pg_rewind exited with status 1: pg_rewind: error: x; its data directory "
+						"is kept as /v/pgdata.unusable.20261202T190524Z"},
+	};
+	char sentence[256];
+
+	for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++) {
+		char *text = entrypoint_render_rejoin(outcomes[i].outcome, outcomes[i].sentence);
+		ok(strchr(text, '\n') == text + strlen(text) - 1, "rejoin account %zu is one line: %s", i, text);
+		enum entrypoint_rejoin read = entrypoint_parse_rejoin(text, sentence, sizeof sentence);
+		ok(read == outcomes[i].outcome && strcmp(sentence, outcomes[i].sentence) == 0,
+		   "rejoin account %zu reads back as written: %s", i, sentence);
+		free(text);
+	}
+	char *text = entrypoint_render_rejoin(ENTRYPOINT_REJOIN_MOVED_ASIDE, "failed\nwith\ra break");
+	ok(entrypoint_parse_rejoin(text, sentence, sizeof sentence) == ENTRYPOINT_REJOIN_MOVED_ASIDE &&
+		   strcmp(sentence, "failed with a break") == 0,
+	   "a line break in the sentence does not end the account: %s", sentence);
+	free(text);
+	ok(entrypoint_parse_rejoin(NULL, sentence, sizeof sentence) == ENTRYPOINT_REJOIN_UNKNOWN && !sentence[0],
+	   "no account: unknown");
+	ok(entrypoint_parse_rejoin("", sentence, sizeof sentence) == ENTRYPOINT_REJOIN_UNKNOWN,
+	   "an empty account: unknown");
+	ok(entrypoint_parse_rejoin("rewound without a colon\n", sentence, sizeof sentence) == ENTRYPOINT_REJOIN_UNKNOWN,
+	   "an account in another form: unknown");
+	ok(entrypoint_parse_rejoin("promoted: by whom?\n", sentence, sizeof sentence) == ENTRYPOINT_REJOIN_UNKNOWN,
+	   "an outcome pgha-entrypoint never writes: unknown");
+	ok(entrypoint_parse_rejoin("cloned: a\001b\nsecond line\n", sentence, sizeof sentence) ==
+			   ENTRYPOINT_REJOIN_CLONED &&
+		   strcmp(sentence, "a b") == 0,
+	   "only the first line, control characters replaced: %s", sentence);
+	ok(entrypoint_parse_rejoin("rewound: 0123456789\n", sentence, 5) == ENTRYPOINT_REJOIN_REWOUND &&
+		   strcmp(sentence, "0123") == 0,
+	   "a sentence longer than the buffer is cut: %s", sentence);
+}
+
 int main(void)
 {
 	test_environment_cases();
@@ -398,5 +504,7 @@ int main(void)
 	test_delays();
 	test_passwords();
 	test_files();
+	test_last_line();
+	test_rejoin_account();
 	return done_testing();
 }
