@@ -283,6 +283,18 @@ static void reload_member(struct actor *actor, const struct cluster_config *clus
 	run_statement(actor, cluster, index, "reloading", "SELECT pg_catalog.pg_reload_conf()", 0, NULL, NULL, NULL);
 }
 
+/* A standby that a failover cuts reloads its settings, and its client sessions end: a
+ * query in conflict with replay would hold it back (up to max_standby_streaming_delay,
+ * for ever at -1), and with it the reading of the new settings and a promotion. */
+static bool reload_ending_sessions(struct actor *actor, const struct cluster_config *cluster, int index)
+{
+	return run_statement(actor, cluster, index, "reloading and ending the sessions that may hold replay",
+			     "SELECT pg_catalog.pg_reload_conf(), (SELECT count(*) FROM (SELECT "
+			     "pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE "
+			     "backend_type = 'client backend' AND pid <> pg_catalog.pg_backend_pid()) AS ended)",
+			     0, NULL, NULL, NULL);
+}
+
 /* A fast shutdown, followed by nothing (stop) or by a start (restart, see settle). */
 static void stop_member(struct actor *actor, const struct cluster_config *cluster,
 			const struct cluster_observation *observation, int index, enum operation_kind kind)
@@ -552,11 +564,7 @@ static bool kube_carry_out(struct actor *actor, const struct cluster_config *clu
 		 * max_standby_streaming_delay) are ended; the choice waits for the receiver
 		 * to be gone from pg_stat_wal_receiver */
 		if (alter_system(actor, cluster, action->member, "primary_conninfo", ""))
-			run_statement(actor, cluster, action->member, "reloading and ending the sessions that may hold replay",
-				      "SELECT pg_catalog.pg_reload_conf(), (SELECT count(*) FROM (SELECT "
-				      "pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE "
-				      "backend_type = 'client backend' AND pid <> pg_catalog.pg_backend_pid()) AS ended)",
-				      0, NULL, NULL, NULL);
+			reload_ending_sessions(actor, cluster, action->member);
 		break;
 	case ACTION_FENCE:
 		if (kube_fence(actor->kube, cluster, action->member, why, sizeof why))
@@ -707,11 +715,12 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 		break;
 	case ACTION_CUT: {
 		/* first no upstream to start a receiver for, then the receiver ended: the
-		 * startup process reloads before it needs WAL again, whatever replay waits on */
+		 * startup process reloads before it needs WAL again, whatever replay waits on;
+		 * the sessions are ended too, so that a replay conflict does not hold back the
+		 * promotion of this standby, should it be chosen */
 		const struct member_observation *member = observation_member(observation, action->member);
 		if (!local_write_standby_settings(actor->platform, cluster, action->member, -1, why, sizeof why) ||
-		    !run_statement(actor, cluster, action->member, "reloading", "SELECT pg_catalog.pg_reload_conf()", 0,
-				   NULL, NULL, NULL))
+		    !reload_ending_sessions(actor, cluster, action->member))
 			report(actor, LOG_LEVEL_ERROR, name, action->member, "cut failed: %s", why[0] ? why : "no reload");
 		else if (member && !local_stop_wal_receiver(actor->platform, cluster, action->member, member->receiver_pid,
 							     why, sizeof why))

@@ -499,3 +499,62 @@ def test_a_diverged_standby_is_rewound_streams_again_and_is_not_listed_meanwhile
     finally:
         resume(held)
         writer.stop()
+
+
+def test_a_report_query_holding_replay_neither_keeps_a_standby_receiving_nor_holds_the_promotion(
+        cluster, tmp_workdir, account):
+    """A report query on test-1 holds its replay (a lock the primary took conflicts with
+    it, and with max_standby_streaming_delay = -1 PostgreSQL waits for ever). The cut must
+    end its WAL receiver anyway and be confirmed before the choice, and end the session,
+    so that whichever standby is chosen can be promoted."""
+    daemon, port = cluster
+    sql(tmp_workdir, account, port + 1, "test-1", "ALTER SYSTEM SET max_standby_streaming_delay = -1")
+    sql(tmp_workdir, account, port + 1, "test-1", "SELECT pg_reload_conf()")
+    sql(tmp_workdir, account, port, "test-0", "CREATE TABLE report (id int)")
+    pgharness.wait_until(lambda: sql(tmp_workdir, account, port + 1, "test-1",
+                                     "SELECT to_regclass('report') IS NOT NULL") == "t",
+                         timeout=30, what="test-1 replaying the table")
+    psql = os.path.join(pgharness.postgres_bindir(), "psql")
+    report = subprocess.Popen(account.command([psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h",
+                                               os.path.join(tmp_workdir, "clusters", "test", "test-1"),
+                                               "-p", str(port + 1), "-U", account.name, "-d", "postgres"]),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd="/", start_new_session=True)
+    writer = Writer(tmp_workdir, account, port)
+    watcher = PrimaryWatcher(tmp_workdir, account, port)
+    try:
+        report.stdin.write("BEGIN;\nSELECT 'report:' || count(*) FROM report;\n")
+        report.stdin.flush()
+        assert report.stdout.readline().strip() == "BEGIN"
+        assert report.stdout.readline().strip() == "report:0"
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > 50, timeout=30, what="the writer committing")
+        watcher.start()
+        sql(tmp_workdir, account, port, "test-0", "BEGIN; LOCK TABLE report IN ACCESS EXCLUSIVE MODE; COMMIT")
+        pgharness.wait_until(lambda: sql(tmp_workdir, account, port + 1, "test-1",
+                                         "SELECT wait_event_type FROM pg_stat_activity WHERE backend_type = 'startup'")
+                             == "Lock", timeout=30, what="test-1's replay held by the report query")
+        mark = daemon.log_mark()
+        fault_kill(tmp_workdir, "test-0")
+        state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=90,
+                                     what="a new primary with both others streaming from it")
+        new_primary = [m["name"] for m in state["members"] if m["role"] == "primary"][0]
+        pgharness.assert_cut_before_promotion(daemon.log_text(mark), new_primary, ("test-1", "test-2"))
+        # with max_standby_streaming_delay = -1 only pghad's cut can have ended the session
+        report.stdin.write("SELECT 'still here';\n")
+        report.stdin.close()
+        assert report.wait(timeout=30) != 0 and "still here" not in report.stdout.read()
+        before = len(writer.acknowledged())
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > before + 20, timeout=30,
+                             what="the writer committing on the new primary")
+        writer.stop()
+        watcher.stop()
+        assert watcher.several == [], f"two primaries at once: {watcher.several[:3]}"
+        check_no_commit_lost(tmp_workdir, account, port, writer, new_primary)
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
+    finally:
+        if report.poll() is None:
+            report.kill()
+        writer.stop()
+        watcher.stop()
