@@ -1166,6 +1166,7 @@ static void test_diverged_standby(void)
 	free(names);
 	/* streaming for a moment, as from the start of its segment up to the fork */
 	free(primary->peers);
+	free(primary->slots);
 	set_primary_view(primary, "1 2", "1 2", "ANY 1 (\"test-1\")");
 	primary->wal_timeline = 2;
 	primary->history = &fork;
