@@ -413,10 +413,11 @@ def test_a_diverged_standby_is_rewound_in_a_new_pod_and_streams_again(k8s):
     assert {"name": "PGHA_REWIND", "value": "1"} in pod["spec"]["containers"][0]["env"]
     assert k8s.sql("test-1", "SELECT count(*) FROM t WHERE v = 'old timeline only'") == [(0,)]
     assert k8s.sql("test-1", "SELECT received_tli FROM pg_stat_wal_receiver") == [(2,)]
-    # from the failover until test-1 was rewound, no list test-2 was given named it: not
-    # the one before its promotion, nor those after
+    # from the failover until pghad saw test-1 diverged and began its rewind, no list
+    # test-2 was given named it: not the one before its promotion, nor those after. (The
+    # rewound pod may stream, and be listed, before "rejoin finished" is logged.)
     promoted = log.index("[test-2] promoted")
-    rewound = log.index("[test-1] rejoin finished")
+    rewound = log.index("[test-1] rejoin test-2")
     assert promoted < rewound
     lists = []
     for line in log[:rewound].splitlines():
