@@ -10,6 +10,7 @@
 
 #include "memory.h"
 #include "names.h"
+#include "pg.h"
 #include "syncnames.h"
 
 const char *const action_type_names[] = {
@@ -381,8 +382,7 @@ static void plan_rewind(struct decision *decision, const struct member_observati
 	snprintf(for_what, sizeof for_what, "before %s is rewound", name.text);
 	if (!plan_slot(decision, primary, member->index, for_what))
 		return;
-	snprintf(position, sizeof position, "%X/%X", (unsigned)(observation_position(member) >> 32),
-		 (unsigned)observation_position(member));
+	pg_lsn_format(position, sizeof position, observation_position(member));
 	add_action(decision, ACTION_REJOIN, member->index, primary->index, 0,
 		   "%s diverged: its WAL goes to %s on timeline %u, which %s's history (timeline %u) does not hold: "
 		   "stopping it and rewinding it (pg_rewind) to follow %s",

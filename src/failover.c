@@ -54,18 +54,14 @@ static void say(char *buffer, size_t size, const char *format, ...)
 	va_end(arguments);
 }
 
-static uint64_t position(const struct member_observation *member)
-{
-	return observation_position(member);
-}
-
 /* Which of two standbys' WAL goes further: a later timeline first (an LSN on an older
  * one may be on a branch the newer history left), then the position. */
 static int compare_progress(const struct member_observation *a, const struct member_observation *b)
 {
 	if (a->wal_timeline && b->wal_timeline && a->wal_timeline != b->wal_timeline)
 		return a->wal_timeline < b->wal_timeline ? -1 : 1;
-	return position(a) < position(b) ? -1 : position(a) > position(b);
+	uint64_t left = observation_position(a), right = observation_position(b);
+	return left < right ? -1 : left > right;
 }
 
 static bool is_standby(const struct member_observation *member)
@@ -194,12 +190,12 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 		any_reachable = true;
 		if (!most || compare_progress(member, most) > 0)
 			most = member;
-		pg_lsn_format(lsn, sizeof lsn, position(member));
+		pg_lsn_format(lsn, sizeof lsn, observation_position(member));
 		if (detail_length < sizeof detail)
 			detail_length += (size_t)snprintf(detail + detail_length, sizeof detail - detail_length, "%s%s at %s",
 							  detail_length ? ", " : "", member->name, lsn);
 	}
-	pg_lsn_format(best_lsn, sizeof best_lsn, most ? position(most) : 0);
+	pg_lsn_format(best_lsn, sizeof best_lsn, most ? observation_position(most) : 0);
 	if (!any_reachable) {
 		say(choice->why, sizeof choice->why, "no standby that may hold the acknowledged commits answers");
 		goto out;
@@ -220,7 +216,7 @@ void failover_choose(const struct cluster_config *cluster, const struct cluster_
 			    "%s is not in the published synchronous list '%s': it may lack acknowledged commits", name.text,
 			    state->synchronous);
 		else if (compare_progress(member, most) < 0) {
-			pg_lsn_format(lsn, sizeof lsn, position(member));
+			pg_lsn_format(lsn, sizeof lsn, observation_position(member));
 			say(choice->why, sizeof choice->why,
 			    "%s has WAL up to %s but the most advanced has %s (%s): commits acknowledged in between would "
 			    "be lost",
@@ -462,7 +458,7 @@ static bool target_caught_up(struct context *context)
 {
 	const struct member_observation *old = old_primary(context);
 	const struct member_observation *target = member_at(context, context->step->next.failover.to);
-	return old && old->shut_down && is_standby(target) && position(target) > old->checkpoint_lsn;
+	return old && old->shut_down && is_standby(target) && observation_position(target) > old->checkpoint_lsn;
 }
 
 static bool candidate_found(struct context *context)
@@ -713,7 +709,7 @@ static bool wait_catch_up(struct context *context)
 		return false;
 	}
 	if (is_standby(target))
-		pg_lsn_format(have, sizeof have, position(target));
+		pg_lsn_format(have, sizeof have, observation_position(target));
 	pg_lsn_format(need, sizeof need, old->checkpoint_lsn);
 	say(context->step->waiting, sizeof context->step->waiting,
 	    "switchover: waiting for %s to receive %s's shutdown checkpoint at %s (it has %s)",
