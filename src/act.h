@@ -1,24 +1,25 @@
-/* act: carries out decide's actions on the local platform, logs each, records intent before changing the synchronous set, and tracks long operations so the loop never waits for them. */
+/* act: carries out decide's actions through the platform, logs each, and tracks long operations so the loop never waits for them; what it offers a platform carrying out an action. */
 #ifndef PGHA_ACT_H
 #define PGHA_ACT_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include <systemd/sd-event.h>
 
 #include "config.h"
 #include "decide.h"
-#include "observe.h"
-#include "platform_local.h"
+#include "log.h"
+#include "names.h"
+#include "observation.h"
+#include "platform.h"
+#include "proc.h"
 
 struct actor;
-struct kube_platform;
 
 /* config points at the daemon's current configuration, which a reload replaces:
  * operations that finish later look their cluster up in it by name. */
-/* kube NULL: members are local; else they are the kubernetes platform's pods. */
-struct actor *actor_new(sd_event *event, const struct local_platform *platform, struct kube_platform *kube,
-			struct pgha_config *const *config);
+struct actor *actor_new(sd_event *event, struct platform *platform, struct pgha_config *const *config);
 void actor_free(struct actor *actor);
 
 /* observe_busy_fn: an operation on the member is under way. */
@@ -37,5 +38,69 @@ void actor_run(struct actor *actor, const struct cluster_config *cluster, const 
 
 /* The last thing done to or failed on a member, for status ("" when none). */
 const char *actor_last_event(const struct actor *actor, const char *cluster, int index);
+
+/* ---- for the platforms ---- */
+
+enum operation_kind {
+	OPERATION_INITIALIZE,
+	OPERATION_CLONE,
+	OPERATION_START,
+	OPERATION_STOP,
+	OPERATION_RESTART,
+	OPERATION_PROMOTE,
+	OPERATION_REJOIN,
+};
+#define OPERATION_KIND_COUNT (OPERATION_REJOIN + 1)
+extern const char *const operation_names[];
+
+/* Something long done to a member, under way until the observation shows it over
+ * (see settle in act.c), its program ends, or its deadline passes. */
+struct operation {
+	struct actor *actor;
+	char cluster[NAMES_BUFFER_SIZE];
+	int index;
+	int source;
+	enum operation_kind kind;
+	struct proc_job *job;  /* a program run here (initdb, pg_basebackup, pg_rewind): ended by it, not by settle */
+	pid_t postmaster;      /* start: the postmaster started */
+	long long deadline_ms; /* monotonic */
+	bool stopping;         /* rejoin: the member is stopping first; its rewind comes once it is gone */
+	bool active;
+};
+
+/* Begins an operation on a member: it is busy until the operation ends. */
+struct operation *actor_begin(struct actor *actor, const char *cluster, int index, enum operation_kind kind,
+			      int source);
+/* The monotonic clock of deadlines, in milliseconds. */
+long long actor_now_ms(void);
+/* Logs about a member with the journal's fields, and keeps it for status. */
+void actor_report(struct actor *actor, enum log_level level, const char *cluster, int index, const char *format, ...)
+	__attribute__((format(printf, 5, 6)));
+/* The loop programs run on; the observation being acted on; a cluster of the
+ * configuration in force by name (NULL: no longer configured). */
+sd_event *actor_event(const struct actor *actor);
+struct platform *actor_platform(const struct actor *actor);
+const struct cluster_observation *actor_observation(const struct actor *actor);
+const struct cluster_config *actor_cluster(const struct actor *actor, const char *name);
+
+/* One statement on a member, bounded, over a connection with the server options
+ * options (NULL: none); false (reported) when it fails, unless it fails with the SQLSTATE
+ * quiet_state (NULL: none), which is left to the caller. With value, the first value it
+ * returns (a new string; NULL when none or null). */
+bool actor_statement_with(struct actor *actor, const struct cluster_config *cluster, int index, const char *what,
+			  const char *options, const char *quiet_state, const char *sql, int parameter_count,
+			  const char *const *parameters, char *(*build_sql)(PGconn *, void *), void *build_context,
+			  char **value);
+/* One statement on a member, bounded; false (reported) when it fails. */
+bool actor_statement(struct actor *actor, const struct cluster_config *cluster, int index, const char *what,
+		     const char *sql, int parameter_count, const char *const *parameters,
+		     char *(*build_sql)(PGconn *, void *), void *build_context);
+/* Settings were written: the member reads them now. */
+void actor_reload(struct actor *actor, const struct cluster_config *cluster, int index);
+/* The same, and its client sessions end (a standby a failover cuts). */
+bool actor_reload_ending_sessions(struct actor *actor, const struct cluster_config *cluster, int index);
+/* ALTER SYSTEM SET name = value on a member (value NULL: RESET), custom names included. */
+bool actor_alter_system(struct actor *actor, const struct cluster_config *cluster, int index, const char *name,
+			const char *value);
 
 #endif

@@ -1152,6 +1152,11 @@ const struct member_config *config_member(const struct cluster_config *cluster, 
 	return NULL;
 }
 
+int config_member_port(const struct cluster_config *cluster, int index)
+{
+	return cluster->port + index;
+}
+
 int config_member_priority(const struct cluster_config *cluster, int index)
 {
 	const struct member_config *member = config_member(cluster, index);

@@ -156,6 +156,8 @@ void config_cluster_differences(const struct cluster_config *old, const struct c
 /* The priority of a member (its override, or the default), and its override if any. */
 const struct member_config *config_member(const struct cluster_config *cluster, int index);
 int config_member_priority(const struct cluster_config *cluster, int index);
+/* The port member index listens on when members share a host (the local platform): port + index. */
+int config_member_port(const struct cluster_config *cluster, int index);
 
 /* Loads path and prints either the summary to out or every error and their count to
  * errors_out, as --check-config does. Returns whether the file is valid. */

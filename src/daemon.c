@@ -24,8 +24,8 @@
 #include "notify.h"
 #include "pg.h"
 #include "plan.h"
-#include "platform_k8s.h"
-#include "routes.h"
+#include "observe.h"
+#include "platform_table.h"
 #include "state.h"
 #include "testhook.h"
 
@@ -36,6 +36,11 @@ static void log_errors(const struct diag_list *errors)
 }
 
 int daemon_start(struct daemon *daemon, const char *config_path)
+{
+	return daemon_start_on(daemon, config_path, NULL);
+}
+
+int daemon_start_on(struct daemon *daemon, const char *config_path, const struct platform_ops *ops)
 {
 	struct diag_list errors = {0};
 
@@ -51,23 +56,13 @@ int daemon_start(struct daemon *daemon, const char *config_path)
 	log_info("configuration loaded from %s: %zu cluster%s on the %s platform", config_path,
 		 daemon->config->cluster_count, daemon->config->cluster_count == 1 ? "" : "s",
 		 platform_type_names[daemon->config->platform.type]);
-	if (daemon->config->platform.type == PLATFORM_KUBERNETES) {
-		char why[1024];
-		daemon->kube = kube_platform_new(daemon->config, getenv("PGHA_IDENTITY"), why, sizeof why);
-		if (!daemon->kube) {
-			log_error("kubernetes: %s", why);
-			return PGHA_EXIT_KUBERNETES;
-		}
-		log_info("kubernetes: namespace %s, acting as %s where it holds a cluster's lease",
-			 kube_namespace(daemon->kube), kube_identity(daemon->kube));
-		return PGHA_EXIT_OK;
-	}
-	return local_platform_init(&daemon->platform, daemon->config) ? PGHA_EXIT_OK : PGHA_EXIT_POSTGRESQL;
+	daemon->platform.ops = ops ? ops : platform_table_find(daemon->config->platform.type);
+	return daemon->platform.ops->open(&daemon->platform, daemon->config);
 }
 
 void daemon_attach(struct daemon *daemon, sd_event *event)
 {
-	daemon->actor = actor_new(event, &daemon->platform, daemon->kube, &daemon->config);
+	daemon->actor = actor_new(event, &daemon->platform, &daemon->config);
 }
 
 static void forget_observations(struct daemon *daemon)
@@ -83,7 +78,7 @@ static void forget_observations(struct daemon *daemon)
 
 /* What each cluster's primary knows of the parameters next changes (their context:
  * reload or restart), asked of all primaries at once. */
-static void gather_settings(const struct daemon *daemon, const struct pgha_config *next,
+static void gather_settings(struct daemon *daemon, const struct pgha_config *next,
 			    struct plan_setting **settings, size_t *counts)
 {
 	size_t n = next->cluster_count;
@@ -103,20 +98,21 @@ static void gather_settings(const struct daemon *daemon, const struct pgha_confi
 		const struct member_observation *primary = observation_primary(observation);
 		size_t count;
 		const char **names = running ? plan_changed_parameters(running, &next->clusters[i], &count) : NULL;
-		if (!primary || !names || count == 0) {
+		char why[512];
+		if (!primary || !names || count == 0 ||
+		    !daemon->platform.ops->admin_target(&daemon->platform, running, primary->index, primary,
+							&requests[asked].target, why, sizeof why)) {
 			free(names);
 			continue;
 		}
 		arrays[asked] = pg_text_array(names, count);
 		free(names);
-		requests[asked].target = daemon->kube ? kube_admin_target(daemon->kube, running, primary)
-						      : local_admin_target(&daemon->platform, running, primary->index);
 		requests[asked].sql = plan_settings_sql;
 		requests[asked].parameter_count = 1;
 		requests[asked].parameters = (const char *const *)&arrays[asked];
 		owner[asked++] = i;
 	}
-	pg_execute_all(requests, asked, 2000);
+	daemon->platform.ops->execute(&daemon->platform, requests, asked, 2000);
 	for (size_t a = 0; a < asked; a++) {
 		const PGresult *result = requests[a].result;
 		size_t i = owner[a];
@@ -142,17 +138,15 @@ static void gather_settings(const struct daemon *daemon, const struct pgha_confi
 }
 
 /* The plan of a reload to next, one line each, into lines. */
-static void plan_reload(const struct daemon *daemon, const struct pgha_config *next, struct diag_list *lines)
+static void plan_reload(struct daemon *daemon, const struct pgha_config *next, struct diag_list *lines)
 {
 	struct plan_setting **settings = xcalloc(next->cluster_count ? next->cluster_count : 1, sizeof *settings);
 	size_t *counts = xcalloc(next->cluster_count ? next->cluster_count : 1, sizeof *counts);
 	bool *has_data = xcalloc(next->cluster_count ? next->cluster_count : 1, sizeof *has_data);
 
 	gather_settings(daemon, next, settings, counts);
-	if (daemon->config->platform.type == PLATFORM_LOCAL) {
-		for (size_t i = 0; i < next->cluster_count; i++)
-			has_data[i] = next->clusters[i].name && local_highest_member(&daemon->platform, &next->clusters[i]) >= 0;
-	}
+	for (size_t i = 0; i < next->cluster_count; i++)
+		has_data[i] = next->clusters[i].name && daemon->platform.ops->has_data(&daemon->platform, &next->clusters[i]);
 	struct plan_input input = {
 		.running = daemon->config,
 		.next = next,
@@ -200,9 +194,7 @@ bool daemon_reload(struct daemon *daemon)
 		forget_observations(daemon); /* they describe the configuration being replaced */
 		config_free(daemon->config);
 		daemon->config = candidate;
-		daemon->platform.config = candidate; /* the platform's own options cannot change on reload */
-		if (daemon->kube)
-			kube_platform_set_config(daemon->kube, candidate);
+		daemon->platform.ops->set_config(&daemon->platform, candidate);
 		log_set_level((enum log_level)candidate->daemon.log_level);
 		log_notice("configuration reloaded from %s: %zu cluster%s", daemon->config_path, candidate->cluster_count,
 			   candidate->cluster_count == 1 ? "" : "s");
@@ -225,35 +217,6 @@ static int probe_timeout_ms(const struct pgha_config *config)
 	return timeout < 250 ? 250 : timeout;
 }
 
-/* Members of clusters removed from the configuration are stopped, their data kept. */
-static void stop_removed(const struct cluster_config *removed, void *context)
-{
-	struct daemon *daemon = context;
-	int running = local_stop_removed_cluster(&daemon->platform, removed);
-	if (running)
-		log_message(LOG_LEVEL_DEBUG, removed->name, NULL, "removed cluster: %d member%s still running", running,
-			    running == 1 ? "" : "s");
-}
-
-/* The libpq service file (CLUSTER-rw, CLUSTER-ro) follows the configuration; it is
- * written only when its content changes. */
-static void write_routes(struct daemon *daemon)
-{
-	char path[4096], why[512];
-	bool changed = false;
-
-	if (!routes_service_file_path(daemon->config, path, sizeof path))
-		return;
-	if (mkdir(daemon->config->daemon.state_dir, 0755) < 0 && errno != EEXIST) {
-		log_error("cannot create %s: %m", daemon->config->daemon.state_dir);
-		return;
-	}
-	if (!routes_write_service_file(daemon->config, path, &changed, why, sizeof why))
-		log_error("service file: %s", why);
-	else if (changed)
-		log_info("service file %s written", path);
-}
-
 /* The runtime of a cluster, made on first use; runtimes outlive reloads. */
 static struct cluster_runtime *runtime_for(struct daemon *daemon, const char *name)
 {
@@ -268,48 +231,30 @@ static struct cluster_runtime *runtime_for(struct daemon *daemon, const char *na
 	return runtime;
 }
 
-/* STATE_DIR/CLUSTER/state.json, a new string; NULL (why written) when the directory
- * cannot be made. */
-static char *state_path(const struct daemon *daemon, const struct cluster_config *cluster, char *why, size_t why_size)
-{
-	char *directory = local_cluster_state_directory(&daemon->platform, cluster, why, why_size);
-	char *path = directory ? xasprintf("%s/state.json", directory) : NULL;
-	free(directory);
-	return path;
-}
-
-/* The state file is the truth: read every iteration (it is small), so that what pghactl
- * pause wrote, or what a previous pghad left, is what decides. */
-static bool load_state(struct daemon *daemon, const struct cluster_config *cluster, struct cluster_runtime *runtime)
+/* The remembered state, read every iteration (it is small), so that what pghactl pause
+ * wrote, or what a previous pghad left, is what decides; and whether this pghad acts. */
+static enum platform_hold load_state(struct daemon *daemon, const struct cluster_config *cluster,
+				     struct cluster_runtime *runtime)
 {
 	char why[512] = "";
-	if (daemon->kube) {
-		/* on kubernetes the state is on the cluster's Lease, and only its holder acts */
-		bool leading = kube_lead(daemon->kube, cluster, &runtime->state, why, sizeof why);
-		snprintf(runtime->state_error, sizeof runtime->state_error, "%s", leading ? "" : why);
-		return leading;
-	}
-	char *path = state_path(daemon, cluster, why, sizeof why);
-	bool loaded = path && state_load(path, &runtime->state, why, sizeof why);
+	enum platform_hold hold = daemon->platform.ops->load_state(&daemon->platform, cluster, &runtime->state, why,
+								  sizeof why);
 
-	if (!loaded && strcmp(why, runtime->state_error) != 0)
+	if (hold == PLATFORM_HOLD_UNREADABLE && strcmp(why, runtime->state_error) != 0)
 		log_message(LOG_LEVEL_ERROR, cluster->name, NULL, "%s: not acting on this cluster until it is fixed", why);
-	snprintf(runtime->state_error, sizeof runtime->state_error, "%s", loaded ? "" : why);
-	runtime->state_loaded = loaded;
-	free(path);
-	return loaded;
+	snprintf(runtime->state_error, sizeof runtime->state_error, "%s", hold == PLATFORM_HOLD_ACTS ? "" : why);
+	if (hold != PLATFORM_HOLD_ELSEWHERE)
+		runtime->state_loaded = hold == PLATFORM_HOLD_ACTS;
+	return hold;
 }
 
 static bool save_state(struct daemon *daemon, const struct cluster_config *cluster, const struct cluster_state *state)
 {
 	char why[512] = "";
-	char *path = daemon->kube ? NULL : state_path(daemon, cluster, why, sizeof why);
-	bool saved = daemon->kube ? kube_save_state(daemon->kube, cluster, state, why, sizeof why)
-				  : path && state_save(path, state, why, sizeof why);
+	bool saved = daemon->platform.ops->save_state(&daemon->platform, cluster, state, why, sizeof why);
 
 	if (!saved)
 		log_message(LOG_LEVEL_ERROR, cluster->name, NULL, "cannot record intent: %s; not acting", why);
-	free(path);
 	return saved;
 }
 
@@ -348,10 +293,11 @@ static void crash_after_intent_if_asked(const struct cluster_config *cluster, co
 static void watch_primary(struct daemon *daemon, const struct cluster_observation *observation)
 {
 	const struct member_observation *primary = observation_primary(observation);
-	if (!primary || !primary->postmaster)
+	pid_t pid = primary ? daemon->platform.ops->watch(&daemon->platform, primary) : 0;
+	if (pid <= 0)
 		return;
 	daemon->watched = xreallocarray(daemon->watched, daemon->watched_count + 1, sizeof *daemon->watched);
-	daemon->watched[daemon->watched_count++] = primary->postmaster;
+	daemon->watched[daemon->watched_count++] = pid;
 }
 
 /* One cluster: decide, record the intent, act. Returns whether to hurry. */
@@ -365,11 +311,12 @@ static bool reconcile(struct daemon *daemon, size_t index)
 
 	actor_settle(daemon->actor, cluster, observation);
 	track_unreachable(runtime, observation, observation_clock_ms());
-	if (!load_state(daemon, cluster, runtime)) {
+	enum platform_hold hold = load_state(daemon, cluster, runtime);
+	if (hold != PLATFORM_HOLD_ACTS) {
 		snprintf(daemon->waiting[index], sizeof daemon->waiting[index], "%s%.1000s",
-			 daemon->kube ? "not acting: " : "", runtime->state_error);
-		/* on kubernetes another pghad acts on the cluster: this one only watches its Lease */
-		if (!daemon->kube)
+			 hold == PLATFORM_HOLD_ELSEWHERE ? "not acting: " : "", runtime->state_error);
+		/* when another pghad acts on the cluster, this one only watches */
+		if (hold == PLATFORM_HOLD_UNREADABLE)
 			actor_run(daemon->actor, cluster, observation, &actions);
 		return false;
 	}
@@ -407,10 +354,8 @@ static bool reconcile(struct daemon *daemon, size_t index)
 	actor_run(daemon->actor, cluster, observation, &actions);
 	bool hurry = actions.hurry;
 	action_list_free(&actions);
-	if (daemon->kube)
-		kube_publish(daemon->kube, cluster, observation);
-	else
-		watch_primary(daemon, observation);
+	daemon->platform.ops->publish(&daemon->platform, cluster, observation);
+	watch_primary(daemon, observation);
 	return hurry;
 }
 
@@ -428,30 +373,15 @@ bool daemon_iterate(struct daemon *daemon)
 	daemon->observed_clusters = config->cluster_count;
 	daemon->observations = xcalloc(config->cluster_count, sizeof *daemon->observations);
 	daemon->waiting = xcalloc(config->cluster_count, sizeof *daemon->waiting);
-	if (daemon->kube) {
-		char why[1024];
-		bool listed = kube_refresh(daemon->kube, why, sizeof why);
-		if (!listed || daemon->kube_error[0]) {
-			if (strcmp(why, daemon->kube_error) != 0 || listed)
-				log_message(listed ? LOG_LEVEL_NOTICE : LOG_LEVEL_ERROR, NULL, NULL, "kubernetes: %s",
-					    listed ? "the API server answers again" : why);
-			snprintf(daemon->kube_error, sizeof daemon->kube_error, "%s", listed ? "" : why);
-		}
-		if (!listed) {
-			daemon->observed_clusters = 0;
-			return false;
-		}
+	if (!daemon->platform.ops->refresh(&daemon->platform)) {
+		daemon->observed_clusters = 0;
+		return false;
 	}
-	observe_clusters(&daemon->platform, daemon->kube, config, actor_busy, daemon->actor, probe_timeout_ms(config),
+	observe_clusters(&daemon->platform, config, actor_busy, daemon->actor, probe_timeout_ms(config),
 			 daemon->observations);
 	for (size_t i = 0; i < config->cluster_count; i++)
 		hurry |= reconcile(daemon, i);
-	if (daemon->kube) {
-		kube_remove_unconfigured(daemon->kube, config);
-		return hurry;
-	}
-	local_removed_clusters(&daemon->platform, stop_removed, daemon);
-	write_routes(daemon);
+	daemon->platform.ops->finish(&daemon->platform, config);
 	return hurry;
 }
 
@@ -459,7 +389,8 @@ void daemon_stop(struct daemon *daemon)
 {
 	forget_observations(daemon);
 	actor_free(daemon->actor);
-	kube_platform_free(daemon->kube);
+	if (daemon->platform.ops)
+		daemon->platform.ops->close(&daemon->platform);
 	config_free(daemon->config);
 	free(daemon->config_path);
 	diag_free(&daemon->reload_errors);
@@ -608,7 +539,7 @@ static json_t *member_status(const struct daemon *daemon, const struct cluster_c
 		lag = json_integer(primary->lsn > member->lsn ? (json_int_t)(primary->lsn - member->lsn) : 0);
 	/* errors and events quote programs and servers: whatever their bytes, they encode */
 	return jsonpack("{s:s, s:i, s:s, s:s, s:I, s:o, s:s, s:b, s:o, s:o}", "name", member->name, "port",
-			daemon->kube ? cluster->port : local_member_port(cluster, member->index), "role", role, "state", state,
+			daemon->platform.ops->member_port(&daemon->platform, cluster, member->index), "role", role, "state", state,
 			"timeline", (json_int_t)member->timeline, "lag_bytes", lag, "sync_state", sync_state, "configured",
 			member->index < cluster->replicas, "error", jsonpack_text(member->reachable ? "" : member->error),
 			"last_event",
@@ -666,11 +597,7 @@ static json_t *cluster_status(const struct daemon *daemon, size_t index)
 				 jsonpack_text(synchronous), "published_synchronous_standby_names",
 				 jsonpack_text(state ? state->synchronous : ""), "known_primary", primary_name, "waiting",
 				 jsonpack_text(waiting), "members", members);
-	if (daemon->kube)
-		json_object_set_new(reply, "lease",
-				    jsonpack("{s:s+, s:s, s:b}", "name", "pgha-", cluster->name, "holder",
-					     kube_lease_holder(daemon->kube, cluster->name), "held",
-					     kube_lease_held(daemon->kube, cluster->name)));
+	daemon->platform.ops->cluster_status(&daemon->platform, cluster, reply);
 	return reply;
 }
 
@@ -685,12 +612,7 @@ static json_t *status_reply(const struct daemon *daemon)
 				 platform_type_names[daemon->config->platform.type], "iterations",
 				 (json_int_t)daemon->iterations, "reload_errors", error_array(&daemon->reload_errors),
 				 "clusters", clusters);
-	if (daemon->kube)
-		json_object_set_new(reply, "kubernetes",
-				    jsonpack("{s:s, s:s, s:I, s:I, s:o}", "namespace", kube_namespace(daemon->kube), "identity",
-					     kube_identity(daemon->kube), "requests_per_iteration",
-					     (json_int_t)kube_requests_per_iteration(daemon->kube), "requests_total",
-					     (json_int_t)kube_requests_total(daemon->kube), "error", jsonpack_text(daemon->kube_error)));
+	daemon->platform.ops->status(&daemon->platform, reply);
 	return reply;
 }
 
@@ -708,8 +630,7 @@ static json_t *purge(struct daemon *daemon, const json_t *request)
 		return refuse("purge deletes a cluster's data: it needs the cluster's name repeated as confirmation");
 	if (!names_is_dns_label(cluster))
 		return refuse("no cluster can be named \"%s\"", cluster);
-	if (daemon->kube ? !kube_purge_cluster(daemon->kube, daemon->config, cluster, why, sizeof why)
-			 : !local_purge_cluster(&daemon->platform, cluster, why, sizeof why)) {
+	if (!daemon->platform.ops->purge(&daemon->platform, cluster, why, sizeof why)) {
 		log_message(LOG_LEVEL_WARNING, cluster, NULL, "purge refused: %s", why);
 		return refuse("%s", why);
 	}
@@ -797,9 +718,9 @@ static json_t *request_failover(struct daemon *daemon, const json_t *request, en
 	if (!request_string(request, "cluster", &name, &refusal) || !request_string(request, "to", &to, &refusal) ||
 	    !request_boolean(request, "force", &wanted.force, &refusal))
 		return refusal;
-	if (daemon->kube && kind == FAILOVER_SWITCHOVER)
-		return refuse("switchover is not implemented on kubernetes yet (it needs the old primary's shutdown "
-			      "checkpoint, which only its pod can read); use failover --to MEMBER");
+	const char *refusal_reason = daemon->platform.ops->refusal(&daemon->platform, kind);
+	if (refusal_reason)
+		return refuse("%s", refusal_reason);
 	if (!name)
 		return refuse("%s needs the cluster's name", kind == FAILOVER_SWITCHOVER ? "switchover" : "failover");
 	const struct cluster_config *cluster = configured_cluster(daemon, name);
@@ -815,7 +736,7 @@ static json_t *request_failover(struct daemon *daemon, const json_t *request, en
 		return refuse("failover needs the member to promote (--to MEMBER)");
 
 	struct cluster_runtime *runtime = runtime_for(daemon, cluster->name);
-	if (!load_state(daemon, cluster, runtime))
+	if (load_state(daemon, cluster, runtime) != PLATFORM_HOLD_ACTS)
 		return refuse("%s", runtime->state_error);
 	if (runtime->state.failover.kind != FAILOVER_NONE)
 		return refuse("a failover is under way: %s", runtime->state.failover.reason);
@@ -854,7 +775,7 @@ static json_t *set_paused(struct daemon *daemon, const json_t *request, bool pau
 		struct cluster_runtime *runtime = runtime_for(daemon, cluster->name);
 		if (name && strcmp(name, cluster->name) != 0)
 			continue;
-		if (!load_state(daemon, cluster, runtime)) {
+		if (load_state(daemon, cluster, runtime) != PLATFORM_HOLD_ACTS) {
 			json_decref(done);
 			return refuse("%s", runtime->state_error);
 		}

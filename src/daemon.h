@@ -11,8 +11,8 @@
 
 #include "config.h"
 #include "failover.h"
-#include "observe.h"
-#include "platform_local.h"
+#include "observation.h"
+#include "platform.h"
 #include "state.h"
 
 struct actor;
@@ -37,10 +37,8 @@ struct daemon {
 	struct pgha_config *config;      /* never NULL once started; replaced only by a valid one */
 	struct diag_list reload_errors;  /* why the last reload was rejected; empty after a good one */
 	uint64_t iterations;
-	struct local_platform platform;
-	struct kube_platform *kube; /* the kubernetes platform; NULL on the local one */
-	char kube_error[1024];      /* the API server's last failure, "" once it answers */
-	struct actor *actor; /* NULL until attached to a loop, and on platforms not run yet */
+	struct platform platform; /* chosen from platform.type once, at start */
+	struct actor *actor; /* NULL until attached to a loop */
 	/* the last iteration's view, for status: one per cluster of config */
 	struct cluster_observation *observations;
 	char (*waiting)[1024];
@@ -58,6 +56,9 @@ struct daemon {
 /* Loads the configuration for the first time and finds what the platform needs.
  * Returns PGHA_EXIT_OK, or the exit status to stop with (errors logged). */
 int daemon_start(struct daemon *daemon, const char *config_path);
+/* The same on the platform ops rather than the one platform.type names (a test's
+ * simulated platform). */
+int daemon_start_on(struct daemon *daemon, const char *config_path, const struct platform_ops *ops);
 /* Gives the daemon the loop on which its long operations run. */
 void daemon_attach(struct daemon *daemon, sd_event *event);
 /* Re-reads the configuration and swaps it in only when it is valid and may change now;

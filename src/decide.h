@@ -7,7 +7,7 @@
 
 #include "config.h"
 #include "failover.h"
-#include "observe.h"
+#include "observation.h"
 #include "state.h"
 
 enum action_type {
@@ -63,10 +63,5 @@ struct action_list {
 void decide(const struct cluster_config *cluster, const struct cluster_observation *observation,
 	    const struct cluster_state *state, const struct failover_request *request, struct action_list *actions);
 void action_list_free(struct action_list *actions);
-
-/* The synchronous_standby_names the primary should run, from the observation: see
- * the rules in decide.c. Returns a new string ("" for none). */
-char *decide_synchronous_names(const struct cluster_config *cluster, const struct cluster_observation *observation,
-			       int primary);
 
 #endif

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decide.h"
 #include "memory.h"
 #include "names.h"
 #include "pg.h"
 #include "syncnames.h"
+#include "syncset.h"
 
 /* A switchover's old primary must have shut down, and its target received everything,
  * within this; otherwise the switchover is abandoned and the old primary runs again. */
@@ -661,7 +661,7 @@ static bool begin_promote(struct context *context)
 {
 	struct cluster_state *next = &context->step->next;
 	int to = next->failover.phase == PHASE_DEMOTE ? next->failover.to : context->choice.member;
-	char *names = decide_synchronous_names(context->cluster, context->observation, to);
+	char *names = syncset_names(context->cluster, context->observation, to);
 
 	next->failover.phase = PHASE_PROMOTE;
 	next->failover.to = to;

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 
 #include "config.h"
-#include "observe.h"
+#include "observation.h"
 #include "state.h"
 
 /* An operator's request (pghactl switchover / failover), until it is begun or refused. */

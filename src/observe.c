@@ -1,9 +1,8 @@
-/* observe: one observation of a cluster: each member's data directory and process (from the platform) and its PostgreSQL state (from a libpq probe). */
+/* observe: one observation of every cluster: each member's data and process (from the platform) and its PostgreSQL state (from one probe each, all under one deadline). */
 #include "autoconfig.h"
 
 #include "observe.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +11,10 @@
 
 #include <jansson.h>
 
+#include "datadir.h"
 #include "memory.h"
 #include "names.h"
 #include "pg.h"
-#include "platform_k8s.h"
-#include "platform_local.h"
 
 /* One round trip tells everything decide needs about a member. Lists come as JSON so
  * that one row carries them. */
@@ -60,88 +58,6 @@ static const char probe_sql[] =
 	"  THEN pg_read_file('pg_wal/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '.history', 0, 1048576, true) END,"
 	/* the replication role exists, usable or not (without LOGIN or REPLICATION) */
 	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "')";
-
-/* The settings pgha writes itself, whatever the configuration says. */
-static const char *const owned_settings[] = {
-	"port", "listen_addresses", "unix_socket_directories", "cluster_name", "hot_standby", "wal_log_hints",
-	"max_wal_senders", "max_replication_slots", "synchronous_standby_names", "primary_conninfo",
-	"primary_slot_name", NULL,
-};
-
-/* The names of the settings pgha owns or configures, as a text[] parameter. PostgreSQL
- * reports names in lower case; configured ones may be written in any case. */
-static char *owned_names(const struct cluster_config *cluster)
-{
-	size_t owned = 0, count;
-	while (owned_settings[owned])
-		owned++;
-	count = owned + cluster->postgresql.parameters.count;
-	char **names = xcalloc(count, sizeof *names);
-	for (size_t i = 0; i < count; i++) {
-		names[i] = xstrdup(i < owned ? owned_settings[i] : cluster->postgresql.parameters.items[i - owned].name);
-		for (char *c = names[i]; *c; c++)
-			*c = (char)tolower((unsigned char)*c);
-	}
-	char *array = pg_text_array((const char *const *)names, count);
-	for (size_t i = 0; i < count; i++)
-		free(names[i]);
-	free(names);
-	return array;
-}
-
-void cluster_observation_free(struct cluster_observation *observation)
-{
-	for (size_t i = 0; i < observation->count; i++) {
-		free(observation->members[i].peers);
-		free(observation->members[i].slots);
-		free(observation->members[i].history);
-	}
-	free(observation->members);
-	*observation = (struct cluster_observation){0};
-}
-
-uint64_t observation_position(const struct member_observation *member)
-{
-	return member->receive_lsn > member->lsn ? member->receive_lsn : member->lsn;
-}
-
-bool observation_diverged(const struct member_observation *standby, const struct member_observation *primary)
-{
-	if (!standby->reachable || !standby->in_recovery || !standby->wal_timeline || !primary || !primary->reachable ||
-	    !primary->wal_timeline || standby == primary)
-		return false;
-	if (primary->in_recovery) {
-		/* a candidate about to be promoted: its timeline forks off where its WAL ends */
-		return standby->wal_timeline > primary->wal_timeline ||
-		       (standby->wal_timeline == primary->wal_timeline &&
-			observation_position(standby) > observation_position(primary));
-	}
-	return !timeline_contains(primary->history, primary->history_count, primary->wal_timeline, standby->wal_timeline,
-				  observation_position(standby));
-}
-
-const struct member_observation *observation_member(const struct cluster_observation *observation, int index)
-{
-	for (size_t i = 0; i < observation->count; i++)
-		if (observation->members[i].index == index)
-			return &observation->members[i];
-	return NULL;
-}
-
-const struct member_observation *observation_primary(const struct cluster_observation *observation)
-{
-	for (size_t i = 0; observation && i < observation->count; i++)
-		if (observation->members[i].reachable && !observation->members[i].in_recovery)
-			return &observation->members[i];
-	return NULL;
-}
-
-long long observation_clock_ms(void)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 static bool is_true(const PGresult *result, int column)
 {
@@ -189,9 +105,9 @@ static void read_slots(struct member_observation *member, const char *text)
 	json_decref(slots);
 }
 
-static void read_probe(const struct local_platform *platform, const struct cluster_config *cluster,
+static void read_probe(struct platform *platform, const struct cluster_config *cluster,
 		       const struct cluster_observation *observation, struct member_observation *member,
-		       const struct pg_request *request, bool kube)
+		       const struct pg_request *request)
 {
 	const PGresult *result = request->result;
 
@@ -225,65 +141,28 @@ static void read_probe(const struct local_platform *platform, const struct clust
 	member->replication_role_exists = is_true(result, 18);
 	if (member->in_recovery && member->primary_conninfo[0]) {
 		char slot[NAMES_BUFFER_SIZE];
-		member->upstream = kube ? kube_upstream_of(observation, member->primary_conninfo)
-					: local_upstream_of(cluster, member->primary_conninfo);
+		member->upstream = platform->ops->upstream_of(platform, cluster, observation, member->primary_conninfo);
 		names_slot(slot, sizeof slot, cluster->name, member->index);
-		const struct member_observation *upstream = observation_member(observation, member->upstream);
 		char *expected = member->upstream < 0 ? NULL
-				 : kube		      ? kube_primary_conninfo(cluster, member->index, upstream)
-						      : local_primary_conninfo(platform, cluster, member->index, member->upstream);
+				 : platform->ops->primary_conninfo(platform, cluster, observation, member->index,
+								   member->upstream);
 		member->follow_settings_current = expected && strcmp(expected, member->primary_conninfo) == 0 &&
 						  strcmp(slot, member->primary_slot_name) == 0;
 		free(expected);
 	}
 }
 
-void observe_clusters(const struct local_platform *platform, struct kube_platform *kube,
-		      const struct pgha_config *config, observe_busy_fn busy, void *busy_context, int timeout_ms,
-		      struct cluster_observation *observations)
+void observe_clusters(struct platform *platform, const struct pgha_config *config, observe_busy_fn busy,
+		      void *busy_context, int timeout_ms, struct cluster_observation *observations)
 {
 	size_t probes = 0;
 
 	for (size_t c = 0; c < config->cluster_count; c++) {
 		const struct cluster_config *cluster = &config->clusters[c];
-		if (kube) {
-			kube_observe_cluster(kube, cluster, &observations[c]);
-			for (size_t i = 0; i < observations[c].count; i++) {
-				struct member_observation *member = &observations[c].members[i];
-				member->busy = busy && busy(cluster->name, member->index, busy_context);
-				probes += member->postmaster != 0 && !member->postmaster_exited;
-			}
-			continue;
-		}
-		int highest = local_highest_member(platform, cluster);
-		int count = highest + 1 > cluster->replicas ? highest + 1 : cluster->replicas;
-		struct cluster_observation *observation = &observations[c];
-
-		observation->count = (size_t)count;
-		observation->now_ms = observation_clock_ms();
-		observation->members = xcalloc(observation->count, sizeof *observation->members);
-		for (int i = 0; i < count; i++) {
-			struct member_observation *member = &observation->members[i];
-			struct local_member_state state;
-			member->index = i;
-			member->upstream = -1;
-			names_member(member->name, sizeof member->name, cluster->name, i);
-			local_member_state(platform, cluster, i, &state);
-			member->data_exists = state.data_exists;
-			member->data_unusable = state.data_unusable;
-			member->standby_signal = state.standby_signal;
-			member->postmaster = state.postmaster;
-			member->postmaster_exited = state.postmaster_exited;
-			member->busy = busy && busy(cluster->name, i, busy_context);
-			member->settings_current = !member->data_exists || local_settings_current(platform, cluster, i);
-			/* counted before the probes: when none is left, nothing the probes see can
-			 * change because of this member any more (a failover relies on it) */
-			member->live_processes = member->postmaster && !member->postmaster_exited
-							 ? 1
-							 : local_count_processes(platform, cluster, i);
-			if (member->data_exists && !member->standby_signal && !member->live_processes)
-				local_control_checkpoint(platform, cluster, i, &member->checkpoint_lsn, &member->timeline,
-							 &member->shut_down);
+		platform->ops->observe(platform, cluster, &observations[c]);
+		for (size_t i = 0; i < observations[c].count; i++) {
+			struct member_observation *member = &observations[c].members[i];
+			member->busy = busy && busy(cluster->name, member->index, busy_context);
 			probes += member->postmaster != 0 && !member->postmaster_exited;
 		}
 	}
@@ -304,20 +183,21 @@ void observe_clusters(const struct local_platform *platform, struct kube_platfor
 					 member->postmaster ? "its postmaster exited" : "not running");
 				continue;
 			}
-			requests[next].target = kube ? kube_admin_target(kube, &config->clusters[c], member)
-						     : local_admin_target(platform, &config->clusters[c], member->index);
+			if (!platform->ops->admin_target(platform, &config->clusters[c], member->index, member,
+							 &requests[next].target, member->error, sizeof member->error))
+				continue;
 			requests[next].sql = probe_sql;
-			/* on kubernetes pgha's own settings are ALTER SYSTEM's: none is an override */
-			names[next] = kube ? xstrdup("{}") : owned_names(&config->clusters[c]);
+			names[next] = platform->ops->owned_settings(platform, &config->clusters[c]);
 			requests[next].parameter_count = 1;
 			requests[next].parameters = (const char *const *)&names[next];
 			owners[next] = member;
 			observed[next] = &observations[c];
 			clusters[next++] = &config->clusters[c];
 		}
-	pg_execute_all(requests, probes, timeout_ms);
+	probes = next;
+	platform->ops->execute(platform, requests, probes, timeout_ms);
 	for (size_t i = 0; i < probes; i++) {
-		read_probe(platform, clusters[i], observed[i], owners[i], &requests[i], kube != NULL);
+		read_probe(platform, clusters[i], observed[i], owners[i], &requests[i]);
 		pg_request_clear(&requests[i]);
 		free((char *)requests[i].target.host);
 		free(names[i]);

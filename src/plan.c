@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "decide.h"
+#include "syncset.h"
 #include "memory.h"
 #include "names.h"
 
@@ -227,7 +228,7 @@ static void describe_cluster(const struct plan_input *input, size_t index, struc
 		diag_add(lines, NULL, "  remove member %s-%d: it leaves the synchronous list, then stops; its data is kept",
 			 next->name, i);
 	if (primary && observation) {
-		char *names = decide_synchronous_names(next, observation, primary->index);
+		char *names = syncset_names(next, observation, primary->index);
 		if (strcmp(names, primary->synchronous_standby_names) != 0)
 			diag_add(lines, NULL, "  synchronous_standby_names: '%s' -> '%s'%s", primary->synchronous_standby_names,
 				 names, next->replicas > running->replicas ? " (and the new members once they stream)" : "");

@@ -7,7 +7,7 @@
 
 #include "config.h"
 #include "diag.h"
-#include "observe.h"
+#include "observation.h"
 
 /* A PostgreSQL setting as a cluster's primary knows it (pg_settings), or, with
  * module_prefix, the prefix of custom parameters that a module loaded there defines. */

@@ -12,6 +12,9 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "act.h"
+#include "entrypoint.h"
+#include "exitcode.h"
 #include "file.h"
 #include "jsonpack.h"
 #include "k8s.h"
@@ -19,6 +22,7 @@
 #include "log.h"
 #include "memory.h"
 #include "names.h"
+#include "observation.h"
 
 #define SUPERUSER "postgres"
 #define REPLICATION_USER "pgha_replicator"
@@ -1151,3 +1155,435 @@ bool kube_purge_cluster(struct kube_platform *kube, const struct pgha_config *co
 		    claims == 1 ? "" : "s");
 	return true;
 }
+
+/* ---- the platform interface (platform.h) ---- */
+
+/* The Kubernetes platform as the interface holds it: the client, and the API server's
+ * last failure ("" once it answers), logged when it changes and shown in status. */
+struct kube_state {
+	struct kube_platform *kube;
+	char error[1024];
+};
+
+static struct kube_platform *kube_of(struct platform *platform)
+{
+	return ((struct kube_state *)platform->state)->kube;
+}
+
+/* A pod cloning or rewinding its data (pg_basebackup, pg_rewind) may take long. */
+#define COPY_TIMEOUT_MS (3600 * 1000)
+
+static void free_strings(char **list)
+{
+	for (size_t i = 0; list && list[i]; i++)
+		free(list[i]);
+	free(list);
+}
+
+/* On kubernetes the configured parameters live in postgresql.auto.conf, which the member's
+ * volume keeps: those the configuration no longer names are reset. */
+static void kube_configure(struct kube_platform *kube, struct actor *actor, const struct cluster_config *cluster, int index)
+{
+	char **names, **values, **resets, why[1024];
+	bool applied = true;
+
+	kube_parameter_changes(kube, cluster, index, &names, &values, &resets);
+	for (size_t i = 0; resets && resets[i]; i++)
+		applied &= actor_alter_system(actor, cluster, index, resets[i], NULL);
+	for (size_t i = 0; names && names[i]; i++)
+		applied &= actor_alter_system(actor, cluster, index, names[i], values[i]);
+	free_strings(names);
+	free_strings(values);
+	free_strings(resets);
+	if (!applied)
+		return;
+	actor_reload(actor, cluster, index);
+	if (!kube_mark_configured(kube, cluster, index, why, sizeof why))
+		actor_report(actor, LOG_LEVEL_WARNING, cluster->name, index, "cannot record the parameters applied: %s", why);
+}
+
+/* Creates the member's pod; its start (initdb, clone, rewind inside the pod) is over
+ * once it answers. A rejoin's pod rewinds its data first, whatever standby.signal says. */
+static void kube_start(struct kube_platform *kube, struct actor *actor, const struct cluster_config *cluster, int index, enum operation_kind kind,
+		       bool primary, int source)
+{
+	const struct member_observation *upstream =
+		source >= 0 ? observation_member(actor_observation(actor), source) : observation_primary(actor_observation(actor));
+	enum kube_pod_start start = kind == OPERATION_INITIALIZE ? KUBE_POD_BOOTSTRAP
+				    : kind == OPERATION_REJOIN   ? KUBE_POD_REWIND
+				    : primary			 ? KUBE_POD_PRIMARY
+								 : KUBE_POD_STANDBY;
+	char why[1024] = "";
+
+	if (!kube_create_member(kube, cluster, index, start, upstream, why, sizeof why)) {
+		actor_report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: %s", operation_names[kind], why);
+		return;
+	}
+	struct operation *operation = actor_begin(actor, cluster->name, index, kind, source);
+	if (kind != OPERATION_START)
+		operation->deadline_ms = actor_now_ms() + COPY_TIMEOUT_MS;
+}
+
+/* pgha-entrypoint wrote beside the data directory what the rejoin of member index came
+ * to (rewound, or moved aside and copied again); the member answers now, and pghad reads
+ * it through it, since a pod's log is out of its reach. */
+static void kube_report_rejoin(struct actor *actor, const struct cluster_config *cluster, int index)
+{
+	char *account = NULL, sentence[768];
+
+	actor_statement_with(actor, cluster, index, "reading what pgha-entrypoint did to rejoin", NULL, NULL,
+			   "SELECT pg_catalog.pg_read_file(pg_catalog.current_setting('data_directory') || '"
+			   ENTRYPOINT_REJOIN_SUFFIX "', 0, 4096, true)",
+			   0, NULL, NULL, NULL, &account);
+	switch (entrypoint_parse_rejoin(account, sentence, sizeof sentence)) {
+	case ENTRYPOINT_REJOIN_REWOUND:
+	case ENTRYPOINT_REJOIN_CLONED:
+		actor_report(actor, LOG_LEVEL_NOTICE, cluster->name, index, "rejoin finished: %s", sentence);
+		break;
+	case ENTRYPOINT_REJOIN_MOVED_ASIDE:
+		actor_report(actor, LOG_LEVEL_WARNING, cluster->name, index, "rejoin failed: %s", sentence);
+		break;
+	case ENTRYPOINT_REJOIN_UNKNOWN:
+		actor_report(actor, LOG_LEVEL_NOTICE, cluster->name, index,
+		       "rejoin finished: its pod answers, but pgha-entrypoint left no account of what it did; see its "
+		       "log (kubectl logs)");
+		break;
+	}
+	free(account);
+}
+
+/* The actions that differ on kubernetes; false for those that are SQL on every platform. */
+static bool kube_act(struct platform *platform, struct actor *actor, const struct cluster_config *cluster,
+		     const struct cluster_observation *observation, const struct action *action)
+{
+	struct kube_platform *kube = kube_of(platform);
+	const char *name = cluster->name;
+	const struct member_observation *member = observation_member(observation, action->member);
+	char why[1024] = "", slot[NAMES_BUFFER_SIZE];
+
+	switch (action->type) {
+	case ACTION_INITIALIZE:
+		kube_start(kube, actor, cluster, action->member, OPERATION_INITIALIZE, true, -1);
+		break;
+	case ACTION_CLONE:
+		kube_start(kube, actor, cluster, action->member, OPERATION_CLONE, false, action->source);
+		break;
+	case ACTION_REJOIN:
+		if (member && member->live_processes > 0) {
+			/* a diverged standby still runs: its pod is deleted as for a stop, and created
+			 * again to rewind once it is gone (settle); pg_rewind wants it shut down */
+			if (kube_delete_member(kube, cluster, action->member, -1, why, sizeof why))
+				actor_begin(actor, name, action->member, OPERATION_REJOIN, action->source)->stopping = true;
+			else
+				actor_report(actor, LOG_LEVEL_ERROR, name, action->member, "deleting its pod to rewind it failed: %s",
+				       why);
+			break;
+		}
+		kube_start(kube, actor, cluster, action->member, OPERATION_REJOIN, false, action->source);
+		break;
+	case ACTION_START:
+		kube_start(kube, actor, cluster, action->member, OPERATION_START, member && !member->standby_signal, -1);
+		break;
+	case ACTION_STOP:
+	case ACTION_RESTART:
+		if (kube_delete_member(kube, cluster, action->member, -1, why, sizeof why))
+			actor_begin(actor, name, action->member, action->type == ACTION_STOP ? OPERATION_STOP : OPERATION_RESTART,
+			      -1);
+		else
+			actor_report(actor, LOG_LEVEL_ERROR, name, action->member, "deleting its pod failed: %s", why);
+		break;
+	case ACTION_MOVE_ASIDE:
+		actor_report(actor, LOG_LEVEL_ERROR, name, action->member,
+		       "its volume holds something that is not a data directory: pgha-entrypoint leaves it alone");
+		break;
+	case ACTION_CONFIGURE:
+		kube_configure(kube, actor, cluster, action->member);
+		break;
+	case ACTION_FOLLOW: {
+		const struct member_observation *upstream = observation_member(observation, action->source);
+		if (!upstream || !upstream->address[0]) {
+			actor_report(actor, LOG_LEVEL_ERROR, name, action->member, "following: the primary's pod has no address");
+			break;
+		}
+		char *conninfo = kube_primary_conninfo(cluster, action->member, upstream);
+		names_slot(slot, sizeof slot, name, action->member);
+		if (actor_alter_system(actor, cluster, action->member, "primary_conninfo", conninfo) &&
+		    actor_alter_system(actor, cluster, action->member, "primary_slot_name", slot))
+			actor_reload(actor, cluster, action->member);
+		free(conninfo);
+		break;
+	}
+	case ACTION_SET_SYNCHRONOUS:
+		/* the daemon recorded the new list as intent before this runs */
+		if (actor_alter_system(actor, cluster, action->member, "synchronous_standby_names", action->text))
+			actor_reload(actor, cluster, action->member);
+		break;
+	case ACTION_CUT:
+		/* '' rather than RESET, which would fall back to the upstream the pod started
+		 * with. The WAL receiver of another pod cannot be signalled from here: it ends
+		 * once the startup process reads the new setting, so the sessions whose queries
+		 * may hold replay back (a replay conflict waits up to
+		 * max_standby_streaming_delay) are ended; the choice waits for the receiver
+		 * to be gone from pg_stat_wal_receiver */
+		if (actor_alter_system(actor, cluster, action->member, "primary_conninfo", ""))
+			actor_reload_ending_sessions(actor, cluster, action->member);
+		break;
+	case ACTION_FENCE:
+		if (kube_fence(kube, cluster, action->member, why, sizeof why))
+			actor_report(actor, LOG_LEVEL_WARNING, name, action->member, "fenced: its pod is deleted at once");
+		else
+			actor_report(actor, LOG_LEVEL_ERROR, name, action->member, "fencing failed: %s", why);
+		break;
+	case ACTION_CREATE_REPLICATION_ROLE:
+	case ACTION_ALTER_REPLICATION_ROLE:
+	case ACTION_RESET_OVERRIDES:
+	case ACTION_CREATE_SLOT:
+	case ACTION_DROP_SLOT:
+	case ACTION_PROMOTE:
+		return false;
+	}
+	return true;
+}
+
+static int kube_open(struct platform *platform, const struct pgha_config *config)
+{
+	char why[1024];
+	struct kube_state *state = xcalloc(1, sizeof *state);
+
+	platform->state = state;
+	state->kube = kube_platform_new(config, getenv("PGHA_IDENTITY"), why, sizeof why);
+	if (!state->kube) {
+		log_error("kubernetes: %s", why);
+		return PGHA_EXIT_KUBERNETES;
+	}
+	log_info("kubernetes: namespace %s, acting as %s where it holds a cluster's lease", kube_namespace(state->kube),
+		 kube_identity(state->kube));
+	return PGHA_EXIT_OK;
+}
+
+static void kube_close(struct platform *platform)
+{
+	struct kube_state *state = platform->state;
+	if (state)
+		kube_platform_free(state->kube);
+	free(state);
+	platform->state = NULL;
+}
+
+static void kube_set_config(struct platform *platform, const struct pgha_config *config)
+{
+	kube_platform_set_config(kube_of(platform), config);
+}
+
+static bool kube_refresh_platform(struct platform *platform)
+{
+	struct kube_state *state = platform->state;
+	char why[1024] = "";
+	bool listed = kube_refresh(state->kube, why, sizeof why);
+
+	if (!listed || state->error[0]) {
+		if (listed || strcmp(why, state->error) != 0)
+			log_message(listed ? LOG_LEVEL_NOTICE : LOG_LEVEL_ERROR, NULL, NULL, "kubernetes: %s",
+				    listed ? "the API server answers again" : why);
+		snprintf(state->error, sizeof state->error, "%s", listed ? "" : why);
+	}
+	return listed;
+}
+
+static void kube_observe(struct platform *platform, const struct cluster_config *cluster,
+			 struct cluster_observation *observation)
+{
+	kube_observe_cluster(kube_of(platform), cluster, observation);
+}
+
+static bool kube_target(struct platform *platform, const struct cluster_config *cluster, int index,
+			const struct member_observation *member, struct pg_target *target, char *why, size_t why_size)
+{
+	(void)index;
+	if (!member || !member->address[0]) {
+		snprintf(why, why_size, "its pod has no address");
+		return false;
+	}
+	*target = kube_admin_target(kube_of(platform), cluster, member);
+	return true;
+}
+
+static void kube_execute(struct platform *platform, struct pg_request *requests, size_t count, int timeout_ms)
+{
+	(void)platform;
+	pg_execute_all(requests, count, timeout_ms);
+}
+
+static char *kube_owned_settings(struct platform *platform, const struct cluster_config *cluster)
+{
+	/* pgha's own settings are ALTER SYSTEM's here: none is an override */
+	(void)platform;
+	(void)cluster;
+	return xstrdup("{}");
+}
+
+static int kube_upstream(struct platform *platform, const struct cluster_config *cluster,
+			 const struct cluster_observation *observation, const char *primary_conninfo)
+{
+	(void)platform;
+	(void)cluster;
+	return kube_upstream_of(observation, primary_conninfo);
+}
+
+static char *kube_conninfo(struct platform *platform, const struct cluster_config *cluster,
+			   const struct cluster_observation *observation, int index, int upstream)
+{
+	(void)platform;
+	return kube_primary_conninfo(cluster, index, observation_member(observation, upstream));
+}
+
+/* The state is on the cluster's Lease, and only its holder acts. */
+static enum platform_hold kube_load_state(struct platform *platform, const struct cluster_config *cluster,
+					  struct cluster_state *state, char *why, size_t why_size)
+{
+	return kube_lead(kube_of(platform), cluster, state, why, why_size) ? PLATFORM_HOLD_ACTS
+									     : PLATFORM_HOLD_ELSEWHERE;
+}
+
+static bool kube_save(struct platform *platform, const struct cluster_config *cluster,
+		      const struct cluster_state *state, char *why, size_t why_size)
+{
+	return kube_save_state(kube_of(platform), cluster, state, why, why_size);
+}
+
+static bool kube_password(struct platform *platform, const struct cluster_config *cluster, char *password,
+			  size_t password_size, char *why, size_t why_size)
+{
+	return kube_replication_password(kube_of(platform), cluster, password, password_size, why, why_size);
+}
+
+/* A pod is gone, or its container ended: nothing of it runs. */
+static bool kube_gone(const struct member_observation *member)
+{
+	return member->live_processes == 0;
+}
+
+static bool kube_failed(struct platform *platform, const struct operation *operation,
+			const struct member_observation *member, char *why, size_t why_size)
+{
+	(void)platform;
+	(void)operation;
+	if (!member || !member->postmaster_exited || member->live_processes)
+		return false;
+	snprintf(why, why_size, "its pod's container ended; see its log (kubectl logs)");
+	return true;
+}
+
+static bool kube_over(struct platform *platform, struct actor *actor, const struct cluster_config *cluster,
+		      const struct operation *operation)
+{
+	(void)platform;
+	if (operation->kind == OPERATION_PROMOTE) {
+		/* a primary follows no one; should it become a standby again, its pod starts
+		 * with fresh standby settings that these would override */
+		actor_alter_system(actor, cluster, operation->index, "primary_conninfo", NULL);
+		actor_alter_system(actor, cluster, operation->index, "primary_slot_name", NULL);
+		return false;
+	}
+	if (operation->kind == OPERATION_REJOIN && !operation->stopping) {
+		kube_report_rejoin(actor, cluster, operation->index);
+		return true;
+	}
+	return false;
+}
+
+static void kube_publish_platform(struct platform *platform, const struct cluster_config *cluster,
+				  const struct cluster_observation *observation)
+{
+	kube_publish(kube_of(platform), cluster, observation);
+}
+
+static pid_t kube_watch(struct platform *platform, const struct member_observation *primary)
+{
+	/* a pod's processes are not this host's */
+	(void)platform;
+	(void)primary;
+	return 0;
+}
+
+static void kube_finish(struct platform *platform, const struct pgha_config *config)
+{
+	kube_remove_unconfigured(kube_of(platform), config);
+}
+
+static bool kube_has_data(struct platform *platform, const struct cluster_config *cluster)
+{
+	(void)platform;
+	(void)cluster;
+	return false;
+}
+
+static bool kube_purge(struct platform *platform, const char *name, char *why, size_t why_size)
+{
+	struct kube_platform *kube = kube_of(platform);
+	return kube_purge_cluster(kube, kube->config, name, why, why_size);
+}
+
+static int kube_port(const struct platform *platform, const struct cluster_config *cluster, int index)
+{
+	(void)platform;
+	(void)index;
+	return cluster->port;
+}
+
+static void kube_status(const struct platform *platform, json_t *reply)
+{
+	const struct kube_state *state = platform->state;
+	json_object_set_new(reply, "kubernetes",
+			    jsonpack("{s:s, s:s, s:I, s:I, s:o}", "namespace", kube_namespace(state->kube), "identity",
+				     kube_identity(state->kube), "requests_per_iteration",
+				     (json_int_t)kube_requests_per_iteration(state->kube), "requests_total",
+				     (json_int_t)kube_requests_total(state->kube), "error", jsonpack_text(state->error)));
+}
+
+static void kube_cluster_status(const struct platform *platform, const struct cluster_config *cluster, json_t *reply)
+{
+	const struct kube_platform *kube = ((const struct kube_state *)platform->state)->kube;
+	json_object_set_new(reply, "lease",
+			    jsonpack("{s:s+, s:s, s:b}", "name", "pgha-", cluster->name, "holder",
+				     kube_lease_holder(kube, cluster->name), "held", kube_lease_held(kube, cluster->name)));
+}
+
+static const char *kube_refusal(struct platform *platform, enum failover_kind kind)
+{
+	(void)platform;
+	if (kind == FAILOVER_SWITCHOVER)
+		return "switchover is not implemented on kubernetes yet (it needs the old primary's shutdown "
+		       "checkpoint, which only its pod can read); use failover --to MEMBER";
+	return NULL;
+}
+
+const struct platform_ops kube_platform_ops = {
+	.name = "kubernetes",
+	.open = kube_open,
+	.close = kube_close,
+	.set_config = kube_set_config,
+	.refresh = kube_refresh_platform,
+	.observe = kube_observe,
+	.admin_target = kube_target,
+	.execute = kube_execute,
+	.owned_settings = kube_owned_settings,
+	.upstream_of = kube_upstream,
+	.primary_conninfo = kube_conninfo,
+	.load_state = kube_load_state,
+	.save_state = kube_save,
+	.act = kube_act,
+	.replication_password = kube_password,
+	.gone = kube_gone,
+	.failed = kube_failed,
+	.over = kube_over,
+	.publish = kube_publish_platform,
+	.watch = kube_watch,
+	.finish = kube_finish,
+	.has_data = kube_has_data,
+	.purge = kube_purge,
+	.member_port = kube_port,
+	.status = kube_status,
+	.cluster_status = kube_cluster_status,
+	.refusal = kube_refusal,
+};

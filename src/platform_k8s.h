@@ -8,8 +8,9 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "observe.h"
+#include "observation.h"
 #include "pg.h"
+#include "platform.h"
 #include "state.h"
 
 /* The label every object pgha creates carries; objects without it are never touched. */
@@ -17,6 +18,9 @@
 #define KUBE_OWNER_VALUE "pgha"
 
 struct kube_platform;
+
+/* The platform interface on Kubernetes (platform.h). */
+extern const struct platform_ops kube_platform_ops;
 
 /* A client from platform.kubernetes (kubeconfig or in-cluster credentials). identity
  * names this pghad in Leases (NULL: HOSTNAME-PID). NULL (why written) when the

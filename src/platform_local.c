@@ -18,12 +18,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "act.h"
 #include "bindir.h"
 #include "datadir.h"
+#include "exitcode.h"
 #include "file.h"
 #include "log.h"
 #include "memory.h"
 #include "names.h"
+#include "observation.h"
+#include "routes.h"
+#include "state.h"
 
 static int each_process_in(const char *data, bool (*found)(pid_t pid, void *context), void *context);
 static bool count_one(pid_t pid, void *context);
@@ -84,7 +89,7 @@ char *local_data_directory(const struct local_platform *platform, const struct c
 
 int local_member_port(const struct cluster_config *cluster, int index)
 {
-	return cluster->port + index;
+	return config_member_port(cluster, index);
 }
 
 struct pg_target local_admin_target(const struct local_platform *platform, const struct cluster_config *cluster,
@@ -966,3 +971,508 @@ out:
 	free(secrets);
 	return purged;
 }
+
+/* ---- the platform interface (platform.h) ---- */
+
+/* The state of the local platform as the interface holds it. */
+static struct local_platform *local_of(struct platform *platform)
+{
+	return platform->state;
+}
+
+static void on_program_done(const struct proc_result *result, void *userdata)
+{
+	struct operation *operation = userdata;
+	struct actor *actor = operation->actor;
+	const struct local_platform *local = local_of(actor_platform(actor));
+	const struct cluster_config *cluster = actor_cluster(actor, operation->cluster);
+	char outcome[256], why[1024] = "";
+
+	operation->active = false;
+	operation->job = NULL;
+	proc_result_describe(result, outcome, sizeof outcome);
+	if (!cluster) {
+		log_message(LOG_LEVEL_WARNING, operation->cluster, NULL, "%s of member %d ended (%s) after its cluster "
+			    "left the configuration", operation_names[operation->kind], operation->index, outcome);
+		return;
+	}
+	bool succeeded = proc_result_succeeded(result);
+	if (succeeded && operation->kind == OPERATION_INITIALIZE)
+		succeeded = local_finish_initialize(local, cluster, operation->index, why, sizeof why);
+	else if (succeeded && operation->kind == OPERATION_CLONE)
+		succeeded = local_finish_clone(local, cluster, operation->index, operation->source, why,
+					       sizeof why);
+	else if (succeeded && operation->kind == OPERATION_REJOIN)
+		succeeded = local_finish_rejoin(local, cluster, operation->index, operation->source, why,
+						sizeof why);
+	else
+		snprintf(why, sizeof why, "%s; its output ends with: %.300s", outcome,
+			 result->output_length > 300 ? result->output + result->output_length - 300 : result->output);
+	if (!succeeded && operation->kind == OPERATION_CLONE)
+		local_abandon_clone(local, cluster, operation->index);
+	if (!succeeded && operation->kind == OPERATION_REJOIN) {
+		/* its directory is kept aside, never deleted; the member is cloned afresh */
+		char moved[1024], aside_why[512];
+		if (local_move_aside(local, cluster, operation->index, moved, sizeof moved, aside_why,
+				     sizeof aside_why))
+			actor_report(actor, LOG_LEVEL_WARNING, cluster->name, operation->index,
+			       "rejoin failed (%s); its data directory is kept as %s and it will be cloned again", why, moved);
+		else
+			actor_report(actor, LOG_LEVEL_ERROR, cluster->name, operation->index, "rejoin failed (%s), and %s", why,
+			       aside_why);
+		return;
+	}
+	if (succeeded)
+		actor_report(actor, LOG_LEVEL_NOTICE, cluster->name, operation->index, "%s finished in %lld ms",
+		       operation_names[operation->kind], result->elapsed_ms);
+	else
+		actor_report(actor, LOG_LEVEL_ERROR, cluster->name, operation->index, "%s failed: %s",
+		       operation_names[operation->kind], why);
+}
+
+
+/* A fast shutdown, followed by nothing (stop) or by a start (restart, see settle). */
+static void stop_member(struct actor *actor, const struct cluster_config *cluster,
+			const struct cluster_observation *observation, int index, enum operation_kind kind)
+{
+	const struct member_observation *member = observation_member(observation, index);
+	char why[512] = "";
+
+	if (member && member->postmaster && local_stop(member->postmaster, why, sizeof why))
+		actor_begin(actor, cluster->name, index, kind, -1);
+	else if (why[0])
+		actor_report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: %s", operation_names[kind], why);
+}
+
+
+/* A member starts from the settings the configuration asks for now. */
+static void start(const struct local_platform *local, struct actor *actor, const struct cluster_config *cluster, int index)
+{
+	char why[512];
+	pid_t pid = -1;
+
+	if (local_write_settings(local, cluster, index, why, sizeof why))
+		pid = local_start(local, cluster, index, why, sizeof why);
+	if (pid > 0)
+		actor_begin(actor, cluster->name, index, OPERATION_START, -1)->postmaster = pid;
+	else
+		actor_report(actor, LOG_LEVEL_ERROR, cluster->name, index, "start failed: %s", why);
+}
+
+/* pg_rewind of a stopped member from source, as a program on the loop. */
+static void rewind_member(const struct local_platform *local, struct actor *actor, const struct cluster_config *cluster,
+			  int index, int source)
+{
+	struct operation *operation = actor_begin(actor, cluster->name, index, OPERATION_REJOIN, source);
+	operation->job = local_rewind(local, actor_event(actor), cluster, index, source, on_program_done, operation);
+	operation->active = operation->job != NULL;
+}
+
+static bool local_act(struct platform *platform, struct actor *actor, const struct cluster_config *cluster,
+		      const struct cluster_observation *observation, const struct action *action)
+{
+	const struct local_platform *local = local_of(platform);
+	const char *name = cluster->name;
+	char why[512] = "";
+	struct operation *operation;
+
+	switch (action->type) {
+	case ACTION_INITIALIZE:
+		operation = actor_begin(actor, name, action->member, OPERATION_INITIALIZE, -1);
+		operation->job = local_initialize(local, actor_event(actor), cluster, action->member, on_program_done,
+						  operation);
+		operation->active = operation->job != NULL;
+		break;
+	case ACTION_CLONE:
+		operation = actor_begin(actor, name, action->member, OPERATION_CLONE, action->source);
+		operation->job = local_clone(local, actor_event(actor), cluster, action->member, action->source,
+					     on_program_done, operation);
+		operation->active = operation->job != NULL;
+		break;
+	case ACTION_MOVE_ASIDE: {
+		char moved[1024];
+		if (local_move_aside(local, cluster, action->member, moved, sizeof moved, why, sizeof why))
+			actor_report(actor, LOG_LEVEL_WARNING, name, action->member, "unusable data directory kept as %s", moved);
+		else
+			actor_report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
+		break;
+	}
+	case ACTION_START:
+		start(local, actor, cluster, action->member);
+		break;
+	case ACTION_CONFIGURE:
+		if (!local_write_settings(local, cluster, action->member, why, sizeof why))
+			actor_report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
+		else
+			actor_reload(actor, cluster, action->member);
+		break;
+	case ACTION_RESTART:
+		stop_member(actor, cluster, observation, action->member, OPERATION_RESTART);
+		break;
+	case ACTION_STOP:
+		stop_member(actor, cluster, observation, action->member, OPERATION_STOP);
+		break;
+	case ACTION_FOLLOW:
+		if (!local_write_standby_settings(local, cluster, action->member, action->source, why, sizeof why))
+			actor_report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
+		else
+			actor_reload(actor, cluster, action->member);
+		break;
+	case ACTION_SET_SYNCHRONOUS:
+		/* the daemon recorded the new list as intent before this runs */
+		if (!local_write_synchronous_names(local, cluster, action->member, action->text, why, sizeof why))
+			actor_report(actor, LOG_LEVEL_ERROR, name, action->member, "%s", why);
+		else
+			actor_reload(actor, cluster, action->member);
+		break;
+	case ACTION_FENCE: {
+		const struct member_observation *member = observation_member(observation, action->member);
+		int killed = local_fence(local, cluster, action->member, member ? member->postmaster : 0, why,
+					 sizeof why);
+		if (killed < 0)
+			actor_report(actor, LOG_LEVEL_ERROR, name, action->member, "fencing failed: %s", why);
+		else
+			actor_report(actor, LOG_LEVEL_WARNING, name, action->member, "fenced: %d process%s killed", killed,
+			       killed == 1 ? "" : "es");
+		break;
+	}
+	case ACTION_CUT: {
+		/* first no upstream to start a receiver for, then the receiver ended: the
+		 * startup process reloads before it needs WAL again, whatever replay waits on;
+		 * the sessions are ended too, so that a replay conflict does not hold back the
+		 * promotion of this standby, should it be chosen */
+		const struct member_observation *member = observation_member(observation, action->member);
+		if (!local_write_standby_settings(local, cluster, action->member, -1, why, sizeof why) ||
+		    !actor_reload_ending_sessions(actor, cluster, action->member))
+			actor_report(actor, LOG_LEVEL_ERROR, name, action->member, "cut failed: %s", why[0] ? why : "no reload");
+		else if (member && !local_stop_wal_receiver(local, cluster, action->member, member->receiver_pid,
+							     why, sizeof why))
+			actor_report(actor, LOG_LEVEL_ERROR, name, action->member, "cut failed: %s", why);
+		break;
+	}
+	case ACTION_REJOIN: {
+		/* a diverged standby still runs: it stops first (a fast shutdown, clean as
+		 * pg_rewind wants it), and the rewind starts once it is down (settle) */
+		const struct member_observation *member = observation_member(observation, action->member);
+		if (member && member->postmaster && !member->postmaster_exited) {
+			if (local_stop(member->postmaster, why, sizeof why))
+				actor_begin(actor, name, action->member, OPERATION_REJOIN, action->source)->stopping = true;
+			else
+				actor_report(actor, LOG_LEVEL_ERROR, name, action->member, "stopping it to rewind failed: %s", why);
+			break;
+		}
+		rewind_member(local, actor, cluster, action->member, action->source);
+		break;
+	}
+	case ACTION_RESET_OVERRIDES:
+	case ACTION_CREATE_REPLICATION_ROLE:
+	case ACTION_ALTER_REPLICATION_ROLE:
+	case ACTION_CREATE_SLOT:
+	case ACTION_DROP_SLOT:
+	case ACTION_PROMOTE:
+		return false;
+	}
+	return true;
+}
+
+static int local_open(struct platform *platform, const struct pgha_config *config)
+{
+	struct local_platform *local = xcalloc(1, sizeof *local);
+	platform->state = local;
+	return local_platform_init(local, config) ? PGHA_EXIT_OK : PGHA_EXIT_POSTGRESQL;
+}
+
+static void local_close(struct platform *platform)
+{
+	free(platform->state);
+	platform->state = NULL;
+}
+
+static void local_set_config(struct platform *platform, const struct pgha_config *config)
+{
+	local_of(platform)->config = config; /* the platform's own options cannot change on reload */
+}
+
+static bool local_refresh(struct platform *platform)
+{
+	(void)platform;
+	return true;
+}
+
+static void local_observe(struct platform *platform, const struct cluster_config *cluster,
+			  struct cluster_observation *observation)
+{
+	const struct local_platform *local = local_of(platform);
+	int highest = local_highest_member(local, cluster);
+	int count = highest + 1 > cluster->replicas ? highest + 1 : cluster->replicas;
+
+	observation->count = (size_t)count;
+	observation->now_ms = observation_clock_ms();
+	observation->members = xcalloc(observation->count, sizeof *observation->members);
+	for (int i = 0; i < count; i++) {
+		struct member_observation *member = &observation->members[i];
+		struct local_member_state state;
+		member->index = i;
+		member->upstream = -1;
+		names_member(member->name, sizeof member->name, cluster->name, i);
+		local_member_state(local, cluster, i, &state);
+		member->data_exists = state.data_exists;
+		member->data_unusable = state.data_unusable;
+		member->standby_signal = state.standby_signal;
+		member->postmaster = state.postmaster;
+		member->postmaster_exited = state.postmaster_exited;
+		member->settings_current = !member->data_exists || local_settings_current(local, cluster, i);
+		/* counted before the probes: when none is left, nothing the probes see can
+		 * change because of this member any more (a failover relies on it) */
+		member->live_processes = member->postmaster && !member->postmaster_exited
+						 ? 1
+						 : local_count_processes(local, cluster, i);
+		if (member->data_exists && !member->standby_signal && !member->live_processes)
+			local_control_checkpoint(local, cluster, i, &member->checkpoint_lsn, &member->timeline,
+						 &member->shut_down);
+	}
+}
+
+static bool local_target(struct platform *platform, const struct cluster_config *cluster, int index,
+			 const struct member_observation *member, struct pg_target *target, char *why, size_t why_size)
+{
+	(void)member;
+	(void)why;
+	(void)why_size;
+	*target = local_admin_target(local_of(platform), cluster, index);
+	return true;
+}
+
+static void local_execute(struct platform *platform, struct pg_request *requests, size_t count, int timeout_ms)
+{
+	(void)platform;
+	pg_execute_all(requests, count, timeout_ms);
+}
+
+/* The settings pgha writes itself, whatever the configuration says. */
+static const char *const owned_settings[] = {
+	"port", "listen_addresses", "unix_socket_directories", "cluster_name", "hot_standby", "wal_log_hints",
+	"max_wal_senders", "max_replication_slots", "synchronous_standby_names", "primary_conninfo",
+	"primary_slot_name", NULL,
+};
+
+/* The names of the settings pgha owns or configures, as a text[] parameter. PostgreSQL
+ * reports names in lower case; configured ones may be written in any case. */
+static char *local_owned_settings(struct platform *platform, const struct cluster_config *cluster)
+{
+	size_t owned = 0, count;
+	(void)platform;
+	while (owned_settings[owned])
+		owned++;
+	count = owned + cluster->postgresql.parameters.count;
+	char **names = xcalloc(count, sizeof *names);
+	for (size_t i = 0; i < count; i++) {
+		names[i] = xstrdup(i < owned ? owned_settings[i] : cluster->postgresql.parameters.items[i - owned].name);
+		for (char *c = names[i]; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+	}
+	char *array = pg_text_array((const char *const *)names, count);
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	return array;
+}
+
+static int local_upstream(struct platform *platform, const struct cluster_config *cluster,
+			  const struct cluster_observation *observation, const char *primary_conninfo)
+{
+	(void)platform;
+	(void)observation;
+	return local_upstream_of(cluster, primary_conninfo);
+}
+
+static char *local_conninfo(struct platform *platform, const struct cluster_config *cluster,
+			    const struct cluster_observation *observation, int index, int upstream)
+{
+	(void)observation;
+	return local_primary_conninfo(local_of(platform), cluster, index, upstream);
+}
+
+/* STATE_DIR/CLUSTER/state.json, a new string; NULL (why written) when the directory
+ * cannot be made. */
+static char *state_path(const struct local_platform *local, const struct cluster_config *cluster, char *why,
+			size_t why_size)
+{
+	char *directory = local_cluster_state_directory(local, cluster, why, why_size);
+	char *path = directory ? xasprintf("%s/state.json", directory) : NULL;
+	free(directory);
+	return path;
+}
+
+/* The state file is the truth: read every iteration (it is small), so that what pghactl
+ * pause wrote, or what a previous pghad left, is what decides. */
+static enum platform_hold local_load_state(struct platform *platform, const struct cluster_config *cluster,
+					   struct cluster_state *state, char *why, size_t why_size)
+{
+	char *path = state_path(local_of(platform), cluster, why, why_size);
+	bool loaded = path && state_load(path, state, why, why_size);
+	free(path);
+	return loaded ? PLATFORM_HOLD_ACTS : PLATFORM_HOLD_UNREADABLE;
+}
+
+static bool local_save_state(struct platform *platform, const struct cluster_config *cluster,
+			     const struct cluster_state *state, char *why, size_t why_size)
+{
+	char *path = state_path(local_of(platform), cluster, why, why_size);
+	bool saved = path && state_save(path, state, why, why_size);
+	free(path);
+	return saved;
+}
+
+static bool local_password(struct platform *platform, const struct cluster_config *cluster, char *password,
+			   size_t password_size, char *why, size_t why_size)
+{
+	char passfile[1024];
+	return local_replication_secret(local_of(platform), cluster, password, password_size, passfile,
+					sizeof passfile, why, why_size);
+}
+
+static bool local_gone(const struct member_observation *member)
+{
+	return member->postmaster == 0;
+}
+
+static bool local_failed(struct platform *platform, const struct operation *operation,
+			 const struct member_observation *member, char *why, size_t why_size)
+{
+	(void)platform;
+	(void)member;
+	char state = operation->kind == OPERATION_START ? proc_state(operation->postmaster) : 'R';
+	if (state != 0 && state != 'Z')
+		return false;
+	/* PostgreSQL refused to start */
+	snprintf(why, why_size, "the postmaster (pid %ld) exited; see postgresql.log in its directory",
+		 (long)operation->postmaster);
+	return true;
+}
+
+static bool local_over(struct platform *platform, struct actor *actor, const struct cluster_config *cluster,
+		       const struct operation *operation)
+{
+	char why[512];
+	/* a primary follows no one: its standby settings go (read at its next start) */
+	if (operation->kind == OPERATION_PROMOTE &&
+	    !local_write_standby_settings(local_of(platform), cluster, operation->index, -1, why, sizeof why))
+		actor_report(actor, LOG_LEVEL_WARNING, cluster->name, operation->index, "%s", why);
+	return false;
+}
+
+static void local_publish(struct platform *platform, const struct cluster_config *cluster,
+			  const struct cluster_observation *observation)
+{
+	/* the routes (the service file) follow the configuration, not what was observed */
+	(void)platform;
+	(void)cluster;
+	(void)observation;
+}
+
+static pid_t local_watch(struct platform *platform, const struct member_observation *primary)
+{
+	(void)platform;
+	return primary->postmaster;
+}
+
+/* Members of clusters removed from the configuration are stopped, their data kept. */
+static void stop_removed(const struct cluster_config *removed, void *context)
+{
+	int running = local_stop_removed_cluster(context, removed);
+	if (running)
+		log_message(LOG_LEVEL_DEBUG, removed->name, NULL, "removed cluster: %d member%s still running", running,
+			    running == 1 ? "" : "s");
+}
+
+/* The libpq service file (CLUSTER-rw, CLUSTER-ro) follows the configuration; it is
+ * written only when its content changes. */
+static void write_routes(const struct pgha_config *config)
+{
+	char path[4096], why[512];
+	bool changed = false;
+
+	if (!routes_service_file_path(config, path, sizeof path))
+		return;
+	if (mkdir(config->daemon.state_dir, 0755) < 0 && errno != EEXIST) {
+		log_error("cannot create %s: %m", config->daemon.state_dir);
+		return;
+	}
+	if (!routes_write_service_file(config, path, &changed, why, sizeof why))
+		log_error("service file: %s", why);
+	else if (changed)
+		log_info("service file %s written", path);
+}
+
+static void local_finish(struct platform *platform, const struct pgha_config *config)
+{
+	local_removed_clusters(local_of(platform), stop_removed, local_of(platform));
+	write_routes(config);
+}
+
+static bool local_has_data(struct platform *platform, const struct cluster_config *cluster)
+{
+	return local_highest_member(local_of(platform), cluster) >= 0;
+}
+
+static bool local_purge(struct platform *platform, const char *name, char *why, size_t why_size)
+{
+	return local_purge_cluster(local_of(platform), name, why, why_size);
+}
+
+static int local_port(const struct platform *platform, const struct cluster_config *cluster, int index)
+{
+	(void)platform;
+	return local_member_port(cluster, index);
+}
+
+static void local_status(const struct platform *platform, json_t *reply)
+{
+	(void)platform;
+	(void)reply;
+}
+
+static void local_cluster_status(const struct platform *platform, const struct cluster_config *cluster, json_t *reply)
+{
+	(void)platform;
+	(void)cluster;
+	(void)reply;
+}
+
+static const char *local_refusal(struct platform *platform, enum failover_kind kind)
+{
+	(void)platform;
+	(void)kind;
+	return NULL;
+}
+
+const struct platform_ops local_platform_ops = {
+	.name = "local",
+	.open = local_open,
+	.close = local_close,
+	.set_config = local_set_config,
+	.refresh = local_refresh,
+	.observe = local_observe,
+	.admin_target = local_target,
+	.execute = local_execute,
+	.owned_settings = local_owned_settings,
+	.upstream_of = local_upstream,
+	.primary_conninfo = local_conninfo,
+	.load_state = local_load_state,
+	.save_state = local_save_state,
+	.act = local_act,
+	.replication_password = local_password,
+	.gone = local_gone,
+	.failed = local_failed,
+	.over = local_over,
+	.publish = local_publish,
+	.watch = local_watch,
+	.finish = local_finish,
+	.has_data = local_has_data,
+	.purge = local_purge,
+	.member_port = local_port,
+	.status = local_status,
+	.cluster_status = local_cluster_status,
+	.refusal = local_refusal,
+};

@@ -10,9 +10,13 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "platform.h"
 #include "datadir.h"
 #include "pg.h"
 #include "proc.h"
+
+/* The platform interface on this host (platform.h). */
+extern const struct platform_ops local_platform_ops;
 
 /* What the local platform needs besides the configuration, found once at start. */
 struct local_platform {

@@ -12,7 +12,6 @@
 #include "file.h"
 #include "memory.h"
 #include "names.h"
-#include "platform_local.h"
 
 /* The database every member has from initdb. */
 #define ROUTES_DATABASE "postgres"
@@ -104,7 +103,7 @@ char *routes_uri(const struct cluster_config *cluster, const char *host, bool re
 		return NULL;
 	text_append(&uri, "postgresql://");
 	for (int index = 0; index < cluster->replicas; index++)
-		text_append(&uri, "%s%s:%d", index ? "," : "", address, local_member_port(cluster, index));
+		text_append(&uri, "%s%s:%d", index ? "," : "", address, config_member_port(cluster, index));
 	text_append(&uri, "/%s?target_session_attrs=%s&connect_timeout=%d", ROUTES_DATABASE,
 		    session_attributes(read_only), ROUTES_CONNECT_TIMEOUT);
 	free(address);
@@ -131,7 +130,7 @@ static void append_service(struct text *text, const struct cluster_config *clust
 	/* one port per host, in the same order: libpq pairs them by position */
 	text_append(text, "\nport=");
 	for (int index = 0; index < cluster->replicas; index++)
-		text_append(text, "%s%d", index ? "," : "", local_member_port(cluster, index));
+		text_append(text, "%s%d", index ? "," : "", config_member_port(cluster, index));
 	text_append(text, "\ndbname=%s\ntarget_session_attrs=%s\nconnect_timeout=%d\n", ROUTES_DATABASE,
 		    session_attributes(read_only), ROUTES_CONNECT_TIMEOUT);
 }

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "decide.h"
+#include "syncset.h"
 #include "memory.h"
 #include "names.h"
 #include "tap.h"
@@ -658,7 +659,7 @@ static void test_synchronous_names(void)
 		char *names;
 
 		build_observation(&observation, test->members, test->peers, "", "");
-		names = decide_synchronous_names(&config->clusters[0], &observation, test->primary);
+		names = syncset_names(&config->clusters[0], &observation, test->primary);
 		is_str(names, test->expected, "synchronous names: %s", test->what);
 		free(names);
 		free_observation(&observation);
@@ -990,7 +991,7 @@ static void test_long_synchronous_list(void)
 		snprintf(peers + strlen(peers), sizeof peers - strlen(peers), "%s%d", i > 1 ? " " : "", i);
 	}
 	build_observation(&observation, members, peers, peers, "ANY 1 (\"test-1\")");
-	names = decide_synchronous_names(&config->clusters[0], &observation, 0);
+	names = syncset_names(&config->clusters[0], &observation, 0);
 	ok(strlen(names) < sizeof actions.items[0].text && strstr(names, "\"test-98\")") != NULL,
 	   "98 standbys: a list of %zu bytes fits an action", strlen(names));
 	decide_fresh(&config->clusters[0], &observation, &actions);
@@ -1135,7 +1136,7 @@ static void test_padding_keeps_the_running_list(void)
 
 	build_observation(&observation, "primary standby+not-streaming standby+not-streaming", "", "1 2",
 			  "ANY 1 (\"test-2\")");
-	char *names = decide_synchronous_names(&config->clusters[0], &observation, 0);
+	char *names = syncset_names(&config->clusters[0], &observation, 0);
 	is_str(names, "ANY 1 (\"test-2\")", "padding: nobody streams: the list keeps test-2, not test-1 that answers");
 	free(names);
 	free_observation(&observation);
@@ -1161,7 +1162,7 @@ static void test_diverged_standby(void)
 	observation.members[1].receive_lsn = 1200;
 	observation.members[2].wal_timeline = 2;
 	observation.members[2].receive_lsn = 1100;
-	char *names = decide_synchronous_names(&config->clusters[0], &observation, 0);
+	char *names = syncset_names(&config->clusters[0], &observation, 0);
 	is_str(names, "ANY 1 (\"test-2\")", "diverged: padding skips test-1 although the primary's list names it");
 	free(names);
 	/* streaming for a moment, as from the start of its segment up to the fork */
@@ -1171,7 +1172,7 @@ static void test_diverged_standby(void)
 	primary->wal_timeline = 2;
 	primary->history = &fork;
 	primary->history_count = 1;
-	names = decide_synchronous_names(&config->clusters[0], &observation, 0);
+	names = syncset_names(&config->clusters[0], &observation, 0);
 	is_str(names, "ANY 1 (\"test-2\")", "diverged: test-1 is not listed even while the primary shows it streaming");
 	free(names);
 	free(primary->peers);
@@ -1232,7 +1233,7 @@ static void test_diverged_from_the_candidate(void)
 
 	/* both stream from the candidate a moment: only test-3 may be its synchronous standby */
 	set_primary_view(&observation.members[2], "1 3", "1 3", "");
-	char *names = decide_synchronous_names(cluster, &observation, 2);
+	char *names = syncset_names(cluster, &observation, 2);
 	is_str(names, "ANY 1 (\"test-3\")", "forced failover: the candidate's list names test-3, never test-1");
 	free(names);
 	free_observation(&observation);
