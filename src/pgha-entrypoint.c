@@ -1,4 +1,4 @@
-/* pgha-entrypoint: a member container's entrypoint on Kubernetes: prepares the data directory (initdb, pg_basebackup or pg_rewind), writes pgha's settings, then becomes postgres. */
+/* pgha-entrypoint: a member container's entrypoint on Kubernetes: prepares the data directory (initdb, pg_basebackup or pg_rewind), writes pgha's settings, then runs postgres as the child it supervises. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -24,6 +24,7 @@
 #include "memory.h"
 #include "pg.h"
 #include "proc.h"
+#include "supervise.h"
 
 /* initdb takes seconds; pg_basebackup and pg_rewind of a big database take hours, but a stuck one must end. */
 #define INITIALIZE_TIMEOUT_MS (10 * 60 * 1000)
@@ -36,6 +37,8 @@
 #define FAILED_OUTPUT_LINES 30
 /* The longest password accepted from a secret file. */
 #define PASSWORD_MAX 1024
+/* How long an ended postmaster of an earlier start may stay unreaped before it counts as running. */
+#define ZOMBIE_WAIT_MS 10000
 
 /* The signals that ask pgha-entrypoint to stop before postgres runs (then postgres handles them). */
 static const int stop_signals[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP};
@@ -597,30 +600,54 @@ static bool write_settings(struct entrypoint *entrypoint, const struct entrypoin
 	return written;
 }
 
-/* Becomes postgres: same process, so the container's main process is the postmaster, with
- * the signals it expects and PGPASSFILE for its walreceiver. Returns only on failure. */
-static int become_postgres(struct entrypoint *entrypoint)
+/* Runs postgres as a child and supervises it (supervise.h): the container's main process
+ * stays pgha-entrypoint, which turns the container's SIGTERM into an immediate shutdown
+ * (a fenced member must stop at once, not after its sessions end) and ends with
+ * postgres's status. PGPASSFILE is for its walreceiver. */
+static int run_postgres(struct entrypoint *entrypoint)
 {
 	const char *const extra_env[] = {entrypoint->passfile_variable, NULL};
 	char *postgres = bindir_program(entrypoint->bindir, "postgres");
-	char *const argv[] = {postgres, "-D", entrypoint->environment.data, NULL};
-	char **environment = proc_environment(extra_env);
-	sigset_t none;
+	const char *const argv[] = {postgres, "-D", entrypoint->environment.data, NULL};
+	sigset_t signals;
 
-	log_info("starting PostgreSQL: %s -D %s", postgres, entrypoint->environment.data);
+	/* blocked before the start, so that none is lost before the wait: a stop signal
+	 * taken by the loop before this point was already acted on, one that comes now
+	 * stays pending until supervise_run takes it */
+	sigemptyset(&signals);
+	for (const int *signo = supervise_signals; *signo; signo++)
+		sigaddset(&signals, *signo);
+	sigprocmask(SIG_BLOCK, &signals, NULL);
 	entrypoint->event = sd_event_unref(entrypoint->event);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	execve(postgres, argv, environment);
-	log_error("cannot run %s: %m", postgres);
-	proc_environment_free(environment);
+	pid_t pid = supervise_start(argv, extra_env);
+	if (pid >= 0)
+		log_info("PostgreSQL started (pid %d): %s -D %s", (int)pid, postgres, entrypoint->environment.data);
 	free(postgres);
-	return PGHA_EXIT_POSTGRESQL;
+	return pid < 0 ? PGHA_EXIT_POSTGRESQL : supervise_run(pid);
 }
 
 static int stopped_status(const struct entrypoint *entrypoint)
 {
 	return entrypoint->stop_signal ? 128 + entrypoint->stop_signal : PGHA_EXIT_POSTGRESQL;
+}
+
+/* The postmaster running on data, 0 when none. One that was killed with the container
+ * before it (its parent gone, it is reparented to the nearest subreaper or init) may
+ * still be a zombie: postgres would refuse to start while its pid exists, so its
+ * reaping is awaited for a while. */
+static pid_t postmaster_on(const char *data)
+{
+	bool exited;
+	pid_t pid = datadir_postmaster(data, &exited);
+
+	for (long long deadline = now_ms() + ZOMBIE_WAIT_MS; pid && exited && now_ms() < deadline;) {
+		struct timespec pause = {0, 20 * 1000000L};
+		nanosleep(&pause, NULL);
+		pid = datadir_postmaster(data, &exited);
+	}
+	if (pid && exited)
+		log_warning("the postmaster (pid %d) of an earlier start has ended but is not reaped yet", (int)pid);
+	return pid;
 }
 
 static int run(struct entrypoint *entrypoint)
@@ -644,10 +671,8 @@ static int run(struct entrypoint *entrypoint)
 	}
 	found.server_major_version = bindir_major_version(entrypoint->bindir);
 	datadir_inspect(environment->data, &found.data);
-	if (found.data.kind == DATADIR_CLUSTER) {
-		bool exited;
-		found.postmaster = datadir_postmaster(environment->data, &exited);
-	}
+	if (found.data.kind == DATADIR_CLUSTER)
+		found.postmaster = postmaster_on(environment->data);
 	entrypoint_decide(environment, &found, &decision);
 	log_message(decision.action == ENTRYPOINT_REFUSE ? LOG_LEVEL_ERROR : LOG_LEVEL_INFO, environment->cluster,
 		    environment->member, "member %s (PGHA_ROLE=%s, PostgreSQL %d in %s): %s", environment->member,
@@ -706,7 +731,7 @@ static int run(struct entrypoint *entrypoint)
 		return PGHA_EXIT_FAILURE;
 	if (entrypoint->stop_signal)
 		return stopped_status(entrypoint);
-	return become_postgres(entrypoint);
+	return run_postgres(entrypoint);
 }
 
 int main(int argc, char **argv)

@@ -154,9 +154,20 @@ class Member:
         with open(os.path.join(self.data, "postmaster.pid")) as pid_file:
             return int(pid_file.readline())
 
+    def parent_of(self, pid):
+        with open(f"/proc/{pid}/stat") as stat_file:
+            return int(stat_file.read().rsplit(")", 1)[1].split()[1])
+
+    def supervised(self):
+        """Whether the postmaster runs as the child of the entrypoint, which stays the
+        container's main process."""
+        return self.postmaster_pid() != self.process.pid and self.parent_of(self.postmaster_pid()) == self.process.pid
+
     def stop(self, timeout=60):
-        """Fast shutdown of the postgres the entrypoint became."""
-        self.process.send_signal(signal.SIGINT)
+        """Fast shutdown of the postmaster, as pg_ctl stop -m fast in the container would
+        ask it (the container's own stop signals are an immediate shutdown); the
+        entrypoint's status."""
+        os.kill(self.postmaster_pid(), signal.SIGINT)
         return self.process.wait(timeout)
 
     def log_report(self):
@@ -356,9 +367,9 @@ def test_bootstrap_initializes_and_becomes_postgres(cluster):
     assert stat.S_IMODE(os.stat(primary.data).st_mode) == 0o700
     assert "initdb finished" in log
 
-    # the entrypoint became the postmaster: same process, no shell or wrapper between
-    assert primary.postmaster_pid() == primary.process.pid
-    with open(f"/proc/{primary.process.pid}/cmdline", "rb") as cmdline:
+    # the entrypoint runs the postmaster as its child, no shell or wrapper between
+    assert primary.supervised()
+    with open(f"/proc/{primary.postmaster_pid()}/cmdline", "rb") as cmdline:
         assert cmdline.read().split(b"\0")[1:3] == [b"-D", primary.data.encode()]
 
     settings = dict(primary.sql("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", ([
@@ -457,7 +468,7 @@ def test_standby_waits_for_its_primary_then_clones_it(cluster):
     assert delays[:3] == [0.5, 1.0, 2.0], delays
     assert max(delays) <= 5.0
     assert "the primary is 127.0.0.1:" in log and "pg_basebackup finished" in log
-    assert standby.postmaster_pid() == standby.process.pid
+    assert standby.supervised()
     assert standby.value("SELECT pg_is_in_recovery()")
     assert standby.value("SELECT status FROM pg_stat_wal_receiver") == "streaming"
     assert standby.value("SHOW primary_slot_name") == "test_1"
@@ -550,7 +561,7 @@ def test_restarts_as_is(cluster):
     assert "pg_basebackup" not in log and "pg_rewind" not in log
     assert standby.value("SELECT system_identifier FROM pg_control_system()") == identity
     assert standby.value("SELECT count(*) FROM t") == 1
-    assert standby.postmaster_pid() == standby.process.pid
+    assert standby.supervised()
 
     # the primary as well: its data kept, never initialized again although PGHA_BOOTSTRAP=1
     assert primary.stop() == 0
@@ -606,7 +617,7 @@ def test_former_primary_is_rewound_and_follows_the_new_one(cluster, end):
         lambda: sorted(row[0] for row in old.sql("SELECT DISTINCT v FROM t")) == [
             "after the rejoin", "common", "new primary"],
         timeout=30, what="the rewound member to hold the new primary's rows and not its own")
-    assert old.postmaster_pid() == old.process.pid
+    assert old.supervised()
     assert old.value("SELECT received_tli FROM pg_stat_wal_receiver") == 2
     cluster.check_secrets()
     commands = cluster.commands()
@@ -662,7 +673,7 @@ def test_diverged_standby_is_rewound_when_asked(cluster):
             "after the rewind", "common", "new primary"],
         timeout=30, what="the rewound standby to hold the new primary's rows and not the old timeline's")
     assert ahead.value("SELECT received_tli FROM pg_stat_wal_receiver") == 2
-    assert ahead.postmaster_pid() == ahead.process.pid
+    assert ahead.supervised()
     with open(ahead.data + ".rejoin") as account:
         assert account.read() == f"rewound: rewound with pg_rewind from the primary at 127.0.0.1:{behind.port}\n"
     assert not [name for name in os.listdir(ahead.volume) if ".unusable." in name]
@@ -714,3 +725,115 @@ def test_a_standby_pg_rewind_refuses_is_moved_aside_and_copied_again(cluster):
         f"its data directory is kept as {kept_path} in its volume and it was copied again from the primary " \
         f"at 127.0.0.1:{primary.port}\n" in text, text
     cluster.check_secrets()
+
+
+# ---- (f) the supervisor: the container's stop signal stops PostgreSQL at once ----
+
+def live(pid):
+    """Whether pid is a process that has not ended (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat_file:
+            return stat_file.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_sigterm_is_an_immediate_shutdown_even_with_sessions_writing(cluster):
+    """kubelet's SIGTERM at a pod's deletion (a fence) reaches the entrypoint, which stays
+    the container's main process: PostgreSQL gets an immediate shutdown, not the smart
+    one postgres itself makes of SIGTERM, which would wait for every session while they
+    go on committing. Nothing of it is left running once the entrypoint has exited."""
+    primary = bootstrap(cluster)
+    assert primary.supervised()
+    primary.sql("CREATE TABLE t (id bigint PRIMARY KEY)")
+
+    # the other signals reach postgres as they are: SIGHUP reloads
+    mark = primary.log_mark()
+    primary.process.send_signal(signal.SIGHUP)
+    primary.wait_for_log(r"received SIGHUP, reloading configuration files", since=mark)
+
+    # an open transaction that has written, an idle session (a smart shutdown waits for
+    # both), and a writer committing one row at a time, recording what was acknowledged
+    open_transaction = primary.connect()
+    open_transaction.autocommit = False
+    open_transaction.cursor().execute("INSERT INTO t VALUES (-1)")
+    idle = primary.connect()
+    acknowledged = []
+    writer_error = []
+    writing = threading.Event()
+
+    def write():
+        connection = primary.connect()
+        try:
+            with connection.cursor() as cursor:
+                for next_id in range(1, 10 ** 9):
+                    cursor.execute("INSERT INTO t VALUES (%s)", (next_id,))
+                    acknowledged.append(next_id)
+                    if next_id == 50:
+                        writing.set()
+        except psycopg2.Error as error:
+            writer_error.append(error)
+        finally:
+            writing.set()
+            try:
+                connection.close()
+            except psycopg2.Error:
+                pass
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    assert writing.wait(60) and not writer_error, writer_error
+    postmaster = primary.postmaster_pid()
+    backends = [row[0] for row in primary.sql("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")]
+    assert len(backends) >= 3  # the three sessions, and PostgreSQL's own processes
+
+    mark = primary.log_mark()
+    sent = time.monotonic()
+    primary.process.send_signal(signal.SIGTERM)
+    status = primary.process.wait(60)
+    elapsed = time.monotonic() - sent
+    writer.join(60)
+    log = primary.log_text()[mark:]
+    print(f"SIGTERM to the entrypoint -> entrypoint exited: {elapsed:.3f} s", file=sys.stderr)
+    assert f"received SIGTERM: immediate shutdown of PostgreSQL (SIGQUIT to pid {postmaster})" in log, log
+    assert "received immediate shutdown request" in log, log
+    assert "PostgreSQL stopped" in log and "after SIGTERM" in log, log
+    assert status == 0, log  # the postmaster's own status after an immediate shutdown
+    assert writer_error, "the writer went on committing"
+    assert not live(postmaster) and not [pid for pid in backends if live(pid)]
+    with pytest.raises(psycopg2.Error):
+        open_transaction.commit()
+    for connection in (open_transaction, idle):
+        try:
+            connection.close()
+        except psycopg2.Error:
+            pass
+
+    # it was not shut down cleanly; what was acknowledged is there, the open transaction is not
+    mark = primary.log_mark()
+    cluster.start(primary, "primary")
+    primary.wait_ready()
+    assert "not properly shut down; automatic recovery in progress" in primary.log_text()[mark:]
+    rows = {row[0] for row in primary.sql("SELECT id FROM t")}
+    assert -1 not in rows
+    assert set(acknowledged) <= rows
+    # at most the commit in flight when the signal came is there without its acknowledgement
+    assert len(rows - set(acknowledged)) <= 1
+
+
+def test_postmaster_killed_ends_the_container_and_nothing_is_left(cluster):
+    """The postmaster killed (the OOM killer, say): the entrypoint ends with its status
+    (128 + 9, as kubelet reports it), and none of its processes outlives it."""
+    primary = bootstrap(cluster)
+    session = primary.connect()
+    postmaster = primary.postmaster_pid()
+    children = [row[0] for row in primary.sql("SELECT pid FROM pg_stat_activity")]
+    os.kill(postmaster, signal.SIGKILL)
+    status = primary.process.wait(60)
+    assert status == 128 + signal.SIGKILL, primary.log_text()
+    assert "PostgreSQL (pid" in primary.log_text() and "ended with status 137" in primary.log_text()
+    assert not [pid for pid in children if live(pid)]
+    try:
+        session.close()
+    except psycopg2.Error:
+        pass

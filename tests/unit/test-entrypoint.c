@@ -1,7 +1,8 @@
-/* test-entrypoint: pgha-entrypoint's environment checks, its decision over every kind of data directory, and the files it writes. */
+/* test-entrypoint: pgha-entrypoint's environment checks, its decision over every kind of data directory, the files it writes, and its supervisor's signal table. */
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 
 #include "entrypoint.h"
 #include "exitcode.h"
+#include "supervise.h"
 #include "tap.h"
 
 /* An environment as a NULL-terminated list of "NAME=value". */
@@ -496,6 +498,39 @@ static void test_rejoin_account(void)
 	   "a sentence longer than the buffer is cut: %s", sentence);
 }
 
+/* The supervisor's table: the container's stop signals become an immediate shutdown (a
+ * smart one would let a fenced member's sessions go on committing), the others pass. */
+static void test_supervisor_signals(void)
+{
+	static const struct {
+		int signo;
+		enum supervise_action action;
+		int postmaster_signal;
+	} cases[] = {
+		{SIGTERM, SUPERVISE_STOP, SIGQUIT},    {SIGINT, SUPERVISE_STOP, SIGQUIT},
+		{SIGQUIT, SUPERVISE_STOP, SIGQUIT},    {SIGHUP, SUPERVISE_FORWARD, SIGHUP},
+		{SIGUSR1, SUPERVISE_FORWARD, SIGUSR1}, {SIGUSR2, SUPERVISE_FORWARD, SIGUSR2},
+		{SIGCHLD, SUPERVISE_REAP, 0},          {SIGPIPE, SUPERVISE_IGNORE, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int postmaster_signal = -1;
+		enum supervise_action action = supervise_action_for(cases[i].signo, &postmaster_signal);
+		is_int(action, cases[i].action, "SIG%s: its action", sigabbrev_np(cases[i].signo));
+		is_int(postmaster_signal, cases[i].postmaster_signal, "SIG%s: what the postmaster gets",
+		       sigabbrev_np(cases[i].signo));
+	}
+	/* every signal the supervisor waits for has an action other than ignoring it */
+	for (const int *signo = supervise_signals; *signo; signo++) {
+		int postmaster_signal;
+		ok(supervise_action_for(*signo, &postmaster_signal) != SUPERVISE_IGNORE, "SIG%s is taken",
+		   sigabbrev_np(*signo));
+	}
+	is_int(supervise_exit_status(0), 0, "exit 0");
+	is_int(supervise_exit_status(3 << 8), 3, "exit 3");
+	is_int(supervise_exit_status(SIGKILL), 128 + SIGKILL, "killed by SIGKILL: 137");
+	is_int(supervise_exit_status(SIGQUIT | 0x80), 128 + SIGQUIT, "killed by SIGQUIT with a core: 131");
+}
+
 int main(void)
 {
 	test_environment_cases();
@@ -506,5 +541,6 @@ int main(void)
 	test_files();
 	test_last_line();
 	test_rejoin_account();
+	test_supervisor_signals();
 	return done_testing();
 }
