@@ -484,9 +484,23 @@ static bool rewind_from(struct entrypoint *entrypoint, const char *host)
 	pg_conninfo_append(&conninfo, "dbname", "postgres");
 	pg_conninfo_append(&conninfo, "passfile", entrypoint->passfile);
 	pg_conninfo_append(&conninfo, "connect_timeout", "10");
-	/* a former primary that was not shut down cleanly is first recovered by pg_rewind itself */
+	/* a data directory not shut down cleanly (a pod's deletion is an immediate shutdown)
+	 * is first recovered by pg_rewind itself, in single-user mode, which refuses standby
+	 * mode: standby.signal goes now and is written again once rewound (write_settings) */
+	char *signal_file = xasprintf("%s/standby.signal", environment->data);
+	bool removed = unlink(signal_file) == 0;
+	if (removed)
+		log_info("standby.signal removed for pg_rewind, which may have to recover the data directory first; "
+			 "written again once rewound");
+	else if (errno != ENOENT)
+		log_warning("cannot remove %s: %m", signal_file);
+	free(signal_file);
 	const char *const argv[] = {rewind, "--target-pgdata", environment->data, "--source-server", conninfo, NULL};
 	bool done = run_program(entrypoint, "pg_rewind", argv, COPY_TIMEOUT_MS);
+	char why[512];
+	/* a directory pg_rewind did not take is kept as it was, a standby's */
+	if (!done && removed && !datadir_write_file(environment->data, "standby.signal", "", why, sizeof why))
+		log_warning("%s", why);
 	free(conninfo);
 	free(rewind);
 	return done;

@@ -625,10 +625,13 @@ def test_former_primary_is_rewound_and_follows_the_new_one(cluster, end):
     assert any("pg_basebackup" in command for command in commands)
 
 
-def test_diverged_standby_is_rewound_when_asked(cluster):
+@pytest.mark.parametrize("end", ["shut down", "deleted"])
+def test_diverged_standby_is_rewound_when_asked(cluster, end):
     """A standby whose WAL went past the point where the new primary's timeline forked off
     (test-2 received what test-1, promoted later, never did) keeps its standby.signal;
-    with PGHA_REWIND=1 it is rewound all the same, and follows the new primary."""
+    with PGHA_REWIND=1 it is rewound all the same, and follows the new primary. Stopped
+    cleanly, or as its pod's deletion stops it (SIGTERM: an immediate shutdown), after
+    which pg_rewind first recovers it in single-user mode, where standby mode is refused."""
     old = bootstrap(cluster, "test-0")
     behind, ahead = cluster.member("test-1"), cluster.member("test-2")
     create_replication(old, "test_1", "test_2")
@@ -647,7 +650,11 @@ def test_diverged_standby_is_rewound_when_asked(cluster):
     end = old.value("SELECT pg_current_wal_lsn()::text")
     pgharness.wait_until(lambda: ahead.value("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (end,)),
                          timeout=30, what="test-2 to replay the old primary's last rows")
-    assert ahead.stop() == 0
+    if end == "deleted":
+        ahead.process.send_signal(signal.SIGTERM)
+        assert ahead.process.wait(60) == 0
+    else:
+        assert ahead.stop() == 0
     assert old.stop() == 0
 
     # test-1, behind, becomes the primary: its new timeline forks off before test-2's WAL ends
