@@ -14,6 +14,7 @@
 #include "memory.h"
 #include "names.h"
 #include "pg.h"
+#include "testhook.h"
 
 /* A started postmaster must answer, a stopped one exit, within this. */
 #define SETTLE_TIMEOUT_MS (120 * 1000)
@@ -471,6 +472,13 @@ void actor_run(struct actor *actor, const struct cluster_config *cluster, const 
 {
 	actor->observation = observation;
 	settle(actor, cluster, observation);
-	for (size_t i = 0; i < actions->count; i++)
+	for (size_t i = 0; i < actions->count; i++) {
+		char why[512];
+		testhook_stop_before(action_type_names[actions->items[i].type]);
+		/* the Lease checked at the moment of each action (a pghad stopped or slowed after
+		 * its decision may have lost it meanwhile): the iteration stops at the first refused */
+		if (!actor->platform->ops->may_act(actor->platform, cluster, why, sizeof why))
+			break;
 		carry_out(actor, cluster, observation, &actions->items[i]);
+	}
 }

@@ -79,6 +79,11 @@ struct platform_ops {
 	/* Records state before the actions decided with it: false when it could not be. */
 	bool (*save_state)(struct platform *platform, const struct cluster_config *cluster,
 			   const struct cluster_state *state, char *why, size_t why_size);
+	/* Whether this pghad may still act on cluster now, asked right before each action (a
+	 * pghad stopped or slowed after its decision may have lost the right meanwhile): false
+	 * with why, logged by the platform (once per cause), and the actor stops acting on the
+	 * cluster this iteration. Cheap: no request. A platform with no lease always allows. */
+	bool (*may_act)(struct platform *platform, const struct cluster_config *cluster, char *why, size_t why_size);
 
 	/* Carries out action (after the actor logged it), with the actor's help (act.h):
 	 * operations that last, statements on members, reports. Returns false for the

@@ -19,6 +19,7 @@
 #include "jsonpack.h"
 #include "k8s.h"
 #include "kubeconfig.h"
+#include "lease.h"
 #include "log.h"
 #include "memory.h"
 #include "names.h"
@@ -43,17 +44,23 @@
 #define ANNOTATION_PARAMETERS "pgha.io/parameters"
 #define ANNOTATION_STATE "pgha.io/state"
 
-/* How long an acting pghad may go without renewing before it must stop acting, and
- * before another may take over: see kube_lead. */
-#define RENEW_FRACTION 5
+/* How often the holder renews: see kube_lead and lease.h. */
+#define RENEW_FRACTION LEASE_RENEW_FRACTION
 
 struct lease_cache {
 	char cluster[NAMES_BUFFER_SIZE];
 	json_t *object;         /* as last read or written */
 	bool held;
-	long long renewed_ms;   /* monotonic: our last successful write */
-	char seen_version[64];  /* the resourceVersion last seen, and since when (monotonic) */
+	/* monotonic: when the request of our last successful write started (the earliest it
+	 * can have landed), and the duration it wrote */
+	long long renewed_ms;
+	int renewed_duration_ms;
+	char seen_version[64];  /* the resourceVersion last seen, and since when (monotonic, read after the answer) */
 	long long seen_ms;
+	/* the last refusal to act, logged once per renewal and cause: the renewal it was
+	 * judged on, and whether the Lease was held then and past its end */
+	long long refused_renewal_ms;
+	int refused_cause; /* 0: none since acting; 1: not held; 2: within the margin; 3: expired */
 	char holder[256];
 	long long services_checked_ms; /* monotonic: when CLUSTER-rw and -ro were last found right */
 	int services_port;
@@ -248,6 +255,25 @@ static json_t *member_pod(const struct kube_platform *kube, const char *cluster,
 	char name[NAMES_BUFFER_SIZE];
 	names_pod(name, sizeof name, cluster, index);
 	return find_named(kube->pods, name);
+}
+
+static const char *object_uid(const json_t *object)
+{
+	return json_string_value(json_object_get(json_object_get(object, "metadata"), "uid"));
+}
+
+/* Deletes the pod as observed, on the condition that it is still that pod (its uid): a
+ * decision made on one pod never deletes a newer one of the same name. 409: another pod
+ * by now, which counts as done (the next iteration looks at the new one). */
+static bool delete_pod(struct kube_platform *kube, const json_t *pod, int grace_seconds, char *why, size_t why_size)
+{
+	char *path = core_path(kube, "pods", object_name(pod));
+	int status = k8s_delete(kube->client, path, grace_seconds, object_uid(pod), why, why_size);
+	free(path);
+	if (status == 409)
+		log_message(LOG_LEVEL_NOTICE, object_label(pod, "cluster"), object_label(pod, "member"),
+			    "pod %s not deleted: it is another pod by now (%s)", object_name(pod), why);
+	return status == 200 || status == 202 || status == 404 || status == 409;
 }
 
 static json_t *member_claim(const struct kube_platform *kube, const char *cluster, int index)
@@ -558,13 +584,15 @@ static bool state_of_lease(const struct lease_cache *lease, struct cluster_state
 	return state_parse(text, name, state, why, why_size);
 }
 
-/* Our write to the Lease (a renewal, a takeover, new state) answered: remember it. */
-static void lease_written(struct lease_cache *lease, json_t *object, long long sent_ms)
+/* Our write to the Lease (a renewal, a takeover, new state) answered: remember it, valid
+ * from the request's start (sent_ms) for the duration written. */
+static void lease_written(struct lease_cache *lease, json_t *object, long long sent_ms, int duration_ms)
 {
 	json_decref(lease->object);
 	lease->object = object;
 	lease->held = true;
 	lease->renewed_ms = sent_ms;
+	lease->renewed_duration_ms = duration_ms;
 	snprintf(lease->seen_version, sizeof lease->seen_version, "%s", resource_version(object));
 	lease->seen_ms = sent_ms;
 }
@@ -607,7 +635,7 @@ static int lease_put(struct kube_platform *kube, struct lease_cache *lease, json
 		if (takeover || !lease->held)
 			log_message(LOG_LEVEL_NOTICE, lease->cluster, NULL, "lease %s taken by %s: acting on the cluster", name,
 				    kube->identity);
-		lease_written(lease, written, sent_ms);
+		lease_written(lease, written, sent_ms, lease_duration_ms(kube));
 		snprintf(lease->holder, sizeof lease->holder, "%s", kube->identity);
 	} else {
 		json_decref(written);
@@ -646,30 +674,32 @@ static bool lease_create(struct kube_platform *kube, struct lease_cache *lease, 
 	}
 	log_message(LOG_LEVEL_NOTICE, lease->cluster, NULL, "lease %s created by %s: acting on the cluster", name,
 		    kube->identity);
-	lease_written(lease, created, sent_ms);
+	lease_written(lease, created, sent_ms, lease_duration_ms(kube));
 	snprintf(lease->holder, sizeof lease->holder, "%s", kube->identity);
 	return true;
 }
 
-/* A holder renews every duration/RENEW_FRACTION and stops acting once duration minus a
- * renewal has passed since its last successful write. Another pghad takes over only
- * after seeing the same resourceVersion for a whole duration by its own monotonic clock
- * (no comparison of clocks across machines): the holder has stopped acting by then. */
+/* A holder renews every duration/RENEW_FRACTION and acts only while lease_may_act says
+ * so, checked again at each action (kube_may_act). Another pghad takes over only after
+ * seeing the same resourceVersion for the whole duration the Lease states, by its own
+ * monotonic clock read after each answer (no comparison of clocks across machines): the
+ * holder has stopped acting by then (lease.h). */
 bool kube_lead(struct kube_platform *kube, const struct cluster_config *cluster, struct cluster_state *state,
 	       char *why, size_t why_size)
 {
 	struct lease_cache *lease = lease_for(kube, cluster->name);
-	long long now = monotonic_ms();
 	int duration = lease_duration_ms(kube), renew = duration / RENEW_FRACTION;
 	char name[NAMES_BUFFER_SIZE + 8];
 	json_t *object = NULL;
 
-	if (lease->held && now - lease->renewed_ms < renew)
+	if (lease->held && monotonic_ms() - lease->renewed_ms < renew)
 		return state_of_lease(lease, state, why, why_size);
 	snprintf(name, sizeof name, "pgha-%s", cluster->name);
 	char *path = lease_path(kube, name);
 	int status = k8s_get(kube->client, path, &object, why, why_size);
 	free(path);
+	/* read after the answer, which may have taken the whole request timeout */
+	long long answered = monotonic_ms();
 	if (status == 404) {
 		json_decref(object);
 		return lease_create(kube, lease, why, why_size) && state_of_lease(lease, state, why, why_size);
@@ -677,7 +707,9 @@ bool kube_lead(struct kube_platform *kube, const struct cluster_config *cluster,
 	if (status != 200) {
 		json_decref(object);
 		/* the API server does not answer: act on what we hold while it is surely ours */
-		if (lease->held && now - lease->renewed_ms < duration - renew)
+		char invalid[256];
+		if (lease_may_act(lease->held, lease->renewed_ms, lease->renewed_duration_ms, answered, invalid,
+				  sizeof invalid))
 			return state_of_lease(lease, state, why, why_size);
 		lease_lost(lease, why);
 		return false;
@@ -685,13 +717,17 @@ bool kube_lead(struct kube_platform *kube, const struct cluster_config *cluster,
 	const json_t *spec = json_object_get(object, "spec");
 	const char *holder = json_string_value(json_object_get(spec, "holderIdentity"));
 	const char *version = resource_version(object);
+	/* the duration the holder wrote, not ours: a pghad configured with a longer one
+	 * would otherwise be taken over while it still acts */
+	int stated = lease_takeover_duration_ms(json_integer_value(json_object_get(spec, "leaseDurationSeconds")),
+						kube->config->platform.kubernetes.lease_seconds);
 	snprintf(lease->holder, sizeof lease->holder, "%s", holder ? holder : "");
 	if (strcmp(version, lease->seen_version) != 0) {
 		snprintf(lease->seen_version, sizeof lease->seen_version, "%s", version);
-		lease->seen_ms = now;
+		lease->seen_ms = answered;
 	}
 	bool ours = holder && strcmp(holder, kube->identity) == 0;
-	bool expired = !holder || !holder[0] || now - lease->seen_ms >= duration;
+	bool expired = !holder || !holder[0] || lease_expired_for_others(lease->seen_ms, stated, answered);
 	if (ours && !lease->held) {
 		/* ours by name but not in our memory: we stopped acting; take it like any other */
 		ours = false;
@@ -709,6 +745,27 @@ bool kube_lead(struct kube_platform *kube, const struct cluster_config *cluster,
 	}
 	json_decref(object);
 	return state_of_lease(lease, state, why, why_size);
+}
+
+bool kube_may_act(struct kube_platform *kube, const char *cluster, char *why, size_t why_size)
+{
+	struct lease_cache *lease = lease_for(kube, cluster);
+	char reason[256];
+
+	long long now = monotonic_ms();
+
+	if (lease_may_act(lease->held, lease->renewed_ms, lease->renewed_duration_ms, now, reason, sizeof reason)) {
+		lease->refused_cause = 0;
+		return true;
+	}
+	snprintf(why, why_size, "not acting on cluster %s: %s", cluster, reason);
+	int cause = !lease->held ? 1 : lease_remaining_ms(lease->renewed_ms, lease->renewed_duration_ms, now) > 0 ? 2 : 3;
+	if (cause != lease->refused_cause || lease->renewed_ms != lease->refused_renewal_ms) {
+		log_message(LOG_LEVEL_WARNING, cluster, NULL, "%s", why);
+		lease->refused_cause = cause;
+		lease->refused_renewal_ms = lease->renewed_ms;
+	}
+	return false;
 }
 
 bool kube_save_state(struct kube_platform *kube, const struct cluster_config *cluster,
@@ -790,14 +847,15 @@ bool kube_create_member(struct kube_platform *kube, const struct cluster_config 
 	char port[16], secret[NAMES_BUFFER_SIZE + 8], slot[NAMES_BUFFER_SIZE];
 	const json_t *existing = member_pod(kube, cluster->name, index);
 
-	if (!cluster_secret(kube, cluster, why, why_size) || !ensure_claim(kube, cluster, index, why, why_size))
+	if (!kube_may_act(kube, cluster->name, why, why_size) || !cluster_secret(kube, cluster, why, why_size) ||
+	    !ensure_claim(kube, cluster, index, why, why_size))
 		return false;
 	names_pod(pod_name, sizeof pod_name, cluster->name, index);
 	if (existing) {
 		const char *phase = json_string_value(json_object_get(json_object_get(existing, "status"), "phase"));
 		if (!phase || (strcmp(phase, "Failed") != 0 && strcmp(phase, "Succeeded") != 0))
 			return true; /* already there: its start is awaited like a new one's */
-		if (!kube_delete_member(kube, cluster, index, 0, why, why_size))
+		if (!delete_pod(kube, existing, 0, why, why_size))
 			return false;
 	}
 	names_volume(claim, sizeof claim, cluster->name, index);
@@ -857,12 +915,11 @@ bool kube_create_member(struct kube_platform *kube, const struct cluster_config 
 bool kube_delete_member(struct kube_platform *kube, const struct cluster_config *cluster, int index,
 			int grace_seconds, char *why, size_t why_size)
 {
-	char name[NAMES_BUFFER_SIZE];
-	names_pod(name, sizeof name, cluster->name, index);
-	char *path = core_path(kube, "pods", name);
-	int status = k8s_delete(kube->client, path, grace_seconds, NULL, why, why_size);
-	free(path);
-	return status == 200 || status == 202 || status == 404;
+	const json_t *pod = member_pod(kube, cluster->name, index);
+	if (!kube_may_act(kube, cluster->name, why, why_size))
+		return false;
+	/* only a pod observed is deleted, by its uid; none observed: nothing to delete */
+	return !pod || delete_pod(kube, pod, grace_seconds, why, why_size);
 }
 
 /* A merge patch of object KIND/NAME (consumes patch). */
@@ -887,11 +944,20 @@ static bool patch_labels(struct kube_platform *kube, const char *pod_name, bool 
 bool kube_fence(struct kube_platform *kube, const struct cluster_config *cluster, int index, char *why,
 		size_t why_size)
 {
-	char name[NAMES_BUFFER_SIZE], ignored[512];
-	names_pod(name, sizeof name, cluster->name, index);
-	/* first out of CLUSTER-rw, in case the deletion takes a while to land */
-	patch_labels(kube, name, false, ignored, sizeof ignored);
-	return kube_delete_member(kube, cluster, index, 0, why, why_size);
+	char ignored[512];
+	const json_t *pod = member_pod(kube, cluster->name, index);
+	if (!kube_may_act(kube, cluster->name, why, why_size))
+		return false;
+	if (!pod)
+		return true;
+	/* first out of CLUSTER-rw, in case the deletion takes a while to land; the uid in the
+	 * patch is a precondition: a newer pod of that name keeps its labels */
+	if (object_uid(pod))
+		merge_patch(kube, "pods", object_name(pod),
+			    jsonpack("{s:{s:s, s:{s:s, s:s}}}", "metadata", "uid", object_uid(pod), "labels", "role",
+				      "replica", "master", "false"),
+			    ignored, sizeof ignored);
+	return delete_pod(kube, pod, 0, why, why_size);
 }
 
 static bool annotate_claim(struct kube_platform *kube, const struct cluster_config *cluster, int index,
@@ -1010,6 +1076,9 @@ void kube_publish(struct kube_platform *kube, const struct cluster_config *clust
 	const struct member_observation *primary = observation_primary(observation);
 	char why[1024];
 
+	/* labels are routes: an observation made before the Lease ran out must not move them */
+	if (!kube_may_act(kube, cluster->name, why, sizeof why))
+		return;
 	for (size_t i = 0; i < observation->count; i++) {
 		const struct member_observation *member = &observation->members[i];
 		const json_t *pod = member_pod(kube, cluster->name, member->index);
@@ -1066,19 +1135,53 @@ static bool is_configured_cluster(const struct pgha_config *config, const char *
 	return false;
 }
 
+/* A cluster no longer configured is removed by the holder of its own Lease only, as any
+ * other action on it: two pghads with different configurations (one reloaded before the
+ * other) must not both act on it. */
+static bool lead_unconfigured(struct kube_platform *kube, const char *name, char *why, size_t why_size)
+{
+	struct cluster_config stub = {.name = (char *)name};
+	struct cluster_state state;
+	return kube_lead(kube, &stub, &state, why, why_size) && kube_may_act(kube, name, why, why_size);
+}
+
+/* Whether this pghad may remove the unconfigured cluster name, asked once per call of
+ * kube_remove_unconfigured: leads remembers the answers. */
+struct removal_leads {
+	char names[8][NAMES_BUFFER_SIZE];
+	bool allowed[8];
+	size_t count;
+};
+
+static bool may_remove(struct kube_platform *kube, struct removal_leads *leads, const char *name)
+{
+	char why[1024];
+	for (size_t i = 0; i < leads->count; i++)
+		if (strcmp(leads->names[i], name) == 0)
+			return leads->allowed[i];
+	bool allowed = lead_unconfigured(kube, name, why, sizeof why);
+	if (leads->count < sizeof leads->names / sizeof leads->names[0]) {
+		snprintf(leads->names[leads->count], sizeof leads->names[0], "%s", name);
+		leads->allowed[leads->count++] = allowed;
+	}
+	return allowed;
+}
+
 void kube_remove_unconfigured(struct kube_platform *kube, const struct pgha_config *config)
 {
 	char why[1024];
 	size_t i;
 	json_t *item;
+	struct removal_leads leads = {0};
 
 	json_array_foreach(kube->pods, i, item) {
 		const char *cluster = object_label(item, "cluster");
 		if (!cluster || is_configured_cluster(config, cluster) ||
-		    json_object_get(json_object_get(item, "metadata"), "deletionTimestamp"))
+		    json_object_get(json_object_get(item, "metadata"), "deletionTimestamp") ||
+		    !may_remove(kube, &leads, cluster))
 			continue;
 		char *path = core_path(kube, "pods", object_name(item));
-		int status = k8s_delete(kube->client, path, -1, NULL, why, sizeof why);
+		int status = k8s_delete(kube->client, path, -1, object_uid(item), why, sizeof why);
 		free(path);
 		if (status == 200 || status == 202)
 			log_message(LOG_LEVEL_NOTICE, cluster, NULL,
@@ -1096,10 +1199,10 @@ void kube_remove_unconfigured(struct kube_platform *kube, const struct pgha_conf
 		     sizeof why) == 200) {
 		json_array_foreach(services, i, item) {
 			const char *cluster = object_label(item, "cluster");
-			if (!cluster || is_configured_cluster(config, cluster))
+			if (!cluster || is_configured_cluster(config, cluster) || !may_remove(kube, &leads, cluster))
 				continue;
 			char *path = core_path(kube, "services", object_name(item));
-			if (k8s_delete(kube->client, path, -1, NULL, why, sizeof why) == 200)
+			if (k8s_delete(kube->client, path, -1, object_uid(item), why, sizeof why) == 200)
 				log_message(LOG_LEVEL_NOTICE, cluster, NULL,
 					    "cluster removed from the configuration: service %s deleted", object_name(item));
 			free(path);
@@ -1120,7 +1223,7 @@ bool kube_purge_cluster(struct kube_platform *kube, const struct pgha_config *co
 		snprintf(why, why_size, "cluster %s is in the configuration: remove its block and reload first", name);
 		return false;
 	}
-	if (!kube_refresh(kube, why, why_size))
+	if (!kube_refresh(kube, why, why_size) || !lead_unconfigured(kube, name, why, why_size))
 		return false;
 	json_array_foreach(kube->pods, i, item) {
 		const char *cluster = object_label(item, "cluster");
@@ -1455,6 +1558,13 @@ static bool kube_save(struct platform *platform, const struct cluster_config *cl
 	return kube_save_state(kube_of(platform), cluster, state, why, why_size);
 }
 
+/* The Lease, checked with its margin by the monotonic clock at the moment of each action. */
+static bool kube_may_act_platform(struct platform *platform, const struct cluster_config *cluster, char *why,
+				  size_t why_size)
+{
+	return kube_may_act(kube_of(platform), cluster->name, why, why_size);
+}
+
 static bool kube_password(struct platform *platform, const struct cluster_config *cluster, char *password,
 			  size_t password_size, char *why, size_t why_size)
 {
@@ -1576,6 +1686,7 @@ const struct platform_ops kube_platform_ops = {
 	.primary_conninfo = kube_conninfo,
 	.load_state = kube_load_state,
 	.save_state = kube_save,
+	.may_act = kube_may_act_platform,
 	.act = kube_act,
 	.replication_password = kube_password,
 	.gone = kube_gone,

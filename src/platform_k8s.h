@@ -49,6 +49,11 @@ bool kube_lead(struct kube_platform *kube, const struct cluster_config *cluster,
  * when the Lease changed under us: this pghad then no longer acts on the cluster. */
 bool kube_save_state(struct kube_platform *kube, const struct cluster_config *cluster,
 		     const struct cluster_state *state, char *why, size_t why_size);
+/* Whether this pghad may take an action on cluster now (fence, promote, delete, follow,
+ * create, purge...): it holds the Lease and, by the monotonic clock read now, the Lease
+ * has more than a safety margin left (lease.h). When not, why says so and it is logged
+ * (once per cause): the caller stops acting. Cheap: no request. */
+bool kube_may_act(struct kube_platform *kube, const char *cluster, char *why, size_t why_size);
 /* Whether this pghad holds cluster's Lease now, and the holder as last read ("" when
  * unknown). */
 bool kube_lease_held(const struct kube_platform *kube, const char *cluster);

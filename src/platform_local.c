@@ -1324,6 +1324,18 @@ static bool local_save_state(struct platform *platform, const struct cluster_con
 	return saved;
 }
 
+/* The local platform has no lease: its state file is read each iteration, and nothing
+ * can be lost between two actions. */
+static bool local_may_act(struct platform *platform, const struct cluster_config *cluster, char *why,
+			  size_t why_size)
+{
+	(void)platform;
+	(void)cluster;
+	(void)why;
+	(void)why_size;
+	return true;
+}
+
 static bool local_password(struct platform *platform, const struct cluster_config *cluster, char *password,
 			   size_t password_size, char *why, size_t why_size)
 {
@@ -1461,6 +1473,7 @@ const struct platform_ops local_platform_ops = {
 	.primary_conninfo = local_conninfo,
 	.load_state = local_load_state,
 	.save_state = local_save_state,
+	.may_act = local_may_act,
 	.act = local_act,
 	.replication_password = local_password,
 	.gone = local_gone,

@@ -3,7 +3,10 @@
 
 #include "testhook.h"
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,4 +26,17 @@ void testhook_stall(const char *where)
 	while (access(path, F_OK) == 0)
 		nanosleep(&(struct timespec){.tv_nsec = STALL_CHECK_INTERVAL_NSEC}, NULL);
 	log_warning("test hook: %s removed, the %s goes on", path, where);
+}
+
+void testhook_stop_before(const char *what)
+{
+	static bool stopped;
+	const char *wanted = getenv("PGHA_TEST_STOP_BEFORE");
+
+	if (stopped || !wanted || strcmp(wanted, what) != 0)
+		return;
+	stopped = true;
+	log_warning("test hook: PGHA_TEST_STOP_BEFORE=%s: stopping with SIGSTOP before it", what);
+	raise(SIGSTOP);
+	log_warning("test hook: resumed before %s", what);
 }

@@ -8,4 +8,9 @@
  * nothing when the variable is unset, as in every real deployment; see pghad(8). */
 void testhook_stall(const char *where);
 
+/* When $PGHA_TEST_STOP_BEFORE names what (an action, "fence"), stops the whole process
+ * with SIGSTOP the first time it is about to do it, as a pghad frozen between its
+ * decision and its action: a test resumes it with SIGCONT. Once per process. */
+void testhook_stop_before(const char *what);
+
 #endif

@@ -71,10 +71,10 @@ class Cluster:
         self.daemons = {}
         self._passfile = None
 
-    def start_daemon(self, name="pghad", lease_seconds=4):
+    def start_daemon(self, name="pghad", lease_seconds=4, env=None):
         daemon = pgharness.Pghad(self.workdir, k8s_config(self.workdir, self.namespace, self.kubeconfig, self.port,
                                                           lease_seconds, name=name),
-                                 name=name, env={"PGHA_IDENTITY": name}, account=self.account)
+                                 name=name, env={"PGHA_IDENTITY": name, **(env or {})}, account=self.account)
         daemon.start()
         daemon.wait_running()
         self.daemons[name] = daemon
@@ -461,6 +461,64 @@ def test_only_the_lease_holder_acts_and_another_takes_over(k8s):
                  if k8s.sql(f"test-{member}", "SELECT pg_is_in_recovery()") == [(False,)]]
     assert primaries == [0]
     del first, second
+
+
+# what pghad logs before it carries out an action: "[cluster-N] NAME: reason"
+ACTION_NAMES = ("initialize", "move-aside", "clone", "start", "stop", "restart", "create-replication-role",
+                "alter-replication-role", "create-slot", "drop-slot", "follow", "set-synchronous", "configure",
+                "reset-overrides", "rejoin", "cut", "fence", "promote")
+
+
+def process_state(pid):
+    with open(f"/proc/{pid}/stat") as stat_file:
+        return stat_file.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_holder_stopped_past_its_lease_takes_no_action_when_resumed(k8s):
+    """The holder decides a failover, records it, and is frozen (SIGSTOP) right before the
+    promotion, past its Lease: the other pghad takes the cluster over and finishes the
+    failover. Resumed, the first carries out nothing of what it had decided, moves no
+    label, and says why."""
+    first = k8s.start_daemon("first", lease_seconds=4, env={"PGHA_TEST_STOP_BEFORE": "promote"})
+    k8s.wait_healthy(name="first")
+    second = k8s.start_daemon("second", lease_seconds=4)
+    pgharness.wait_until(lambda: status(k8s.workdir, "second")["clusters"][0]["lease"]["holder"] == "first",
+                         timeout=20, what="second to see first holding the lease")
+    old_primary = k8s.rw_member()[0]
+
+    # the primary's pod goes: first fails over, records the promotion, and stops before it
+    k8s.api.delete(k8s.path("pods", f"postgres-{old_primary}"))
+    first.wait_for_log(r"PGHA_TEST_STOP_BEFORE=promote: stopping with SIGSTOP", timeout=60)
+    pgharness.wait_until(lambda: process_state(first.process.pid) == "T", timeout=10, what="first to be stopped")
+    stopped = time.monotonic()
+    second.wait_for_log(r"lease pgha-test taken by second", timeout=30)
+    took = time.monotonic() - stopped
+    # the other finishes the failover from the intent on the Lease
+    second.wait_for_log(r"\] promote: ", timeout=60)
+    new_primary = pgharness.wait_until(
+        lambda: next((name for name, member in (k8s.member_state("second") or ({}, {}))[1].items()
+                      if member["role"] == "primary"), None), timeout=60, what="a new primary seen by second")
+
+    mark = first.log_mark()
+    os.kill(first.process.pid, signal.SIGCONT)
+    refusal = first.wait_for_log(r"WARNING: \[test\] not acting on cluster test: the lease expired (\d+) ms ago",
+                                 timeout=30, since=mark)
+    first.wait_for_log(r"lease pgha-test lost \(held by another pghad\)", timeout=30, since=mark)
+    print(f"second took the lease {took:.2f} s after first stopped; first resumed {refusal.group(1)} ms past "
+          "its lease", file=sys.stderr)
+    after = first.log_text(mark)
+    actions = [line for line in after.splitlines()
+               if any(f"] {name}: " in line for name in ACTION_NAMES) or "pod labelled" in line
+               or "fenced" in line or "deleted" in line]
+    assert actions == [], after
+    assert "resumed before promote" in after
+    # nothing it had decided happened behind the new holder's back
+    assert status(k8s.workdir, "first")["clusters"][0]["lease"]["held"] is False
+    lease = k8s.api.get(f"/apis/coordination.k8s.io/v1/namespaces/{k8s.namespace}/leases/pgha-test")
+    assert lease["spec"]["holderIdentity"] == "second"
+    cluster = k8s.wait_healthy(name="second", timeout=120)
+    primaries = [member["name"] for member in cluster["members"] if member["role"] == "primary"]
+    assert primaries == [new_primary]
 
 
 def test_a_lease_changed_behind_the_holder_is_reread_not_overwritten(k8s):

@@ -363,6 +363,16 @@ static bool sim_save_state(struct platform *platform, const struct cluster_confi
 	return true;
 }
 
+static bool sim_may_act(struct platform *platform, const struct cluster_config *config, char *why,
+			size_t why_size)
+{
+	(void)platform;
+	(void)config;
+	(void)why;
+	(void)why_size;
+	return true;
+}
+
 static bool sim_act(struct platform *platform, struct actor *actor, const struct cluster_config *config,
 		    const struct cluster_observation *observation, const struct action *action)
 {
@@ -544,6 +554,7 @@ const struct platform_ops sim_platform_ops = {
 	.primary_conninfo = sim_conninfo,
 	.load_state = sim_load_state,
 	.save_state = sim_save_state,
+	.may_act = sim_may_act,
 	.act = sim_act,
 	.replication_password = sim_password,
 	.gone = sim_gone,
