@@ -1091,6 +1091,12 @@ void kube_publish(struct kube_platform *kube, const struct cluster_config *clust
 			bool labelled_primary = role && strcmp(role, "primary") == 0;
 			bool labelled_master = master && strcmp(master, "true") == 0;
 			bool known = member->reachable || labelled_primary || labelled_master;
+			/* routes follow decisions, not probes: with no primary observed, a primary that
+			 * does not answer keeps its route (a blip must not cost its clients their
+			 * writes); the failover takes it away when it begins (kube_fence), and a
+			 * primary observed elsewhere, or this one answering as a standby, does too */
+			if (!primary && !member->reachable && labelled_primary && labelled_master)
+				is_primary = true;
 			if (known && (labelled_primary != is_primary || labelled_master != is_primary || !role || !master)) {
 				if (patch_labels(kube, object_name(pod), is_primary, why, sizeof why))
 					log_message(LOG_LEVEL_NOTICE, cluster->name, member->name, "pod labelled role=%s",

@@ -20,7 +20,8 @@ REPLICAS = 3
 IMAGE = "pgha.test/postgres:15"
 
 
-def k8s_config(workdir, namespace, kubeconfig, port, lease_seconds=4, replicas=REPLICAS, name="pghad", parameters=""):
+def k8s_config(workdir, namespace, kubeconfig, port, lease_seconds=4, replicas=REPLICAS, name="pghad", parameters="",
+               cluster_extra=""):
     return f"""
 daemon: {{
   state_dir = "{workdir}/{name}-state";
@@ -40,6 +41,7 @@ clusters = ( {{
   synchronous = {{ method = "any"; number = 1; }};
   volume = {{ size = "1Gi"; storage_class = "pgha-test"; }};
   postgresql = {{ parameters = {{ {parameters} }}; }};
+  {cluster_extra}
 }} );
 """
 
@@ -71,9 +73,9 @@ class Cluster:
         self.daemons = {}
         self._passfile = None
 
-    def start_daemon(self, name="pghad", lease_seconds=4, env=None):
+    def start_daemon(self, name="pghad", lease_seconds=4, env=None, cluster_extra=""):
         daemon = pgharness.Pghad(self.workdir, k8s_config(self.workdir, self.namespace, self.kubeconfig, self.port,
-                                                          lease_seconds, name=name),
+                                                          lease_seconds, name=name, cluster_extra=cluster_extra),
                                  name=name, env={"PGHA_IDENTITY": name, **(env or {})}, account=self.account)
         daemon.start()
         daemon.wait_running()
@@ -340,6 +342,35 @@ def test_deleting_the_primary_pod_fails_over_without_losing_commits(k8s):
     assert k8s.sql("test-0", "SELECT pg_is_in_recovery()") == [(True,)]
     assert k8s.rw_member() == [new_primary]
     assert cluster["failover"]["last"], cluster["failover"]
+
+
+def test_a_short_blip_of_the_primary_keeps_its_route(k8s):
+    """The primary stops answering for less than failover.timeout_ms (its postmaster
+    frozen): its pod stays role=primary, selected by test-rw, all along; routes follow
+    the failover when it begins, not a probe that failed."""
+    daemon = k8s.start_daemon(cluster_extra="failover = { timeout_ms = 30000; };")
+    k8s.wait_healthy()
+    primary = k8s.rw_member()[0]
+    claim = k8s.claims()[f"pgdata-postgres-{primary}"]["metadata"]["name"]
+    with open(os.path.join(k8s.workdir, "node", "volumes", k8s.namespace, claim, "pgdata", "postmaster.pid")) as pid_file:
+        postmaster = int(pid_file.readline())
+    mark = daemon.log_mark()
+    os.kill(postmaster, signal.SIGSTOP)
+    try:
+        pgharness.wait_until(lambda: k8s.member_state()[1][primary]["state"] == "unreachable", timeout=30,
+                             what=f"pghad to find {primary} unreachable")
+        # several iterations with it unreachable, each of which could have relabelled it
+        seen = k8s.iteration_mark()
+        pgharness.wait_until(lambda: k8s.iteration_mark() >= seen + 3, timeout=30, what="three more iterations")
+        assert k8s.member_state()[1][primary]["state"] == "unreachable"
+        assert k8s.rw_member() == [primary]
+        assert k8s.pods()[f"postgres-{primary}"]["metadata"]["labels"]["role"] == "primary"
+    finally:
+        os.kill(postmaster, signal.SIGCONT)
+    k8s.wait_healthy(after=k8s.iteration_mark())
+    assert k8s.rw_member() == [primary]
+    log = daemon.log_text(mark)
+    assert "pod labelled" not in log and "fence" not in log, log
 
 
 def pghactl(k8s, *arguments, name="pghad", timeout=150):
