@@ -86,10 +86,13 @@ static bool counts(const struct member_observation *member, bool cut)
 	return is_standby(member) && (!cut || failover_standby_cut(member));
 }
 
-/* Any process of the member still alive: it could still write or send WAL. */
+/* Any process of the member still alive: it could still write or send WAL. One whose
+ * deletion is asked and may not be heard (a pod on a node cut off) counts as fenced: the
+ * cut that follows is what keeps its WAL from the candidates. */
 static bool has_processes(const struct member_observation *member)
 {
-	return member && ((member->postmaster && !member->postmaster_exited) || member->live_processes > 0);
+	return member && !member->fenced &&
+	       ((member->postmaster && !member->postmaster_exited) || member->live_processes > 0);
 }
 
 /* ---- the choice of a candidate ---- */

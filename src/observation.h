@@ -34,6 +34,12 @@ struct member_observation {
 	 * a dead postmaster left behind); counted before the probes when the postmaster is
 	 * gone or has exited, else 1 */
 	int live_processes;
+	/* its end is asked but may never be heard (on kubernetes: its pod is being deleted and
+	 * its container is not reported terminated, as on a node cut off, for ever): what may
+	 * still run of it is fenced off by the failover's cut, so a failover need not wait for
+	 * it; but it counts as running (live_processes) for everything else: nothing starts on
+	 * its volume meanwhile */
+	bool fenced;
 	/* stopped members without standby.signal, from pg_control: where the last checkpoint
 	 * is, and whether the server was shut down cleanly (it then wrote nothing after) */
 	uint64_t checkpoint_lsn;

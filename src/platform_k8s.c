@@ -298,6 +298,21 @@ static int member_index_of(const json_t *object, const char *cluster)
 	return errno || *end || end == member + length + 1 || index < 0 || index > 98 ? -1 : (int)index;
 }
 
+/* Whether the pod status reports every container terminated (and at least one). */
+static bool containers_ended(const json_t *status)
+{
+	const json_t *containers = json_object_get(status, "containerStatuses");
+	size_t i;
+	json_t *container;
+
+	if (!json_array_size(containers))
+		return false;
+	json_array_foreach(containers, i, container)
+		if (!json_object_get(json_object_get(container, "state"), "terminated"))
+			return false;
+	return true;
+}
+
 /* The parameters the configuration asks for, as the text a claim's annotation keeps. */
 static char *parameters_text(const struct cluster_config *cluster)
 {
@@ -364,11 +379,17 @@ void kube_observe_cluster(struct kube_platform *kube, const struct cluster_confi
 			member->postmaster_exited = true;
 			snprintf(member->error, sizeof member->error, "its pod's container ended (%s)", phase);
 		} else if (deleting) {
-			/* it is going away: it counts as exited, but may still run until gone */
+			/* it is going away: it serves nothing, but its container may run until its
+			 * kubelet reports it ended and removes the pod, which a kubelet cut off from
+			 * the API server never does: fenced, and running for anything that would
+			 * start on its volume */
+			bool ended = containers_ended(status);
 			member->postmaster = 1;
 			member->postmaster_exited = true;
-			member->live_processes = 1;
-			snprintf(member->error, sizeof member->error, "its pod is being deleted");
+			member->live_processes = ended ? 0 : 1;
+			member->fenced = !ended;
+			snprintf(member->error, sizeof member->error, "its pod is being deleted%s",
+				 ended ? ", its container ended" : "");
 		} else if (strcmp(phase, "Running") == 0 && address && address[0]) {
 			member->postmaster = 1;
 			member->live_processes = 1;
@@ -957,7 +978,12 @@ bool kube_fence(struct kube_platform *kube, const struct cluster_config *cluster
 			    jsonpack("{s:{s:s, s:{s:s, s:s}}}", "metadata", "uid", object_uid(pod), "labels", "role",
 				      "replica", "master", "false"),
 			    ignored, sizeof ignored);
-	return delete_pod(kube, pod, 0, why, why_size);
+	/* not at once (grace 0), which removes the pod object before anything stopped: with its
+	 * grace period the object stays, Terminating, until its kubelet has stopped the
+	 * container (pgha-entrypoint makes SIGTERM an immediate shutdown) and removes it, so
+	 * that the member is never created again while its container may still run; the
+	 * failover does not wait for that (the cut protects it), the re-creation does */
+	return delete_pod(kube, pod, TERMINATION_GRACE_SECONDS, why, why_size);
 }
 
 static bool annotate_claim(struct kube_platform *kube, const struct cluster_config *cluster, int index,
@@ -1443,7 +1469,8 @@ static bool kube_act(struct platform *platform, struct actor *actor, const struc
 		break;
 	case ACTION_FENCE:
 		if (kube_fence(kube, cluster, action->member, why, sizeof why))
-			actor_report(actor, LOG_LEVEL_WARNING, name, action->member, "fenced: its pod is deleted at once");
+			actor_report(actor, LOG_LEVEL_WARNING, name, action->member,
+				     "fenced: its pod is being deleted (SIGTERM: an immediate shutdown)");
 		else
 			actor_report(actor, LOG_LEVEL_ERROR, name, action->member, "fencing failed: %s", why);
 		break;

@@ -95,7 +95,9 @@ bool kube_create_member(struct kube_platform *kube, const struct cluster_config 
 /* Deletes member index's pod (grace_seconds -1: its own grace period); its claim stays. */
 bool kube_delete_member(struct kube_platform *kube, const struct cluster_config *cluster, int index,
 			int grace_seconds, char *why, size_t why_size);
-/* Fences member index: its labels stop routing to it, then its pod is deleted at once. */
+/* Fences member index: its labels stop routing to it, then its pod is deleted with its
+ * termination grace period (the pod stays until its kubelet reports its container gone;
+ * kube_observe_cluster counts it as fenced meanwhile). */
 bool kube_fence(struct kube_platform *kube, const struct cluster_config *cluster, int index, char *why,
 		size_t why_size);
 /* The parameters applied to member index's data are now those of the configuration. */

@@ -373,6 +373,48 @@ def test_a_short_blip_of_the_primary_keeps_its_route(k8s):
     assert "pod labelled" not in log and "fence" not in log, log
 
 
+def test_a_member_is_not_created_again_while_its_old_pod_may_run(k8s):
+    """The node agent (kubelet) is frozen: it hears no deletion, and the primary's
+    container runs on. The failover does not wait for it (the cut protects the
+    candidates), but the old member is not created again on its volume while its pod is
+    not reported gone; once the kubelet is back, it stops the container, removes the pod,
+    and only then the member comes back as a standby."""
+    daemon = k8s.start_daemon()
+    k8s.wait_healthy()
+    old_primary = k8s.rw_member()[0]
+    old_pod = k8s.pods()[f"postgres-{old_primary}"]
+    old_uid = old_pod["metadata"]["uid"]
+    old_address = old_pod["status"]["podIP"]
+    mark = daemon.log_mark()
+    os.kill(k8s.agent.process.pid, signal.SIGSTOP)
+    try:
+        k8s.api.delete(k8s.path("pods", f"postgres-{old_primary}"))
+        new_primary = pgharness.wait_until(
+            lambda: next((name for name in (k8s.rw_member() or []) if name != old_primary), None), timeout=60,
+            what="test-rw selecting a new primary while the old pod's kubelet hears nothing")
+        # a few iterations more: each could have created the old member again
+        seen = k8s.iteration_mark()
+        pgharness.wait_until(lambda: k8s.iteration_mark() >= seen + 3, timeout=30, what="three more iterations")
+        pod = k8s.pods().get(f"postgres-{old_primary}")
+        assert pod is not None and pod["metadata"]["uid"] == old_uid and pod["metadata"].get("deletionTimestamp")
+        # its container does run on, as on a node cut off: only the cut keeps it from the others
+        assert k8s.sql(old_primary, "SELECT pg_is_in_recovery()", address=old_address) == [(False,)]
+        log = daemon.log_text(mark)
+        assert f"[{old_primary}] clone" not in log and f"[{old_primary}] rejoin" not in log
+        assert f"[{old_primary}] start" not in log, log
+    finally:
+        os.kill(k8s.agent.process.pid, signal.SIGCONT)
+    # the kubelet is back: the container stops, the pod goes, then the member comes back
+    cluster = k8s.wait_healthy(timeout=120, after=k8s.iteration_mark())
+    assert k8s.rw_member() == [new_primary]
+    pod = k8s.pods()[f"postgres-{old_primary}"]
+    assert pod["metadata"]["uid"] != old_uid
+    assert {member["name"]: member["role"] for member in cluster["members"]}[old_primary] == "replica"
+    agent_log = k8s.agent.log_text()
+    removed = agent_log.index(f"postgres-{old_primary}: removed")
+    assert agent_log.index(f"postgres-{old_primary}: bound to", removed) > removed
+
+
 def pghactl(k8s, *arguments, name="pghad", timeout=150):
     """pghactl on the control socket of pghad name, as the test account."""
     program = pgharness.install_program("pghactl", os.path.join(k8s.workdir, "bin"), k8s.account)

@@ -61,6 +61,7 @@ static struct pgha_config *load_cluster(const char *shape)
  *   clean@LSN              down, shut down cleanly, last checkpoint at LSN
  *   exited                 its postmaster exited (a zombie), no process left
  *   exited+procs           its postmaster exited, processes left behind
+ *   fenced                 kubernetes: its pod is being deleted, its container not reported ended
  *   hung@MS                running, not answering for MS milliseconds
  *   lost-standby           running with standby.signal, not answering
  * with "+busy" appended: pgha is working on it. */
@@ -111,6 +112,11 @@ static void build(struct cluster_observation *observation, const char *spec, con
 			member->postmaster = 1000 + (pid_t)count;
 			member->postmaster_exited = true;
 			member->live_processes = strchr(word, '+') ? 3 : 0;
+		} else if (strcmp(word, "fenced") == 0) {
+			member->postmaster = 1000 + (pid_t)count;
+			member->postmaster_exited = true;
+			member->live_processes = 1;
+			member->fenced = true;
 		} else if (strcmp(word, "hung") == 0) {
 			member->postmaster = 1000 + (pid_t)count;
 			member->live_processes = 1;
@@ -296,6 +302,11 @@ static const struct failover_case cases[] = {
 	/* fence */
 	{"fence: processes remain: kill them", "3 any 1", "exited+procs standby@100 standby@200", NULL,
 	 "primary=0|" SYNC_12 "|fence:0>-1", NULL, "fence 0", "fence", 0, "", "", "kill every process"},
+	{"fence: its pod is being deleted, maybe on a node cut off: no waiting for it, the cut first", "3 any 1",
+	 "fenced standby@100 standby@200", NULL, "primary=0|" SYNC_12 "|fence:0>-1", NULL, "cut -1", "fence", 0, "", "",
+	 "stops receiving WAL"},
+	{"fence: its pod is being deleted, standbys cut: promotion recorded", "3 any 1", "fenced cut@100 cut@200", NULL,
+	 "primary=0|" SYNC_12 "|fence:0>-1", NULL, "set-synchronous 2", "promote", 0, "", "", "synchronous list first"},
 	{"fence: done, a standby still receives: cut it before choosing", "3 any 1", "exited cut@100 standby@200", NULL,
 	 "primary=0|" SYNC_12 "|fence:0>-1", NULL, "cut -1", "fence", 0, "", "", "stops receiving WAL"},
 	{"fence: done, cut, a candidate: promotion recorded", "3 any 1", "exited cut@100 cut@200", NULL,
