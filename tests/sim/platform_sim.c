@@ -366,11 +366,12 @@ static bool sim_save_state(struct platform *platform, const struct cluster_confi
 static bool sim_may_act(struct platform *platform, const struct cluster_config *config, char *why,
 			size_t why_size)
 {
-	(void)platform;
-	(void)config;
-	(void)why;
-	(void)why_size;
-	return true;
+	struct sim_cluster *cluster = sim_cluster(world_of(platform), config->name);
+	if (!cluster->refuse_actions)
+		return true;
+	cluster->refusals++;
+	snprintf(why, why_size, "the simulation refuses actions on cluster %s", config->name);
+	return false;
 }
 
 static bool sim_act(struct platform *platform, struct actor *actor, const struct cluster_config *config,

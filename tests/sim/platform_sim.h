@@ -34,6 +34,8 @@ struct sim_cluster {
 	struct sim_member members[SIM_MAX_MEMBERS];
 	struct cluster_state state; /* what save_state recorded */
 	bool state_saved;
+	bool refuse_actions;    /* may_act says no, as for a Lease held past its margin */
+	unsigned long refusals; /* the times may_act said no */
 };
 
 /* The simulated world: every cluster by name, made on first sight. */

@@ -108,7 +108,21 @@ int main(void)
 	ok(cluster->state_saved && cluster->state.primary == old, "the state remembers the primary");
 
 	uint64_t acknowledged = cluster->members[old].lsn;
+	/* the right to act is asked of the platform right before each action: refused (a Lease
+	 * run out between the decision and the action), nothing is carried out, whatever was
+	 * decided; allowed again, the failover decided meanwhile goes on */
+	sim_cluster(&world, "sim")->refuse_actions = true;
 	sim_kill(&world, "sim", old);
+	for (int i = 0; i < 5; i++) {
+		daemon_iterate(&daemon);
+		sim_advance(&world, 4096);
+	}
+	ok(cluster->refusals > 0, "refused: the platform was asked before acting (%lu refusals)", cluster->refusals);
+	ok(world.promotions == 0 && sim_primary(&world, "sim") == -1 && !cluster->members[old].running,
+	   "refused: no promotion, and the killed primary is not started again");
+	ok(cluster->members[1].upstream == old && cluster->members[2].upstream == old,
+	   "refused: no standby is cut from the old primary (no ALTER SYSTEM reached them)");
+	sim_cluster(&world, "sim")->refuse_actions = false;
 	iterations = iterate_until(&daemon, promoted, NULL);
 	ok(iterations > 0, "after the primary is killed a standby is promoted (%d iterations)", iterations);
 	int new = sim_primary(&world, "sim");
