@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "datadir.h"
+#include "history.h"
 #include "log.h"
 #include "memory.h"
 #include "names.h"
@@ -29,6 +30,8 @@ struct member_event {
 	char cluster[NAMES_BUFFER_SIZE];
 	int index;
 	char text[1024];
+	long long at_ms; /* wall clock */
+	bool failed;     /* an error or a warning */
 };
 
 struct actor {
@@ -40,6 +43,8 @@ struct actor {
 	size_t operation_count;
 	struct member_event *events;
 	size_t event_count;
+	actor_record_fn record; /* NULL: no history kept */
+	void *record_context;
 };
 
 long long actor_now_ms(void)
@@ -49,7 +54,14 @@ long long actor_now_ms(void)
 	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-static void remember(struct actor *actor, const char *cluster, int index, const char *text)
+static long long wall_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static void remember(struct actor *actor, const char *cluster, int index, const char *text, bool failed)
 {
 	struct member_event *event = NULL;
 
@@ -63,6 +75,8 @@ static void remember(struct actor *actor, const char *cluster, int index, const 
 		event->index = index;
 	}
 	snprintf(event->text, sizeof event->text, "%s", text);
+	event->at_ms = wall_ms();
+	event->failed = failed;
 }
 
 /* Logs about a member with the journal's fields, and keeps it for status. */
@@ -76,7 +90,7 @@ void actor_report(struct actor *actor, enum log_level level, const char *cluster
 	va_end(args);
 	names_member(member, sizeof member, cluster, index);
 	log_message(level, cluster, member, "%s", text);
-	remember(actor, cluster, index, text);
+	remember(actor, cluster, index, text, level <= LOG_LEVEL_WARNING);
 }
 
 struct actor *actor_new(sd_event *event, struct platform *platform, struct pgha_config *const *config)
@@ -118,10 +132,68 @@ bool actor_busy(const char *cluster, int index, void *context)
 
 const char *actor_last_event(const struct actor *actor, const char *cluster, int index)
 {
+	long long at_ms;
+	bool failed;
+	return actor_member_event(actor, cluster, index, &at_ms, &failed);
+}
+
+const char *actor_member_event(const struct actor *actor, const char *cluster, int index, long long *at_ms,
+			       bool *failed)
+{
+	*at_ms = 0;
+	*failed = false;
 	for (size_t i = 0; i < actor->event_count; i++)
-		if (actor->events[i].index == index && strcmp(actor->events[i].cluster, cluster) == 0)
+		if (actor->events[i].index == index && strcmp(actor->events[i].cluster, cluster) == 0) {
+			*at_ms = actor->events[i].at_ms;
+			*failed = actor->events[i].failed;
 			return actor->events[i].text;
+		}
 	return "";
+}
+
+void actor_set_recorder(struct actor *actor, actor_record_fn record, void *context)
+{
+	actor->record = record;
+	actor->record_context = context;
+}
+
+/* An operation ended: one entry of pghad's history. */
+static void record_end(struct actor *actor, const struct operation *operation, bool succeeded, const char *text)
+{
+	if (!actor->record)
+		return;
+	struct history_entry entry = {.at_ms = wall_ms(), .duration_ms = wall_ms() - operation->started_ms};
+	snprintf(entry.cluster, sizeof entry.cluster, "%s", operation->cluster);
+	names_member(entry.member, sizeof entry.member, operation->cluster, operation->index);
+	snprintf(entry.kind, sizeof entry.kind, "%s",
+		 operation->restarting ? "restart" : operation->kind == OPERATION_REJOIN ? "rewind"
+										 : operation_names[operation->kind]);
+	snprintf(entry.outcome, sizeof entry.outcome, "%s", succeeded ? "completed" : "failed");
+	snprintf(entry.reason, sizeof entry.reason, "%s", text);
+	actor->record(&entry, actor->record_context);
+}
+
+void actor_finish(struct actor *actor, const struct operation *operation, enum log_level level, bool succeeded,
+		  const char *format, ...)
+{
+	char text[1024];
+	va_list args;
+
+	va_start(args, format);
+	vsnprintf(text, sizeof text, format, args);
+	va_end(args);
+	actor_report(actor, level, operation->cluster, operation->index, "%s", text);
+	record_end(actor, operation, succeeded, text);
+}
+
+/* The operation that a stopped member's start or rewind continues keeps its start time. */
+static void continued(struct actor *actor, const char *cluster, int index, long long started_ms, bool restarting)
+{
+	struct operation *next = find_operation(actor, cluster, index);
+	if (!next)
+		return;
+	next->started_ms = started_ms;
+	next->restarting = restarting;
 }
 
 struct operation *actor_begin(struct actor *actor, const char *cluster, int index, enum operation_kind kind,
@@ -138,7 +210,7 @@ struct operation *actor_begin(struct actor *actor, const char *cluster, int inde
 		operation = actor->operations[actor->operation_count++] = xcalloc(1, sizeof *operation);
 	}
 	*operation = (struct operation){.actor = actor, .index = index, .kind = kind, .source = source, .active = true,
-					.deadline_ms = actor_now_ms() + SETTLE_TIMEOUT_MS};
+					.deadline_ms = actor_now_ms() + SETTLE_TIMEOUT_MS, .started_ms = wall_ms()};
 	snprintf(operation->cluster, sizeof operation->cluster, "%s", cluster);
 	return operation;
 }
@@ -413,13 +485,17 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 		if (operation->kind == OPERATION_REJOIN && operation->stopping && gone) {
 			/* the diverged standby has stopped: now its rewind */
 			operation->active = false;
+			long long started_ms = operation->started_ms; /* resume may reuse operation's slot */
 			resume(actor, cluster, observation, operation, ACTION_REJOIN);
+			continued(actor, cluster->name, operation->index, started_ms, false);
 			continue;
 		}
 		if (operation->kind == OPERATION_RESTART && gone) {
 			/* stopped: the second half of a restart is a start */
 			operation->active = false;
+			long long started_ms = operation->started_ms; /* resume may reuse operation's slot */
 			resume(actor, cluster, observation, operation, ACTION_START);
+			continued(actor, cluster->name, operation->index, started_ms, true);
 			continue;
 		}
 		/* operations that run no program here wait for their member to answer */
@@ -434,7 +510,7 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 		if (!over && ops->failed(actor->platform, operation, member, why, sizeof why)) {
 			/* say so now rather than wait for the deadline */
 			operation->active = false;
-			actor_report(actor, LOG_LEVEL_ERROR, cluster->name, operation->index, "%s failed: %s",
+			actor_finish(actor, operation, LOG_LEVEL_ERROR, false, "%s failed: %s",
 				     operation_names[operation->kind], why);
 		} else if (over) {
 			operation->active = false;
@@ -445,14 +521,21 @@ static void settle(struct actor *actor, const struct cluster_config *cluster,
 				actor_statement(actor, cluster, operation->index, "the checkpoint after promotion", "CHECKPOINT",
 						0, NULL, NULL, NULL);
 			}
-			if (!reported)
-				actor_report(actor, LOG_LEVEL_NOTICE, cluster->name, operation->index, "%s",
-					     starting				    ? "started"
+			if (reported) {
+				/* the platform said how it ended (a rewind in a new pod): that goes into the history */
+				long long at_ms;
+				bool failed;
+				const char *said = actor_member_event(actor, cluster->name, operation->index, &at_ms, &failed);
+				record_end(actor, operation, !failed, said);
+			} else
+				actor_finish(actor, operation, LOG_LEVEL_NOTICE, true, "%s",
+					     operation->restarting		    ? "restarted"
+					     : starting				    ? "started"
 					     : operation->kind == OPERATION_PROMOTE ? "promoted: it is the primary"
 										    : "stopped");
 		} else if (actor_now_ms() > operation->deadline_ms) {
 			operation->active = false;
-			actor_report(actor, LOG_LEVEL_WARNING, cluster->name, operation->index, "%s not over after %d s: %s",
+			actor_finish(actor, operation, LOG_LEVEL_WARNING, false, "%s not over after %d s: %s",
 				     operation_names[operation->kind], SETTLE_TIMEOUT_MS / 1000,
 				     member->error[0] ? member->error : "deciding again");
 		}

@@ -38,6 +38,16 @@ void actor_run(struct actor *actor, const struct cluster_config *cluster, const 
 
 /* The last thing done to or failed on a member, for status ("" when none). */
 const char *actor_last_event(const struct actor *actor, const char *cluster, int index);
+/* The same, with when it happened (wall clock ms; 0 when none) and whether it was a
+ * failure (an error or a warning) rather than something done. */
+const char *actor_member_event(const struct actor *actor, const char *cluster, int index, long long *at_ms,
+			       bool *failed);
+
+struct history_entry;
+/* Called with each operation that ends (promote, clone, rejoin, restart, ...), for
+ * pghad's history. */
+typedef void (*actor_record_fn)(const struct history_entry *entry, void *context);
+void actor_set_recorder(struct actor *actor, actor_record_fn record, void *context);
 
 /* ---- for the platforms ---- */
 
@@ -66,11 +76,17 @@ struct operation {
 	long long deadline_ms; /* monotonic */
 	bool stopping;         /* rejoin: the member is stopping first; its rewind comes once it is gone */
 	bool active;
+	long long started_ms; /* wall clock, for history; a restart's start keeps its stop's */
+	bool restarting;      /* a start that is the second half of a restart */
 };
 
 /* Begins an operation on a member: it is busy until the operation ends. */
 struct operation *actor_begin(struct actor *actor, const char *cluster, int index, enum operation_kind kind,
 			      int source);
+/* actor_report of an operation's end (it succeeded or not), which also goes into pghad's
+ * history. */
+void actor_finish(struct actor *actor, const struct operation *operation, enum log_level level, bool succeeded,
+		  const char *format, ...) __attribute__((format(printf, 5, 6)));
 /* The monotonic clock of deadlines, in milliseconds. */
 long long actor_now_ms(void);
 /* Logs about a member with the journal's fields, and keeps it for status. */

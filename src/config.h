@@ -95,6 +95,7 @@ struct pgha_config {
 		char *control_socket;
 		int loop_interval_ms;
 		int log_level; /* enum log_level */
+		char *metrics_file; /* "" when none */
 	} daemon;
 	struct {
 		int type; /* enum platform_type */

@@ -17,9 +17,11 @@
 #include "decide.h"
 #include "exitcode.h"
 #include "failover.h"
+#include "history.h"
 #include "jsonpack.h"
 #include "log.h"
 #include "memory.h"
+#include "metrics.h"
 #include "names.h"
 #include "notify.h"
 #include "pg.h"
@@ -28,6 +30,54 @@
 #include "platform_table.h"
 #include "state.h"
 #include "testhook.h"
+
+static json_t *status_reply(const struct daemon *daemon);
+
+static long long monotonic_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* An entry of pghad's history: kept in STATE_DIR/history.jsonl. */
+static void record(const struct history_entry *entry, void *context)
+{
+	struct daemon *daemon = context;
+	char before[sizeof daemon->history.error];
+
+	snprintf(before, sizeof before, "%s", daemon->history.error);
+	if (!history_add(&daemon->history, entry) && strcmp(before, daemon->history.error) != 0)
+		log_error("history: %s", daemon->history.error);
+}
+
+/* What pghad does to a cluster (a failover's end) or to itself (a reload), for history. */
+static void record_event(struct daemon *daemon, const char *cluster, const char *member, const char *kind,
+			 const char *outcome, long long duration_ms, const char *reason)
+{
+	struct history_entry entry = {.at_ms = observation_clock_ms(), .duration_ms = duration_ms};
+	snprintf(entry.cluster, sizeof entry.cluster, "%s", cluster ? cluster : "");
+	snprintf(entry.member, sizeof entry.member, "%s", member ? member : "");
+	snprintf(entry.kind, sizeof entry.kind, "%s", kind);
+	snprintf(entry.outcome, sizeof entry.outcome, "%s", outcome);
+	snprintf(entry.reason, sizeof entry.reason, "%s", reason);
+	record(&entry, daemon);
+}
+
+/* STATE_DIR/history.jsonl, read now and appended to from now on; a state directory
+ * that cannot be made or a file that cannot be read leaves a history in memory. */
+static void open_history(struct daemon *daemon)
+{
+	char why[512];
+	const char *directory = daemon->config->daemon.state_dir;
+	char *path = xasprintf("%s/history.jsonl", directory);
+
+	if (mkdir(directory, 0755) < 0 && errno != EEXIST)
+		log_error("history: cannot create %s: %m; keeping it in memory only", directory);
+	if (!history_open(&daemon->history, path, why, sizeof why))
+		log_error("history: %s; starting it afresh", why);
+	free(path);
+}
 
 static void log_errors(const struct diag_list *errors)
 {
@@ -53,6 +103,7 @@ int daemon_start_on(struct daemon *daemon, const char *config_path, const struct
 		return PGHA_EXIT_CONFIG;
 	}
 	log_set_level((enum log_level)daemon->config->daemon.log_level);
+	open_history(daemon);
 	log_info("configuration loaded from %s: %zu cluster%s on the %s platform", config_path,
 		 daemon->config->cluster_count, daemon->config->cluster_count == 1 ? "" : "s",
 		 platform_type_names[daemon->config->platform.type]);
@@ -63,6 +114,7 @@ int daemon_start_on(struct daemon *daemon, const char *config_path, const struct
 void daemon_attach(struct daemon *daemon, sd_event *event)
 {
 	daemon->actor = actor_new(event, &daemon->platform, &daemon->config);
+	actor_set_recorder(daemon->actor, record, daemon);
 }
 
 static void forget_observations(struct daemon *daemon)
@@ -170,6 +222,8 @@ bool daemon_reload(struct daemon *daemon)
 	struct pgha_config *candidate;
 	char status[512];
 
+	long long started_ms = monotonic_ms();
+
 	notify_reloading();
 	log_info("reloading the configuration from %s", daemon->config_path);
 	candidate = config_load_file(daemon->config_path, &errors);
@@ -183,6 +237,11 @@ bool daemon_reload(struct daemon *daemon)
 		log_errors(&errors);
 		log_error("%zu error%s in %s: keeping the current configuration", errors.count,
 			  errors.count == 1 ? "" : "s", daemon->config_path);
+		daemon->reloads_refused++;
+		char *reason = xasprintf("%zu error%s in %s, the first: %s", errors.count, errors.count == 1 ? "" : "s",
+					 daemon->config_path, errors.count ? errors.messages[0] : "");
+		record_event(daemon, NULL, NULL, "reload", "refused", monotonic_ms() - started_ms, reason);
+		free(reason);
 		daemon->reload_errors = errors;
 		errors = (struct diag_list){0};
 	} else {
@@ -198,6 +257,11 @@ bool daemon_reload(struct daemon *daemon)
 		log_set_level((enum log_level)candidate->daemon.log_level);
 		log_notice("configuration reloaded from %s: %zu cluster%s", daemon->config_path, candidate->cluster_count,
 			   candidate->cluster_count == 1 ? "" : "s");
+		daemon->reloads_accepted++;
+		char *reason = xasprintf("%s: %zu cluster%s", daemon->config_path, candidate->cluster_count,
+					 candidate->cluster_count == 1 ? "" : "s");
+		record_event(daemon, NULL, NULL, "reload", "accepted", monotonic_ms() - started_ms, reason);
+		free(reason);
 	}
 	diag_free(&errors);
 	daemon_status_line(daemon, status, sizeof status);
@@ -300,6 +364,30 @@ static void watch_primary(struct daemon *daemon, const struct cluster_observatio
 	daemon->watched[daemon->watched_count++] = pid;
 }
 
+/* A failover ended between before and after: counted for metrics and kept in history. It
+ * completed when the member it chose is the primary now. */
+static void count_failover_end(struct daemon *daemon, const struct cluster_config *cluster,
+			       struct cluster_runtime *runtime, const struct cluster_state *before,
+			       const struct cluster_state *after, long long now_ms)
+{
+	const struct failover_intent *ended = &before->failover;
+	if (ended->kind == FAILOVER_NONE || after->failover.kind != FAILOVER_NONE || ended->kind > FAILOVER_MANUAL)
+		return;
+	bool completed = ended->to >= 0 && after->primary == ended->to;
+	enum metrics_outcome outcome = completed ? METRICS_COMPLETED : METRICS_ABANDONED;
+	char member[NAMES_BUFFER_SIZE];
+	names_member(member, sizeof member, cluster->name, completed ? ended->to : ended->from);
+	runtime->failovers[ended->kind][outcome]++;
+	runtime->last_kind = ended->kind;
+	runtime->last_outcome = outcome;
+	runtime->last_duration_ms = ended->started_ms > 0 ? now_ms - ended->started_ms : 0;
+	record_event(daemon, cluster->name, member,
+		     ended->kind == FAILOVER_AUTOMATIC ? "failover"
+		     : ended->kind == FAILOVER_SWITCHOVER ? "switchover"
+							 : "manual failover",
+		     metrics_outcome_names[outcome], runtime->last_duration_ms, after->last);
+}
+
 /* One cluster: decide, record the intent, act. Returns whether to hurry. */
 static bool reconcile(struct daemon *daemon, size_t index)
 {
@@ -341,6 +429,7 @@ static bool reconcile(struct daemon *daemon, size_t index)
 		} else {
 			if (strcmp(runtime->state.last, actions.next_state.last) != 0)
 				log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "%s", actions.next_state.last);
+			count_failover_end(daemon, cluster, runtime, &runtime->state, &actions.next_state, observation->now_ms);
 			runtime->state = actions.next_state;
 			crash_after_intent_if_asked(cluster, &runtime->state);
 		}
@@ -359,7 +448,48 @@ static bool reconcile(struct daemon *daemon, size_t index)
 	return hurry;
 }
 
+/* daemon.metrics_file, rewritten after each iteration; a failure is logged when it changes. */
+static void write_metrics_file(struct daemon *daemon)
+{
+	const char *path = daemon->config->daemon.metrics_file;
+	char why[512] = "";
+
+	if (!path || !path[0])
+		return;
+	json_t *status = status_reply(daemon);
+	char *text = metrics_format(status);
+	json_decref(status);
+	if (!text)
+		snprintf(why, sizeof why, "cannot format the metrics");
+	else
+		metrics_write_file(path, text, why, sizeof why);
+	free(text);
+	if (strcmp(why, daemon->metrics_error) != 0) {
+		if (why[0])
+			log_error("metrics: %s", why);
+		else
+			log_info("metrics: %s written again", path);
+	}
+	snprintf(daemon->metrics_error, sizeof daemon->metrics_error, "%s", why);
+}
+
+static bool iterate(struct daemon *daemon);
+
 bool daemon_iterate(struct daemon *daemon)
+{
+	struct timespec start, end;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	bool hurry = iterate(daemon);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	if (daemon->actor)
+		metrics_observe(&daemon->iteration_seconds,
+				(double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9);
+	write_metrics_file(daemon);
+	return hurry;
+}
+
+static bool iterate(struct daemon *daemon)
 {
 	const struct pgha_config *config = daemon->config;
 	bool hurry = false;
@@ -394,6 +524,7 @@ void daemon_stop(struct daemon *daemon)
 	config_free(daemon->config);
 	free(daemon->config_path);
 	diag_free(&daemon->reload_errors);
+	history_close(&daemon->history);
 	free(daemon->runtimes);
 	free(daemon->watched);
 	*daemon = (struct daemon){0};
@@ -519,6 +650,30 @@ static bool request_boolean(const json_t *request, const char *key, bool *value,
 	return false;
 }
 
+/* The timeline a member is on, as an operator means it: a standby's, the one it receives
+ * (pg_control's is its last restartpoint's, which lags behind a promotion upstream); a
+ * primary's, that of the WAL it writes (pg_control's waits for the first checkpoint). */
+static uint32_t shown_timeline(const struct member_observation *member)
+{
+	if (member->reachable && member->in_recovery && member->received_timeline)
+		return member->received_timeline;
+	if (member->reachable && member->wal_timeline)
+		return member->wal_timeline;
+	return member->timeline;
+}
+
+/* The clone of member that primary sends, or NULL. */
+static const struct clone_progress *clone_of(const struct member_observation *primary,
+					     const struct member_observation *member)
+{
+	char application[NAMES_BUFFER_SIZE + 16];
+	names_clone_application(application, sizeof application, member->name);
+	for (size_t i = 0; primary && i < primary->clone_count; i++)
+		if (strcmp(primary->clones[i].application_name, application) == 0)
+			return &primary->clones[i];
+	return NULL;
+}
+
 static json_t *member_status(const struct daemon *daemon, const struct cluster_config *cluster,
 			     const struct cluster_observation *observation, const struct member_observation *member)
 {
@@ -530,20 +685,36 @@ static json_t *member_status(const struct daemon *daemon, const struct cluster_c
 			    : member->postmaster ? "unreachable"
 			    : member->data_exists ? "stopped" : "no data";
 	const char *sync_state = "";
-	json_t *lag = json_null();
+	json_t *lag = json_null(), *replay_lag = json_null(), *clone = json_null();
 
 	for (size_t i = 0; primary && i < primary->peer_count; i++)
-		if (strcmp(primary->peers[i].application_name, member->name) == 0)
+		if (strcmp(primary->peers[i].application_name, member->name) == 0) {
 			sync_state = primary->peers[i].sync_state;
+			if (primary->peers[i].replay_lag_seconds >= 0)
+				replay_lag = json_real(primary->peers[i].replay_lag_seconds);
+		}
 	if (primary && member->reachable && member->in_recovery)
 		lag = json_integer(primary->lsn > member->lsn ? (json_int_t)(primary->lsn - member->lsn) : 0);
+	const struct clone_progress *progress = clone_of(primary, member);
+	if (progress)
+		clone = jsonpack("{s:s, s:o, s:I, s:o}", "phase", progress->phase, "total_bytes",
+				 progress->total_bytes >= 0 ? json_integer((json_int_t)progress->total_bytes) : json_null(),
+				 "streamed_bytes", (json_int_t)progress->streamed_bytes, "percent",
+				 progress->total_bytes > 0
+					 ? json_real(100.0 * (double)progress->streamed_bytes / (double)progress->total_bytes)
+					 : json_null());
+	long long event_ms = 0;
+	bool event_failed = false;
+	const char *event =
+		daemon->actor ? actor_member_event(daemon->actor, cluster->name, member->index, &event_ms, &event_failed) : "";
 	/* errors and events quote programs and servers: whatever their bytes, they encode */
-	return jsonpack("{s:s, s:i, s:s, s:s, s:I, s:o, s:s, s:b, s:o, s:o}", "name", member->name, "port",
-			daemon->platform.ops->member_port(&daemon->platform, cluster, member->index), "role", role, "state", state,
-			"timeline", (json_int_t)member->timeline, "lag_bytes", lag, "sync_state", sync_state, "configured",
+	return jsonpack("{s:s, s:i, s:s, s:s, s:b, s:I, s:o, s:o, s:s, s:b, s:o, s:o, s:I, s:b, s:o}", "name", member->name,
+			"port", daemon->platform.ops->member_port(&daemon->platform, cluster, member->index), "role", role,
+			"state", state, "reachable", member->reachable, "timeline", (json_int_t)shown_timeline(member),
+			"lag_bytes", lag, "replay_lag_seconds", replay_lag, "sync_state", sync_state, "configured",
 			member->index < cluster->replicas, "error", jsonpack_text(member->reachable ? "" : member->error),
-			"last_event",
-			jsonpack_text(daemon->actor ? actor_last_event(daemon->actor, cluster->name, member->index) : ""));
+			"last_event", jsonpack_text(event), "last_event_ms", (json_int_t)event_ms, "last_event_failed",
+			event_failed, "clone", clone);
 }
 
 static json_t *cluster_status(const struct daemon *daemon, size_t index)
@@ -582,6 +753,18 @@ static json_t *cluster_status(const struct daemon *daemon, size_t index)
 				     "phase", failover_phase_names[state->failover.phase], "from", from, "to", to, "reason",
 				     jsonpack_text(state->failover.reason), "started_ms", (json_int_t)state->failover.started_ms);
 	}
+	json_t *counts = json_object(), *last_ended = json_null();
+	for (enum failover_kind kind = FAILOVER_AUTOMATIC; kind <= FAILOVER_MANUAL; kind++) {
+		json_t *by_outcome = json_object();
+		for (int outcome = 0; outcome < METRICS_OUTCOMES; outcome++)
+			json_object_set_new(by_outcome, metrics_outcome_names[outcome],
+					    json_integer(runtime ? (json_int_t)runtime->failovers[kind][outcome] : 0));
+		json_object_set_new(counts, failover_kind_names[kind], by_outcome);
+	}
+	if (runtime && runtime->last_kind != FAILOVER_NONE)
+		last_ended = jsonpack("{s:s, s:s, s:I}", "kind", failover_kind_names[runtime->last_kind], "outcome",
+				      metrics_outcome_names[runtime->last_outcome], "duration_ms",
+				      (json_int_t)runtime->last_duration_ms);
 	char primary_name[NAMES_BUFFER_SIZE] = "";
 	if (state && state->primary >= 0)
 		names_member(primary_name, sizeof primary_name, cluster->name, state->primary);
@@ -597,6 +780,9 @@ static json_t *cluster_status(const struct daemon *daemon, size_t index)
 				 jsonpack_text(synchronous), "published_synchronous_standby_names",
 				 jsonpack_text(state ? state->synchronous : ""), "known_primary", primary_name, "waiting",
 				 jsonpack_text(waiting), "members", members);
+	json_t *failover = json_object_get(reply, "failover");
+	json_object_set_new(failover, "counts", counts);
+	json_object_set_new(failover, "last_ended", last_ended);
 	daemon->platform.ops->cluster_status(&daemon->platform, cluster, reply);
 	return reply;
 }
@@ -612,6 +798,13 @@ static json_t *status_reply(const struct daemon *daemon)
 				 platform_type_names[daemon->config->platform.type], "iterations",
 				 (json_int_t)daemon->iterations, "reload_errors", error_array(&daemon->reload_errors),
 				 "clusters", clusters);
+	json_object_set_new(reply, "loop",
+			    jsonpack("{s:o}", "iteration_seconds", metrics_histogram_json(&daemon->iteration_seconds)));
+	json_object_set_new(reply, "reloads",
+			    jsonpack("{s:I, s:I}", "accepted", (json_int_t)daemon->reloads_accepted, "refused",
+				     (json_int_t)daemon->reloads_refused));
+	json_object_set_new(reply, "now_ms", json_integer((json_int_t)observation_clock_ms()));
+	json_object_set_new(reply, "history_error", jsonpack_text(daemon->history.error));
 	daemon->platform.ops->status(&daemon->platform, reply);
 	return reply;
 }
@@ -793,6 +986,31 @@ static json_t *set_paused(struct daemon *daemon, const json_t *request, bool pau
 	return jsonpack("{s:b, s:o}", "ok", true, "clusters", done);
 }
 
+/* pghactl metrics: the text node_exporter's textfile collector would read. */
+static json_t *metrics_reply(const struct daemon *daemon)
+{
+	json_t *status = status_reply(daemon);
+	char *text = metrics_format(status);
+	json_decref(status);
+	if (!text)
+		return refuse("cannot format the metrics");
+	json_t *reply = jsonpack("{s:b, s:o}", "ok", true, "text", jsonpack_text(text));
+	free(text);
+	return reply;
+}
+
+/* pghactl history [CLUSTER]: a cluster removed from the configuration still has one. */
+static json_t *history_reply(const struct daemon *daemon, const json_t *request)
+{
+	const char *cluster;
+	json_t *refusal;
+
+	if (!request_string(request, "cluster", &cluster, &refusal))
+		return refusal;
+	return jsonpack("{s:b, s:o, s:I, s:o}", "ok", true, "entries", history_json(&daemon->history, cluster), "now_ms",
+			(json_int_t)observation_clock_ms(), "error", jsonpack_text(daemon->history.error));
+}
+
 json_t *daemon_control(const json_t *request, void *userdata)
 {
 	struct daemon *daemon = userdata;
@@ -805,6 +1023,10 @@ json_t *daemon_control(const json_t *request, void *userdata)
 		return refuse("the request has no \"command\"");
 	if (strcmp(command, "status") == 0)
 		return status_reply(daemon);
+	if (strcmp(command, "metrics") == 0)
+		return metrics_reply(daemon);
+	if (strcmp(command, "history") == 0)
+		return history_reply(daemon, request);
 	if (strcmp(command, "reload") == 0) {
 		log_info("reload requested on the control socket");
 		bool applied = daemon_reload(daemon);

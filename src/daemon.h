@@ -11,6 +11,8 @@
 
 #include "config.h"
 #include "failover.h"
+#include "history.h"
+#include "metrics.h"
 #include "observation.h"
 #include "platform.h"
 #include "state.h"
@@ -30,6 +32,12 @@ struct cluster_runtime {
 	bool state_loaded;
 	char state_error[512];           /* the state file cannot be read: the cluster is not acted on */
 	char last_waiting[1024];         /* logged when it changes */
+	/* failovers ended since pghad started, by kind (enum failover_kind) and outcome, and the
+	 * last one, for metrics */
+	unsigned long failovers[FAILOVER_MANUAL + 1][METRICS_OUTCOMES];
+	enum failover_kind last_kind;    /* FAILOVER_NONE: none ended yet */
+	enum metrics_outcome last_outcome;
+	long long last_duration_ms;
 };
 
 struct daemon {
@@ -51,6 +59,11 @@ struct daemon {
 	/* set by the loop: makes the next iteration start now (an operator's request) */
 	void (*wake)(void *wake_data);
 	void *wake_data;
+	/* for metrics and history */
+	struct metrics_histogram iteration_seconds;
+	unsigned long reloads_accepted, reloads_refused;
+	char metrics_error[512];  /* the last failure to write daemon.metrics_file, logged once */
+	struct history history;   /* STATE_DIR/history.jsonl */
 };
 
 /* Loads the configuration for the first time and finds what the platform needs.

@@ -21,6 +21,11 @@ void names_volume(char *buffer, size_t size, const char *cluster, int index)
 	snprintf(buffer, size, "pgdata-postgres-%s-%d", cluster, index);
 }
 
+void names_clone_application(char *buffer, size_t size, const char *member)
+{
+	snprintf(buffer, size, NAMES_CLONE_PREFIX "%s", member);
+}
+
 void names_slot(char *buffer, size_t size, const char *cluster, int index)
 {
 	names_member(buffer, size, cluster, index);

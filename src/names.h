@@ -11,6 +11,14 @@
 /* Room for any derived name, with its terminating NUL. */
 #define NAMES_BUFFER_SIZE 96
 
+/* The application_name of a member's clone (pg_basebackup): "clone:test-2". Never the
+ * member's own name: the primary would list the copy's WAL stream in
+ * pg_stat_replication under the member's name, where synchronous_standby_names could
+ * count it as the member, whose data is not there yet. A colon is in no member name, so
+ * even cut at 63 bytes it names no member. */
+#define NAMES_CLONE_PREFIX "clone:"
+void names_clone_application(char *buffer, size_t size, const char *member);
+
 /* Member index of cluster: "test-2". */
 void names_member(char *buffer, size_t size, const char *cluster, int index);
 /* The pod and the volume claim of a member: "postgres-test-2", "pgdata-postgres-test-2". */

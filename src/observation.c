@@ -12,6 +12,7 @@ void cluster_observation_free(struct cluster_observation *observation)
 		free(observation->members[i].peers);
 		free(observation->members[i].slots);
 		free(observation->members[i].history);
+		free(observation->members[i].clones);
 	}
 	free(observation->members);
 	*observation = (struct cluster_observation){0};

@@ -18,6 +18,15 @@ struct replication_peer {
 	char sync_state[16]; /* "sync", "quorum", "potential", "async" */
 	uint64_t flush_lsn;
 	uint64_t replay_lsn;
+	double replay_lag_seconds; /* pg_stat_replication.replay_lag; -1 when unknown (idle, or none yet) */
+};
+
+/* A base backup the primary is sending (pg_stat_progress_basebackup): a member's clone. */
+struct clone_progress {
+	char application_name[MEMBER_NAME_SIZE]; /* "clone:MEMBER" (names_clone_application) */
+	char phase[48];
+	long long total_bytes; /* the estimate; -1 when pg_basebackup asked for none */
+	long long streamed_bytes;
 };
 
 struct member_observation {
@@ -86,6 +95,11 @@ struct member_observation {
 	bool follow_settings_current;
 	struct replication_peer *peers; /* primary: its standbys */
 	size_t peer_count;
+	struct clone_progress *clones;  /* primary: the base backups it sends */
+	size_t clone_count;
+	/* standby: the timeline its WAL receiver receives (pg_stat_wal_receiver.received_tli);
+	 * 0 when none runs. For status: decide reads timeline and wal_timeline */
+	uint32_t received_timeline;
 	char (*slots)[MEMBER_NAME_SIZE]; /* physical replication slots on this member */
 	size_t slot_count;
 };

@@ -30,7 +30,8 @@ static const char probe_sql[] =
 	" current_setting('primary_conninfo'),"
 	" current_setting('primary_slot_name'),"
 	" (SELECT coalesce(json_agg(json_build_array(application_name, state, sync_state,"
-	"                                            flush_lsn::text, replay_lsn::text)), '[]')"
+	"                                            flush_lsn::text, replay_lsn::text,"
+	"                                            extract(epoch FROM replay_lag))), '[]')"
 	"  FROM pg_stat_replication),"
 	" (SELECT coalesce(json_agg(slot_name), '[]') FROM pg_replication_slots WHERE slot_type = 'physical'),"
 	/* a hot-standby-sensitive setting waiting for a restart with a lower value than runs */
@@ -57,7 +58,12 @@ static const char probe_sql[] =
 	" CASE WHEN NOT pg_is_in_recovery()"
 	"  THEN pg_read_file('pg_wal/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '.history', 0, 1048576, true) END,"
 	/* the replication role exists, usable or not (without LOGIN or REPLICATION) */
-	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "')";
+	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "'),"
+	/* for status: the timeline a standby receives, and the clones a primary sends */
+	" (SELECT received_tli FROM pg_stat_wal_receiver),"
+	" (SELECT coalesce(json_agg(json_build_array(a.application_name, p.phase, p.backup_total, p.backup_streamed)),"
+	"                  '[]')"
+	"  FROM pg_stat_progress_basebackup p JOIN pg_stat_activity a USING (pid))";
 
 static bool is_true(const PGresult *result, int column)
 {
@@ -87,8 +93,31 @@ static void read_peers(struct member_observation *member, const char *text)
 		snprintf(into->sync_state, sizeof into->sync_state, "%s", sync_state ? sync_state : "");
 		into->flush_lsn = pg_lsn_parse(json_string_value(json_array_get(peer, 3)));
 		into->replay_lsn = pg_lsn_parse(json_string_value(json_array_get(peer, 4)));
+		const json_t *lag = json_array_get(peer, 5);
+		into->replay_lag_seconds = json_is_number(lag) ? json_number_value(lag) : -1;
 	}
 	json_decref(peers);
+}
+
+static void read_clones(struct member_observation *member, const char *text)
+{
+	json_t *clones = json_loads(text, 0, NULL);
+	size_t index;
+	json_t *clone;
+
+	member->clone_count = json_array_size(clones);
+	member->clones = xcalloc(member->clone_count, sizeof *member->clones);
+	json_array_foreach(clones, index, clone) {
+		struct clone_progress *into = &member->clones[index];
+		const char *name = json_string_value(json_array_get(clone, 0));
+		const char *phase = json_string_value(json_array_get(clone, 1));
+		const json_t *total = json_array_get(clone, 2);
+		snprintf(into->application_name, sizeof into->application_name, "%s", name ? name : "");
+		snprintf(into->phase, sizeof into->phase, "%s", phase ? phase : "");
+		into->total_bytes = json_is_integer(total) ? (long long)json_integer_value(total) : -1;
+		into->streamed_bytes = (long long)json_integer_value(json_array_get(clone, 3));
+	}
+	json_decref(clones);
 }
 
 static void read_slots(struct member_observation *member, const char *text)
@@ -139,6 +168,8 @@ static void read_probe(struct platform *platform, const struct cluster_config *c
 	    !timeline_parse_history(PQgetvalue(result, 0, 17), &member->history, &member->history_count))
 		member->wal_timeline = 0; /* an unreadable history tells nothing about divergence */
 	member->replication_role_exists = is_true(result, 18);
+	member->received_timeline = PQgetisnull(result, 0, 19) ? 0 : (uint32_t)strtoul(PQgetvalue(result, 0, 19), NULL, 10);
+	read_clones(member, PQgetvalue(result, 0, 20));
 	if (member->in_recovery && member->primary_conninfo[0]) {
 		char slot[NAMES_BUFFER_SIZE];
 		member->upstream = platform->ops->upstream_of(platform, cluster, observation, member->primary_conninfo);

@@ -22,6 +22,7 @@
 #include "file.h"
 #include "log.h"
 #include "memory.h"
+#include "names.h"
 #include "pg.h"
 #include "proc.h"
 #include "supervise.h"
@@ -449,7 +450,10 @@ static bool clone(struct entrypoint *entrypoint, const char *host)
 	pg_conninfo_append(&conninfo, "port", port);
 	pg_conninfo_append(&conninfo, "user", REPLICATION_ROLE);
 	pg_conninfo_append(&conninfo, "passfile", entrypoint->passfile);
-	pg_conninfo_append(&conninfo, "application_name", environment->member);
+	/* not the member's own name, which synchronous_standby_names lists (see names.h) */
+	char application[NAMES_BUFFER_SIZE + 16];
+	names_clone_application(application, sizeof application, environment->member);
+	pg_conninfo_append(&conninfo, "application_name", application);
 	pg_conninfo_append(&conninfo, "connect_timeout", "10");
 	const char *argv[] = {basebackup, "--pgdata", copy, "--dbname", conninfo, "--wal-method=stream",
 			      "--checkpoint=fast", "--no-password", NULL, NULL, NULL};

@@ -34,15 +34,18 @@ static void usage(FILE *out)
 		"Commands:\n"
 		"  status [--json]  the running pghad's clusters and the errors of a rejected reload\n"
 		"  reload           make pghad re-read its configuration; prints every error if it is refused\n"
-		"  check [FILE]     check a configuration file (default: the one given by -c)\n"
+		"  check [FILE]     check a configuration file (default: the one given by -c, else the running pghad's)\n"
 		"  uri CLUSTER      the libpq URIs of a cluster: read-write, then read-only\n"
-		"  plan [FILE]      what reloading FILE (default: the configuration) would do; changes nothing\n"
+		"  plan [FILE]      what reloading FILE (default: the running pghad's) would do; changes nothing\n"
 		"  purge CLUSTER --confirm CLUSTER\n"
 		"                   delete all data of a cluster removed from the configuration\n"
 		"  switchover CLUSTER [--to MEMBER]\n"
 		"                   move the primary role to a synchronous standby without losing a commit\n"
 		"  failover CLUSTER --to MEMBER [--force]\n"
 		"                   fence the primary and promote MEMBER; --force even if it may lack commits\n"
+		"  metrics          the running pghad's metrics in Prometheus's text format\n"
+		"  history [CLUSTER] [--json]\n"
+		"                   what pghad did: failovers, switchovers, promotions, clones, rewinds, reloads\n"
 		"  pause [CLUSTER]  suspend automatic failover (of every cluster without CLUSTER)\n"
 		"  resume [CLUSTER] let automatic failover act again\n"
 		"\n"
@@ -111,6 +114,12 @@ static json_t *ask(const char *path, const char *command)
 	return reply;
 }
 
+static const char *cluster_or_dash(const json_t *object, const char *key)
+{
+	const char *text = json_string_value(json_object_get(object, key));
+	return text && text[0] ? text : "-";
+}
+
 static void print_errors(const json_t *errors, const char *indent)
 {
 	size_t index;
@@ -120,8 +129,74 @@ static void print_errors(const json_t *errors, const char *indent)
 		printf("%s%s\n", indent, json_string_value(error));
 }
 
+/* "512 B", "1.5 MB": a size for people (powers of 1000, as pg_size_pretty's are not). */
+static void format_size(char *buffer, size_t size, double bytes)
+{
+	static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
+	size_t unit = 0;
+	while (bytes >= 1000 && unit + 1 < sizeof units / sizeof units[0]) {
+		bytes /= 1000;
+		unit++;
+	}
+	snprintf(buffer, size, unit ? "%.1f %s" : "%.0f %s", bytes, units[unit]);
+}
+
+/* "12 s ago", "3 min ago", "2 h ago", "4 d ago". */
+static void format_age(char *buffer, size_t size, long long ms)
+{
+	long long seconds = ms < 0 ? 0 : ms / 1000;
+	if (seconds < 120)
+		snprintf(buffer, size, "%lld s ago", seconds);
+	else if (seconds < 7200)
+		snprintf(buffer, size, "%lld min ago", seconds / 60);
+	else if (seconds < 172800)
+		snprintf(buffer, size, "%lld h ago", seconds / 3600);
+	else
+		snprintf(buffer, size, "%lld d ago", seconds / 86400);
+}
+
+/* The last column of a member: what is wrong now (an error), or what is under way (a
+ * clone's progress), or else the last thing done, with its age: an old event never
+ * reads as a current problem. */
+static void member_note(const json_t *member, long long now_ms, char *buffer, size_t size)
+{
+	const char *error = json_string_value(json_object_get(member, "error"));
+	const char *event = json_string_value(json_object_get(member, "last_event"));
+	const json_t *clone = json_object_get(member, "clone");
+	long long event_ms = (long long)json_integer_value(json_object_get(member, "last_event_ms"));
+	const char *state = json_string_value(json_object_get(member, "state"));
+	bool stopped = state && (strcmp(state, "stopped") == 0 || strcmp(state, "no data") == 0);
+
+	if (json_is_object(clone)) {
+		char streamed[32], total[32];
+		const json_t *percent = json_object_get(clone, "percent");
+		format_size(streamed, sizeof streamed, json_number_value(json_object_get(clone, "streamed_bytes")));
+		if (json_is_number(percent)) {
+			format_size(total, sizeof total, json_number_value(json_object_get(clone, "total_bytes")));
+			snprintf(buffer, size, "cloning: %.0f%% of %s (%s copied, %s)", json_number_value(percent), total,
+				 streamed, json_string_value(json_object_get(clone, "phase")));
+		} else {
+			snprintf(buffer, size, "cloning: %s copied (%s)", streamed,
+				 json_string_value(json_object_get(clone, "phase")));
+		}
+		return;
+	}
+	if (error && error[0] && !stopped) {
+		snprintf(buffer, size, "ERROR now: %s", error);
+		return;
+	}
+	if (event && event[0] && event_ms > 0) {
+		char age[32];
+		format_age(age, sizeof age, now_ms - event_ms);
+		snprintf(buffer, size, "%s: %s%s", age, json_is_true(json_object_get(member, "last_event_failed")) ? "failed: " : "",
+			 event);
+		return;
+	}
+	snprintf(buffer, size, "%s", error && error[0] ? error : "");
+}
+
 /* One line per member, as patronictl list shows them. */
-static void print_members(const json_t *cluster)
+static void print_members(const json_t *cluster, long long now_ms)
 {
 	const json_t *members = json_object_get(cluster, "members");
 	const char *waiting = json_string_value(json_object_get(cluster, "waiting"));
@@ -146,23 +221,28 @@ static void print_members(const json_t *cluster)
 		printf("last failover: %s\n", last);
 	if (waiting && waiting[0])
 		printf("waiting: %s\n", waiting);
-	printf("%-20s %6s  %-8s %-12s %4s %10s  %-9s %s\n", "MEMBER", "PORT", "ROLE", "STATE", "TL", "LAG", "SYNC",
-	       "LAST EVENT OR ERROR");
+	printf("%-20s %6s  %-8s %-12s %4s %18s  %-9s %s\n", "MEMBER", "PORT", "ROLE", "STATE", "TL", "LAG (REPLAY)", "SYNC",
+	       "ERROR NOW, OR LAST EVENT");
 	json_array_foreach(members, index, member) {
 		const json_t *lag = json_object_get(member, "lag_bytes");
-		const char *error = json_string_value(json_object_get(member, "error"));
-		const char *event = json_string_value(json_object_get(member, "last_event"));
-		char lag_text[32] = "";
-		if (json_is_integer(lag))
-			snprintf(lag_text, sizeof lag_text, "%lld", (long long)json_integer_value(lag));
-		printf("%-20s %6lld  %-8s %-12s %4lld %10s  %-9s %s%s\n", json_string_value(json_object_get(member, "name")),
+		const json_t *replay = json_object_get(member, "replay_lag_seconds");
+		char lag_text[64] = "", note[1400];
+		if (json_is_integer(lag)) {
+			char bytes[32];
+			format_size(bytes, sizeof bytes, (double)json_integer_value(lag));
+			if (json_is_number(replay))
+				snprintf(lag_text, sizeof lag_text, "%s (%.3f s)", bytes, json_number_value(replay));
+			else
+				snprintf(lag_text, sizeof lag_text, "%s", bytes);
+		}
+		member_note(member, now_ms, note, sizeof note);
+		printf("%-20s %6lld  %-8s %-12s %4lld %18s  %-9s %s%s\n", json_string_value(json_object_get(member, "name")),
 		       (long long)json_integer_value(json_object_get(member, "port")),
 		       json_string_value(json_object_get(member, "role")),
 		       json_string_value(json_object_get(member, "state")),
 		       (long long)json_integer_value(json_object_get(member, "timeline")), lag_text,
 		       json_string_value(json_object_get(member, "sync_state")),
-		       json_is_true(json_object_get(member, "configured")) ? "" : "(beyond replicas) ",
-		       error && error[0] ? error : event ? event : "");
+		       json_is_true(json_object_get(member, "configured")) ? "" : "(beyond replicas) ", note);
 	}
 }
 
@@ -204,8 +284,10 @@ static void print_status(const json_t *status)
 		       (long long)json_integer_value(json_object_get(cluster, "replicas")),
 		       (long long)json_integer_value(json_object_get(cluster, "port")), sync_text, failover_text);
 	}
+	/* ages are reckoned on pghad's clock, which stamped the events */
+	long long now_ms = (long long)json_integer_value(json_object_get(status, "now_ms"));
 	json_array_foreach(json_object_get(status, "clusters"), index, cluster)
-		print_members(cluster);
+		print_members(cluster, now_ms);
 }
 
 static int status_command(const char *path, bool as_json)
@@ -247,20 +329,27 @@ static int reload_command(const char *path)
 	return status;
 }
 
-/* pghad reads the file itself: the plan is made against what it runs and observes. */
+/* pghad reads the file itself: the plan is made against what it runs and observes.
+ * Without file, pghad plans a reload of the file it runs. */
 static int plan_command(const char *path, const char *file)
 {
 	char why[512], absolute[4096];
 	json_t *request, *reply;
 	int status = PGHA_EXIT_FAILURE;
 
-	if (!realpath(file, absolute)) {
-		fprintf(stderr, "pghactl: %s: %s\n", file, strerror(errno));
-		return PGHA_EXIT_CONFIG;
+	request = jsonpack("{s:s}", "command", "plan");
+	if (file) {
+		if (!realpath(file, absolute)) {
+			fprintf(stderr, "pghactl: %s: %s\n", file, strerror(errno));
+			json_decref(request);
+			return PGHA_EXIT_CONFIG;
+		}
+		if (!sendable(absolute)) {
+			json_decref(request);
+			return PGHA_EXIT_USAGE;
+		}
+		json_object_set_new(request, "file", json_string(absolute));
 	}
-	if (!sendable(absolute))
-		return PGHA_EXIT_USAGE;
-	request = jsonpack("{s:s, s:s}", "command", "plan", "file", absolute);
 	reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
 	json_decref(request);
 	if (!reply) {
@@ -272,7 +361,7 @@ static int plan_command(const char *path, const char *file)
 		json_decref(reply);
 		return status;
 	}
-	printf("what reloading %s would do (nothing is changed):\n", absolute);
+	printf("what reloading %s would do (nothing is changed):\n", json_string_value(json_object_get(reply, "file")));
 	print_errors(json_object_get(reply, "plan"), "");
 	if (json_is_true(json_object_get(reply, "valid"))) {
 		status = PGHA_EXIT_OK;
@@ -283,6 +372,105 @@ static int plan_command(const char *path, const char *file)
 	}
 	json_decref(reply);
 	return status;
+}
+
+static int metrics_command(const char *path)
+{
+	json_t *reply = ask(path, "metrics");
+	const char *text = json_string_value(json_object_get(reply, "text"));
+	int status = text ? PGHA_EXIT_OK : PGHA_EXIT_FAILURE;
+
+	if (text)
+		fputs(text, stdout);
+	json_decref(reply);
+	return status;
+}
+
+/* "1.234 s", "250 ms", "2 min 5 s": a duration for people. */
+static void format_duration(char *buffer, size_t size, long long ms)
+{
+	if (ms < 0)
+		snprintf(buffer, size, "-");
+	else if (ms < 1000)
+		snprintf(buffer, size, "%lld ms", ms);
+	else if (ms < 60000)
+		snprintf(buffer, size, "%.1f s", (double)ms / 1000.0);
+	else if (ms < 3600000)
+		snprintf(buffer, size, "%lld min %lld s", ms / 60000, ms / 1000 % 60);
+	else
+		snprintf(buffer, size, "%lld h %lld min", ms / 3600000, ms / 60000 % 60);
+}
+
+static void format_time(char *buffer, size_t size, long long ms)
+{
+	time_t seconds = (time_t)(ms / 1000);
+	struct tm local;
+	if (!localtime_r(&seconds, &local) || !strftime(buffer, size, "%Y-%m-%d %H:%M:%S", &local))
+		snprintf(buffer, size, "%lld", ms);
+}
+
+static int history_command(const char *path, const char *cluster, bool as_json)
+{
+	char why[512];
+	json_t *request = jsonpack("{s:s}", "command", "history");
+	if (cluster)
+		json_object_set_new(request, "cluster", json_string(cluster));
+	json_t *reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
+	json_decref(request);
+	if (!reply) {
+		fprintf(stderr, "pghactl: %s\n", why);
+		return PGHA_EXIT_FAILURE;
+	}
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		print_refusal("history", reply);
+		json_decref(reply);
+		return PGHA_EXIT_FAILURE;
+	}
+	const json_t *entries = json_object_get(reply, "entries");
+	if (as_json) {
+		json_dumpf(entries, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		printf("\n");
+	} else {
+		size_t index;
+		const json_t *entry;
+		printf("%-19s  %-16s %-20s %-16s %-10s %10s  %s\n", "TIME", "CLUSTER", "MEMBER", "KIND", "OUTCOME",
+		       "DURATION", "REASON");
+		json_array_foreach(entries, index, entry) {
+			char when[64], duration[32];
+			format_time(when, sizeof when, (long long)json_integer_value(json_object_get(entry, "at_ms")));
+			format_duration(duration, sizeof duration,
+					(long long)json_integer_value(json_object_get(entry, "duration_ms")));
+			printf("%-19s  %-16s %-20s %-16s %-10s %10s  %s\n", when, cluster_or_dash(entry, "cluster"),
+			       cluster_or_dash(entry, "member"), json_string_value(json_object_get(entry, "kind")),
+			       json_string_value(json_object_get(entry, "outcome")), duration,
+			       json_string_value(json_object_get(entry, "reason")));
+		}
+	}
+	const char *error = json_string_value(json_object_get(reply, "error"));
+	if (error && error[0])
+		fprintf(stderr, "pghactl: pghad cannot keep its history on disk: %s\n", error);
+	json_decref(reply);
+	return PGHA_EXIT_OK;
+}
+
+/* check without a file: the file the running pghad runs, asked over its socket; the
+ * default when no pghad answers. A new string. */
+static char *daemon_config_path(const char *socket, const char *fallback)
+{
+	char why[512];
+	json_t *request = jsonpack("{s:s}", "command", "status");
+	json_t *reply = control_request(socket, request, REQUEST_TIMEOUT_MS, why, sizeof why);
+	json_decref(request);
+	const char *running = json_string_value(json_object_get(reply, "config"));
+	char *path = strdup(running ? running : fallback);
+	if (!running)
+		fprintf(stderr, "pghactl: no pghad answers (%s); checking %s\n", reply ? "no file named" : why, fallback);
+	json_decref(reply);
+	if (!path) {
+		fprintf(stderr, "pghactl: out of memory\n");
+		exit(PGHA_EXIT_FAILURE);
+	}
+	return path;
 }
 
 /* Read from the configuration, so that it answers even while pghad is down. */
@@ -378,7 +566,13 @@ static int follow_failover(const char *path, const char *name, const char *last_
 		}
 		if (json_is_object(under_way)) {
 			char now[512];
-			snprintf(now, sizeof now, "%s: %s", cluster_text(under_way, "phase"), cluster_text(cluster, "waiting"));
+			const char *waiting = cluster_text(cluster, "waiting");
+			/* a phase waits for nothing while it acts: then it says what it acts on */
+			if (waiting[0])
+				snprintf(now, sizeof now, "%s: %s", cluster_text(under_way, "phase"), waiting);
+			else
+				snprintf(now, sizeof now, "%s: %s -> %s", cluster_text(under_way, "phase"),
+					 cluster_text(under_way, "from"), cluster_text(under_way, "to")[0] ? cluster_text(under_way, "to") : "(not chosen yet)");
 			if (strcmp(now, shown) != 0)
 				printf("%s\n", now);
 			snprintf(shown, sizeof shown, "%s", now);
@@ -468,6 +662,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *config_path = SYSCONFDIR "/pgha.conf", *socket_given = NULL;
+	bool config_given = false;
 	char path[512];
 	int option;
 
@@ -476,6 +671,7 @@ int main(int argc, char **argv)
 		switch (option) {
 		case 'c':
 			config_path = optarg;
+			config_given = true;
 			break;
 		case 's':
 			socket_given = optarg;
@@ -499,9 +695,16 @@ int main(int argc, char **argv)
 	int arguments = argc - optind - 1;
 	char **argument = argv + optind + 1;
 
-	if (strcmp(command, "check") == 0 && arguments <= 1)
-		return config_check_file(arguments ? argument[0] : config_path, stdout, stderr) ? PGHA_EXIT_OK
-												  : PGHA_EXIT_CONFIG;
+	if (strcmp(command, "check") == 0 && arguments <= 1) {
+		if (arguments || config_given)
+			return config_check_file(arguments ? argument[0] : config_path, stdout, stderr) ? PGHA_EXIT_OK
+													  : PGHA_EXIT_CONFIG;
+		socket_path(socket_given, config_path, path, sizeof path);
+		char *running = daemon_config_path(path, config_path);
+		bool valid = config_check_file(running, stdout, stderr);
+		free(running);
+		return valid ? PGHA_EXIT_OK : PGHA_EXIT_CONFIG;
+	}
 	if (strcmp(command, "status") == 0 && (arguments == 0 || (arguments == 1 && strcmp(argument[0], "--json") == 0))) {
 		socket_path(socket_given, config_path, path, sizeof path);
 		return status_command(path, arguments == 1);
@@ -512,7 +715,29 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(command, "plan") == 0 && arguments <= 1) {
 		socket_path(socket_given, config_path, path, sizeof path);
-		return plan_command(path, arguments ? argument[0] : config_path);
+		return plan_command(path, arguments ? argument[0] : NULL);
+	}
+	if (strcmp(command, "metrics") == 0 && arguments == 0) {
+		socket_path(socket_given, config_path, path, sizeof path);
+		return metrics_command(path);
+	}
+	if (strcmp(command, "history") == 0 && arguments <= 2) {
+		const char *cluster = NULL;
+		bool as_json = false, valid = true;
+		for (int i = 0; i < arguments; i++) {
+			if (strcmp(argument[i], "--json") == 0 && !as_json)
+				as_json = true;
+			else if (argument[i][0] != '-' && !cluster)
+				cluster = argument[i];
+			else
+				valid = false;
+		}
+		if (valid) {
+			if (cluster && !sendable(cluster))
+				return PGHA_EXIT_USAGE;
+			socket_path(socket_given, config_path, path, sizeof path);
+			return history_command(path, cluster, as_json);
+		}
 	}
 	if (strcmp(command, "uri") == 0 && arguments == 1)
 		return uri_command(config_path, argument[0]);

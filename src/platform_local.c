@@ -467,8 +467,17 @@ struct proc_job *local_clone(const struct local_platform *platform, sd_event *ev
 	pg_conninfo_append(&conninfo, "user", REPLICATION_ROLE);
 	pg_conninfo_append(&conninfo, "passfile", passfile);
 	pg_conninfo_append(&conninfo, "connect_timeout", "10");
+	/* named after the member, so that the primary's pg_stat_progress_basebackup, joined
+	 * with pg_stat_activity, tells status whose clone it is */
+	char member[NAMES_BUFFER_SIZE], application[NAMES_BUFFER_SIZE + 16];
+	names_member(member, sizeof member, cluster->name, index);
+	names_clone_application(application, sizeof application, member);
+	pg_conninfo_append(&conninfo, "application_name", application);
+	/* test only: a throttled copy lasts long enough to be watched */
+	const char *max_rate = getenv("PGHA_TEST_CLONE_MAX_RATE");
 	const char *const argv[] = {basebackup, "--pgdata", target, "--dbname", conninfo, "--wal-method=stream",
-				    "--checkpoint=fast", "--slot", slot, "--no-password", NULL};
+				    "--checkpoint=fast", "--slot", slot, "--no-password",
+				    max_rate && max_rate[0] ? "--max-rate" : NULL, max_rate, NULL};
 	struct proc_job *job = proc_start(event, argv, NULL, NULL, CLONE_TIMEOUT_MS, done, userdata);
 	free(conninfo);
 	free(basebackup);
@@ -1015,19 +1024,19 @@ static void on_program_done(const struct proc_result *result, void *userdata)
 		char moved[1024], aside_why[512];
 		if (local_move_aside(local, cluster, operation->index, moved, sizeof moved, aside_why,
 				     sizeof aside_why))
-			actor_report(actor, LOG_LEVEL_WARNING, cluster->name, operation->index,
-			       "rejoin failed (%s); its data directory is kept as %s and it will be cloned again", why, moved);
+			actor_finish(actor, operation, LOG_LEVEL_WARNING, false,
+				     "rejoin failed (%s); its data directory is kept as %s and it will be cloned again", why,
+				     moved);
 		else
-			actor_report(actor, LOG_LEVEL_ERROR, cluster->name, operation->index, "rejoin failed (%s), and %s", why,
-			       aside_why);
+			actor_finish(actor, operation, LOG_LEVEL_ERROR, false, "rejoin failed (%s), and %s", why, aside_why);
 		return;
 	}
 	if (succeeded)
-		actor_report(actor, LOG_LEVEL_NOTICE, cluster->name, operation->index, "%s finished in %lld ms",
-		       operation_names[operation->kind], result->elapsed_ms);
+		actor_finish(actor, operation, LOG_LEVEL_NOTICE, true, "%s finished in %lld ms",
+			     operation_names[operation->kind], result->elapsed_ms);
 	else
-		actor_report(actor, LOG_LEVEL_ERROR, cluster->name, operation->index, "%s failed: %s",
-		       operation_names[operation->kind], why);
+		actor_finish(actor, operation, LOG_LEVEL_ERROR, false, "%s failed: %s", operation_names[operation->kind],
+			     why);
 }
 
 

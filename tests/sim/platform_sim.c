@@ -210,7 +210,7 @@ static const char *sync_state(const struct sim_member *primary, const char *name
 /* The one row of observe.c's probe, from the records. */
 static PGresult *probe_result(struct sim_cluster *cluster, int index)
 {
-	enum { COLUMNS = 19 };
+	enum { COLUMNS = 21 };
 	struct sim_member *member = &cluster->members[index];
 	char timeline[16], lsn[32], peers[4096] = "[", slots[1024] = "[", slot[64] = "", receiver[16];
 	char *follow = member->standby && member->upstream >= 0 ? conninfo(cluster->name, index, member->upstream)
@@ -256,6 +256,8 @@ static PGresult *probe_result(struct sim_cluster *cluster, int index)
 	values[16] = NULL; /* the WAL's timeline unknown: divergence is not simulated */
 	values[17] = NULL;
 	values[18] = member->role ? "t" : "f";
+	values[19] = streaming(cluster, member) ? timeline : NULL; /* the timeline received: the member's own */
+	values[20] = "[]"; /* no clone's progress: copies are not simulated */
 
 	PGresult *result = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
 	PGresAttDesc attributes[COLUMNS];
