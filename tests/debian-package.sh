@@ -103,6 +103,8 @@ done
 check "/etc/pgha.conf is a conffile" \
 	sh -c 'dpkg-query --admindir="$1/var/lib/dpkg" -W -f="\${Conffiles}\n" pgha | grep -q "^ /etc/pgha.conf "' \
 	sh "$root"
+check "/etc/pgha.conf points daemon.metrics_file at node_exporter's textfile directory" \
+	grep -q '^  metrics_file = "/var/lib/prometheus/node-exporter/pgha.prom";' "$root/etc/pgha.conf"
 check "the installed pghad checks the installed /etc/pgha.conf clean" \
 	"$root/usr/sbin/pghad" --check-config -c "$root/etc/pgha.conf"
 
