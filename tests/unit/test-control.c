@@ -61,11 +61,14 @@ static json_t *accepted(const char *line, const char *keys)
 	return reply;
 }
 
-static const char *const status_keys = "ok version pid config platform iterations reload_errors clusters";
+static const char *const status_keys = "ok version pid config platform iterations reload_errors clusters loop reloads "
+				       "now_ms history_error";
 static const char *const cluster_keys = "name replicas port synchronous failover synchronous_standby_names "
 					"published_synchronous_standby_names known_primary waiting members";
-static const char *const failover_keys = "automatic timeout_ms paused under_way last request_error request_pending";
-static const char *const member_keys = "name port role state timeline lag_bytes sync_state configured error last_event";
+static const char *const failover_keys = "automatic timeout_ms paused under_way last request_error request_pending "
+					 "counts last_ended";
+static const char *const member_keys = "name port role state reachable timeline lag_bytes replay_lag_seconds sync_state "
+				       "configured error last_event last_event_ms last_event_failed clone";
 
 static const json_t *cluster_of(const json_t *status, size_t index)
 {
@@ -234,6 +237,42 @@ static void test_reload(void)
 	free(saved);
 	reply = accepted("{\"command\": \"reload\"}", "ok errors");
 	json_decref(reply);
+
+	/* each reload is counted, and kept in the history with its outcome */
+	status = accepted("{\"command\": \"status\"}", status_keys);
+	const json_t *reloads = json_object_get(status, "reloads");
+	is_int(json_integer_value(json_object_get(reloads, "accepted")), 2, "status: two reloads accepted");
+	is_int(json_integer_value(json_object_get(reloads, "refused")), 1, "status: one refused");
+	json_decref(status);
+	reply = accepted("{\"command\": \"history\"}", "ok entries now_ms error");
+	const json_t *entries = json_object_get(reply, "entries");
+	size_t count = json_array_size(entries);
+	ok(count >= 3, "history: the three reloads at least (%zu entries)", count);
+	const json_t *refusal = json_array_get(entries, count - 2);
+	ok(has_keys(refusal, "at_ms duration_ms cluster member kind outcome reason"), "history: an entry's keys");
+	is_str(text(refusal, "kind"), "reload", "history: the reload before last");
+	is_str(text(refusal, "outcome"), "refused", "history: was refused");
+	ok(strstr(text(refusal, "reason"), fixture.config_path) != NULL, "history: and says where: %s", text(refusal, "reason"));
+	is_str(text(json_array_get(entries, count - 1), "outcome"), "accepted", "history: the last was accepted");
+	json_decref(reply);
+	/* a cluster's history holds the reloads too; another cluster's entries are left out */
+	reply = accepted("{\"command\": \"history\", \"cluster\": \"no-such-cluster\"}", "ok entries now_ms error");
+	is_int(json_array_size(json_object_get(reply, "entries")), count, "history of a cluster: the daemon's entries");
+	json_decref(reply);
+	refused("{\"command\": \"history\", \"cluster\": 7}", "\"cluster\" must be a string");
+}
+
+/* pghactl metrics: the text format, with a family per metric. */
+static void test_metrics(void)
+{
+	json_t *reply = accepted("{\"command\": \"metrics\"}", "ok text");
+	const char *metrics = text(reply, "text");
+	ok(strstr(metrics, "# TYPE pgha_failovers_total counter\n") != NULL, "metrics: failovers are a counter");
+	ok(strstr(metrics, "pgha_failovers_total{cluster=\"alpha\",kind=\"automatic\",outcome=\"completed\"} 0\n") != NULL,
+	   "metrics: alpha's automatic failovers, none yet");
+	ok(strstr(metrics, "pgha_cluster_replicas{cluster=\"alpha\"} 3\n") != NULL, "metrics: alpha's three replicas");
+	ok(strstr(metrics, "pgha_loop_iteration_duration_seconds_count ") != NULL, "metrics: the loop's histogram");
+	json_decref(reply);
 }
 
 static void test_purge(void)
@@ -312,7 +351,7 @@ static void test_running_cluster(void)
 static void test_kubernetes(void)
 {
 	json_t *status = accepted("{\"command\": \"status\"}", "ok version pid config platform iterations reload_errors "
-								   "clusters kubernetes");
+								   "clusters loop reloads now_ms history_error kubernetes");
 	is_str(text(status, "platform"), "kubernetes", "kubernetes status: the platform");
 	const json_t *kubernetes = json_object_get(status, "kubernetes");
 	ok(has_keys(kubernetes, "namespace identity requests_per_iteration requests_total error"),
@@ -365,6 +404,7 @@ int main(void)
 	test_plan();
 	test_purge();
 	test_reload();
+	test_metrics();
 	daemon_fixture_stop(&fixture);
 
 	daemon_fixture_start(&fixture, FIXTURE_ALPHA_RUNNING);
