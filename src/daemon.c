@@ -49,6 +49,12 @@ static void record(const struct history_entry *entry, void *context)
 	snprintf(before, sizeof before, "%s", daemon->history.error);
 	if (!history_add(&daemon->history, entry) && strcmp(before, daemon->history.error) != 0)
 		log_error("history: %s", daemon->history.error);
+	/* and what the platform shows of it (an Event on a pod); rare, and bounded as every
+	 * request is */
+	char why[512];
+	if (!daemon->platform.ops->record(&daemon->platform, entry, why, sizeof why))
+		log_message(LOG_LEVEL_WARNING, entry->cluster, entry->member[0] ? entry->member : NULL, "%s: %s",
+			    daemon->platform.ops->name, why);
 }
 
 /* What pghad does to a cluster (a failover's end) or to itself (a reload), for history. */

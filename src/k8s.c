@@ -44,6 +44,8 @@ struct k8s_client {
 	struct k8s_limits limits;
 	struct token_source token;
 	unsigned long requests;
+	struct k8s_request_count counts[K8S_REQUEST_COUNTS];
+	size_t count_count;
 };
 
 struct reply_buffer {
@@ -443,6 +445,38 @@ static CURLcode prepare(struct k8s_client *client, const char *method, const cha
 	return code;
 }
 
+const struct k8s_request_count *k8s_client_request_counts(const struct k8s_client *client, size_t *count)
+{
+	*count = client->count_count;
+	return client->counts;
+}
+
+static void count_request(struct k8s_client *client, const char *method, int status)
+{
+	if (status < 0)
+		status = 0;
+	for (size_t i = 0; i < client->count_count; i++)
+		if (client->counts[i].status == status && strcmp(client->counts[i].method, method) == 0) {
+			client->counts[i].count++;
+			return;
+		}
+	if (client->count_count >= K8S_REQUEST_COUNTS - 1) {
+		/* the verbs pgha uses and the codes the API server answers are few: never reached
+		 * but by a misbehaving server, whose extra pairs are lumped together in the last */
+		struct k8s_request_count *other = &client->counts[K8S_REQUEST_COUNTS - 1];
+		if (client->count_count < K8S_REQUEST_COUNTS) {
+			*other = (struct k8s_request_count){.method = "OTHER"};
+			client->count_count = K8S_REQUEST_COUNTS;
+		}
+		other->count++;
+		return;
+	}
+	struct k8s_request_count *next = &client->counts[client->count_count++];
+	snprintf(next->method, sizeof next->method, "%s", method);
+	next->status = status;
+	next->count = 1;
+}
+
 int k8s_request(struct k8s_client *client, const char *method, const char *path, const json_t *body,
 		const char *content_type, json_t **reply, char *why, size_t why_size)
 {
@@ -486,6 +520,8 @@ int k8s_request(struct k8s_client *client, const char *method, const char *path,
 	}
 	client->requests++;
 	code = curl_easy_perform(client->curl);
+	if (code != CURLE_OK)
+		count_request(client, method, 0);
 	if (code != CURLE_OK) {
 		if (buffer.too_large)
 			snprintf(why, why_size, "%s %s: the reply is larger than %d MiB", method, path,
@@ -500,6 +536,7 @@ int k8s_request(struct k8s_client *client, const char *method, const char *path,
 	long response = 0;
 	curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &response);
 	status = (int)response;
+	count_request(client, method, status);
 	log_debug("%s %s: %d after %lld ms", method, path, status, now_ms() - started);
 	if (reply && buffer.length)
 		*reply = json_loadb(buffer.data, buffer.length, 0, NULL);

@@ -31,6 +31,17 @@ const char *k8s_client_server(const struct k8s_client *client);
 /* Requests sent since the client was made (each retry counts). */
 unsigned long k8s_client_requests(const struct k8s_client *client);
 
+/* Requests made, by method and HTTP status (0: no answer), for metrics. */
+struct k8s_request_count {
+	char method[8];
+	int status;
+	unsigned long count;
+};
+#define K8S_REQUEST_COUNTS 48
+/* The counts so far (at most K8S_REQUEST_COUNTS pairs; further pairs are counted in the
+ * last one, of method "OTHER"), and how many there are. */
+const struct k8s_request_count *k8s_client_request_counts(const struct k8s_client *client, size_t *count);
+
 /* "METHOD PATH: STATUS REASON: message" of an answer that is not 2xx into why: the
  * message is the API Status object's in body, else the start of a body that is not JSON
  * (on one line); bearer tokens are scrubbed. Exposed for the unit tests. */

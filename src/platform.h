@@ -15,6 +15,7 @@
 #include "state.h"
 
 struct actor;
+struct history_entry;
 struct operation;
 struct platform_ops;
 
@@ -113,6 +114,10 @@ struct platform_ops {
 	/* After every cluster: what clusters no longer configured leave is stopped or
 	 * removed (their data kept), and routes for the configuration written. */
 	void (*finish)(struct platform *platform, const struct pgha_config *config);
+	/* An entry of pghad's history (history.h), already kept in STATE_DIR/history.jsonl:
+	 * what the platform shows of it besides (Kubernetes: an Event on its member's pod).
+	 * Bounded as every request is; false (why written) when it could not. */
+	bool (*record)(struct platform *platform, const struct history_entry *entry, char *why, size_t why_size);
 
 	/* ---- the operator's requests and status ---- */
 	/* Whether a cluster has data on this platform (for a reload's plan). */

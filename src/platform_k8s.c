@@ -23,6 +23,7 @@
 #include "log.h"
 #include "memory.h"
 #include "names.h"
+#include "history.h"
 #include "observation.h"
 
 #define SUPERUSER "postgres"
@@ -175,6 +176,69 @@ unsigned long kube_requests_per_iteration(const struct kube_platform *kube)
 unsigned long kube_requests_total(const struct kube_platform *kube)
 {
 	return k8s_client_requests(kube->client);
+}
+
+static char *core_path(const struct kube_platform *kube, const char *kind, const char *name);
+
+json_t *kube_request_counts(const struct kube_platform *kube)
+{
+	size_t count;
+	const struct k8s_request_count *counts = k8s_client_request_counts(kube->client, &count);
+	json_t *array = json_array();
+	for (size_t i = 0; i < count; i++)
+		json_array_append_new(array, jsonpack("{s:s, s:i, s:I}", "verb", counts[i].method, "code", counts[i].status,
+						      "count", (json_int_t)counts[i].count));
+	return array;
+}
+
+/* "switchover" -> "Switchover", "manual failover" -> "ManualFailover": an Event's reason. */
+static void event_reason(char *buffer, size_t size, const char *kind)
+{
+	size_t length = 0;
+	bool upper = true;
+	for (const char *c = kind; *c && length + 1 < size; c++) {
+		if (*c == ' ' || *c == '-') {
+			upper = true;
+			continue;
+		}
+		buffer[length++] = upper && *c >= 'a' && *c <= 'z' ? (char)(*c - 'a' + 'A') : *c;
+		upper = false;
+	}
+	buffer[length] = '\0';
+}
+
+bool kube_post_event(struct kube_platform *kube, const struct history_entry *entry, char *why, size_t why_size)
+{
+	char pod[NAMES_BUFFER_SIZE], reason[64], now[64], *message;
+	const char *dash = strrchr(entry->member, '-');
+
+	if (!entry->cluster[0] || !dash) {
+		snprintf(why, why_size, "no member's pod to attach the event to");
+		return false;
+	}
+	names_pod(pod, sizeof pod, entry->cluster, atoi(dash + 1));
+	event_reason(reason, sizeof reason, entry->kind);
+	micro_time(now, sizeof now);
+	/* an Event's lastTimestamp is a Time: seconds, no fraction */
+	snprintf(now + 19, sizeof now - 19, "Z");
+	bool failed = strcmp(entry->outcome, "completed") != 0 && strcmp(entry->outcome, "accepted") != 0;
+	message = xasprintf("%s %s in %lld ms: %s", entry->kind, entry->outcome, entry->duration_ms, entry->reason);
+	json_t *event = jsonpack("{s:s, s:s, s:{s:s+, s:s}, s:{s:s, s:s, s:s, s:s}, s:s, s:o, s:s, s:{s:s}, s:s, s:s, "
+				 "s:s, s:s, s:i}",
+				 "apiVersion", "v1", "kind", "Event", "metadata", "generateName", pod, ".", "namespace",
+				 kube->namespace, "involvedObject", "apiVersion", "v1", "kind", "Pod", "name", pod,
+				 "namespace", kube->namespace, "reason", reason, "message", jsonpack_text(message), "type",
+				 failed ? "Warning" : "Normal", "source", "component", "pghad", "reportingComponent",
+				 "pghad", "reportingInstance", kube->identity, "firstTimestamp", now, "lastTimestamp", now,
+				 "count", 1);
+	free(message);
+	char *path = core_path(kube, "events", NULL);
+	int status = event ? k8s_create(kube->client, path, event, NULL, why, why_size) : -1;
+	if (!event)
+		snprintf(why, why_size, "the event cannot be encoded");
+	free(path);
+	json_decref(event);
+	return status >= 200 && status < 300;
 }
 
 /* "/api/v1/namespaces/NS/KIND[/NAME]" */
@@ -1658,6 +1722,15 @@ static void kube_finish(struct platform *platform, const struct pgha_config *con
 	kube_remove_unconfigured(kube_of(platform), config);
 }
 
+/* kubectl get events shows what happened to a member's pod: an entry about a member
+ * becomes an Event on its pod (a reload, about no member, does not). */
+static bool kube_record(struct platform *platform, const struct history_entry *entry, char *why, size_t why_size)
+{
+	if (!entry->member[0])
+		return true;
+	return kube_post_event(kube_of(platform), entry, why, why_size);
+}
+
 static bool kube_has_data(struct platform *platform, const struct cluster_config *cluster)
 {
 	(void)platform;
@@ -1686,6 +1759,7 @@ static void kube_status(const struct platform *platform, json_t *reply)
 				     kube_identity(state->kube), "requests_per_iteration",
 				     (json_int_t)kube_requests_per_iteration(state->kube), "requests_total",
 				     (json_int_t)kube_requests_total(state->kube), "error", jsonpack_text(state->error)));
+	json_object_set_new(json_object_get(reply, "kubernetes"), "api_requests", kube_request_counts(state->kube));
 }
 
 static void kube_cluster_status(const struct platform *platform, const struct cluster_config *cluster, json_t *reply)
@@ -1728,6 +1802,7 @@ const struct platform_ops kube_platform_ops = {
 	.publish = kube_publish_platform,
 	.watch = kube_watch,
 	.finish = kube_finish,
+	.record = kube_record,
 	.has_data = kube_has_data,
 	.purge = kube_purge,
 	.member_port = kube_port,

@@ -38,6 +38,13 @@ bool kube_refresh(struct kube_platform *kube, char *why, size_t why_size);
 /* Requests sent in the last completed iteration, and in all. */
 unsigned long kube_requests_per_iteration(const struct kube_platform *kube);
 unsigned long kube_requests_total(const struct kube_platform *kube);
+/* Requests by method and HTTP status, as a JSON array of {verb, code, count}. */
+json_t *kube_request_counts(const struct kube_platform *kube);
+
+struct history_entry;
+/* An entry of pghad's history as a Kubernetes Event on the pod of its member, as
+ * kubectl get events shows them. False (why written) when it cannot be created. */
+bool kube_post_event(struct kube_platform *kube, const struct history_entry *entry, char *why, size_t why_size);
 const char *kube_identity(const struct kube_platform *kube);
 const char *kube_namespace(const struct kube_platform *kube);
 

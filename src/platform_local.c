@@ -1468,6 +1468,16 @@ static const char *local_refusal(struct platform *platform, enum failover_kind k
 	return NULL;
 }
 
+/* The history file is all there is of it here. */
+static bool local_record(struct platform *platform, const struct history_entry *entry, char *why, size_t why_size)
+{
+	(void)platform;
+	(void)entry;
+	(void)why;
+	(void)why_size;
+	return true;
+}
+
 const struct platform_ops local_platform_ops = {
 	.name = "local",
 	.open = local_open,
@@ -1491,6 +1501,7 @@ const struct platform_ops local_platform_ops = {
 	.publish = local_publish,
 	.watch = local_watch,
 	.finish = local_finish,
+	.record = local_record,
 	.has_data = local_has_data,
 	.purge = local_purge,
 	.member_port = local_port,

@@ -4,6 +4,7 @@ contrib/kubernetes, not an admin) -> kube-apiserver -> the test node agent -> pg
 import base64
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -342,6 +343,33 @@ def test_deleting_the_primary_pod_fails_over_without_losing_commits(k8s):
     assert k8s.sql("test-0", "SELECT pg_is_in_recovery()") == [(True,)]
     assert k8s.rw_member() == [new_primary]
     assert cluster["failover"]["last"], cluster["failover"]
+
+    # what kubectl get events shows: the failover on the new primary's pod, by pghad
+    def failover_event():
+        events = k8s.api.list(k8s.path("events"),
+                              field_selector=f"involvedObject.name=postgres-{new_primary}")
+        return [event for event in events if event["reason"] == "Failover"] or None
+
+    event = pgharness.wait_until(failover_event, timeout=30, what="a Failover event on the new primary's pod")[0]
+    assert event["type"] == "Normal" and event["source"]["component"] == "pghad", event
+    assert "failover completed in" in event["message"], event
+    assert event["involvedObject"]["kind"] == "Pod"
+    history = pghactl(k8s, "history", "test", "--json")
+    assert history.returncode == 0, history.stderr
+    kinds = [(entry["kind"], entry["outcome"], entry["member"]) for entry in json.loads(history.stdout)]
+    assert ("failover", "completed", new_primary) in kinds, kinds
+    # the metrics count it, and count the API requests by verb and code
+    metrics = pghactl(k8s, "metrics")
+    assert metrics.returncode == 0, metrics.stderr
+    assert f'pgha_member_role{{cluster="test",member="{new_primary}",role="primary"}} 1' in metrics.stdout
+    assert 'pgha_failovers_total{cluster="test",kind="automatic",outcome="completed"} 1' in metrics.stdout
+    assert 'pgha_kubernetes_api_requests_total{verb="POST",code="201"}' in metrics.stdout
+    assert 'pgha_cluster_lease_held{cluster="test"} 1' in metrics.stdout
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is not installed: run scripts/install-deps test (Debian's prometheus package)"
+    checked = subprocess.run([promtool, "check", "metrics"], input=metrics.stdout, capture_output=True, text=True,
+                             timeout=60)
+    assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + checked.stderr
 
 
 def test_a_short_blip_of_the_primary_keeps_its_route(k8s):
