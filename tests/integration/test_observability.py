@@ -160,8 +160,18 @@ def test_a_throttled_clone_shows_its_progress_in_status(pghad, tmp_workdir, acco
     daemon = pghad(text, env={"PGHA_TEST_INITDB_NOSYNC": "1", "PGHA_TEST_CLONE_MAX_RATE": "1M"})
     try:
         pgharness.wait_until(lambda: healthy(tmp_workdir, replicas=1), timeout=120, what="a primary")
-        # the copy lasts more than 20 s at 1 MB/s: an empty cluster's files weigh more than 20 MB
+        # without a FILE, plan and check take the file pghad runs, asked over its socket
+        # (pghactl's default file does not exist here)
+        config = os.path.join(tmp_workdir, "pghad.conf")
         daemon.write_config(config_text(tmp_workdir, port, replicas=2))
+        plan = pghactl(tmp_workdir, account, "plan")
+        assert plan.returncode == 0, plan.stdout + plan.stderr
+        assert plan.stdout.startswith(f"what reloading {config} would do"), plan.stdout
+        assert "test-1" in plan.stdout, plan.stdout
+        check = pghactl(tmp_workdir, account, "check")
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert "test" in check.stdout and "no pghad answers" not in check.stderr, check.stdout + check.stderr
+        # the copy lasts more than 20 s at 1 MB/s: an empty cluster's files weigh more than 20 MB
         daemon.reload()
 
         def cloning():
