@@ -204,6 +204,7 @@ def test_rbac_yaml_grants_exactly_what_pghad_needs():
         ("", "services"): sorted(["get", "list", "watch", "create", "update", "patch", "delete"]),
         ("", "secrets"): sorted(["get", "create", "delete"]),
         ("coordination.k8s.io", "leases"): sorted(["get", "list", "watch", "create", "update", "patch", "delete"]),
+        ("", "events"): ["create"],
     }
     binding = kinds["RoleBinding"]
     assert binding["roleRef"]["name"] == kinds["Role"]["metadata"]["name"]
