@@ -51,7 +51,8 @@ static bool sync_directory(const char *path)
 	return synced;
 }
 
-bool file_replace(const char *path, const void *content, size_t length, mode_t mode, char *why, size_t why_size)
+static bool replace(const char *path, const void *content, size_t length, mode_t mode, bool durable, char *why,
+		    size_t why_size)
 {
 	/* the temporary name is unique to this process, beside the target so that rename
 	 * stays within one file system */
@@ -66,7 +67,7 @@ bool file_replace(const char *path, const void *content, size_t length, mode_t m
 		failed = "cannot set the mode of";
 	else if (!write_all(fd, content, length))
 		failed = "cannot write";
-	else if (fsync(fd) < 0)
+	else if (durable && fsync(fd) < 0)
 		failed = "cannot flush";
 	saved = errno;
 	if (fd >= 0 && close(fd) < 0 && !failed) {
@@ -85,12 +86,23 @@ bool file_replace(const char *path, const void *content, size_t length, mode_t m
 		return false;
 	}
 	free(temporary);
-	if (!sync_directory(path)) {
+	if (durable && !sync_directory(path)) {
 		/* replaced, but a crash could still bring the old content back */
 		snprintf(why, why_size, "cannot flush the directory of %s: %s", path, strerror(errno));
 		return false;
 	}
 	return true;
+}
+
+bool file_replace(const char *path, const void *content, size_t length, mode_t mode, char *why, size_t why_size)
+{
+	return replace(path, content, length, mode, true, why, why_size);
+}
+
+bool file_replace_volatile(const char *path, const void *content, size_t length, mode_t mode, char *why,
+			   size_t why_size)
+{
+	return replace(path, content, length, mode, false, why, why_size);
 }
 
 bool file_sync_parent(const char *path, char *why, size_t why_size)

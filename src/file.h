@@ -10,6 +10,12 @@
  * content or all of the new one, even across a crash or power loss. */
 bool file_replace(const char *path, const void *content, size_t length, mode_t mode, char *why, size_t why_size);
 
+/* The same without flushing to disk: readers see the old content or all of the new, but a
+ * crash may leave either (or an empty file). For files rewritten often whose loss says
+ * nothing false for long (the metrics file). */
+bool file_replace_volatile(const char *path, const void *content, size_t length, mode_t mode, char *why,
+			   size_t why_size);
+
 /* Makes a rename or creation of path durable: flushes the directory that holds it. */
 bool file_sync_parent(const char *path, char *why, size_t why_size);
 

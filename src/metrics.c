@@ -3,15 +3,12 @@
 
 #include "metrics.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "file.h"
 #include "jsonpack.h"
 #include "memory.h"
 
@@ -414,32 +411,5 @@ bool metrics_write_file(const char *path, const char *text, char *why, size_t wh
 	 * the file: a reader sees the old file or the new one, never half. Not flushed to disk:
 	 * it is rewritten every iteration, and after a crash a stale file says nothing false
 	 * for long. Readable by node_exporter, which runs as another user. */
-	char *temporary = xasprintf("%s.new.%ld", path, (long)getpid());
-	const char *failed = NULL;
-	size_t length = strlen(text);
-	int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	int saved = errno;
-
-	if (fd < 0)
-		failed = "cannot create";
-	else if (fchmod(fd, 0644) < 0 || write(fd, text, length) != (ssize_t)length)
-		failed = "cannot write";
-	if (failed && fd >= 0)
-		saved = errno;
-	if (fd >= 0 && close(fd) < 0 && !failed) {
-		failed = "cannot write";
-		saved = errno;
-	}
-	if (!failed && rename(temporary, path) < 0) {
-		failed = "cannot rename";
-		saved = errno;
-	}
-	if (failed) {
-		snprintf(why, why_size, "%s %s: %s", failed, strcmp(failed, "cannot rename") == 0 ? path : temporary,
-			 strerror(saved));
-		if (fd >= 0)
-			unlink(temporary);
-	}
-	free(temporary);
-	return failed == NULL;
+	return file_replace_volatile(path, text, strlen(text), 0644, why, why_size);
 }

@@ -100,6 +100,26 @@ static bool sendable(const char *argument)
 	return string != NULL;
 }
 
+/* Sends request (taken) and returns pghad's reply when it says ok; NULL when it cannot be
+ * asked or refuses, with the reason printed. */
+static json_t *request_ok(const char *path, json_t *request, const char *command)
+{
+	char why[512];
+	json_t *reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
+
+	json_decref(request);
+	if (!reply) {
+		fprintf(stderr, "pghactl: %s\n", why);
+		return NULL;
+	}
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		print_refusal(command, reply);
+		json_decref(reply);
+		return NULL;
+	}
+	return reply;
+}
+
 static json_t *ask(const char *path, const char *command)
 {
 	char why[512];
@@ -333,7 +353,7 @@ static int reload_command(const char *path)
  * Without file, pghad plans a reload of the file it runs. */
 static int plan_command(const char *path, const char *file)
 {
-	char why[512], absolute[4096];
+	char absolute[4096];
 	json_t *request, *reply;
 	int status = PGHA_EXIT_FAILURE;
 
@@ -350,17 +370,9 @@ static int plan_command(const char *path, const char *file)
 		}
 		json_object_set_new(request, "file", json_string(absolute));
 	}
-	reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
-	json_decref(request);
-	if (!reply) {
-		fprintf(stderr, "pghactl: %s\n", why);
+	reply = request_ok(path, request, "plan");
+	if (!reply)
 		return status;
-	}
-	if (!json_is_true(json_object_get(reply, "ok"))) {
-		print_refusal("plan", reply);
-		json_decref(reply);
-		return status;
-	}
 	printf("what reloading %s would do (nothing is changed):\n", json_string_value(json_object_get(reply, "file")));
 	print_errors(json_object_get(reply, "plan"), "");
 	if (json_is_true(json_object_get(reply, "valid"))) {
@@ -411,21 +423,12 @@ static void format_time(char *buffer, size_t size, long long ms)
 
 static int history_command(const char *path, const char *cluster, bool as_json)
 {
-	char why[512];
 	json_t *request = jsonpack("{s:s}", "command", "history");
 	if (cluster)
 		json_object_set_new(request, "cluster", json_string(cluster));
-	json_t *reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
-	json_decref(request);
-	if (!reply) {
-		fprintf(stderr, "pghactl: %s\n", why);
+	json_t *reply = request_ok(path, request, "history");
+	if (!reply)
 		return PGHA_EXIT_FAILURE;
-	}
-	if (!json_is_true(json_object_get(reply, "ok"))) {
-		print_refusal("history", reply);
-		json_decref(reply);
-		return PGHA_EXIT_FAILURE;
-	}
 	const json_t *entries = json_object_get(reply, "entries");
 	if (as_json) {
 		json_dumpf(entries, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -610,17 +613,9 @@ static int failover_command(const char *path, const char *kind, const char *clus
 	json_t *request = jsonpack("{s:s, s:s, s:b}", "command", kind, "cluster", cluster, "force", force);
 	if (to)
 		json_object_set_new(request, "to", json_string(to));
-	json_t *reply = control_request(path, request, REQUEST_TIMEOUT_MS, why, sizeof why);
-	json_decref(request);
-	if (!reply) {
-		fprintf(stderr, "pghactl: %s\n", why);
+	json_t *reply = request_ok(path, request, kind);
+	if (!reply)
 		return PGHA_EXIT_FAILURE;
-	}
-	if (!json_is_true(json_object_get(reply, "ok"))) {
-		print_refusal(kind, reply);
-		json_decref(reply);
-		return PGHA_EXIT_FAILURE;
-	}
 	json_decref(reply);
 	printf("%s of %s%s%s requested\n", kind, cluster, to ? " to " : "", to ? to : "");
 	return follow_failover(path, cluster, last_before);
