@@ -230,6 +230,15 @@ def _live_process(pid):
     return None if state in ("Z", "X") else (int(parent), int(group))
 
 
+def process_state(pid):
+    """The state letter of pid in /proc (R, S, T, Z...), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def _live_processes():
     """{pid: (parent, process group)} of every live process."""
     table = {}
@@ -563,6 +572,20 @@ class Pghad(_LoggedProcess):
         """Asks pghad to stop (SIGTERM unless told) and returns its exit status."""
         self.send_signal(signum)
         return self.wait(timeout)
+
+    def crash(self, timeout=10):
+        """Kills pghad (SIGKILL) as a crash would, then the programs it was running
+        (initdb, pg_basebackup: process groups of their own), as systemd kills the rest of
+        the unit's control group; nothing of it then still writes under the directory.
+        Stopped first, so that it starts no program between the two. Returns its status."""
+        self.send_signal(signal.SIGSTOP)
+        wait_until(lambda: process_state(self.process.pid) in ("T", None), timeout=timeout, what=f"{self.name} stopped")
+        groups = {_live_process(child)[1] for child in children_of(self.process.pid) if _live_process(child)}
+        self.send_signal(signal.SIGKILL)
+        status = self.wait(timeout)
+        for group in groups:
+            kill_group(group, timeout)
+        return status
 
     def wait(self, timeout=10):
         """Waits for pghad to exit and returns its exit status."""

@@ -3,7 +3,6 @@ reload that applies or refuses a file and shows every error, one pghad per socke
 a stale socket left by a crash, and a daemon that is not there."""
 import json
 import os
-import signal
 import socket
 import stat
 
@@ -114,8 +113,7 @@ def test_a_second_pghad_on_the_same_socket_refuses_to_start(pghad, tmp_workdir, 
 
 def test_a_socket_left_by_a_crash_is_replaced(pghad, tmp_workdir, account):
     crashed = pghad(daemon_config(tmp_workdir))
-    crashed.send_signal(signal.SIGKILL)
-    crashed.wait()
+    crashed.crash()
     assert os.path.exists(os.path.join(tmp_workdir, "pghad.sock")), "SIGKILL leaves the socket behind"
 
     restarted = pghad(daemon_config(tmp_workdir), name="restarted")

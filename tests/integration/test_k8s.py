@@ -570,11 +570,6 @@ ACTION_NAMES = ("initialize", "move-aside", "clone", "start", "stop", "restart",
                 "reset-overrides", "rejoin", "cut", "fence", "promote")
 
 
-def process_state(pid):
-    with open(f"/proc/{pid}/stat") as stat_file:
-        return stat_file.read().rsplit(")", 1)[1].split()[0]
-
-
 def test_a_holder_stopped_past_its_lease_takes_no_action_when_resumed(k8s):
     """The holder decides a failover, records it, and is frozen (SIGSTOP) right before the
     promotion, past its Lease: the other pghad takes the cluster over and finishes the
@@ -590,7 +585,7 @@ def test_a_holder_stopped_past_its_lease_takes_no_action_when_resumed(k8s):
     # the primary's pod goes: first fails over, records the promotion, and stops before it
     k8s.api.delete(k8s.path("pods", f"postgres-{old_primary}"))
     first.wait_for_log(r"PGHA_TEST_STOP_BEFORE=promote: stopping with SIGSTOP", timeout=60)
-    pgharness.wait_until(lambda: process_state(first.process.pid) == "T", timeout=10, what="first to be stopped")
+    pgharness.wait_until(lambda: pgharness.process_state(first.process.pid) == "T", timeout=10, what="first to be stopped")
     stopped = time.monotonic()
     second.wait_for_log(r"lease pgha-test taken by second", timeout=30)
     took = time.monotonic() - stopped
