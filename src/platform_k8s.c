@@ -37,6 +37,12 @@
  * still there after 4 s: the container ends within this, and a fenced member stops at
  * once rather than after a smart shutdown that open sessions could hold for ever. */
 #define TERMINATION_GRACE_SECONDS 5
+/* Where a container finds its service account's token, CA and namespace. */
+#define SERVICE_ACCOUNT_MOUNT "/var/run/secrets/kubernetes.io/serviceaccount"
+/* A projected token's life; the kubelet renews it before 80% of it. */
+#define TOKEN_EXPIRATION_SECONDS 3607
+/* The most members a cluster can have (the replicas option's maximum). */
+#define MEMBERS_MAX 99
 
 /* Annotations pgha keeps: on a claim, what its data is; on a Lease, the cluster's state. */
 #define ANNOTATION_INITIALIZED "pgha.io/initialized"
@@ -923,6 +929,52 @@ static bool ensure_claim(struct kube_platform *kube, const struct cluster_config
 	return status == 201 || status == 409;
 }
 
+/* What the members' own ServiceAccount, pgha-CLUSTER-member, may do: get and watch the
+ * cluster's member pods and its Lease, nothing else (the self-fence, see
+ * pgha-entrypoint(1)). Made with the first pod; 409 means already there. */
+static bool ensure_member_access(struct kube_platform *kube, const struct cluster_config *cluster, char *why,
+				 size_t why_size)
+{
+	char account[NAMES_BUFFER_SIZE + 16], lease[NAMES_BUFFER_SIZE + 8];
+	snprintf(account, sizeof account, "pgha-%s-member", cluster->name);
+	snprintf(lease, sizeof lease, "pgha-%s", cluster->name);
+
+	json_t *pods = json_array();
+	for (int i = 0; i < MEMBERS_MAX; i++) {
+		char pod[NAMES_BUFFER_SIZE];
+		names_pod(pod, sizeof pod, cluster->name, i);
+		json_array_append_new(pods, json_string(pod));
+	}
+	json_t *objects[3] = {
+		jsonpack("{s:s, s:s, s:{s:s, s:o}, s:b}", "apiVersion", "v1", "kind", "ServiceAccount", "metadata", "name",
+			 account, "labels", owner_labels(cluster->name), "automountServiceAccountToken", 0),
+		jsonpack("{s:s, s:s, s:{s:s, s:o}, s:[{s:[s], s:[s], s:o, s:[s, s]}, {s:[s], s:[s], s:[s], s:[s, s]}]}",
+			 "apiVersion", "rbac.authorization.k8s.io/v1", "kind", "Role", "metadata", "name", account,
+			 "labels", owner_labels(cluster->name), "rules", "apiGroups", "", "resources", "pods",
+			 "resourceNames", pods, "verbs", "get", "watch", "apiGroups", "coordination.k8s.io", "resources",
+			 "leases", "resourceNames", lease, "verbs", "get", "watch"),
+		jsonpack("{s:s, s:s, s:{s:s, s:o}, s:{s:s, s:s, s:s}, s:[{s:s, s:s, s:s}]}", "apiVersion",
+			 "rbac.authorization.k8s.io/v1", "kind", "RoleBinding", "metadata", "name", account, "labels",
+			 owner_labels(cluster->name), "roleRef", "apiGroup", "rbac.authorization.k8s.io", "kind", "Role",
+			 "name", account, "subjects", "kind", "ServiceAccount", "name", account, "namespace",
+			 kube->namespace),
+	};
+	char *paths[3] = {core_path(kube, "serviceaccounts", NULL),
+			  xasprintf("/apis/rbac.authorization.k8s.io/v1/namespaces/%s/roles", kube->namespace),
+			  xasprintf("/apis/rbac.authorization.k8s.io/v1/namespaces/%s/rolebindings", kube->namespace)};
+	bool made = true;
+	for (int i = 0; i < 3; i++) {
+		int status = made ? k8s_create(kube->client, paths[i], objects[i], NULL, why, why_size) : 0;
+		if (status == 201 && i == 2)
+			log_message(LOG_LEVEL_NOTICE, cluster->name, NULL,
+				    "service account %s created: the members may read their pods and Lease %s", account, lease);
+		made = made && (status == 201 || status == 409);
+		json_decref(objects[i]);
+		free(paths[i]);
+	}
+	return made;
+}
+
 bool kube_create_member(struct kube_platform *kube, const struct cluster_config *cluster, int index,
 			enum kube_pod_start start, const struct member_observation *upstream, char *why,
 			size_t why_size)
@@ -933,7 +985,7 @@ bool kube_create_member(struct kube_platform *kube, const struct cluster_config 
 	const json_t *existing = member_pod(kube, cluster->name, index);
 
 	if (!kube_may_act(kube, cluster->name, why, why_size) || !cluster_secret(kube, cluster, why, why_size) ||
-	    !ensure_claim(kube, cluster, index, why, why_size))
+	    !ensure_member_access(kube, cluster, why, why_size) || !ensure_claim(kube, cluster, index, why, why_size))
 		return false;
 	names_pod(pod_name, sizeof pod_name, cluster->name, index);
 	if (existing) {
@@ -971,25 +1023,48 @@ bool kube_create_member(struct kube_platform *kube, const struct cluster_config 
 						     "fieldRef", "fieldPath", "status.podIP"));
 	json_array_append_new(environment, env("PGDATA", DATA_DIRECTORY));
 	json_array_append_new(environment, env("PGHA_SECRETS_DIR", SECRETS_MOUNT));
+	/* the self-fence: what the member checks while it runs as the primary */
+	char lease[NAMES_BUFFER_SIZE + 8], number[16], isolation[16], account[NAMES_BUFFER_SIZE + 16];
+	snprintf(lease, sizeof lease, "pgha-%s", cluster->name);
+	snprintf(number, sizeof number, "%d", index);
+	snprintf(isolation, sizeof isolation, "%d", kube->config->platform.kubernetes.isolation_seconds);
+	snprintf(account, sizeof account, "pgha-%s-member", cluster->name);
+	json_array_append_new(environment, env("PGHA_LEASE", lease));
+	json_array_append_new(environment, env("PGHA_MEMBER_INDEX", number));
+	json_array_append_new(environment, env("PGHA_ISOLATION_TIMEOUT", isolation));
+	json_array_append_new(environment, jsonpack("{s:s, s:{s:{s:s}}}", "name", "PGHA_POD_NAME", "valueFrom",
+						     "fieldRef", "fieldPath", "metadata.name"));
+	json_array_append_new(environment, jsonpack("{s:s, s:{s:{s:s}}}", "name", "PGHA_POD_UID", "valueFrom",
+						     "fieldRef", "fieldPath", "metadata.uid"));
 
 	json_t *container = jsonpack(
-		"{s:s, s:s, s:[s], s:[{s:s, s:i, s:s}], s:o, s:[{s:s, s:s}, {s:s, s:s, s:b}],"
+		"{s:s, s:s, s:[s], s:[{s:s, s:i, s:s}], s:o, s:[{s:s, s:s}, {s:s, s:s, s:b}, {s:s, s:s, s:b}],"
 		" s:{s:{s:i}, s:i, s:i}}",
 		"name", "postgres", "image", kube->config->platform.kubernetes.image, "command", "pgha-entrypoint", "ports",
 		"name", "postgresql", "containerPort", cluster->port, "protocol", "TCP", "env", environment,
 		"volumeMounts", "name", "pgdata", "mountPath", DATA_MOUNT, "name", "secrets", "mountPath", SECRETS_MOUNT,
-		"readOnly", 1, "readinessProbe", "tcpSocket", "port", cluster->port, "periodSeconds", 2,
+		"readOnly", 1, "name", "service-account", "mountPath", SERVICE_ACCOUNT_MOUNT, "readOnly", 1, "readinessProbe", "tcpSocket", "port", cluster->port, "periodSeconds", 2,
 		"failureThreshold", 1);
 	/* PostgreSQL runs as the image's postgres user (uid 999 in Debian's and the official
 	 * images); fsGroup makes the volume and the secret files (0440) its group's */
-	json_t *pod = jsonpack("{s:s, s:s, s:{s:s, s:o}, s:{s:s, s:i, s:{s:i, s:i, s:i, s:b}, s:[o],"
-				" s:[{s:s, s:{s:s}}, {s:s, s:{s:s, s:i}}]}}",
+	/* the token as the ServiceAccount admission plugin would project it (automount is off,
+	 * so that the plugin adds none of its own): a short-lived token bound to the pod, the
+	 * cluster's CA, the namespace */
+	json_t *service_account = jsonpack(
+		"{s:s, s:{s:i, s:[{s:{s:s, s:i}}, {s:{s:s, s:[{s:s, s:s}]}}, {s:{s:[{s:s, s:{s:s, s:s}}]}}]}}", "name",
+		"service-account", "projected", "defaultMode", 0444, "sources", "serviceAccountToken", "path", "token",
+		"expirationSeconds", TOKEN_EXPIRATION_SECONDS, "configMap", "name", "kube-root-ca.crt", "items", "key",
+		"ca.crt", "path", "ca.crt", "downwardAPI", "items", "path", "namespace", "fieldRef", "apiVersion", "v1",
+		"fieldPath", "metadata.namespace");
+	json_t *pod = jsonpack("{s:s, s:s, s:{s:s, s:o}, s:{s:s, s:b, s:s, s:i, s:{s:i, s:i, s:i, s:b}, s:[o],"
+				" s:[{s:s, s:{s:s}}, {s:s, s:{s:s, s:i}}, o]}}",
 				"apiVersion", "v1", "kind", "Pod", "metadata", "name", pod_name, "labels",
-				member_labels(cluster->name, index, primary), "spec", "restartPolicy", "Never",
+				member_labels(cluster->name, index, primary), "spec", "serviceAccountName", account,
+				"automountServiceAccountToken", 0, "restartPolicy", "Never",
 				"terminationGracePeriodSeconds", TERMINATION_GRACE_SECONDS, "securityContext", "runAsUser", POSTGRES_UID,
 				"runAsGroup", POSTGRES_UID, "fsGroup", POSTGRES_UID, "runAsNonRoot", 1, "containers",
 				container, "volumes", "name", "pgdata", "persistentVolumeClaim", "claimName", claim, "name",
-				"secrets", "secret", "secretName", secret, "defaultMode", 0440);
+				"secrets", "secret", "secretName", secret, "defaultMode", 0440, service_account);
 	char *path = core_path(kube, "pods", NULL);
 	int status = k8s_create(kube->client, path, pod, NULL, why, why_size);
 	free(path);
