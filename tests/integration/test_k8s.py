@@ -22,7 +22,7 @@ IMAGE = "pgha.test/postgres:15"
 
 
 def k8s_config(workdir, namespace, kubeconfig, port, lease_seconds=4, replicas=REPLICAS, name="pghad", parameters="",
-               cluster_extra=""):
+               cluster_extra="", isolation_seconds=10):
     return f"""
 daemon: {{
   state_dir = "{workdir}/{name}-state";
@@ -33,13 +33,13 @@ daemon: {{
 platform: {{
   type = "kubernetes";
   kubernetes: {{ namespace = "{namespace}"; kubeconfig = "{kubeconfig}"; image = "{IMAGE}";
-                lease_seconds = {lease_seconds}; }};
+                lease_seconds = {lease_seconds}; isolation_seconds = {isolation_seconds}; }};
 }};
 clusters = ( {{
   name = "test";
   replicas = {replicas};
   port = {port};
-  synchronous = {{ method = "any"; number = 1; }};
+  synchronous = {{ method = "{"any" if replicas > 1 else "off"}"; number = 1; }};
   volume = {{ size = "1Gi"; storage_class = "pgha-test"; }};
   postgresql = {{ parameters = {{ {parameters} }}; }};
   {cluster_extra}
@@ -74,9 +74,11 @@ class Cluster:
         self.daemons = {}
         self._passfile = None
 
-    def start_daemon(self, name="pghad", lease_seconds=4, env=None, cluster_extra=""):
+    def start_daemon(self, name="pghad", lease_seconds=4, env=None, cluster_extra="", replicas=REPLICAS,
+                     isolation_seconds=10):
         daemon = pgharness.Pghad(self.workdir, k8s_config(self.workdir, self.namespace, self.kubeconfig, self.port,
-                                                          lease_seconds, name=name, cluster_extra=cluster_extra),
+                                                          lease_seconds, name=name, cluster_extra=cluster_extra,
+                                                          replicas=replicas, isolation_seconds=isolation_seconds),
                                  name=name, env={"PGHA_IDENTITY": name, **(env or {})}, account=self.account)
         daemon.start()
         daemon.wait_running()
@@ -425,8 +427,13 @@ def test_a_member_is_not_created_again_while_its_old_pod_may_run(k8s):
         pgharness.wait_until(lambda: k8s.iteration_mark() >= seen + 3, timeout=30, what="three more iterations")
         pod = k8s.pods().get(f"postgres-{old_primary}")
         assert pod is not None and pod["metadata"]["uid"] == old_uid and pod["metadata"].get("deletionTimestamp")
-        # its container does run on, as on a node cut off: only the cut keeps it from the others
-        assert k8s.sql(old_primary, "SELECT pg_is_in_recovery()", address=old_address) == [(False,)]
+        # no kubelet stopped its container, as on a node cut off: the cut kept it from the
+        # others, and its own pgha-entrypoint, seeing the deletion, stopped PostgreSQL
+        pgharness.wait_until(lambda: "PostgreSQL stopped" in pod_log(k8s, old_pod), timeout=30,
+                             what="the old primary stopping itself")
+        assert "its pod is being deleted" in pod_log(k8s, old_pod)
+        assert "received SIGTERM" not in pod_log(k8s, old_pod)
+        assert k8s.sql(old_primary, "SELECT 1", address=old_address, check=False) is None
         log = daemon.log_text(mark)
         assert f"[{old_primary}] clone" not in log and f"[{old_primary}] rejoin" not in log
         assert f"[{old_primary}] start" not in log, log
@@ -750,3 +757,152 @@ def test_a_report_query_holding_replay_does_not_keep_a_standby_streaming_from_th
     assert acknowledged - rows == set(), f"{len(acknowledged - rows)} acknowledged commits lost"
     cluster = k8s.wait_healthy(timeout=120)
     assert [m["name"] for m in cluster["members"] if m["role"] == "primary"] == [new_primary]
+
+
+# ---- the self-fence: a deposed or isolated primary stops taking writes by itself ----
+
+def pod_log(k8s, pod):
+    """The output of pod's pgha-entrypoint, as the node agent keeps it."""
+    name, uid = pod["metadata"]["name"], pod["metadata"]["uid"]
+    with open(os.path.join(k8s.workdir, "node", "logs", f"{k8s.namespace}_{name}_{uid}.log"), errors="replace") as log:
+        return log.read()
+
+
+def commits(k8s, address):
+    """True once the server at address has committed a write (None while it cannot)."""
+    try:
+        with psycopg2.connect(k8s.conninfo(address), connect_timeout=3) as connection:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute("CREATE TABLE IF NOT EXISTS self_fence_probe (at timestamptz)")
+                cursor.execute("INSERT INTO self_fence_probe VALUES (now())")
+        return True
+    except psycopg2.Error:
+        return None
+
+
+def refuses_writes_after(k8s, address, trigger, what, timeout=60):
+    """Waits until the server at address no longer commits a write; returns the seconds
+    since trigger (a monotonic time), printed for the record."""
+    pgharness.wait_until(lambda: not commits(k8s, address), timeout=timeout, interval=0.05, what=what)
+    elapsed = time.monotonic() - trigger
+    print(f"{what}: {elapsed:.2f} s", file=sys.stderr)
+    return elapsed
+
+
+def primary_pod(k8s):
+    name = k8s.rw_member()[0]
+    return name, k8s.pods()[f"postgres-{name}"]
+
+
+def test_a_primary_whose_lease_names_another_primary_stops_itself(k8s):
+    """pghad is gone (killed), the cluster's state on the Lease is changed to name another
+    member as the primary: the old primary's own pgha-entrypoint stops PostgreSQL; its
+    standbys, which the Lease does not concern, run on."""
+    daemon = k8s.start_daemon()
+    k8s.wait_healthy()
+    name, pod = primary_pod(k8s)
+    address = pod["status"]["podIP"]
+    assert commits(k8s, address)
+    daemon.stop(signal.SIGKILL)
+    lease_path = f"/apis/coordination.k8s.io/v1/namespaces/{k8s.namespace}/leases/pgha-test"
+    lease = k8s.api.get(lease_path)
+    state = json.loads(lease["metadata"]["annotations"]["pgha.io/state"])
+    index = int(name.rsplit("-", 1)[1])
+    other = (index + 1) % REPLICAS
+    state["primary"] = other
+    k8s.api.patch(lease_path, {"metadata": {"annotations": {"pgha.io/state": json.dumps(state)},
+                                            "resourceVersion": lease["metadata"]["resourceVersion"]}})
+    refuses_writes_after(k8s, address, time.monotonic(), "the deposed primary refuses writes after the Lease's change")
+    pgharness.wait_until(lambda: "PostgreSQL stopped" in pod_log(k8s, pod), timeout=30,
+                         what="the supervisor's account of the stop")
+    log = pod_log(k8s, pod)
+    assert f"the cluster's state on the Lease names member {other} as the primary" in log, log
+    assert "self-fence: immediate shutdown of PostgreSQL" in log, log
+    for member in range(REPLICAS):
+        if member != index:
+            assert k8s.sql(f"test-{member}", "SELECT pg_is_in_recovery()") == [(True,)]
+
+
+def test_a_primary_whose_pod_is_deleted_stops_itself_though_its_kubelet_never_acts(k8s):
+    """The node agent (kubelet) is frozen and pghad gone: the primary's pod gets a
+    deletionTimestamp that no kubelet acts on. pgha-entrypoint sees it and stops
+    PostgreSQL itself."""
+    daemon = k8s.start_daemon()
+    k8s.wait_healthy()
+    name, pod = primary_pod(k8s)
+    address = pod["status"]["podIP"]
+    daemon.stop(signal.SIGKILL)
+    os.kill(k8s.agent.process.pid, signal.SIGSTOP)
+    try:
+        k8s.api.delete(k8s.path("pods", f"postgres-{name}"), grace_period=30)
+        deleted = time.monotonic()
+        assert k8s.pods()[f"postgres-{name}"]["metadata"].get("deletionTimestamp")
+        refuses_writes_after(k8s, address, deleted, "the deleted primary refuses writes, its kubelet frozen")
+        pgharness.wait_until(lambda: "PostgreSQL stopped" in pod_log(k8s, pod), timeout=30,
+                             what="the supervisor's account of the stop")
+        log = pod_log(k8s, pod)
+        assert "its pod is being deleted (deletionTimestamp set)" in log, log
+        # the kubelet never acted: no SIGTERM reached the container
+        assert "received SIGTERM" not in log, log
+    finally:
+        os.kill(k8s.agent.process.pid, signal.SIGCONT)
+
+
+def apiserver_process(kube):
+    process = next((process for process in getattr(kube, "processes", []) if process.name == "kube-apiserver"), None)
+    if process is None:
+        pytest.skip("the API server is not one these tests started (PGHA_TEST_KUBECONFIG): it cannot be frozen")
+    return process
+
+
+ISOLATION_SECONDS = 3
+
+
+def test_an_isolated_primary_without_standbys_stops_itself(k8s):
+    """A single member: the API server is frozen (SIGSTOP), so the primary reaches neither
+    it nor any standby; it stops after the isolation timeout."""
+    apiserver = apiserver_process(k8s.kube)
+    k8s.start_daemon(replicas=1, isolation_seconds=ISOLATION_SECONDS)
+    pod = pgharness.wait_until(lambda: k8s.rw_member() == ["test-0"] and k8s.address("test-0") and
+                               k8s.pods()["postgres-test-0"], timeout=120, what="test-0 selected by test-rw")
+    address = pod["status"]["podIP"]
+    pgharness.wait_until(lambda: commits(k8s, address), timeout=60, what="test-0 taking writes")
+    pgharness.wait_until(lambda: "self-fence: watching" in pod_log(k8s, pod), timeout=30, what="the watch's start")
+    os.kill(apiserver.pid, signal.SIGSTOP)
+    frozen = time.monotonic()
+    try:
+        elapsed = refuses_writes_after(k8s, address, frozen, "the isolated primary refuses writes after the API server froze")
+    finally:
+        os.kill(apiserver.pid, signal.SIGCONT)
+    log = pod_log(k8s, pod)
+    assert "reached neither the API server nor any streaming standby" in log, log
+    # never before the timeout: its last contact was at most one round before the freeze
+    assert elapsed >= ISOLATION_SECONDS - 1.5, elapsed
+
+
+def test_an_isolated_primary_with_a_streaming_standby_keeps_running(k8s):
+    """Two members: the API server is frozen, but the standby still streams from the
+    primary, which therefore is not isolated and keeps taking writes past the timeout."""
+    apiserver = apiserver_process(k8s.kube)
+    k8s.start_daemon(replicas=2, isolation_seconds=ISOLATION_SECONDS)
+
+    def streaming():
+        state = k8s.member_state()
+        members = state[1] if state else {}
+        return len(members) == 2 and any(m["role"] == "replica" and m["state"] == "streaming"
+                                         for m in members.values()) and k8s.rw_member()
+    pgharness.wait_until(streaming, timeout=120, what="a primary and a streaming standby")
+    name, pod = primary_pod(k8s)
+    address = pod["status"]["podIP"]
+    pgharness.wait_until(lambda: "self-fence: watching" in pod_log(k8s, pod), timeout=30, what="the watch's start")
+    assert commits(k8s, address)
+    os.kill(apiserver.pid, signal.SIGSTOP)
+    try:
+        pgharness.wait_until(lambda: "standby streams from this primary: it keeps running" in pod_log(k8s, pod),
+                             timeout=60, what="the watch past the isolation timeout with a standby streaming")
+        assert commits(k8s, address)
+        assert "must stop" not in pod_log(k8s, pod)
+    finally:
+        os.kill(apiserver.pid, signal.SIGCONT)
+    assert commits(k8s, address)
