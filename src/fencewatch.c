@@ -21,6 +21,8 @@
 #include "state.h"
 
 #define ANNOTATION_STATE "pgha.io/state"
+/* The shortest pause between two rounds, however late the last one ended. */
+#define FENCEWATCH_MIN_PAUSE_MS 100
 /* The local query's bound. */
 #define LOCAL_TIMEOUT_MS 2000
 
@@ -173,23 +175,36 @@ static _Noreturn void run(const struct fencewatch_config *config, pid_t parent)
 		    "self-fence: watching pod %s and Lease %s while this member runs as the primary "
 		    "(isolation timeout %d ms)",
 		    config->pod_name, config->lease, config->isolation_ms);
+	/* rounds start every FENCEWATCH_INTERVAL_MS, the first one interval after the start
+	 * (a watch that ends at once every time cannot spin), however long the last took */
+	long long next_round = now_ms() + FENCEWATCH_INTERVAL_MS;
 	for (;;) {
-		/* first: a watch that ends at once every time cannot spin */
-		pause_ms(FENCEWATCH_INTERVAL_MS);
+		long long wait = next_round - now_ms();
+		pause_ms(wait > FENCEWATCH_MIN_PAUSE_MS ? wait : FENCEWATCH_MIN_PAUSE_MS);
+		next_round = now_ms() + FENCEWATCH_INTERVAL_MS;
 		if (getppid() != parent)
 			_exit(0);
 		struct selffence_observation seen = {0};
 		check_local(&watch, &seen);
 		if (seen.role == SELFFENCE_ROLE_PRIMARY || (seen.role == SELFFENCE_ROLE_UNKNOWN && memory.primary)) {
+			/* an API server that did not answer for the pod is not asked again this round */
 			if (have_client(&watch)) {
 				check_pod(&watch, &seen);
-				check_lease(&watch, &seen);
+				if (seen.api_reached_ms)
+					check_lease(&watch, &seen);
 			}
 		} else
 			watch.isolation_told = false;
 		seen.now_ms = now_ms();
 		char why[512];
-		if (selffence_decide(&decision, &seen, &memory, why, sizeof why) == SELFFENCE_STOP) {
+		bool was_primary = memory.primary;
+		enum selffence_verdict verdict = selffence_decide(&decision, &seen, &memory, why, sizeof why);
+		if (memory.primary != was_primary)
+			log_message(LOG_LEVEL_INFO, config->cluster, config->member,
+				    memory.primary ? "self-fence: this member runs as the primary (%s)"
+						   : "self-fence: this member runs as a standby (%s): not checked",
+				    seen.api_reached_ms ? "the API server answers" : "no answer from the API server yet");
+		if (verdict == SELFFENCE_STOP) {
 			log_message(LOG_LEVEL_WARNING, config->cluster, config->member,
 				    "self-fence: PostgreSQL must stop now: %s", why);
 			_exit(FENCEWATCH_EXIT_STOP);
