@@ -93,6 +93,7 @@ struct kube_platform {
 	struct secret_cache *secrets;
 	size_t secret_count;
 	unsigned long service_sweeps; /* Services of removed clusters are looked for every 20th time */
+	sd_event_source *renewal;     /* the Leases' renewal timer, once attached to the loop */
 };
 
 static long long monotonic_ms(void)
@@ -145,6 +146,7 @@ void kube_platform_free(struct kube_platform *kube)
 {
 	if (!kube)
 		return;
+	sd_event_source_disable_unref(kube->renewal);
 	k8s_client_free(kube->client);
 	json_decref(kube->pods);
 	json_decref(kube->claims);
@@ -836,6 +838,44 @@ bool kube_lead(struct kube_platform *kube, const struct cluster_config *cluster,
 	}
 	json_decref(object);
 	return state_of_lease(lease, state, why, why_size);
+}
+
+/* The renewal timer: every held Lease whose renewal is due is renewed now, between
+ * iterations, so that a loop slower than the renewal period (a long loop_interval_ms, an
+ * iteration's wait) keeps it; kube_lead still renews within iterations and reads
+ * others'. A Lease that changed behind its holder is lost here as there (409). */
+static int on_renewal(sd_event_source *source, uint64_t usec, void *userdata)
+{
+	struct kube_platform *kube = userdata;
+	int renew = lease_duration_ms(kube) / RENEW_FRACTION;
+	(void)usec;
+
+	for (size_t i = 0; i < kube->lease_count; i++) {
+		struct lease_cache *lease = &kube->leases[i];
+		char why[1024];
+		if (!lease->held || !lease->object || monotonic_ms() - lease->renewed_ms < renew)
+			continue;
+		json_t *object = json_deep_copy(lease->object);
+		int status = lease_put(kube, lease, object, false, why, sizeof why);
+		json_decref(object);
+		if (status == 200)
+			log_message(LOG_LEVEL_DEBUG, lease->cluster, NULL, "lease pgha-%s renewed by its timer", lease->cluster);
+	}
+	/* half a renewal period: a due renewal waits at most that long */
+	int result = sd_event_source_set_time_relative(source, (uint64_t)(renew > 200 ? renew / 2 : 100) * 1000);
+	if (result >= 0)
+		result = sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+	if (result < 0)
+		log_error("kubernetes: cannot arm the leases' renewal timer again: %s", strerror(-result));
+	return 0;
+}
+
+void kube_attach(struct kube_platform *kube, sd_event *event)
+{
+	int result = sd_event_add_time_relative(event, &kube->renewal, CLOCK_MONOTONIC, 100 * 1000, 0, on_renewal, kube);
+	if (result < 0)
+		log_error("kubernetes: cannot add the leases' renewal timer: %s; they are renewed at iterations only",
+			  strerror(-result));
 }
 
 bool kube_may_act(struct kube_platform *kube, const char *cluster, char *why, size_t why_size)
@@ -1854,9 +1894,15 @@ static const char *kube_refusal(struct platform *platform, enum failover_kind ki
 	return NULL;
 }
 
+static void kube_attach_platform(struct platform *platform, sd_event *event)
+{
+	kube_attach(kube_of(platform), event);
+}
+
 const struct platform_ops kube_platform_ops = {
 	.name = "kubernetes",
 	.open = kube_open,
+	.attach = kube_attach_platform,
 	.close = kube_close,
 	.set_config = kube_set_config,
 	.refresh = kube_refresh_platform,

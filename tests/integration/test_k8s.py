@@ -16,7 +16,7 @@ import psycopg2
 import pytest
 
 import pgharness
-from conftest import has_failed
+from conftest import has_failed, kube_env
 from test_control import request
 
 REPLICAS = 3
@@ -24,12 +24,12 @@ IMAGE = "pgha.test/postgres:15"
 
 
 def k8s_config(workdir, namespace, kubeconfig, port, lease_seconds=4, replicas=REPLICAS, name="pghad", parameters="",
-               cluster_extra="", isolation_seconds=10):
+               cluster_extra="", isolation_seconds=10, loop_interval_ms=300):
     return f"""
 daemon: {{
   state_dir = "{workdir}/{name}-state";
   control_socket = "{workdir}/{name}.sock";
-  loop_interval_ms = 300;
+  loop_interval_ms = {loop_interval_ms};
   log_level = "info";
 }};
 platform: {{
@@ -77,10 +77,11 @@ class Cluster:
         self._passfile = None
 
     def start_daemon(self, name="pghad", lease_seconds=4, env=None, cluster_extra="", replicas=REPLICAS,
-                     isolation_seconds=10):
+                     isolation_seconds=10, loop_interval_ms=300):
         daemon = pgharness.Pghad(self.workdir, k8s_config(self.workdir, self.namespace, self.kubeconfig, self.port,
                                                           lease_seconds, name=name, cluster_extra=cluster_extra,
-                                                          replicas=replicas, isolation_seconds=isolation_seconds),
+                                                          replicas=replicas, isolation_seconds=isolation_seconds,
+                                                          loop_interval_ms=loop_interval_ms),
                                  name=name, env={"PGHA_IDENTITY": name, **(env or {})}, account=self.account)
         daemon.start()
         daemon.wait_running()
@@ -806,6 +807,21 @@ def test_a_primary_whose_lease_names_another_primary_stops_itself(k8s):
     name, pod = primary_pod(k8s)
     address = pod["status"]["podIP"]
     assert commits(k8s, address)
+    # the member's own token reads its pod and the Lease, and nothing else
+    token_path = os.path.join(k8s.workdir, "node", "pods",
+                              f"{k8s.namespace}_{pod['metadata']['name']}_{pod['metadata']['uid']}", "volumes",
+                              "service-account", "token")
+    with open(token_path) as token_file:
+        member_api = kube_env.Api(k8s.api.server, ca_data=k8s.kube.ca_pem, token=token_file.read().strip())
+    assert member_api.get(k8s.path("pods", pod["metadata"]["name"]))["metadata"]["uid"] == pod["metadata"]["uid"]
+    member_api.get(f"/apis/coordination.k8s.io/v1/namespaces/{k8s.namespace}/leases/pgha-test")
+    for forbidden in (lambda: member_api.get(k8s.path("secrets", "pgha-test")),
+                      lambda: member_api.list(k8s.path("pods")),
+                      lambda: member_api.patch(k8s.path("pods", pod["metadata"]["name"]), {"metadata": {}})):
+        with pytest.raises(kube_env.KubeError) as denied:
+            forbidden()
+        assert denied.value.status == 403
+    member_api.close()
     daemon.stop(signal.SIGKILL)
     lease_path = f"/apis/coordination.k8s.io/v1/namespaces/{k8s.namespace}/leases/pgha-test"
     lease = k8s.api.get(lease_path)
@@ -915,3 +931,25 @@ def test_an_isolated_primary_with_a_streaming_standby_keeps_running(k8s):
     finally:
         os.kill(apiserver.pid, signal.SIGCONT)
     assert commits(k8s, address)
+
+
+def test_a_holder_whose_loop_is_slower_than_its_lease_keeps_it_by_its_renewal_timer(k8s):
+    """The holder's loop runs every 6 s, its Lease lasts 4 s (renewed every 0.8 s): renewed
+    only from the loop, it would lapse between two iterations and the other pghad, which
+    watches it, would take it over. Its own timer renews it between iterations."""
+    slow = k8s.start_daemon("slow", lease_seconds=4, replicas=1, loop_interval_ms=6000)
+    pgharness.wait_until(lambda: status(k8s.workdir, "slow")["clusters"][0]["lease"]["held"], timeout=30,
+                         what="the slow pghad holding the lease")
+    other = k8s.start_daemon("other", lease_seconds=4, replicas=1)
+    pgharness.wait_until(lambda: status(k8s.workdir, "other")["clusters"][0]["lease"]["holder"] == "slow",
+                         timeout=30, what="the other pghad seeing the slow one hold the lease")
+    mark = other.log_mark()
+    # three of the slow pghad's iterations: more than four Lease durations
+    seen = k8s.iteration_mark("slow")
+    pgharness.wait_until(lambda: k8s.iteration_mark("slow") >= seen + 3, timeout=60, interval=0.5,
+                         what="three more iterations of the slow pghad")
+    lease = k8s.api.get(f"/apis/coordination.k8s.io/v1/namespaces/{k8s.namespace}/leases/pgha-test")
+    assert lease["spec"]["holderIdentity"] == "slow", lease["spec"]
+    assert lease["spec"].get("leaseTransitions", 0) == 0, lease["spec"]
+    assert "taken by other" not in other.log_text(mark)
+    assert status(k8s.workdir, "slow")["clusters"][0]["lease"]["held"]
