@@ -840,7 +840,7 @@ bool kube_lead(struct kube_platform *kube, const struct cluster_config *cluster,
 	return state_of_lease(lease, state, why, why_size);
 }
 
-/* The renewal timer: every held Lease whose renewal is due is renewed now, between
+/* The renewal timer: every held Lease whose renewal is due, and not over, is renewed now, between
  * iterations, so that a loop slower than the renewal period (a long loop_interval_ms, an
  * iteration's wait) keeps it; kube_lead still renews within iterations and reads
  * others'. A Lease that changed behind its holder is lost here as there (409). */
@@ -853,7 +853,11 @@ static int on_renewal(sd_event_source *source, uint64_t usec, void *userdata)
 	for (size_t i = 0; i < kube->lease_count; i++) {
 		struct lease_cache *lease = &kube->leases[i];
 		char why[1024];
-		if (!lease->held || !lease->object || monotonic_ms() - lease->renewed_ms < renew)
+		long long now = monotonic_ms();
+		/* one already over (this pghad was stopped past it) is not renewed blindly: the
+		 * next iteration reads it again and says who holds it */
+		if (!lease->held || !lease->object || now - lease->renewed_ms < renew ||
+		    lease_remaining_ms(lease->renewed_ms, lease->renewed_duration_ms, now) <= 0)
 			continue;
 		json_t *object = json_deep_copy(lease->object);
 		int status = lease_put(kube, lease, object, false, why, sizeof why);
@@ -1456,6 +1460,21 @@ bool kube_purge_cluster(struct kube_platform *kube, const struct pgha_config *co
 		log_message(LOG_LEVEL_WARNING, name, NULL, "purge: volume claim %s deleted", object_name(item));
 		claims++;
 	}
+	/* the members' own access (ensure_member_access): binding, role, account */
+	char account[NAMES_BUFFER_SIZE + 16];
+	snprintf(account, sizeof account, "pgha-%s-member", name);
+	char *access[3] = {xasprintf("/apis/rbac.authorization.k8s.io/v1/namespaces/%s/rolebindings/%s", kube->namespace,
+				     account),
+			   xasprintf("/apis/rbac.authorization.k8s.io/v1/namespaces/%s/roles/%s", kube->namespace, account),
+			   core_path(kube, "serviceaccounts", account)};
+	bool access_deleted = true;
+	for (int j = 0; j < 3; j++) {
+		int status = access_deleted ? k8s_delete(kube->client, access[j], -1, NULL, why, why_size) : 0;
+		access_deleted = access_deleted && (status == 200 || status == 404);
+		free(access[j]);
+	}
+	if (!access_deleted)
+		return false;
 	snprintf(object, sizeof object, "pgha-%s", name);
 	char *secret = core_path(kube, "secrets", object), *lease = lease_path(kube, object);
 	int secret_status = k8s_delete(kube->client, secret, -1, NULL, why, why_size);
@@ -1469,7 +1488,7 @@ bool kube_purge_cluster(struct kube_platform *kube, const struct pgha_config *co
 	for (i = 0; i < kube->secret_count; i++)
 		if (strcmp(kube->secrets[i].cluster, name) == 0)
 			kube->secrets[i].cluster[0] = '\0';
-	log_message(LOG_LEVEL_WARNING, name, NULL, "purge: %zu volume claim%s, the secret and the lease deleted", claims,
+	log_message(LOG_LEVEL_WARNING, name, NULL, "purge: %zu volume claim%s, the members' service account, the secret and the lease deleted", claims,
 		    claims == 1 ? "" : "s");
 	return true;
 }

@@ -709,6 +709,10 @@ def test_scale_remove_recreate_and_purge_keep_data_until_asked(k8s):
     # marked for deletion, as a real cluster does until no pod uses them
     assert all(claim["metadata"].get("deletionTimestamp") for claim in k8s.claims().values())
     assert k8s.api.get_or_none(k8s.path("secrets", "pgha-test")) is None
+    assert k8s.api.get_or_none(k8s.path("serviceaccounts", "pgha-test-member")) is None
+    rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{k8s.namespace}"
+    assert k8s.api.get_or_none(f"{rbac}/roles/pgha-test-member") is None
+    assert k8s.api.get_or_none(f"{rbac}/rolebindings/pgha-test-member") is None
 
 
 def test_a_report_query_holding_replay_does_not_keep_a_standby_streaming_from_the_old_primary(k8s):
