@@ -142,6 +142,9 @@ static const struct option_spec options[] = {
 	OPTION("platform.kubernetes.lease_seconds", GLOBAL(platform.kubernetes.lease_seconds), OPTION_INT, "10", 2, 300,
 	       NULL, NULL, true,
 	       "duration of each cluster's Lease: another pghad takes a cluster over this long after its holder stopped renewing"),
+	OPTION("platform.kubernetes.isolation_seconds", GLOBAL(platform.kubernetes.isolation_seconds), OPTION_INT, "10", 2,
+	       300, NULL, NULL, true,
+	       "a primary that reaches neither the API server nor any standby this long stops itself (pods created after a change)"),
 
 	OPTION("name", CLUSTER(name), OPTION_STRING, NULL, 0, 0, NULL, check_dns_label, true,
 	       "the cluster's name, part of every member, pod, volume and service name (required)"),

@@ -108,6 +108,7 @@ struct pgha_config {
 			char *kubeconfig;
 			char *image;
 			int lease_seconds;
+			int isolation_seconds;
 		} kubernetes;
 	} platform;
 	struct cluster_config *clusters;

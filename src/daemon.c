@@ -120,6 +120,7 @@ int daemon_start_on(struct daemon *daemon, const char *config_path, const struct
 void daemon_attach(struct daemon *daemon, sd_event *event)
 {
 	daemon->actor = actor_new(event, &daemon->platform, &daemon->config);
+	daemon->platform.ops->attach(&daemon->platform, event);
 	actor_set_recorder(daemon->actor, record, daemon);
 }
 

@@ -230,6 +230,54 @@ static bool parse_wait_timeout(struct entrypoint_environment *environment, const
 			     why_size);
 }
 
+/* A Kubernetes object name: a DNS subdomain, at most 253 characters. */
+static bool parse_object_name(const char *name, const char *value, char **result, char *why, size_t why_size)
+{
+	size_t length = strlen(value);
+
+	if (length > 253 || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789-.") != length) {
+		snprintf(why, why_size, "%s=%s is not a Kubernetes object name: lowercase letters, digits, '-' and '.'",
+			 name, value);
+		return false;
+	}
+	*result = xstrdup(value);
+	return true;
+}
+
+static bool parse_lease(struct entrypoint_environment *environment, const char *value, char *why, size_t why_size)
+{
+	return parse_object_name("PGHA_LEASE", value, &environment->lease, why, why_size);
+}
+
+static bool parse_pod_name(struct entrypoint_environment *environment, const char *value, char *why, size_t why_size)
+{
+	return parse_object_name("PGHA_POD_NAME", value, &environment->pod_name, why, why_size);
+}
+
+static bool parse_pod_uid(struct entrypoint_environment *environment, const char *value, char *why, size_t why_size)
+{
+	size_t length = strlen(value);
+
+	if (length > 64 || strspn(value, "abcdefABCDEF0123456789-") != length) {
+		snprintf(why, why_size, "PGHA_POD_UID=%s is not a uid", value);
+		return false;
+	}
+	environment->pod_uid = xstrdup(value);
+	return true;
+}
+
+static bool parse_member_index(struct entrypoint_environment *environment, const char *value, char *why,
+			       size_t why_size)
+{
+	return parse_integer("PGHA_MEMBER_INDEX", value, 0, 98, &environment->member_index, why, why_size);
+}
+
+static bool parse_isolation_timeout(struct entrypoint_environment *environment, const char *value, char *why,
+				    size_t why_size)
+{
+	return parse_integer("PGHA_ISOLATION_TIMEOUT", value, 2, 300, &environment->isolation_timeout_s, why, why_size);
+}
+
 static bool parse_log_level(struct entrypoint_environment *environment, const char *value, char *why,
 			    size_t why_size)
 {
@@ -276,6 +324,15 @@ const struct entrypoint_variable entrypoint_variables[] = {
 	{"PGHA_WAIT_TIMEOUT", false, "600", false, parse_wait_timeout,
 	 "seconds to wait for the primary before giving up"},
 	{"PGHA_LOG_LEVEL", false, "info", false, parse_log_level, "error, warning, notice, info or debug"},
+	{"PGHA_LEASE", false, NULL, false, parse_lease,
+	 "the Lease holding the cluster's state (set by pghad on Kubernetes): while this member runs as the primary, "
+	 "it stops itself when deposed or isolated"},
+	{"PGHA_POD_NAME", false, NULL, false, parse_pod_name, "this member's pod (required with PGHA_LEASE)"},
+	{"PGHA_POD_UID", false, NULL, false, parse_pod_uid, "this member's pod's uid: another pod of its name counts as its deletion"},
+	{"PGHA_MEMBER_INDEX", false, NULL, false, parse_member_index,
+	 "this member's number in the cluster's state (required with PGHA_LEASE)"},
+	{"PGHA_ISOLATION_TIMEOUT", false, "10", false, parse_isolation_timeout,
+	 "seconds a primary that reaches neither the API server nor any standby keeps running"},
 	{"PGHA_TEST_INITDB_NOSYNC", false, NULL, false, parse_nosync,
 	 "tests only: initdb --nosync (not safe against a crash of the machine)"},
 };
@@ -304,7 +361,7 @@ bool entrypoint_read_environment(const char *(*lookup)(const char *name, void *c
 	char why[PATH_MAX + 256];
 	bool valid = true;
 
-	*environment = (struct entrypoint_environment){.log_level = LOG_LEVEL_INFO};
+	*environment = (struct entrypoint_environment){.log_level = LOG_LEVEL_INFO, .member_index = -1};
 	errors[0] = '\0';
 	for (size_t i = 0; i < entrypoint_variable_count; i++) {
 		const struct entrypoint_variable *variable = &entrypoint_variables[i];
@@ -329,6 +386,10 @@ bool entrypoint_read_environment(const char *(*lookup)(const char *name, void *c
 		add_error(errors, errors_size, "PGHA_ROLE=standby needs PGHA_PRIMARY_HOST: the primary to follow");
 		valid = false;
 	}
+	if (environment->lease && (!environment->pod_name || environment->member_index < 0)) {
+		add_error(errors, errors_size, "PGHA_LEASE needs PGHA_POD_NAME and PGHA_MEMBER_INDEX: the pod and the member to watch");
+		valid = false;
+	}
 	if (environment->rewind && environment->role != ENTRYPOINT_STANDBY) {
 		add_error(errors, errors_size, "PGHA_REWIND=1 needs PGHA_ROLE=standby: a member is rewound to follow a primary");
 		valid = false;
@@ -350,6 +411,9 @@ void entrypoint_environment_free(struct entrypoint_environment *environment)
 	free(environment->secrets_dir);
 	free(environment->socket_dir);
 	free(environment->bindir);
+	free(environment->lease);
+	free(environment->pod_name);
+	free(environment->pod_uid);
 	*environment = (struct entrypoint_environment){0};
 }
 

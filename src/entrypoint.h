@@ -45,6 +45,12 @@ struct entrypoint_environment {
 	int wait_timeout_s;        /* PGHA_WAIT_TIMEOUT */
 	enum log_level log_level;  /* PGHA_LOG_LEVEL */
 	bool initdb_nosync;        /* PGHA_TEST_INITDB_NOSYNC: tests only */
+	/* the self-fence (fencewatch.h), on when PGHA_LEASE is set */
+	char *lease;               /* PGHA_LEASE, NULL when unset */
+	char *pod_name;            /* PGHA_POD_NAME */
+	char *pod_uid;             /* PGHA_POD_UID, NULL when unset */
+	int member_index;          /* PGHA_MEMBER_INDEX, -1 when unset */
+	int isolation_timeout_s;   /* PGHA_ISOLATION_TIMEOUT */
 };
 
 /* The variables it reads, in the order --help and pgha-entrypoint(1) show them. */

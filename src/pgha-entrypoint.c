@@ -19,6 +19,7 @@
 #include "datadir.h"
 #include "entrypoint.h"
 #include "exitcode.h"
+#include "fencewatch.h"
 #include "file.h"
 #include "log.h"
 #include "memory.h"
@@ -618,6 +619,11 @@ static bool write_settings(struct entrypoint *entrypoint, const struct entrypoin
 	return written;
 }
 
+static pid_t start_fencewatch(void *context)
+{
+	return fencewatch_start(context);
+}
+
 /* Runs postgres as a child and supervises it (supervise.h): the container's main process
  * stays pgha-entrypoint, which turns the container's SIGTERM into an immediate shutdown
  * (a fenced member must stop at once, not after its sessions end) and ends with
@@ -626,8 +632,23 @@ static int run_postgres(struct entrypoint *entrypoint)
 {
 	const char *const extra_env[] = {entrypoint->passfile_variable, NULL};
 	char *postgres = bindir_program(entrypoint->bindir, "postgres");
-	const char *const argv[] = {postgres, "-D", entrypoint->environment.data, NULL};
+	const struct entrypoint_environment *environment = &entrypoint->environment;
+	const char *const argv[] = {postgres, "-D", environment->data, NULL};
 	sigset_t signals;
+	/* the member's own PostgreSQL over TCP with the superuser's password (peer
+	 * authentication on the socket wants an operating system user of that name) */
+	char local_host[256];
+	snprintf(local_host, sizeof local_host, "%.*s", (int)strcspn(environment->listen, ", "), environment->listen);
+	if (strcmp(local_host, "*") == 0 || !local_host[0])
+		snprintf(local_host, sizeof local_host, "127.0.0.1");
+	struct fencewatch_config fence = {
+		.cluster = environment->cluster, .member = environment->member, .lease = environment->lease,
+		.pod_name = environment->pod_name, .pod_uid = environment->pod_uid,
+		.member_index = environment->member_index, .isolation_ms = environment->isolation_timeout_s * 1000,
+		.local = {.host = local_host, .port = environment->port, .user = ENTRYPOINT_SUPERUSER,
+			  .dbname = "postgres", .passfile = entrypoint->passfile}};
+	struct supervise_watch watch = {.start = start_fencewatch, .context = &fence,
+					.stop_status = FENCEWATCH_EXIT_STOP};
 
 	/* blocked before the start, so that none is lost before the wait: a stop signal
 	 * taken by the loop before this point was already acted on, one that comes now
@@ -641,7 +662,7 @@ static int run_postgres(struct entrypoint *entrypoint)
 	if (pid >= 0)
 		log_info("PostgreSQL started (pid %d): %s -D %s", (int)pid, postgres, entrypoint->environment.data);
 	free(postgres);
-	return pid < 0 ? PGHA_EXIT_POSTGRESQL : supervise_run(pid);
+	return pid < 0 ? PGHA_EXIT_POSTGRESQL : supervise_run(pid, environment->lease ? &watch : NULL);
 }
 
 static int stopped_status(const struct entrypoint *entrypoint)

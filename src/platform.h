@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <jansson.h>
+#include <systemd/sd-event.h>
 
 #include "config.h"
 #include "decide.h"
@@ -44,6 +45,9 @@ struct platform_ops {
 	 * status to stop with. */
 	int (*open)(struct platform *platform, const struct pgha_config *config);
 	void (*close)(struct platform *platform);
+	/* Once the daemon's event loop exists: the platform may add sources of its own to it
+	 * (a Lease renewed on its own timer, between iterations however far apart). */
+	void (*attach)(struct platform *platform, sd_event *event);
 	/* After a reload: the configuration in force (the platform's own options stay). */
 	void (*set_config)(struct platform *platform, const struct pgha_config *config);
 

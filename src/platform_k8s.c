@@ -37,6 +37,12 @@
  * still there after 4 s: the container ends within this, and a fenced member stops at
  * once rather than after a smart shutdown that open sessions could hold for ever. */
 #define TERMINATION_GRACE_SECONDS 5
+/* Where a container finds its service account's token, CA and namespace. */
+#define SERVICE_ACCOUNT_MOUNT "/var/run/secrets/kubernetes.io/serviceaccount"
+/* A projected token's life; the kubelet renews it before 80% of it. */
+#define TOKEN_EXPIRATION_SECONDS 3607
+/* The most members a cluster can have (the replicas option's maximum). */
+#define MEMBERS_MAX 99
 
 /* Annotations pgha keeps: on a claim, what its data is; on a Lease, the cluster's state. */
 #define ANNOTATION_INITIALIZED "pgha.io/initialized"
@@ -87,6 +93,7 @@ struct kube_platform {
 	struct secret_cache *secrets;
 	size_t secret_count;
 	unsigned long service_sweeps; /* Services of removed clusters are looked for every 20th time */
+	sd_event_source *renewal;     /* the Leases' renewal timer, once attached to the loop */
 };
 
 static long long monotonic_ms(void)
@@ -139,6 +146,7 @@ void kube_platform_free(struct kube_platform *kube)
 {
 	if (!kube)
 		return;
+	sd_event_source_disable_unref(kube->renewal);
 	k8s_client_free(kube->client);
 	json_decref(kube->pods);
 	json_decref(kube->claims);
@@ -832,6 +840,48 @@ bool kube_lead(struct kube_platform *kube, const struct cluster_config *cluster,
 	return state_of_lease(lease, state, why, why_size);
 }
 
+/* The renewal timer: every held Lease whose renewal is due, and not over, is renewed now, between
+ * iterations, so that a loop slower than the renewal period (a long loop_interval_ms, an
+ * iteration's wait) keeps it; kube_lead still renews within iterations and reads
+ * others'. A Lease that changed behind its holder is lost here as there (409). */
+static int on_renewal(sd_event_source *source, uint64_t usec, void *userdata)
+{
+	struct kube_platform *kube = userdata;
+	int renew = lease_duration_ms(kube) / RENEW_FRACTION;
+	(void)usec;
+
+	for (size_t i = 0; i < kube->lease_count; i++) {
+		struct lease_cache *lease = &kube->leases[i];
+		char why[1024];
+		long long now = monotonic_ms();
+		/* one already over (this pghad was stopped past it) is not renewed blindly: the
+		 * next iteration reads it again and says who holds it */
+		if (!lease->held || !lease->object || now - lease->renewed_ms < renew ||
+		    lease_remaining_ms(lease->renewed_ms, lease->renewed_duration_ms, now) <= 0)
+			continue;
+		json_t *object = json_deep_copy(lease->object);
+		int status = lease_put(kube, lease, object, false, why, sizeof why);
+		json_decref(object);
+		if (status == 200)
+			log_message(LOG_LEVEL_DEBUG, lease->cluster, NULL, "lease pgha-%s renewed by its timer", lease->cluster);
+	}
+	/* half a renewal period: a due renewal waits at most that long */
+	int result = sd_event_source_set_time_relative(source, (uint64_t)(renew > 200 ? renew / 2 : 100) * 1000);
+	if (result >= 0)
+		result = sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+	if (result < 0)
+		log_error("kubernetes: cannot arm the leases' renewal timer again: %s", strerror(-result));
+	return 0;
+}
+
+void kube_attach(struct kube_platform *kube, sd_event *event)
+{
+	int result = sd_event_add_time_relative(event, &kube->renewal, CLOCK_MONOTONIC, 100 * 1000, 0, on_renewal, kube);
+	if (result < 0)
+		log_error("kubernetes: cannot add the leases' renewal timer: %s; they are renewed at iterations only",
+			  strerror(-result));
+}
+
 bool kube_may_act(struct kube_platform *kube, const char *cluster, char *why, size_t why_size)
 {
 	struct lease_cache *lease = lease_for(kube, cluster);
@@ -923,6 +973,52 @@ static bool ensure_claim(struct kube_platform *kube, const struct cluster_config
 	return status == 201 || status == 409;
 }
 
+/* What the members' own ServiceAccount, pgha-CLUSTER-member, may do: get and watch the
+ * cluster's member pods and its Lease, nothing else (the self-fence, see
+ * pgha-entrypoint(1)). Made with the first pod; 409 means already there. */
+static bool ensure_member_access(struct kube_platform *kube, const struct cluster_config *cluster, char *why,
+				 size_t why_size)
+{
+	char account[NAMES_BUFFER_SIZE + 16], lease[NAMES_BUFFER_SIZE + 8];
+	snprintf(account, sizeof account, "pgha-%s-member", cluster->name);
+	snprintf(lease, sizeof lease, "pgha-%s", cluster->name);
+
+	json_t *pods = json_array();
+	for (int i = 0; i < MEMBERS_MAX; i++) {
+		char pod[NAMES_BUFFER_SIZE];
+		names_pod(pod, sizeof pod, cluster->name, i);
+		json_array_append_new(pods, json_string(pod));
+	}
+	json_t *objects[3] = {
+		jsonpack("{s:s, s:s, s:{s:s, s:o}, s:b}", "apiVersion", "v1", "kind", "ServiceAccount", "metadata", "name",
+			 account, "labels", owner_labels(cluster->name), "automountServiceAccountToken", 0),
+		jsonpack("{s:s, s:s, s:{s:s, s:o}, s:[{s:[s], s:[s], s:o, s:[s, s]}, {s:[s], s:[s], s:[s], s:[s, s]}]}",
+			 "apiVersion", "rbac.authorization.k8s.io/v1", "kind", "Role", "metadata", "name", account,
+			 "labels", owner_labels(cluster->name), "rules", "apiGroups", "", "resources", "pods",
+			 "resourceNames", pods, "verbs", "get", "watch", "apiGroups", "coordination.k8s.io", "resources",
+			 "leases", "resourceNames", lease, "verbs", "get", "watch"),
+		jsonpack("{s:s, s:s, s:{s:s, s:o}, s:{s:s, s:s, s:s}, s:[{s:s, s:s, s:s}]}", "apiVersion",
+			 "rbac.authorization.k8s.io/v1", "kind", "RoleBinding", "metadata", "name", account, "labels",
+			 owner_labels(cluster->name), "roleRef", "apiGroup", "rbac.authorization.k8s.io", "kind", "Role",
+			 "name", account, "subjects", "kind", "ServiceAccount", "name", account, "namespace",
+			 kube->namespace),
+	};
+	char *paths[3] = {core_path(kube, "serviceaccounts", NULL),
+			  xasprintf("/apis/rbac.authorization.k8s.io/v1/namespaces/%s/roles", kube->namespace),
+			  xasprintf("/apis/rbac.authorization.k8s.io/v1/namespaces/%s/rolebindings", kube->namespace)};
+	bool made = true;
+	for (int i = 0; i < 3; i++) {
+		int status = made ? k8s_create(kube->client, paths[i], objects[i], NULL, why, why_size) : 0;
+		if (status == 201 && i == 2)
+			log_message(LOG_LEVEL_NOTICE, cluster->name, NULL,
+				    "service account %s created: the members may read their pods and Lease %s", account, lease);
+		made = made && (status == 201 || status == 409);
+		json_decref(objects[i]);
+		free(paths[i]);
+	}
+	return made;
+}
+
 bool kube_create_member(struct kube_platform *kube, const struct cluster_config *cluster, int index,
 			enum kube_pod_start start, const struct member_observation *upstream, char *why,
 			size_t why_size)
@@ -933,7 +1029,7 @@ bool kube_create_member(struct kube_platform *kube, const struct cluster_config 
 	const json_t *existing = member_pod(kube, cluster->name, index);
 
 	if (!kube_may_act(kube, cluster->name, why, why_size) || !cluster_secret(kube, cluster, why, why_size) ||
-	    !ensure_claim(kube, cluster, index, why, why_size))
+	    !ensure_member_access(kube, cluster, why, why_size) || !ensure_claim(kube, cluster, index, why, why_size))
 		return false;
 	names_pod(pod_name, sizeof pod_name, cluster->name, index);
 	if (existing) {
@@ -971,25 +1067,48 @@ bool kube_create_member(struct kube_platform *kube, const struct cluster_config 
 						     "fieldRef", "fieldPath", "status.podIP"));
 	json_array_append_new(environment, env("PGDATA", DATA_DIRECTORY));
 	json_array_append_new(environment, env("PGHA_SECRETS_DIR", SECRETS_MOUNT));
+	/* the self-fence: what the member checks while it runs as the primary */
+	char lease[NAMES_BUFFER_SIZE + 8], number[16], isolation[16], account[NAMES_BUFFER_SIZE + 16];
+	snprintf(lease, sizeof lease, "pgha-%s", cluster->name);
+	snprintf(number, sizeof number, "%d", index);
+	snprintf(isolation, sizeof isolation, "%d", kube->config->platform.kubernetes.isolation_seconds);
+	snprintf(account, sizeof account, "pgha-%s-member", cluster->name);
+	json_array_append_new(environment, env("PGHA_LEASE", lease));
+	json_array_append_new(environment, env("PGHA_MEMBER_INDEX", number));
+	json_array_append_new(environment, env("PGHA_ISOLATION_TIMEOUT", isolation));
+	json_array_append_new(environment, jsonpack("{s:s, s:{s:{s:s}}}", "name", "PGHA_POD_NAME", "valueFrom",
+						     "fieldRef", "fieldPath", "metadata.name"));
+	json_array_append_new(environment, jsonpack("{s:s, s:{s:{s:s}}}", "name", "PGHA_POD_UID", "valueFrom",
+						     "fieldRef", "fieldPath", "metadata.uid"));
 
 	json_t *container = jsonpack(
-		"{s:s, s:s, s:[s], s:[{s:s, s:i, s:s}], s:o, s:[{s:s, s:s}, {s:s, s:s, s:b}],"
+		"{s:s, s:s, s:[s], s:[{s:s, s:i, s:s}], s:o, s:[{s:s, s:s}, {s:s, s:s, s:b}, {s:s, s:s, s:b}],"
 		" s:{s:{s:i}, s:i, s:i}}",
 		"name", "postgres", "image", kube->config->platform.kubernetes.image, "command", "pgha-entrypoint", "ports",
 		"name", "postgresql", "containerPort", cluster->port, "protocol", "TCP", "env", environment,
 		"volumeMounts", "name", "pgdata", "mountPath", DATA_MOUNT, "name", "secrets", "mountPath", SECRETS_MOUNT,
-		"readOnly", 1, "readinessProbe", "tcpSocket", "port", cluster->port, "periodSeconds", 2,
+		"readOnly", 1, "name", "service-account", "mountPath", SERVICE_ACCOUNT_MOUNT, "readOnly", 1, "readinessProbe", "tcpSocket", "port", cluster->port, "periodSeconds", 2,
 		"failureThreshold", 1);
 	/* PostgreSQL runs as the image's postgres user (uid 999 in Debian's and the official
 	 * images); fsGroup makes the volume and the secret files (0440) its group's */
-	json_t *pod = jsonpack("{s:s, s:s, s:{s:s, s:o}, s:{s:s, s:i, s:{s:i, s:i, s:i, s:b}, s:[o],"
-				" s:[{s:s, s:{s:s}}, {s:s, s:{s:s, s:i}}]}}",
+	/* the token as the ServiceAccount admission plugin would project it (automount is off,
+	 * so that the plugin adds none of its own): a short-lived token bound to the pod, the
+	 * cluster's CA, the namespace */
+	json_t *service_account = jsonpack(
+		"{s:s, s:{s:i, s:[{s:{s:s, s:i}}, {s:{s:s, s:[{s:s, s:s}]}}, {s:{s:[{s:s, s:{s:s, s:s}}]}}]}}", "name",
+		"service-account", "projected", "defaultMode", 0444, "sources", "serviceAccountToken", "path", "token",
+		"expirationSeconds", TOKEN_EXPIRATION_SECONDS, "configMap", "name", "kube-root-ca.crt", "items", "key",
+		"ca.crt", "path", "ca.crt", "downwardAPI", "items", "path", "namespace", "fieldRef", "apiVersion", "v1",
+		"fieldPath", "metadata.namespace");
+	json_t *pod = jsonpack("{s:s, s:s, s:{s:s, s:o}, s:{s:s, s:b, s:s, s:i, s:{s:i, s:i, s:i, s:b}, s:[o],"
+				" s:[{s:s, s:{s:s}}, {s:s, s:{s:s, s:i}}, o]}}",
 				"apiVersion", "v1", "kind", "Pod", "metadata", "name", pod_name, "labels",
-				member_labels(cluster->name, index, primary), "spec", "restartPolicy", "Never",
+				member_labels(cluster->name, index, primary), "spec", "serviceAccountName", account,
+				"automountServiceAccountToken", 0, "restartPolicy", "Never",
 				"terminationGracePeriodSeconds", TERMINATION_GRACE_SECONDS, "securityContext", "runAsUser", POSTGRES_UID,
 				"runAsGroup", POSTGRES_UID, "fsGroup", POSTGRES_UID, "runAsNonRoot", 1, "containers",
 				container, "volumes", "name", "pgdata", "persistentVolumeClaim", "claimName", claim, "name",
-				"secrets", "secret", "secretName", secret, "defaultMode", 0440);
+				"secrets", "secret", "secretName", secret, "defaultMode", 0440, service_account);
 	char *path = core_path(kube, "pods", NULL);
 	int status = k8s_create(kube->client, path, pod, NULL, why, why_size);
 	free(path);
@@ -1341,6 +1460,21 @@ bool kube_purge_cluster(struct kube_platform *kube, const struct pgha_config *co
 		log_message(LOG_LEVEL_WARNING, name, NULL, "purge: volume claim %s deleted", object_name(item));
 		claims++;
 	}
+	/* the members' own access (ensure_member_access): binding, role, account */
+	char account[NAMES_BUFFER_SIZE + 16];
+	snprintf(account, sizeof account, "pgha-%s-member", name);
+	char *access[3] = {xasprintf("/apis/rbac.authorization.k8s.io/v1/namespaces/%s/rolebindings/%s", kube->namespace,
+				     account),
+			   xasprintf("/apis/rbac.authorization.k8s.io/v1/namespaces/%s/roles/%s", kube->namespace, account),
+			   core_path(kube, "serviceaccounts", account)};
+	bool access_deleted = true;
+	for (int j = 0; j < 3; j++) {
+		int status = access_deleted ? k8s_delete(kube->client, access[j], -1, NULL, why, why_size) : 0;
+		access_deleted = access_deleted && (status == 200 || status == 404);
+		free(access[j]);
+	}
+	if (!access_deleted)
+		return false;
 	snprintf(object, sizeof object, "pgha-%s", name);
 	char *secret = core_path(kube, "secrets", object), *lease = lease_path(kube, object);
 	int secret_status = k8s_delete(kube->client, secret, -1, NULL, why, why_size);
@@ -1354,7 +1488,7 @@ bool kube_purge_cluster(struct kube_platform *kube, const struct pgha_config *co
 	for (i = 0; i < kube->secret_count; i++)
 		if (strcmp(kube->secrets[i].cluster, name) == 0)
 			kube->secrets[i].cluster[0] = '\0';
-	log_message(LOG_LEVEL_WARNING, name, NULL, "purge: %zu volume claim%s, the secret and the lease deleted", claims,
+	log_message(LOG_LEVEL_WARNING, name, NULL, "purge: %zu volume claim%s, the members' service account, the secret and the lease deleted", claims,
 		    claims == 1 ? "" : "s");
 	return true;
 }
@@ -1779,9 +1913,15 @@ static const char *kube_refusal(struct platform *platform, enum failover_kind ki
 	return NULL;
 }
 
+static void kube_attach_platform(struct platform *platform, sd_event *event)
+{
+	kube_attach(kube_of(platform), event);
+}
+
 const struct platform_ops kube_platform_ops = {
 	.name = "kubernetes",
 	.open = kube_open,
+	.attach = kube_attach_platform,
 	.close = kube_close,
 	.set_config = kube_set_config,
 	.refresh = kube_refresh_platform,

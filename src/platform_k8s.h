@@ -61,6 +61,8 @@ bool kube_save_state(struct kube_platform *kube, const struct cluster_config *cl
  * has more than a safety margin left (lease.h). When not, why says so and it is logged
  * (once per cause): the caller stops acting. Cheap: no request. */
 bool kube_may_act(struct kube_platform *kube, const char *cluster, char *why, size_t why_size);
+/* Adds the Leases' renewal timer to the daemon's loop (see platform.h's attach). */
+void kube_attach(struct kube_platform *kube, sd_event *event);
 /* Whether this pghad holds cluster's Lease now, and the holder as last read ("" when
  * unknown). */
 bool kube_lease_held(const struct kube_platform *kube, const char *cluster);

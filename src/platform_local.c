@@ -1478,9 +1478,17 @@ static bool local_record(struct platform *platform, const struct history_entry *
 	return true;
 }
 
+/* Nothing of its own to run between iterations. */
+static void local_attach(struct platform *platform, sd_event *event)
+{
+	(void)platform;
+	(void)event;
+}
+
 const struct platform_ops local_platform_ops = {
 	.name = "local",
 	.open = local_open,
+	.attach = local_attach,
 	.close = local_close,
 	.set_config = local_set_config,
 	.refresh = local_refresh,

@@ -149,11 +149,22 @@ static void end_leftovers(void)
 	}
 }
 
-int supervise_run(pid_t postmaster)
+bool supervise_watch_stops(const struct supervise_watch *watch, int wait_status)
+{
+	return watch && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == watch->stop_status;
+}
+
+static pid_t start_watch(const struct supervise_watch *watch)
+{
+	return watch && watch->start ? watch->start(watch->context) : -1;
+}
+
+int supervise_run(pid_t postmaster, const struct supervise_watch *watch)
 {
 	sigset_t signals;
 	long long stop_ms = 0, killed_ms = 0;
-	int received_stop = 0;
+	const char *received_stop = NULL; /* what asked for the immediate shutdown */
+	pid_t watcher;
 
 	sigemptyset(&signals);
 	for (const int *signo = supervise_signals; *signo; signo++)
@@ -161,21 +172,44 @@ int supervise_run(pid_t postmaster)
 	/* orphans of the postmaster's children come here, as they would to PID 1, to be reaped */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		log_warning("cannot become a child subreaper: %m");
+	watcher = start_watch(watch);
 	for (;;) {
 		/* a signal may have come before this wait, or several SIGCHLD merged into one:
 		 * every turn reaps what has ended */
 		int status;
 		pid_t pid;
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (pid == watcher) {
+				watcher = -1;
+				if (supervise_watch_stops(watch, status)) {
+					if (!received_stop) {
+						received_stop = "the self-fence";
+						stop_ms = monotonic_ms();
+						log_notice("self-fence: immediate shutdown of PostgreSQL (SIGQUIT to pid %d)",
+							   (int)postmaster);
+					}
+					kill(postmaster, SIGQUIT);
+				} else if (!received_stop) {
+					log_warning("the self-fence watch (pid %d) ended with status %d: started again",
+						    (int)pid, supervise_exit_status(status));
+					watcher = start_watch(watch);
+				}
+				continue;
+			}
 			if (pid != postmaster)
 				continue;
 			int exit_status = supervise_exit_status(status);
 			if (received_stop)
-				log_notice("PostgreSQL stopped %.3f s after SIG%s%s (status %d)",
-					   (double)(monotonic_ms() - stop_ms) / 1000, sigabbrev_np(received_stop),
+				log_notice("PostgreSQL stopped %.3f s after %s%s (status %d)",
+					   (double)(monotonic_ms() - stop_ms) / 1000, received_stop,
 					   killed_ms ? ", killed" : "", exit_status);
 			else
 				log_notice("PostgreSQL (pid %d) ended with status %d", (int)postmaster, exit_status);
+			if (watcher > 0) {
+				kill(watcher, SIGKILL);
+				while (waitpid(watcher, &status, 0) < 0 && errno == EINTR)
+					;
+			}
 			end_leftovers();
 			return exit_status;
 		}
@@ -207,7 +241,7 @@ int supervise_run(pid_t postmaster)
 		switch (supervise_action_for(signo, &postmaster_signal)) {
 		case SUPERVISE_STOP:
 			if (!received_stop) {
-				received_stop = signo;
+				received_stop = signo == SIGTERM ? "SIGTERM" : signo == SIGINT ? "SIGINT" : "SIGQUIT";
 				stop_ms = monotonic_ms();
 				log_notice("received SIG%s: immediate shutdown of PostgreSQL (SIGQUIT to pid %d)",
 					   sigabbrev_np(signo), (int)postmaster);

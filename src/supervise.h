@@ -38,11 +38,24 @@ int supervise_exit_status(int wait_status);
  * supervise_run. */
 pid_t supervise_start(const char *const *argv, const char *const *extra_env);
 
+/* A process watching whether postgres must stop at once (fencewatch.h), started with
+ * postgres: when it exits with stop_status the supervisor makes an immediate shutdown, as
+ * on SIGTERM; when it ends otherwise it is started again. It is killed once the
+ * postmaster is gone. Being a process of its own, its requests never hold the reaping. */
+struct supervise_watch {
+	pid_t (*start)(void *context); /* -1 when it cannot be started */
+	void *context;
+	int stop_status;
+};
+
+/* Pure: whether a watch that ended with wait_status asks for an immediate shutdown. */
+bool supervise_watch_stops(const struct supervise_watch *watch, int wait_status);
+
 /* Runs until the postmaster exits: takes the signals as supervise_action_for says,
  * reaps every child (it is made a child subreaper, so orphans of the postmaster come to
  * it too, as they would to PID 1), and once the postmaster is gone kills and reaps what
  * is left of its children, so that nothing it started outlives it. Returns
- * supervise_exit_status of the postmaster. */
-int supervise_run(pid_t postmaster);
+ * supervise_exit_status of the postmaster. watch may be NULL (none). */
+int supervise_run(pid_t postmaster, const struct supervise_watch *watch);
 
 #endif

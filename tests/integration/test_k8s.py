@@ -2,8 +2,10 @@
 contrib/kubernetes, not an admin) -> kube-apiserver -> the test node agent -> pgha-entrypoint
 -> real PostgreSQL. Each test has its own namespace."""
 import base64
+import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -14,7 +16,7 @@ import psycopg2
 import pytest
 
 import pgharness
-from conftest import has_failed
+from conftest import has_failed, kube_env
 from test_control import request
 
 REPLICAS = 3
@@ -22,24 +24,24 @@ IMAGE = "pgha.test/postgres:15"
 
 
 def k8s_config(workdir, namespace, kubeconfig, port, lease_seconds=4, replicas=REPLICAS, name="pghad", parameters="",
-               cluster_extra=""):
+               cluster_extra="", isolation_seconds=10, loop_interval_ms=300):
     return f"""
 daemon: {{
   state_dir = "{workdir}/{name}-state";
   control_socket = "{workdir}/{name}.sock";
-  loop_interval_ms = 300;
+  loop_interval_ms = {loop_interval_ms};
   log_level = "info";
 }};
 platform: {{
   type = "kubernetes";
   kubernetes: {{ namespace = "{namespace}"; kubeconfig = "{kubeconfig}"; image = "{IMAGE}";
-                lease_seconds = {lease_seconds}; }};
+                lease_seconds = {lease_seconds}; isolation_seconds = {isolation_seconds}; }};
 }};
 clusters = ( {{
   name = "test";
   replicas = {replicas};
   port = {port};
-  synchronous = {{ method = "any"; number = 1; }};
+  synchronous = {{ method = "{"any" if replicas > 1 else "off"}"; number = 1; }};
   volume = {{ size = "1Gi"; storage_class = "pgha-test"; }};
   postgresql = {{ parameters = {{ {parameters} }}; }};
   {cluster_extra}
@@ -74,9 +76,12 @@ class Cluster:
         self.daemons = {}
         self._passfile = None
 
-    def start_daemon(self, name="pghad", lease_seconds=4, env=None, cluster_extra=""):
+    def start_daemon(self, name="pghad", lease_seconds=4, env=None, cluster_extra="", replicas=REPLICAS,
+                     isolation_seconds=10, loop_interval_ms=300):
         daemon = pgharness.Pghad(self.workdir, k8s_config(self.workdir, self.namespace, self.kubeconfig, self.port,
-                                                          lease_seconds, name=name, cluster_extra=cluster_extra),
+                                                          lease_seconds, name=name, cluster_extra=cluster_extra,
+                                                          replicas=replicas, isolation_seconds=isolation_seconds,
+                                                          loop_interval_ms=loop_interval_ms),
                                  name=name, env={"PGHA_IDENTITY": name, **(env or {})}, account=self.account)
         daemon.start()
         daemon.wait_running()
@@ -425,8 +430,13 @@ def test_a_member_is_not_created_again_while_its_old_pod_may_run(k8s):
         pgharness.wait_until(lambda: k8s.iteration_mark() >= seen + 3, timeout=30, what="three more iterations")
         pod = k8s.pods().get(f"postgres-{old_primary}")
         assert pod is not None and pod["metadata"]["uid"] == old_uid and pod["metadata"].get("deletionTimestamp")
-        # its container does run on, as on a node cut off: only the cut keeps it from the others
-        assert k8s.sql(old_primary, "SELECT pg_is_in_recovery()", address=old_address) == [(False,)]
+        # no kubelet stopped its container, as on a node cut off: the cut kept it from the
+        # others, and its own pgha-entrypoint, seeing the deletion, stopped PostgreSQL
+        pgharness.wait_until(lambda: "PostgreSQL stopped" in pod_log(k8s, old_pod), timeout=30,
+                             what="the old primary stopping itself")
+        assert "its pod is being deleted" in pod_log(k8s, old_pod)
+        assert "received SIGTERM" not in pod_log(k8s, old_pod)
+        assert k8s.sql(old_primary, "SELECT 1", address=old_address, check=False) is None
         log = daemon.log_text(mark)
         assert f"[{old_primary}] clone" not in log and f"[{old_primary}] rejoin" not in log
         assert f"[{old_primary}] start" not in log, log
@@ -694,6 +704,10 @@ def test_scale_remove_recreate_and_purge_keep_data_until_asked(k8s):
     # marked for deletion, as a real cluster does until no pod uses them
     assert all(claim["metadata"].get("deletionTimestamp") for claim in k8s.claims().values())
     assert k8s.api.get_or_none(k8s.path("secrets", "pgha-test")) is None
+    assert k8s.api.get_or_none(k8s.path("serviceaccounts", "pgha-test-member")) is None
+    rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{k8s.namespace}"
+    assert k8s.api.get_or_none(f"{rbac}/roles/pgha-test-member") is None
+    assert k8s.api.get_or_none(f"{rbac}/rolebindings/pgha-test-member") is None
 
 
 def test_a_report_query_holding_replay_does_not_keep_a_standby_streaming_from_the_old_primary(k8s):
@@ -745,3 +759,196 @@ def test_a_report_query_holding_replay_does_not_keep_a_standby_streaming_from_th
     assert acknowledged - rows == set(), f"{len(acknowledged - rows)} acknowledged commits lost"
     cluster = k8s.wait_healthy(timeout=120)
     assert [m["name"] for m in cluster["members"] if m["role"] == "primary"] == [new_primary]
+
+
+# ---- the self-fence: a deposed or isolated primary stops taking writes by itself ----
+
+def pod_log(k8s, pod):
+    """The output of pod's pgha-entrypoint, as the node agent keeps it."""
+    name, uid = pod["metadata"]["name"], pod["metadata"]["uid"]
+    with open(os.path.join(k8s.workdir, "node", "logs", f"{k8s.namespace}_{name}_{uid}.log"), errors="replace") as log:
+        return log.read()
+
+
+def commits(k8s, address):
+    """True once the server at address has committed a write (None while it cannot)."""
+    try:
+        with psycopg2.connect(k8s.conninfo(address), connect_timeout=3) as connection:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute("CREATE TABLE IF NOT EXISTS self_fence_probe (at timestamptz)")
+                cursor.execute("INSERT INTO self_fence_probe VALUES (now())")
+        return True
+    except psycopg2.Error:
+        return None
+
+
+def refuses_writes_after(k8s, address, trigger, what, timeout=60):
+    """Waits until the server at address no longer commits a write; returns the seconds
+    since trigger (a monotonic time), printed for the record."""
+    pgharness.wait_until(lambda: not commits(k8s, address), timeout=timeout, interval=0.05, what=what)
+    elapsed = time.monotonic() - trigger
+    print(f"{what}: {elapsed:.2f} s", file=sys.stderr)
+    return elapsed
+
+
+def primary_pod(k8s):
+    name = k8s.rw_member()[0]
+    return name, k8s.pods()[f"postgres-{name}"]
+
+
+def test_a_primary_whose_lease_names_another_primary_stops_itself(k8s):
+    """pghad is gone (killed), the cluster's state on the Lease is changed to name another
+    member as the primary: the old primary's own pgha-entrypoint stops PostgreSQL; its
+    standbys, which the Lease does not concern, run on."""
+    daemon = k8s.start_daemon()
+    k8s.wait_healthy()
+    name, pod = primary_pod(k8s)
+    address = pod["status"]["podIP"]
+    assert commits(k8s, address)
+    # the member's own token reads its pod and the Lease, and nothing else
+    token_path = os.path.join(k8s.workdir, "node", "pods",
+                              f"{k8s.namespace}_{pod['metadata']['name']}_{pod['metadata']['uid']}", "volumes",
+                              "service-account", "token")
+    with open(token_path) as token_file:
+        member_api = kube_env.Api(k8s.api.server, ca_data=k8s.kube.ca_pem, token=token_file.read().strip())
+    assert member_api.get(k8s.path("pods", pod["metadata"]["name"]))["metadata"]["uid"] == pod["metadata"]["uid"]
+    member_api.get(f"/apis/coordination.k8s.io/v1/namespaces/{k8s.namespace}/leases/pgha-test")
+    for forbidden in (lambda: member_api.get(k8s.path("secrets", "pgha-test")),
+                      lambda: member_api.list(k8s.path("pods")),
+                      lambda: member_api.patch(k8s.path("pods", pod["metadata"]["name"]), {"metadata": {}})):
+        with pytest.raises(kube_env.KubeError) as denied:
+            forbidden()
+        assert denied.value.status == 403
+    member_api.close()
+    daemon.stop(signal.SIGKILL)
+    lease_path = f"/apis/coordination.k8s.io/v1/namespaces/{k8s.namespace}/leases/pgha-test"
+    lease = k8s.api.get(lease_path)
+    state = json.loads(lease["metadata"]["annotations"]["pgha.io/state"])
+    index = int(name.rsplit("-", 1)[1])
+    other = (index + 1) % REPLICAS
+    state["primary"] = other
+    k8s.api.patch(lease_path, {"metadata": {"annotations": {"pgha.io/state": json.dumps(state)},
+                                            "resourceVersion": lease["metadata"]["resourceVersion"]}})
+    refuses_writes_after(k8s, address, time.monotonic(), "the deposed primary refuses writes after the Lease's change")
+    pgharness.wait_until(lambda: "PostgreSQL stopped" in pod_log(k8s, pod), timeout=30,
+                         what="the supervisor's account of the stop")
+    log = pod_log(k8s, pod)
+    assert f"the cluster's state on the Lease names member {other} as the primary" in log, log
+    assert "self-fence: immediate shutdown of PostgreSQL" in log, log
+    for member in range(REPLICAS):
+        if member != index:
+            assert k8s.sql(f"test-{member}", "SELECT pg_is_in_recovery()") == [(True,)]
+
+
+def test_a_primary_whose_pod_is_deleted_stops_itself_though_its_kubelet_never_acts(k8s):
+    """The node agent (kubelet) is frozen and pghad gone: the primary's pod gets a
+    deletionTimestamp that no kubelet acts on. pgha-entrypoint sees it and stops
+    PostgreSQL itself."""
+    daemon = k8s.start_daemon()
+    k8s.wait_healthy()
+    name, pod = primary_pod(k8s)
+    address = pod["status"]["podIP"]
+    daemon.stop(signal.SIGKILL)
+    os.kill(k8s.agent.process.pid, signal.SIGSTOP)
+    try:
+        k8s.api.delete(k8s.path("pods", f"postgres-{name}"), grace_period=30)
+        deleted = time.monotonic()
+        assert k8s.pods()[f"postgres-{name}"]["metadata"].get("deletionTimestamp")
+        refuses_writes_after(k8s, address, deleted, "the deleted primary refuses writes, its kubelet frozen")
+        pgharness.wait_until(lambda: "PostgreSQL stopped" in pod_log(k8s, pod), timeout=30,
+                             what="the supervisor's account of the stop")
+        log = pod_log(k8s, pod)
+        assert "its pod is being deleted (deletionTimestamp set)" in log, log
+        # the kubelet never acted: no SIGTERM reached the container
+        assert "received SIGTERM" not in log, log
+    finally:
+        os.kill(k8s.agent.process.pid, signal.SIGCONT)
+
+
+def apiserver_process(kube):
+    process = next((process for process in getattr(kube, "processes", []) if process.name == "kube-apiserver"), None)
+    if process is None:
+        pytest.skip("the API server is not one these tests started (PGHA_TEST_KUBECONFIG): it cannot be frozen")
+    return process
+
+
+ISOLATION_SECONDS = 3
+
+
+def test_an_isolated_primary_without_standbys_stops_itself(k8s):
+    """A single member: the API server is frozen (SIGSTOP), so the primary reaches neither
+    it nor any standby; it stops after the isolation timeout."""
+    apiserver = apiserver_process(k8s.kube)
+    k8s.start_daemon(replicas=1, isolation_seconds=ISOLATION_SECONDS)
+    pod = pgharness.wait_until(lambda: "test-rw" in k8s.services() and k8s.rw_member() == ["test-0"] and
+                               k8s.address("test-0") and k8s.pods()["postgres-test-0"], timeout=120,
+                               what="test-0 selected by test-rw")
+    address = pod["status"]["podIP"]
+    pgharness.wait_until(lambda: commits(k8s, address), timeout=60, what="test-0 taking writes")
+    pgharness.wait_until(lambda: "runs as the primary (the API server answers)" in pod_log(k8s, pod), timeout=30,
+                         what="the watch's first round as the primary")
+    os.kill(apiserver.pid, signal.SIGSTOP)
+    frozen = time.monotonic()
+    try:
+        print(f"API server frozen at {datetime.datetime.now().strftime('%H:%M:%S.%f')[:-3]}", file=sys.stderr)
+        elapsed = refuses_writes_after(k8s, address, frozen, "the isolated primary refuses writes after the API server froze")
+    finally:
+        os.kill(apiserver.pid, signal.SIGCONT)
+    log = pod_log(k8s, pod)
+    print("".join(line for line in log.splitlines(True) if "self-fence" in line or "stopped" in line), file=sys.stderr)
+    found = re.search(r"reached neither the API server nor any streaming standby for (\d+) ms", log)
+    assert found, log
+    # never before the timeout, counted from the start of the last request that was answered
+    assert int(found.group(1)) >= ISOLATION_SECONDS * 1000, found.group(0)
+    assert elapsed > 0
+
+
+def test_an_isolated_primary_with_a_streaming_standby_keeps_running(k8s):
+    """Two members: the API server is frozen, but the standby still streams from the
+    primary, which therefore is not isolated and keeps taking writes past the timeout."""
+    apiserver = apiserver_process(k8s.kube)
+    k8s.start_daemon(replicas=2, isolation_seconds=ISOLATION_SECONDS)
+
+    def streaming():
+        state = k8s.member_state()
+        members = state[1] if state else {}
+        return len(members) == 2 and any(m["role"] == "replica" and m["state"] == "streaming"
+                                         for m in members.values()) and "test-rw" in k8s.services() and k8s.rw_member()
+    pgharness.wait_until(streaming, timeout=120, what="a primary and a streaming standby")
+    name, pod = primary_pod(k8s)
+    address = pod["status"]["podIP"]
+    pgharness.wait_until(lambda: "runs as the primary (the API server answers)" in pod_log(k8s, pod), timeout=30,
+                         what="the watch's first round as the primary")
+    assert commits(k8s, address)
+    os.kill(apiserver.pid, signal.SIGSTOP)
+    try:
+        pgharness.wait_until(lambda: "standby streams from this primary: it keeps running" in pod_log(k8s, pod),
+                             timeout=60, what="the watch past the isolation timeout with a standby streaming")
+        assert commits(k8s, address)
+        assert "must stop" not in pod_log(k8s, pod)
+    finally:
+        os.kill(apiserver.pid, signal.SIGCONT)
+    assert commits(k8s, address)
+
+
+def test_a_holder_whose_loop_is_slower_than_its_lease_keeps_it_by_its_renewal_timer(k8s):
+    """The holder's loop runs every 6 s, its Lease lasts 4 s (renewed every 0.8 s): renewed
+    only from the loop, it would lapse between two iterations and the other pghad, which
+    watches it, would take it over. Its own timer renews it between iterations."""
+    slow = k8s.start_daemon("slow", lease_seconds=4, replicas=1, loop_interval_ms=6000)
+    pgharness.wait_until(lambda: status(k8s.workdir, "slow")["clusters"][0]["lease"]["held"], timeout=30,
+                         what="the slow pghad holding the lease")
+    other = k8s.start_daemon("other", lease_seconds=4, replicas=1)
+    pgharness.wait_until(lambda: status(k8s.workdir, "other")["clusters"][0]["lease"]["holder"] == "slow",
+                         timeout=30, what="the other pghad seeing the slow one hold the lease")
+    mark = other.log_mark()
+    # three of the slow pghad's iterations: more than four Lease durations
+    seen = k8s.iteration_mark("slow")
+    pgharness.wait_until(lambda: k8s.iteration_mark("slow") >= seen + 3, timeout=60, interval=0.5,
+                         what="three more iterations of the slow pghad")
+    lease = k8s.api.get(f"/apis/coordination.k8s.io/v1/namespaces/{k8s.namespace}/leases/pgha-test")
+    assert lease["spec"]["holderIdentity"] == "slow", lease["spec"]
+    assert lease["spec"].get("leaseTransitions", 0) == 0, lease["spec"]
+    assert "taken by other" not in other.log_text(mark)
+    assert status(k8s.workdir, "slow")["clusters"][0]["lease"]["held"]

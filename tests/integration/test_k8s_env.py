@@ -205,6 +205,10 @@ def test_rbac_yaml_grants_exactly_what_pghad_needs():
         ("", "secrets"): sorted(["get", "create", "delete"]),
         ("coordination.k8s.io", "leases"): sorted(["get", "list", "watch", "create", "update", "patch", "delete"]),
         ("", "events"): ["create"],
+        # the members' own ServiceAccount, Role and RoleBinding (the self-fence)
+        ("", "serviceaccounts"): sorted(["get", "create", "delete"]),
+        ("rbac.authorization.k8s.io", "roles"): sorted(["get", "create", "delete"]),
+        ("rbac.authorization.k8s.io", "rolebindings"): sorted(["get", "create", "delete"]),
     }
     binding = kinds["RoleBinding"]
     assert binding["roleRef"]["name"] == kinds["Role"]["metadata"]["name"]
@@ -249,8 +253,10 @@ def test_rbac_kubeconfig_is_the_service_account(kube, kube_namespace, account):
     forbidden = [
         lambda: api.list("/api/v1/nodes"),
         lambda: api.list(path_of("secrets", namespace=kube_namespace)),
-        lambda: api.create(path_of("serviceaccounts", namespace=kube_namespace), {
-            "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "other"}}),
+        lambda: api.list(path_of("serviceaccounts", namespace=kube_namespace)),
+        lambda: api.create(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{kube_namespace}/roles", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "wider"},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]}),
         lambda: api.put(path_of("secrets", "pgha-test", kube_namespace), {
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pgha-test"}}),
         lambda: api.list(path_of("pods", namespace="default")),

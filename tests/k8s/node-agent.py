@@ -20,6 +20,15 @@ What it does (the contract between pghad, the pods, pgha-entrypoint and this age
   metadata.namespace, metadata.uid, spec.nodeName, status.hostIP, metadata.labels[..],
   metadata.annotations[..]), secretKeyRef, configMapKeyRef; plus PGHA_SOCKET_DIR, a
   short private directory, HOSTNAME, HOME (the pod's directory) and this agent's PATH;
+  and as a kubelet does, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT (this
+  agent's API server);
+- projected volumes as a kubelet makes them: serviceAccountToken (a TokenRequest for
+  the pod's serviceAccountName, bound to the pod; not renewed: tests are shorter than
+  its life), configMap and downwardAPI items; the volume mounted at the service account's
+  standard path (/var/run/secrets/kubernetes.io/serviceaccount) is also named by
+  PGHA_K8S_SERVICEACCOUNT_DIR, since there is no mount namespace to put it there;
+- plays the root-ca-cert-publisher: makes the configMap kube-root-ca.crt (the API
+  server's CA) in its namespace when it is missing;
 - command[0] "pgha-entrypoint" -> --entrypoint (other names: --command NAME=PATH, or an
   absolute path); run as USER (setpriv when the agent is root) in a session of its own,
   in ROOT/pods/NS_NAME_UID (removed when the pod is), output to ROOT/logs/NS_NAME_UID.log
@@ -50,6 +59,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -65,6 +75,7 @@ KubeError = kube_env.KubeError
 resource_path = kube_env.resource_path
 
 PVC_PROTECTION = "kubernetes.io/pvc-protection"
+SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 def now():
@@ -274,6 +285,8 @@ class Pod:
                 volumes[name] = ("files", files, source)
             elif "emptyDir" in volume:
                 volumes[name] = ("empty",)
+            elif "projected" in volume:
+                volumes[name] = ("files", self.projected(volume["projected"]), volume["projected"])
             else:
                 raise PodFailed(f"volume {name}: only persistentVolumeClaim, secret, configMap and emptyDir")
 
@@ -338,7 +351,11 @@ class Pod:
             self.socket_dir = tempfile.mkdtemp(prefix="pgha-s", dir="/tmp")
             self.agent.user.chown(self.socket_dir)
         environment = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-                       "HOSTNAME": self.name, "HOME": self.directory, "PGHA_SOCKET_DIR": self.socket_dir}
+                       "HOSTNAME": self.name, "HOME": self.directory, "PGHA_SOCKET_DIR": self.socket_dir,
+                       "KUBERNETES_SERVICE_HOST": agent.api.host, "KUBERNETES_SERVICE_PORT": str(agent.api.port)}
+        for mount_path, path in mounts:
+            if mount_path == SERVICE_ACCOUNT_PATH:
+                environment["PGHA_K8S_SERVICEACCOUNT_DIR"] = path
         for variable in container.get("env") or []:
             if "valueFrom" in variable:
                 value = self.value_from(variable["valueFrom"], variable["name"])
@@ -349,6 +366,43 @@ class Pod:
             environment[variable["name"]] = rewrite(value)
         argv = [program] + [rewrite(expand(argument, environment)) for argument in command[1:]]
         return argv, environment
+
+    def projected(self, projected):
+        """The files of a projected volume: {path: bytes}; NotReady while a source is missing."""
+        files = {}
+        for source in projected.get("sources") or []:
+            if "serviceAccountToken" in source:
+                token = source["serviceAccountToken"]
+                account = self.pod["spec"].get("serviceAccountName") or "default"
+                request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                           "spec": {"expirationSeconds": token.get("expirationSeconds", 3607),
+                                    "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": self.name,
+                                                       "uid": self.uid}}}
+                if token.get("audience"):
+                    request["spec"]["audiences"] = [token["audience"]]
+                try:
+                    answer = self.agent.api.create(
+                        resource_path("serviceaccounts", account, self.agent.namespace, "token"), request)
+                except KubeError as error:
+                    raise NotReady("ContainerCreating", f"token of service account {account}: {error.status} "
+                                   f"{error.reason}")
+                files[token["path"]] = answer["status"]["token"].encode()
+            elif "configMap" in source:
+                reference = source["configMap"]
+                obj = self.fetch("configmaps", reference["name"])
+                if obj is None:
+                    raise NotReady("ContainerCreating", f'configmap "{reference["name"]}" not found')
+                data = obj.get("data") or {}
+                for item in reference.get("items") or [{"key": key, "path": key} for key in data]:
+                    if item["key"] not in data:
+                        raise NotReady("ContainerCreating", f'configmap "{reference["name"]}" has no "{item["key"]}"')
+                    files[item["path"]] = data[item["key"]].encode()
+            elif "downwardAPI" in source:
+                for item in source["downwardAPI"].get("items") or []:
+                    files[item["path"]] = self.value_from({"fieldRef": item["fieldRef"]}, item["path"]).encode()
+            else:
+                raise PodFailed(f"projected source {sorted(source)} is not supported")
+        return files
 
     def fetch(self, kind, name):
         return self.agent.api.get_or_none(resource_path(kind, name, self.agent.namespace))
@@ -699,8 +753,24 @@ class Agent:
                     self.log(f"watch: {error}")
                 time.sleep(1)
 
+    def publish_root_ca(self):
+        """Plays the root-ca-cert-publisher: kube-root-ca.crt with the API server's CA."""
+        if self.api.get_or_none(resource_path("configmaps", "kube-root-ca.crt", self.namespace)) is not None:
+            return
+        certificates = self.api.context.get_ca_certs(binary_form=True)
+        pem = "".join(ssl.DER_cert_to_PEM_cert(der) for der in certificates)
+        try:
+            self.api.create(resource_path("configmaps", namespace=self.namespace),
+                            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"},
+                             "data": {"ca.crt": pem}})
+            self.log("configmap kube-root-ca.crt published")
+        except KubeError as error:
+            if error.status != 409:
+                raise
+
     def run(self, kubeconfig_path):
         self.kubeconfig_path = kubeconfig_path
+        self.publish_root_ca()
         threading.Thread(target=self.watcher, daemon=True).start()
         self.log(f"watching namespace {self.namespace} of {self.api.server} as node {self.node}; "
                  f"pods run as {self.user.name}, addresses {'.'.join(map(str, self.ip_network))}.*")

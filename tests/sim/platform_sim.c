@@ -553,9 +553,17 @@ static const char *sim_refusal(struct platform *platform, enum failover_kind kin
 	return NULL;
 }
 
+/* Nothing of its own to run between iterations. */
+static void sim_attach_loop(struct platform *platform, sd_event *event)
+{
+	(void)platform;
+	(void)event;
+}
+
 const struct platform_ops sim_platform_ops = {
 	.name = "simulated",
 	.open = sim_open,
+	.attach = sim_attach_loop,
 	.close = sim_close,
 	.set_config = sim_set_config,
 	.refresh = sim_refresh,
