@@ -1,4 +1,4 @@
-/* pg: libpq with deadlines: requests to many servers run concurrently under one deadline, so a hung member never delays the others; conninfo strings built with libpq's quoting rules. */
+/* pg: libpq with deadlines: requests to many servers run concurrently under one deadline, so a hung member never delays the others, optionally on a connection kept between requests; conninfo strings built with libpq's quoting rules. */
 #include "autoconfig.h"
 
 #include "pg.h"
@@ -44,27 +44,100 @@ static void set_error(struct pg_request *request, const char *what, const char *
 		request->error[--length] = '\0';
 }
 
-static void finish(struct pg_request *request)
+/* The key of a session: what its connection was made for. A new string. */
+static char *session_key(const struct pg_request *request)
 {
-	if (request->connection)
+	const struct pg_target *target = &request->target;
+	return xasprintf("%s\n%d\n%s\n%s\n%s\n%s\n%d", target->host ? target->host : "", target->port,
+			 target->user ? target->user : "", target->dbname ? target->dbname : "",
+			 target->passfile ? target->passfile : "", target->options ? target->options : "",
+			 request->timeout_ms);
+}
+
+void pg_session_close(struct pg_session *session)
+{
+	if (session->connection)
+		PQfinish(session->connection);
+	session->connection = NULL;
+	free(session->key);
+	session->key = NULL;
+}
+
+/* Ends a request: its connection goes back to its session when kept (the request
+ * completed on a healthy, idle connection), and is closed otherwise. */
+static void finish(struct pg_request *request, bool keep)
+{
+	if (request->connection && keep && request->session &&
+	    PQstatus(request->connection) == CONNECTION_OK &&
+	    PQtransactionStatus(request->connection) == PQTRANS_IDLE) {
+		pg_session_close(request->session);
+		request->session->connection = request->connection;
+		request->session->key = session_key(request);
+	} else if (request->connection) {
 		PQfinish(request->connection);
+	}
 	request->connection = NULL;
 	request->phase = PHASE_DONE;
 }
 
+static void start(struct pg_request *request, int timeout_ms);
+
 static void fail(struct pg_request *request, const char *what)
 {
+	if (request->reused) {
+		/* a kept connection the server closed meanwhile (its backend terminated, the
+		 * server restarted): once more on a new one, which tells whether it runs */
+		PQfinish(request->connection);
+		request->connection = NULL;
+		request->reused = false;
+		if (request->result)
+			PQclear(request->result);
+		request->result = NULL;
+		request->succeeded = false;
+		request->error[0] = '\0';
+		start(request, request->timeout_ms);
+		return;
+	}
 	set_error(request, what, request->connection ? PQerrorMessage(request->connection) : "out of memory");
-	finish(request);
+	finish(request, false);
+}
+
+static void send_query(struct pg_request *request);
+
+/* Takes the session's connection when it was made for this request's target and is
+ * still open as far as can be told without waiting. */
+static bool reuse(struct pg_request *request)
+{
+	struct pg_session *session = request->session;
+	if (!session || !session->connection)
+		return false;
+	char *key = session_key(request);
+	bool same = session->key && strcmp(key, session->key) == 0;
+	free(key);
+	/* whatever the server sent while idle (an error before it closed, EOF) is read now */
+	if (!same || PQstatus(session->connection) != CONNECTION_OK || !PQconsumeInput(session->connection) ||
+	    PQstatus(session->connection) != CONNECTION_OK || PQisBusy(session->connection) ||
+	    PQtransactionStatus(session->connection) != PQTRANS_IDLE) {
+		pg_session_close(session);
+		return false;
+	}
+	request->connection = session->connection;
+	session->connection = NULL;
+	request->reused = true;
+	send_query(request);
+	return true;
 }
 
 static void start(struct pg_request *request, int timeout_ms)
 {
 	char port[16], connect_timeout[16], user_timeout[16], timeout_option[64];
 	/* The deadline is enforced here, but the kernel and libpq are told too, so that a
-	 * connection that outlives this call (none does today) still cannot hang: keepalives
+	 * connection that outlives this call (a session's) still cannot hang: keepalives
 	 * notice a silent peer, tcp_user_timeout bounds unacknowledged data. connect_timeout
 	 * is in whole seconds and libpq treats less than 2 as 2. */
+	request->timeout_ms = timeout_ms;
+	if (reuse(request))
+		return;
 	snprintf(port, sizeof port, "%d", request->target.port);
 	snprintf(connect_timeout, sizeof connect_timeout, "%d", timeout_ms / 1000 > 2 ? timeout_ms / 1000 : 2);
 	snprintf(user_timeout, sizeof user_timeout, "%d", timeout_ms);
@@ -82,7 +155,7 @@ static void start(struct pg_request *request, int timeout_ms)
 				  "tcp_user_timeout", "options", NULL};
 	const char *values[] = {request->target.host, port, request->target.user,
 				request->target.dbname ? request->target.dbname : "postgres",
-				request->target.passfile, "pgha", connect_timeout, "1", "1", "1", "3", user_timeout,
+				request->target.passfile, request->session ? "pghad" : "pgha", connect_timeout, "1", "1", "1", "3", user_timeout,
 				options, NULL};
 
 	/* keywords with a NULL value are ignored by libpq */
@@ -129,7 +202,12 @@ static void read_results(struct pg_request *request)
 	while (!PQisBusy(request->connection)) {
 		PGresult *result = PQgetResult(request->connection);
 		if (!result) {
-			finish(request);
+			if (PQstatus(request->connection) != CONNECTION_OK) {
+				/* the server ended the connection with its answer (a terminated backend) */
+				fail(request, "connection lost");
+				return;
+			}
+			finish(request, true);
 			return;
 		}
 		/* keep the first result: pgha sends one statement per request */
@@ -202,6 +280,7 @@ void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms)
 		request->succeeded = request->timed_out = false;
 		request->error[0] = '\0';
 		request->connection = NULL;
+		request->reused = false;
 		start(request, timeout_ms);
 	}
 	for (;;) {
@@ -231,7 +310,10 @@ void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms)
 		request->timed_out = true;
 		snprintf(request->error, sizeof request->error, "no answer within %d ms (%s)", timeout_ms,
 			 request->phase == PHASE_CONNECTING ? "connecting" : "waiting for the query");
-		finish(request);
+		/* libpq 15's PQcancel waits on the server, as long as a hung one likes: the
+		 * statement is left to the statement_timeout the connection was made with (the
+		 * deadline and a second), and the connection is closed; a session makes a new one */
+		finish(request, false);
 	}
 	free(sockets);
 	free(owner);
