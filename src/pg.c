@@ -12,7 +12,9 @@
 #include <string.h>
 #include <time.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "memory.h"
@@ -22,6 +24,12 @@ enum phase {
 	PHASE_SENDING,
 	PHASE_READING,
 	PHASE_DONE,
+};
+
+/* The connection to a postmaster beside a kept one (see pg.h). */
+enum listener_phase {
+	LISTENER_CONNECTING,
+	LISTENER_READING,
 };
 
 static long long now_ms(void)
@@ -82,9 +90,105 @@ static void finish(struct pg_request *request, bool keep)
 
 static void start(struct pg_request *request, int timeout_ms);
 
+static void close_listener(struct pg_request *request)
+{
+	if (request->listener >= 0)
+		close(request->listener);
+	request->listener = -1;
+}
+
+/* The postmaster did not serve the connection beside the kept one: the request fails
+ * whatever its backend answered, and the session's connection goes. */
+static void postmaster_failed(struct pg_request *request, bool timed_out, const char *why)
+{
+	close_listener(request);
+	if (request->result)
+		PQclear(request->result);
+	request->result = NULL;
+	request->succeeded = false;
+	request->timed_out = timed_out;
+	snprintf(request->error, sizeof request->error, "%s", why);
+	if (request->connection)
+		PQfinish(request->connection);
+	request->connection = NULL;
+	request->phase = PHASE_DONE;
+	if (request->session)
+		pg_session_close(request->session);
+}
+
+/* Opens, without waiting, a connection to the postmaster whose backend serves
+ * connection, and closes it for writing. False when that cannot even begin (the
+ * postmaster's socket refuses it or is gone): nothing is left open then. */
+static bool listen_postmaster(struct pg_request *request, PGconn *connection)
+{
+	struct sockaddr_storage address;
+	socklen_t length = sizeof address;
+
+	request->listener = -1;
+	if (getpeername(PQsocket(connection), (struct sockaddr *)&address, &length) < 0)
+		return false;
+	int fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	request->listener = fd;
+	if (connect(fd, (struct sockaddr *)&address, length) == 0) {
+		/* the end of the stream: all the postmaster's child will read */
+		if (shutdown(fd, SHUT_WR) < 0) {
+			close_listener(request);
+			return false;
+		}
+		request->listener_phase = LISTENER_READING;
+		return true;
+	}
+	if (errno == EINPROGRESS) {
+		request->listener_phase = LISTENER_CONNECTING;
+		return true;
+	}
+	close_listener(request);
+	return false;
+}
+
+/* Moves the connection to the postmaster on after its socket reported events. */
+static void advance_listener(struct pg_request *request, short events)
+{
+	char buffer[512];
+
+	(void)events;
+	if (request->listener_phase == LISTENER_CONNECTING) {
+		int error = 0;
+		socklen_t size = sizeof error;
+		if (getsockopt(request->listener, SOL_SOCKET, SO_ERROR, &error, &size) < 0)
+			error = errno;
+		if (error == 0 && shutdown(request->listener, SHUT_WR) < 0)
+			error = errno;
+		if (error != 0) {
+			char why[256];
+			snprintf(why, sizeof why, "the postmaster refuses connections: %s", strerror(error));
+			postmaster_failed(request, false, why);
+			return;
+		}
+		request->listener_phase = LISTENER_READING;
+		return;
+	}
+	ssize_t got = read(request->listener, buffer, sizeof buffer);
+	if (got >= 0) {
+		/* its end, or what a child had to say first (too many clients...): the
+		 * postmaster accepted and forked */
+		close_listener(request);
+		return;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return;
+	char why[256];
+	snprintf(why, sizeof why, "the postmaster dropped a connection: %s", strerror(errno));
+	postmaster_failed(request, false, why);
+}
+
 static void fail(struct pg_request *request, const char *what)
 {
 	if (request->reused) {
+		/* a new connection tells whether the postmaster serves */
+		close_listener(request);
 		/* a kept connection the server closed meanwhile (its backend terminated, the
 		 * server restarted): once more on a new one, which tells whether it runs */
 		PQfinish(request->connection);
@@ -118,6 +222,12 @@ static bool reuse(struct pg_request *request)
 	if (!same || PQstatus(session->connection) != CONNECTION_OK || !PQconsumeInput(session->connection) ||
 	    PQstatus(session->connection) != CONNECTION_OK || PQisBusy(session->connection) ||
 	    PQtransactionStatus(session->connection) != PQTRANS_IDLE) {
+		pg_session_close(session);
+		return false;
+	}
+	/* its backend may answer while its postmaster hangs: that is checked alongside,
+	 * and a postmaster that cannot be reached so is left to a new connection to find */
+	if (!listen_postmaster(request, session->connection)) {
 		pg_session_close(session);
 		return false;
 	}
@@ -271,8 +381,10 @@ static void advance(struct pg_request *request, short events)
 void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms)
 {
 	long long deadline = now_ms() + timeout_ms;
-	struct pollfd *sockets = xcalloc(count, sizeof *sockets);
-	size_t *owner = xcalloc(count, sizeof *owner);
+	/* per request, its connection and the one to its postmaster beside a kept one */
+	struct pollfd *sockets = xcalloc(2 * count + 1, sizeof *sockets);
+	size_t *owner = xcalloc(2 * count + 1, sizeof *owner);
+	bool *listening = xcalloc(2 * count + 1, sizeof *listening);
 
 	for (size_t i = 0; i < count; i++) {
 		struct pg_request *request = &requests[i];
@@ -281,16 +393,24 @@ void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms)
 		request->error[0] = '\0';
 		request->connection = NULL;
 		request->reused = false;
+		request->listener = -1;
 		start(request, timeout_ms);
 	}
 	for (;;) {
 		size_t waiting = 0;
 		for (size_t i = 0; i < count; i++) {
+			if (requests[i].listener >= 0) {
+				short events = requests[i].listener_phase == LISTENER_CONNECTING ? POLLOUT : POLLIN;
+				sockets[waiting] = (struct pollfd){.fd = requests[i].listener, .events = events};
+				listening[waiting] = true;
+				owner[waiting++] = i;
+			}
 			if (requests[i].phase == PHASE_DONE)
 				continue;
 			/* the socket can change while connecting (another address of the host) */
 			sockets[waiting] = (struct pollfd){.fd = PQsocket(requests[i].connection),
 							   .events = requests[i].wanted_events};
+			listening[waiting] = false;
 			owner[waiting++] = i;
 		}
 		long long left = deadline - now_ms();
@@ -299,12 +419,29 @@ void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms)
 		int ready = poll(sockets, (nfds_t)waiting, (int)left);
 		if (ready < 0)
 			continue; /* EINTR: the deadline still bounds the loop */
-		for (size_t j = 0; j < waiting; j++)
-			if (sockets[j].revents)
-				advance(&requests[owner[j]], sockets[j].revents);
+		for (size_t j = 0; j < waiting; j++) {
+			struct pg_request *request = &requests[owner[j]];
+			if (!sockets[j].revents)
+				continue;
+			/* an earlier socket's events may have ended this one's request */
+			if (listening[j] && request->listener == sockets[j].fd)
+				advance_listener(request, sockets[j].revents);
+			else if (!listening[j] && request->phase != PHASE_DONE)
+				advance(request, sockets[j].revents);
+		}
 	}
 	for (size_t i = 0; i < count; i++) {
 		struct pg_request *request = &requests[i];
+		if (request->phase == PHASE_DONE && request->listener >= 0) {
+			/* its backend answered, but its postmaster did not serve a new connection:
+			 * as hung as when a new connection was made for each request */
+			char why[256];
+			snprintf(why, sizeof why, "no answer within %d ms (connecting: the postmaster accepts no connection)",
+				 timeout_ms);
+			postmaster_failed(request, true, why);
+			continue;
+		}
+		close_listener(request);
 		if (request->phase == PHASE_DONE)
 			continue;
 		request->timed_out = true;
@@ -317,6 +454,7 @@ void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms)
 	}
 	free(sockets);
 	free(owner);
+	free(listening);
 }
 
 void pg_request_clear(struct pg_request *request)

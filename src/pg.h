@@ -49,7 +49,14 @@ struct pg_request {
 	 * Each request is one statement in its own transaction: nothing it reads (statistics
 	 * snapshots included) outlives it, and no session setting is ever changed. A kept
 	 * connection found closed (its backend terminated, the server restarted) is made
-	 * again once, within the same deadline, before the request counts as failed. */
+	 * again once, within the same deadline, before the request counts as failed.
+	 * A kept connection's backend answers even when its postmaster hangs, which a new
+	 * connection would show: so alongside a request on a kept connection, a connection is
+	 * opened to the postmaster's own socket (the kept one's peer address) and closed for
+	 * writing at once. The postmaster accepts it and forks a child, which reads the end
+	 * and closes it silently (PostgreSQL does not log an empty connection). Only once
+	 * that end is read, within the same deadline, does the request succeed: otherwise it
+	 * fails as if connecting had timed out, and the session's connection is dropped. */
 	struct pg_session *session;
 
 	PGresult *result; /* the query's result, also on an SQL error; PQclear() it */
@@ -63,6 +70,8 @@ struct pg_request {
 	short wanted_events;
 	bool reused;     /* runs on a session's kept connection, not retried yet */
 	int timeout_ms;
+	int listener;    /* -1: none. A connection to the postmaster beside a kept one */
+	int listener_phase;
 };
 
 /* Runs every request concurrently and returns once each has an answer or timeout_ms

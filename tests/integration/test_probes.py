@@ -1,7 +1,12 @@
 """pghad's probes on real PostgreSQL: one kept connection per member, whose backend serves
 probe after probe, made again at once when the server ends it."""
+import os
+import signal
+import sys
+
 import pgharness
-from test_cluster import config_text, daemon_status, healthy, iteration_mark, members, sql, stop_everything
+from test_cluster import (config_text, daemon_status, healthy, iteration_mark, members, postmaster_pid, sql,
+                          start_healthy, stop_everything)
 
 
 def after_next_iteration(workdir):
@@ -58,4 +63,35 @@ def test_one_backend_serves_every_probe_and_a_terminated_one_is_replaced(pghad, 
         assert [pid for pid, _, _ in probe_backends(tmp_workdir, account, port)] == [backends[0][0]]
         assert "probe failed" not in daemon.log_text(log_mark), daemon.log_text(log_mark)
     finally:
+        stop_everything(tmp_workdir, daemon)
+
+
+def test_a_primary_whose_postmaster_alone_is_frozen_is_unreachable_and_failed_over(pghad, tmp_workdir, account):
+    """SIGSTOP to the primary's postmaster only: its backends, the kept probe connection's
+    included, go on answering, but no new connection is served. pghad counts it
+    unreachable, as when each probe made a new connection, and fails over."""
+    from test_failover import REPLICAS, converged, failover_config
+    port = pgharness.free_port_range(REPLICAS + 1)
+    daemon = start_healthy(pghad, tmp_workdir, failover_config(tmp_workdir, port))
+    postmaster = postmaster_pid(tmp_workdir, "test-0")
+    try:
+        # the kept connection's backend serves the probes: it is what must not hide the hang
+        pgharness.wait_until(lambda: len(probe_backends(tmp_workdir, account, port)) == 1, timeout=30,
+                             what="one backend serving pghad's probes of test-0")
+        mark = daemon.log_mark()
+        os.kill(postmaster, signal.SIGSTOP)
+        # its backend answered: the connection beside it to its postmaster did not
+        daemon.wait_for_log(r"test-0, the primary, has not answered for \d+ ms \(no answer within \d+ ms "
+                            r"\(connecting: the postmaster accepts no connection\)\)", timeout=90, since=mark)
+        state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=90,
+                                     what="a new primary with both others streaming from it")
+        assert "test-0" not in [m["name"] for m in state["members"] if m["role"] == "primary"]
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
+    finally:
+        try:
+            os.kill(postmaster, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
         stop_everything(tmp_workdir, daemon)
