@@ -122,6 +122,7 @@ void daemon_attach(struct daemon *daemon, sd_event *event)
 	daemon->actor = actor_new(event, &daemon->platform, &daemon->config);
 	daemon->platform.ops->attach(&daemon->platform, event);
 	actor_set_recorder(daemon->actor, record, daemon);
+	daemon->observer = observer_new(event);
 }
 
 static void forget_observations(struct daemon *daemon)
@@ -514,7 +515,8 @@ static bool iterate(struct daemon *daemon)
 		daemon->observed_clusters = 0;
 		return false;
 	}
-	observe_clusters(&daemon->platform, config, actor_busy, daemon->actor, probe_timeout_ms(config),
+	observer_set_wake(daemon->observer, daemon->wake, daemon->wake_data);
+	observe_clusters(daemon->observer, &daemon->platform, config, actor_busy, daemon->actor, probe_timeout_ms(config),
 			 daemon->observations);
 	for (size_t i = 0; i < config->cluster_count; i++)
 		hurry |= reconcile(daemon, i);
@@ -525,6 +527,7 @@ static bool iterate(struct daemon *daemon)
 void daemon_stop(struct daemon *daemon)
 {
 	forget_observations(daemon);
+	observer_free(daemon->observer);
 	actor_free(daemon->actor);
 	if (daemon->platform.ops)
 		daemon->platform.ops->close(&daemon->platform);

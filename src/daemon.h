@@ -18,6 +18,7 @@
 #include "state.h"
 
 struct actor;
+struct observer;
 
 /* Members a cluster can have: indexes 0..98 (replicas <= 99). */
 #define DAEMON_MAX_MEMBERS 100
@@ -47,6 +48,7 @@ struct daemon {
 	uint64_t iterations;
 	struct platform platform; /* chosen from platform.type once, at start */
 	struct actor *actor; /* NULL until attached to a loop */
+	struct observer *observer; /* the members' probe connections; NULL until attached */
 	/* the last iteration's view, for status: one per cluster of config */
 	struct cluster_observation *observations;
 	char (*waiting)[1024];

@@ -1,4 +1,4 @@
-/* observe: one observation of every cluster: each member's data and process (from the platform) and its PostgreSQL state (from one probe each, all under one deadline). */
+/* observe: one observation of every cluster: each member's data and process (from the platform) and its PostgreSQL state (from one probe each, all under one deadline, on a connection kept per member). */
 #include "autoconfig.h"
 
 #include "observe.h"
@@ -10,8 +10,10 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <sys/epoll.h>
 
 #include "datadir.h"
+#include "log.h"
 #include "memory.h"
 #include "names.h"
 #include "pg.h"
@@ -64,6 +66,108 @@ static const char probe_sql[] =
 	" (SELECT coalesce(json_agg(json_build_array(a.application_name, p.phase, p.backup_total, p.backup_streamed)),"
 	"                  '[]')"
 	"  FROM pg_stat_progress_basebackup p JOIN pg_stat_activity a USING (pid))";
+
+/* A member's kept probe connection. */
+struct probe_slot {
+	struct observer *observer;
+	char cluster[64];
+	int index;
+	struct pg_session session;
+	sd_event_source *watch; /* while idle: readable when the server closes it */
+	bool used;              /* probed in the current observation */
+};
+
+struct observer {
+	sd_event *event;
+	void (*wake)(void *wake_data);
+	void *wake_data;
+	struct probe_slot **slots;
+	size_t slot_count;
+};
+
+struct observer *observer_new(sd_event *event)
+{
+	struct observer *observer = xcalloc(1, sizeof *observer);
+	observer->event = event ? sd_event_ref(event) : NULL;
+	return observer;
+}
+
+void observer_set_wake(struct observer *observer, void (*wake)(void *wake_data), void *wake_data)
+{
+	observer->wake = wake;
+	observer->wake_data = wake_data;
+}
+
+static void unwatch(struct probe_slot *slot)
+{
+	slot->watch = sd_event_source_disable_unref(slot->watch);
+}
+
+static void slot_free(struct probe_slot *slot)
+{
+	unwatch(slot);
+	pg_session_close(&slot->session);
+	free(slot);
+}
+
+void observer_free(struct observer *observer)
+{
+	if (!observer)
+		return;
+	for (size_t i = 0; i < observer->slot_count; i++)
+		slot_free(observer->slots[i]);
+	free(observer->slots);
+	sd_event_unref(observer->event);
+	free(observer);
+}
+
+static struct probe_slot *slot_for(struct observer *observer, const char *cluster, int index)
+{
+	for (size_t i = 0; i < observer->slot_count; i++)
+		if (observer->slots[i]->index == index && strcmp(observer->slots[i]->cluster, cluster) == 0)
+			return observer->slots[i];
+	struct probe_slot *slot = xcalloc(1, sizeof *slot);
+	snprintf(slot->cluster, sizeof slot->cluster, "%s", cluster);
+	slot->index = index;
+	slot->observer = observer;
+	observer->slots = xreallocarray(observer->slots, observer->slot_count + 1, sizeof *observer->slots);
+	observer->slots[observer->slot_count++] = slot;
+	return slot;
+}
+
+static int on_idle_readable(sd_event_source *source, int fd, uint32_t revents, void *userdata)
+{
+	struct probe_slot *slot = userdata;
+	struct observer *observer = slot->observer;
+	PGconn *connection = slot->session.connection;
+
+	(void)source;
+	(void)fd;
+	(void)revents;
+	/* an idle connection hears nothing but a notice or its end */
+	if (connection && PQconsumeInput(connection) && PQstatus(connection) == CONNECTION_OK)
+		return 0;
+	log_debug("%s-%d: the server closed pghad's probe connection: iterating now", slot->cluster, slot->index);
+	unwatch(slot);
+	pg_session_close(&slot->session);
+	if (observer->wake)
+		observer->wake(observer->wake_data);
+	return 0;
+}
+
+/* Watches a slot's idle connection; without a loop (or when it cannot), the next probe
+ * finds out. */
+static void watch(struct observer *observer, struct probe_slot *slot)
+{
+	if (!observer->event || !slot->session.connection || PQsocket(slot->session.connection) < 0)
+		return;
+	if (sd_event_add_io(observer->event, &slot->watch, PQsocket(slot->session.connection), EPOLLIN, on_idle_readable,
+			    slot) < 0) {
+		slot->watch = NULL;
+		return;
+	}
+	(void)sd_event_source_set_description(slot->watch, "probe connection");
+}
 
 static bool is_true(const PGresult *result, int column)
 {
@@ -142,6 +246,7 @@ static void read_probe(struct platform *platform, const struct cluster_config *c
 
 	if (!request->succeeded || PQntuples(result) != 1) {
 		snprintf(member->error, sizeof member->error, "%s", request->error[0] ? request->error : "no answer");
+		log_message(LOG_LEVEL_DEBUG, cluster->name, member->name, "probe failed: %s", member->error);
 		return;
 	}
 	member->reachable = true;
@@ -183,10 +288,17 @@ static void read_probe(struct platform *platform, const struct cluster_config *c
 	}
 }
 
-void observe_clusters(struct platform *platform, const struct pgha_config *config, observe_busy_fn busy,
-		      void *busy_context, int timeout_ms, struct cluster_observation *observations)
+void observe_clusters(struct observer *observer, struct platform *platform, const struct pgha_config *config,
+		      observe_busy_fn busy, void *busy_context, int timeout_ms,
+		      struct cluster_observation *observations)
 {
 	size_t probes = 0;
+
+	for (size_t i = 0; i < observer->slot_count; i++) {
+		observer->slots[i]->used = false;
+		/* the probe reads the connection itself now */
+		unwatch(observer->slots[i]);
+	}
 
 	for (size_t c = 0; c < config->cluster_count; c++) {
 		const struct cluster_config *cluster = &config->clusters[c];
@@ -221,6 +333,9 @@ void observe_clusters(struct platform *platform, const struct pgha_config *confi
 			names[next] = platform->ops->owned_settings(platform, &config->clusters[c]);
 			requests[next].parameter_count = 1;
 			requests[next].parameters = (const char *const *)&names[next];
+			struct probe_slot *slot = slot_for(observer, config->clusters[c].name, member->index);
+			slot->used = true;
+			requests[next].session = &slot->session;
 			owners[next] = member;
 			observed[next] = &observations[c];
 			clusters[next++] = &config->clusters[c];
@@ -238,4 +353,17 @@ void observe_clusters(struct platform *platform, const struct pgha_config *confi
 	free(owners);
 	free(clusters);
 	free(observed);
+	/* a member not probed now is stopped, removed or no longer configured: its
+	 * connection goes; the others are watched until the next probe */
+	size_t kept = 0;
+	for (size_t i = 0; i < observer->slot_count; i++) {
+		struct probe_slot *slot = observer->slots[i];
+		if (!slot->used || !slot->session.connection) {
+			slot_free(slot);
+			continue;
+		}
+		watch(observer, slot);
+		observer->slots[kept++] = slot;
+	}
+	observer->slot_count = kept;
 }

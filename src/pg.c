@@ -1,4 +1,4 @@
-/* pg: libpq with deadlines: requests to many servers run concurrently under one deadline, so a hung member never delays the others; conninfo strings built with libpq's quoting rules. */
+/* pg: libpq with deadlines: requests to many servers run concurrently under one deadline, so a hung member never delays the others, optionally on a connection kept between requests; conninfo strings built with libpq's quoting rules. */
 #include "autoconfig.h"
 
 #include "pg.h"
@@ -12,7 +12,9 @@
 #include <string.h>
 #include <time.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "memory.h"
@@ -22,6 +24,12 @@ enum phase {
 	PHASE_SENDING,
 	PHASE_READING,
 	PHASE_DONE,
+};
+
+/* The connection to a postmaster beside a kept one (see pg.h). */
+enum listener_phase {
+	LISTENER_CONNECTING,
+	LISTENER_READING,
 };
 
 static long long now_ms(void)
@@ -44,27 +52,202 @@ static void set_error(struct pg_request *request, const char *what, const char *
 		request->error[--length] = '\0';
 }
 
-static void finish(struct pg_request *request)
+/* The key of a session: what its connection was made for. A new string. */
+static char *session_key(const struct pg_request *request)
 {
-	if (request->connection)
+	const struct pg_target *target = &request->target;
+	return xasprintf("%s\n%d\n%s\n%s\n%s\n%s\n%d", target->host ? target->host : "", target->port,
+			 target->user ? target->user : "", target->dbname ? target->dbname : "",
+			 target->passfile ? target->passfile : "", target->options ? target->options : "",
+			 request->timeout_ms);
+}
+
+void pg_session_close(struct pg_session *session)
+{
+	if (session->connection)
+		PQfinish(session->connection);
+	session->connection = NULL;
+	free(session->key);
+	session->key = NULL;
+}
+
+/* Ends a request: its connection goes back to its session when kept (the request
+ * completed on a healthy, idle connection), and is closed otherwise. */
+static void finish(struct pg_request *request, bool keep)
+{
+	if (request->connection && keep && request->session &&
+	    PQstatus(request->connection) == CONNECTION_OK &&
+	    PQtransactionStatus(request->connection) == PQTRANS_IDLE) {
+		pg_session_close(request->session);
+		request->session->connection = request->connection;
+		request->session->key = session_key(request);
+	} else if (request->connection) {
 		PQfinish(request->connection);
+	}
 	request->connection = NULL;
 	request->phase = PHASE_DONE;
 }
 
+static void start(struct pg_request *request, int timeout_ms);
+
+static void close_listener(struct pg_request *request)
+{
+	if (request->listener >= 0)
+		close(request->listener);
+	request->listener = -1;
+}
+
+/* The postmaster did not serve the connection beside the kept one: the request fails
+ * whatever its backend answered, and the session's connection goes. */
+static void postmaster_failed(struct pg_request *request, bool timed_out, const char *why)
+{
+	close_listener(request);
+	if (request->result)
+		PQclear(request->result);
+	request->result = NULL;
+	request->succeeded = false;
+	request->timed_out = timed_out;
+	snprintf(request->error, sizeof request->error, "%s", why);
+	if (request->connection)
+		PQfinish(request->connection);
+	request->connection = NULL;
+	request->phase = PHASE_DONE;
+	if (request->session)
+		pg_session_close(request->session);
+}
+
+/* Opens, without waiting, a connection to the postmaster whose backend serves
+ * connection, and closes it for writing. False when that cannot even begin (the
+ * postmaster's socket refuses it or is gone): nothing is left open then. */
+static bool listen_postmaster(struct pg_request *request, PGconn *connection)
+{
+	struct sockaddr_storage address;
+	socklen_t length = sizeof address;
+
+	request->listener = -1;
+	if (getpeername(PQsocket(connection), (struct sockaddr *)&address, &length) < 0)
+		return false;
+	int fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	request->listener = fd;
+	if (connect(fd, (struct sockaddr *)&address, length) == 0) {
+		/* the end of the stream: all the postmaster's child will read */
+		if (shutdown(fd, SHUT_WR) < 0) {
+			close_listener(request);
+			return false;
+		}
+		request->listener_phase = LISTENER_READING;
+		return true;
+	}
+	if (errno == EINPROGRESS) {
+		request->listener_phase = LISTENER_CONNECTING;
+		return true;
+	}
+	close_listener(request);
+	return false;
+}
+
+/* Moves the connection to the postmaster on after its socket reported events. */
+static void advance_listener(struct pg_request *request, short events)
+{
+	char buffer[512];
+
+	(void)events;
+	if (request->listener_phase == LISTENER_CONNECTING) {
+		int error = 0;
+		socklen_t size = sizeof error;
+		if (getsockopt(request->listener, SOL_SOCKET, SO_ERROR, &error, &size) < 0)
+			error = errno;
+		if (error == 0 && shutdown(request->listener, SHUT_WR) < 0)
+			error = errno;
+		if (error != 0) {
+			char why[256];
+			snprintf(why, sizeof why, "the postmaster refuses connections: %s", strerror(error));
+			postmaster_failed(request, false, why);
+			return;
+		}
+		request->listener_phase = LISTENER_READING;
+		return;
+	}
+	ssize_t got = read(request->listener, buffer, sizeof buffer);
+	if (got >= 0) {
+		/* its end, or what a child had to say first (too many clients...): the
+		 * postmaster accepted and forked */
+		close_listener(request);
+		return;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return;
+	char why[256];
+	snprintf(why, sizeof why, "the postmaster dropped a connection: %s", strerror(errno));
+	postmaster_failed(request, false, why);
+}
+
 static void fail(struct pg_request *request, const char *what)
 {
+	if (request->reused) {
+		/* a new connection tells whether the postmaster serves */
+		close_listener(request);
+		/* a kept connection the server closed meanwhile (its backend terminated, the
+		 * server restarted): once more on a new one, which tells whether it runs */
+		PQfinish(request->connection);
+		request->connection = NULL;
+		request->reused = false;
+		if (request->result)
+			PQclear(request->result);
+		request->result = NULL;
+		request->succeeded = false;
+		request->error[0] = '\0';
+		start(request, request->timeout_ms);
+		return;
+	}
 	set_error(request, what, request->connection ? PQerrorMessage(request->connection) : "out of memory");
-	finish(request);
+	finish(request, false);
+}
+
+static void send_query(struct pg_request *request);
+
+/* Takes the session's connection when it was made for this request's target and is
+ * still open as far as can be told without waiting. */
+static bool reuse(struct pg_request *request)
+{
+	struct pg_session *session = request->session;
+	if (!session || !session->connection)
+		return false;
+	char *key = session_key(request);
+	bool same = session->key && strcmp(key, session->key) == 0;
+	free(key);
+	/* whatever the server sent while idle (an error before it closed, EOF) is read now */
+	if (!same || PQstatus(session->connection) != CONNECTION_OK || !PQconsumeInput(session->connection) ||
+	    PQstatus(session->connection) != CONNECTION_OK || PQisBusy(session->connection) ||
+	    PQtransactionStatus(session->connection) != PQTRANS_IDLE) {
+		pg_session_close(session);
+		return false;
+	}
+	/* its backend may answer while its postmaster hangs: that is checked alongside,
+	 * and a postmaster that cannot be reached so is left to a new connection to find */
+	if (!listen_postmaster(request, session->connection)) {
+		pg_session_close(session);
+		return false;
+	}
+	request->connection = session->connection;
+	session->connection = NULL;
+	request->reused = true;
+	send_query(request);
+	return true;
 }
 
 static void start(struct pg_request *request, int timeout_ms)
 {
 	char port[16], connect_timeout[16], user_timeout[16], timeout_option[64];
 	/* The deadline is enforced here, but the kernel and libpq are told too, so that a
-	 * connection that outlives this call (none does today) still cannot hang: keepalives
+	 * connection that outlives this call (a session's) still cannot hang: keepalives
 	 * notice a silent peer, tcp_user_timeout bounds unacknowledged data. connect_timeout
 	 * is in whole seconds and libpq treats less than 2 as 2. */
+	request->timeout_ms = timeout_ms;
+	if (reuse(request))
+		return;
 	snprintf(port, sizeof port, "%d", request->target.port);
 	snprintf(connect_timeout, sizeof connect_timeout, "%d", timeout_ms / 1000 > 2 ? timeout_ms / 1000 : 2);
 	snprintf(user_timeout, sizeof user_timeout, "%d", timeout_ms);
@@ -82,7 +265,7 @@ static void start(struct pg_request *request, int timeout_ms)
 				  "tcp_user_timeout", "options", NULL};
 	const char *values[] = {request->target.host, port, request->target.user,
 				request->target.dbname ? request->target.dbname : "postgres",
-				request->target.passfile, "pgha", connect_timeout, "1", "1", "1", "3", user_timeout,
+				request->target.passfile, request->session ? "pghad" : "pgha", connect_timeout, "1", "1", "1", "3", user_timeout,
 				options, NULL};
 
 	/* keywords with a NULL value are ignored by libpq */
@@ -129,7 +312,12 @@ static void read_results(struct pg_request *request)
 	while (!PQisBusy(request->connection)) {
 		PGresult *result = PQgetResult(request->connection);
 		if (!result) {
-			finish(request);
+			if (PQstatus(request->connection) != CONNECTION_OK) {
+				/* the server ended the connection with its answer (a terminated backend) */
+				fail(request, "connection lost");
+				return;
+			}
+			finish(request, true);
 			return;
 		}
 		/* keep the first result: pgha sends one statement per request */
@@ -193,8 +381,10 @@ static void advance(struct pg_request *request, short events)
 void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms)
 {
 	long long deadline = now_ms() + timeout_ms;
-	struct pollfd *sockets = xcalloc(count, sizeof *sockets);
-	size_t *owner = xcalloc(count, sizeof *owner);
+	/* per request, its connection and the one to its postmaster beside a kept one */
+	struct pollfd *sockets = xcalloc(2 * count + 1, sizeof *sockets);
+	size_t *owner = xcalloc(2 * count + 1, sizeof *owner);
+	bool *listening = xcalloc(2 * count + 1, sizeof *listening);
 
 	for (size_t i = 0; i < count; i++) {
 		struct pg_request *request = &requests[i];
@@ -202,16 +392,25 @@ void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms)
 		request->succeeded = request->timed_out = false;
 		request->error[0] = '\0';
 		request->connection = NULL;
+		request->reused = false;
+		request->listener = -1;
 		start(request, timeout_ms);
 	}
 	for (;;) {
 		size_t waiting = 0;
 		for (size_t i = 0; i < count; i++) {
+			if (requests[i].listener >= 0) {
+				short events = requests[i].listener_phase == LISTENER_CONNECTING ? POLLOUT : POLLIN;
+				sockets[waiting] = (struct pollfd){.fd = requests[i].listener, .events = events};
+				listening[waiting] = true;
+				owner[waiting++] = i;
+			}
 			if (requests[i].phase == PHASE_DONE)
 				continue;
 			/* the socket can change while connecting (another address of the host) */
 			sockets[waiting] = (struct pollfd){.fd = PQsocket(requests[i].connection),
 							   .events = requests[i].wanted_events};
+			listening[waiting] = false;
 			owner[waiting++] = i;
 		}
 		long long left = deadline - now_ms();
@@ -220,21 +419,42 @@ void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms)
 		int ready = poll(sockets, (nfds_t)waiting, (int)left);
 		if (ready < 0)
 			continue; /* EINTR: the deadline still bounds the loop */
-		for (size_t j = 0; j < waiting; j++)
-			if (sockets[j].revents)
-				advance(&requests[owner[j]], sockets[j].revents);
+		for (size_t j = 0; j < waiting; j++) {
+			struct pg_request *request = &requests[owner[j]];
+			if (!sockets[j].revents)
+				continue;
+			/* an earlier socket's events may have ended this one's request */
+			if (listening[j] && request->listener == sockets[j].fd)
+				advance_listener(request, sockets[j].revents);
+			else if (!listening[j] && request->phase != PHASE_DONE)
+				advance(request, sockets[j].revents);
+		}
 	}
 	for (size_t i = 0; i < count; i++) {
 		struct pg_request *request = &requests[i];
+		if (request->phase == PHASE_DONE && request->listener >= 0) {
+			/* its backend answered, but its postmaster did not serve a new connection:
+			 * as hung as when a new connection was made for each request */
+			char why[256];
+			snprintf(why, sizeof why, "no answer within %d ms (connecting: the postmaster accepts no connection)",
+				 timeout_ms);
+			postmaster_failed(request, true, why);
+			continue;
+		}
+		close_listener(request);
 		if (request->phase == PHASE_DONE)
 			continue;
 		request->timed_out = true;
 		snprintf(request->error, sizeof request->error, "no answer within %d ms (%s)", timeout_ms,
 			 request->phase == PHASE_CONNECTING ? "connecting" : "waiting for the query");
-		finish(request);
+		/* libpq 15's PQcancel waits on the server, as long as a hung one likes: the
+		 * statement is left to the statement_timeout the connection was made with (the
+		 * deadline and a second), and the connection is closed; a session makes a new one */
+		finish(request, false);
 	}
 	free(sockets);
 	free(owner);
+	free(listening);
 }
 
 void pg_request_clear(struct pg_request *request)

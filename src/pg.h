@@ -1,4 +1,4 @@
-/* pg: libpq with deadlines: requests to many servers run concurrently under one deadline, so a hung member never delays the others; conninfo strings built with libpq's quoting rules. */
+/* pg: libpq with deadlines: requests to many servers run concurrently under one deadline, so a hung member never delays the others, optionally on a connection kept between requests; conninfo strings built with libpq's quoting rules. */
 #ifndef PGHA_PG_H
 #define PGHA_PG_H
 
@@ -20,6 +20,18 @@ struct pg_target {
 	const char *options;
 };
 
+/* A connection kept from one request to the next to the same server (a member's probes):
+ * one backend serves them all instead of one forked and authenticated per request. It is
+ * dropped after any error or a request that passed its deadline, and made again by the
+ * next request. Its backend's application_name is "pghad". Start it zeroed. */
+struct pg_session {
+	PGconn *connection; /* NULL: none now */
+	char *key;          /* the target and timeout it was made for: another one reconnects */
+};
+
+/* Closes a session's connection (if any); the session may be used again. */
+void pg_session_close(struct pg_session *session);
+
 /* One query to one server. Fill target, sql and the parameters; pg_execute_all fills
  * the rest. Values reach the server as parameters ($1, $2, ...), never spliced into sql. */
 struct pg_request {
@@ -32,6 +44,20 @@ struct pg_request {
 	 * for that server; returns a malloc()ed string or NULL on failure. Used instead of sql. */
 	char *(*build_sql)(PGconn *connection, void *context);
 	void *build_context;
+	/* NULL: a connection for this request only. Otherwise the request runs on the
+	 * session's connection (made when it has none) and leaves it there when it succeeds.
+	 * Each request is one statement in its own transaction: nothing it reads (statistics
+	 * snapshots included) outlives it, and no session setting is ever changed. A kept
+	 * connection found closed (its backend terminated, the server restarted) is made
+	 * again once, within the same deadline, before the request counts as failed.
+	 * A kept connection's backend answers even when its postmaster hangs, which a new
+	 * connection would show: so alongside a request on a kept connection, a connection is
+	 * opened to the postmaster's own socket (the kept one's peer address) and closed for
+	 * writing at once. The postmaster accepts it and forks a child, which reads the end
+	 * and closes it silently (PostgreSQL does not log an empty connection). Only once
+	 * that end is read, within the same deadline, does the request succeed: otherwise it
+	 * fails as if connecting had timed out, and the session's connection is dropped. */
+	struct pg_session *session;
 
 	PGresult *result; /* the query's result, also on an SQL error; PQclear() it */
 	bool succeeded;   /* connected, and the query returned rows or completed */
@@ -42,6 +68,10 @@ struct pg_request {
 	PGconn *connection;
 	int phase;
 	short wanted_events;
+	bool reused;     /* runs on a session's kept connection, not retried yet */
+	int timeout_ms;
+	int listener;    /* -1: none. A connection to the postmaster beside a kept one */
+	int listener_phase;
 };
 
 /* Runs every request concurrently and returns once each has an answer or timeout_ms
