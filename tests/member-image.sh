@@ -185,8 +185,10 @@ check "the primary stops cleanly on SIGTERM" stopped_cleanly primary
 
 # the standby shares the primary's network namespace: both go
 podman rm "$name-standby" >/dev/null && podman rm "$name-primary" >/dev/null
+# as a kubelet leaves it after applying the pod's fsGroup to the volume again
+chmod 2770 "$work/primary/pgdata"
 run_member primary "$work/primary" -e PGHA_MEMBER=image-0 -e PGHA_ROLE=primary -e PGHA_PORT=5432
-check "the primary starts again as is on its volume" answers primary 5432
+check "the primary starts again as is on its volume, group-writable (fsGroup) as it was" answers primary 5432
 check "with its data" result_is 2 primary 5432 "select count(*) from image_test"
 
 echo "1..$count"
