@@ -43,7 +43,7 @@ case "$image" in
 		echo "Bail out! podman load $image: $loaded"
 		exit 1
 	}
-	image=$(echo "$loaded" | sed -n 's/^Loaded image(s\{0,1\}): *//p' | cut -d, -f1)
+	image=$(echo "$loaded" | sed -n 's/^Loaded image[^:]*: *//p' | cut -d, -f1)
 	;;
 esac
 echo "# image $image, $(($(podman image inspect --format '{{.Size}}' "$image") / 1000000)) MB"
