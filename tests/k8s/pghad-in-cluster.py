@@ -12,15 +12,19 @@ the Services' ClusterIPs, as applications connect:
      and they create a healthy 3-member cluster (a primary, two streaming standbys);
   2. a deleted standby pod comes back and streams again;
   3. the pghad pod that holds the Lease is deleted: the other takes the Lease over;
-  4. the primary's pod is deleted: orders-rw reaches a new primary, with every commit
-     acknowledged before the delete.
+  4. three times, the primary's pod is deleted: orders-rw reaches a new primary, with
+     every commit acknowledged through its ClusterIP by bench/failover-writer
+     ($FAILOVER_WRITER, when set), and the old primary comes back as a standby.
 Prints TAP, with the times measured as comments.
 """
 import base64
 import copy
 import importlib.util
 import os
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 
 import psycopg2
@@ -145,6 +149,42 @@ class Deployment:
         return self.sql(f"{CLUSTER}-rw", "SHOW cluster_name")[0][0]
 
 
+WRITER = os.environ.get("FAILOVER_WRITER")
+
+
+class Writer:
+    """bench/failover-writer committing through orders-rw's ClusterIP, with a passfile."""
+
+    def __init__(self, deployment):
+        self.directory = tempfile.mkdtemp(prefix="pgha-writer-")
+        passfile = os.path.join(self.directory, "pgpass")
+        with open(os.open(passfile, os.O_WRONLY | os.O_CREAT, 0o600), "w") as out:
+            out.write(f"*:*:*:postgres:{deployment.password()}\n")
+        self.out = os.path.join(self.directory, "writer.log")
+        conninfo = (f"host={deployment.cluster_ip(f'{CLUSTER}-rw')} port=5432 user=postgres dbname=postgres "
+                    f"passfile={passfile}")
+        self.process = subprocess.Popen([WRITER, "--out", self.out, "--interval-ms", "5", "--connect", conninfo],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def acknowledged(self):
+        """{id: monotonic ns} of the commits acknowledged so far."""
+        acks = {}
+        try:
+            with open(self.out) as log:
+                for line in log:
+                    fields = line.split()
+                    if len(fields) >= 4 and fields[0] == "ack":
+                        acks[int(fields[1])] = int(fields[3])
+        except FileNotFoundError:
+            pass
+        return acks
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=15)
+
+
 def main():
     kube = kube_env.Kube(os.environ["PGHA_TEST_KUBECONFIG"])
     deployment = Deployment(kube)
@@ -189,19 +229,45 @@ def main():
         note(f"Lease taken over by {other} {time.monotonic() - deleted:.1f} s after {holder}'s pod was deleted")
         check("when the acting pghad's pod goes, another pghad takes the Lease over", True)
 
-        # 4. the primary's pod, under the new acting pghad
+        # 4. the primary's pod, under the new acting pghad, three times, with a writer
+        # committing through orders-rw's ClusterIP when bench/failover-writer is built
         wait_until(deployment.healthy, 120, "a healthy cluster under the new pghad")
         deployment.sql(f"{CLUSTER}-rw", "INSERT INTO kept SELECT generate_series(2, 100)")
-        deleted = time.monotonic()
-        deployment.api.delete(deployment.path("pods", "postgres-orders-0"))
-        new_primary = wait_until(lambda: (lambda m: m if m != "orders-0" else None)(deployment.primary_member()),
-                                 180, "orders-rw reaching a new primary")
-        note(f"orders-rw reaches {new_primary} {time.monotonic() - deleted:.1f} s after the primary's pod was deleted")
-        rows = deployment.sql(f"{CLUSTER}-rw", "SELECT count(*) FROM kept")
-        check("after the primary's pod is deleted, orders-rw reaches a new primary with every commit",
-              rows == [(100,)], rows)
-        wait_until(deployment.healthy, 240, "the cluster healthy again with orders-0 a standby")
-        check("the old primary comes back as a standby", True)
+        for run in (1, 2, 3):
+            old = deployment.primary_member()
+            writer = Writer(deployment) if WRITER else None
+            if writer:
+                wait_until(lambda: len(writer.acknowledged()) > 50, 30, "the writer's first commits")
+            deleted_ns = time.monotonic_ns()
+            deployment.api.delete(deployment.path("pods", f"postgres-{old}"))
+            new_primary = wait_until(lambda: (lambda m: m if m != old else None)(deployment.primary_member()),
+                                     180, "orders-rw reaching a new primary")
+            reached = (time.monotonic_ns() - deleted_ns) / 1e9
+            if writer:
+                wait_until(lambda: len([t for t in writer.acknowledged().values() if t > deleted_ns]) > 50, 60,
+                           "commits through orders-rw after the delete")
+                writer.stop()
+                after = sorted(t for t in writer.acknowledged().values() if t > deleted_ns)
+                before = [t for t in writer.acknowledged().values() if t <= deleted_ns]
+                acknowledged = set(writer.acknowledged())
+                rows = {row[0] for row in deployment.sql(f"{CLUSTER}-rw", "SELECT id FROM failover_writer")}
+                lost = acknowledged - rows
+                # the old primary's sessions go on during its pod's grace until pghad cuts
+                # them: the outage is the longest gap between two acknowledged commits
+                times = [max(before)] + after
+                gap = max(later - earlier for earlier, later in zip(times, times[1:]))
+                note(f"run {run}: {old}'s pod deleted; through orders-rw's ClusterIP the writer's longest "
+                     f"gap between two commits (RTO) {gap / 1e9:.2f} s; {len(acknowledged)} acknowledged, "
+                     f"{len(lost)} lost; a new connection reaches {new_primary} after {reached:.2f} s")
+                check(f"run {run}: no commit acknowledged through orders-rw is lost when {old}'s pod is deleted",
+                      not lost, f"{len(lost)} lost")
+            else:
+                note(f"run {run}: orders-rw reaches {new_primary} {reached:.2f} s after {old}'s pod was deleted")
+            rows = deployment.sql(f"{CLUSTER}-rw", "SELECT count(*) FROM kept")
+            check(f"run {run}: after {old}'s pod is deleted, orders-rw reaches the new primary {new_primary} "
+                  "with every row", rows == [(100,)], rows)
+            wait_until(deployment.healthy, 240, f"the cluster healthy again with {old} a standby")
+            check(f"run {run}: {old} comes back as a standby", True)
     except AssertionError as error:
         check("the steps above", False, error)
         for pod in deployment.pods("app.kubernetes.io/name=pgha"):
