@@ -650,6 +650,16 @@ static int run_postgres(struct entrypoint *entrypoint)
 	struct supervise_watch watch = {.start = start_fencewatch, .context = &fence,
 					.stop_status = FENCEWATCH_EXIT_STOP};
 
+	/* PostgreSQL refuses a data directory open to more than u=rwx,g=rx; a kubelet that
+	 * applies the pod's fsGroup to the volume at each mount makes it g+rwx (setgid) */
+	struct stat data;
+	if (stat(entrypoint->environment.data, &data) == 0 && (data.st_mode & 07777 & ~(mode_t)0750)) {
+		log_notice("%s has mode %04o (the volume's fsGroup applied by the kubelet): setting 0700",
+			   entrypoint->environment.data, (unsigned)(data.st_mode & 07777));
+		if (chmod(entrypoint->environment.data, 0700) != 0)
+			log_warning("cannot chmod %s: %m", entrypoint->environment.data);
+	}
+
 	/* blocked before the start, so that none is lost before the wait: a stop signal
 	 * taken by the loop before this point was already acted on, one that comes now
 	 * stays pending until supervise_run takes it */

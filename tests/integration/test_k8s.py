@@ -23,6 +23,12 @@ REPLICAS = 3
 IMAGE = "pgha.test/postgres:15"
 
 
+def agent_only(why):
+    """Skips a test that reaches into the test node agent (its processes, its directories)
+    on a real node (tests/k8s/real-node), where kubelet runs the pods."""
+    return pytest.mark.skipif(bool(os.environ.get("PGHA_REAL_NODE_DIR")), reason=why)
+
+
 def k8s_config(workdir, namespace, kubeconfig, port, lease_seconds=4, replicas=REPLICAS, name="pghad", parameters="",
                cluster_extra="", isolation_seconds=10, loop_interval_ms=300):
     return f"""
@@ -377,6 +383,7 @@ def test_deleting_the_primary_pod_fails_over_without_losing_commits(k8s):
     assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + checked.stderr
 
 
+@agent_only("stops the postmaster by the pid in the agent's volume directory")
 def test_a_short_blip_of_the_primary_keeps_its_route(k8s):
     """The primary stops answering for less than failover.timeout_ms (its postmaster
     frozen): its pod stays role=primary, selected by test-rw, all along; routes follow
@@ -406,6 +413,7 @@ def test_a_short_blip_of_the_primary_keeps_its_route(k8s):
     assert "pod labelled" not in log and "fence" not in log, log
 
 
+@agent_only("freezes the node agent's process")
 def test_a_member_is_not_created_again_while_its_old_pod_may_run(k8s):
     """The node agent (kubelet) is frozen: it hears no deletion, and the primary's
     container runs on. The failover does not wait for it (the cut protects the
@@ -460,6 +468,7 @@ def pghactl(k8s, *arguments, name="pghad", timeout=150):
                                  account=k8s.account, capture_output=True, text=True, timeout=timeout)
 
 
+@agent_only("signals a WAL sender by the pid PostgreSQL reports, a container's pid on a real node")
 def test_a_diverged_standby_is_rewound_in_a_new_pod_and_streams_again(k8s):
     """test-0's WAL sender to test-2 stops (SIGSTOP) while test-1 acknowledges every
     commit; the operator forces a failover to test-2, behind: test-1, still running, now

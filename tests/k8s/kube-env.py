@@ -651,7 +651,13 @@ class Kube:
         return path
 
     def start_agent(self, namespace, root, entrypoint, user, log=None, kubeconfig=None, extra_args=()):
-        """Starts tests/k8s/node-agent.py for namespace (see AgentProcess)."""
+        """Starts tests/k8s/node-agent.py for namespace (see AgentProcess); on a real node
+        (tests/k8s/real-node sets PGHA_REAL_NODE_DIR) its kubelet runs the pods instead,
+        and a RealNodeAgent stands for the agent."""
+        if os.environ.get("PGHA_REAL_NODE_DIR"):
+            agent = RealNodeAgent(self, namespace, root, log)
+            self.agents.append(agent)
+            return agent
         agent = AgentProcess(kubeconfig or self.kubeconfig, namespace, root, entrypoint, user, log, extra_args)
         self.agents.append(agent)
         return agent
@@ -995,6 +1001,57 @@ class AgentProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+class RealNodeAgent:
+    """What a test sees of the node on a real node (tests/k8s/real-node): kubelet runs the
+    pods, so there is no agent process; the pods' output comes from the API (pods/log),
+    and a turn is a pass of the API server's watch cache (a list answered after this call)."""
+
+    def __init__(self, kube, namespace, root, log=None):
+        self.kube = kube
+        self.namespace = namespace
+        self.root = root
+        self.log_path = log or os.path.join(root, "agent.log")
+        os.makedirs(root, exist_ok=True)
+        with open(self.log_path, "a") as out:
+            out.write(f"real node: kubelet runs the pods of {namespace}\n")
+
+    def volume_dir(self, claim):
+        """The local directory of the PersistentVolume bound to claim (None if unbound)."""
+        obj = self.kube.api.get_or_none(resource_path("persistentvolumeclaims", claim, self.namespace))
+        volume = obj and (obj.get("spec") or {}).get("volumeName")
+        if not volume:
+            return None
+        return self.kube.api.get(resource_path("persistentvolumes", volume))["spec"]["local"]["path"]
+
+    def pod_logs(self, name=None):
+        return [name] if name else []
+
+    def pod_log(self, name):
+        try:
+            answer = self.kube.api.request("GET", resource_path("pods", name, self.namespace, "log"))
+        except (KubeError, OSError):
+            return ""
+        return answer if isinstance(answer, str) else json.dumps(answer)
+
+    def log_text(self):
+        return _tail(self.log_path, 10 ** 6)
+
+    def turns(self):
+        return 0
+
+    def wait_for_a_turn(self, timeout=30):
+        self.kube.api.list(resource_path("pods", namespace=self.namespace))
+
+    def log_report(self, lines=100):
+        return f"----- real node {self.namespace} -----\n"
+
+    def running(self):
+        return True
+
+    def stop(self, timeout=15):
+        pass
 
 
 # ---- command line ----
