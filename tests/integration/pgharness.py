@@ -156,8 +156,17 @@ def free_port_range(count, attempts=200):
     """A first port such that it and the count - 1 after it are all free on 127.0.0.1
     right now (local members listen on consecutive ports)."""
     import random
+    # Below the kernel's ephemeral range: an outgoing connection (a probe, a
+    # client, another suite's) never takes one of these ports between our check
+    # and the postmaster's bind.
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            ephemeral_low = int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    low, high = 10000, max(ephemeral_low, 10000 + 100 * count)
     for _ in range(attempts):
-        first = random.randrange(20000, 60000 - count)
+        first = random.randrange(low, high - count)
         probes = []
         try:
             for port in range(first, first + count):
