@@ -345,6 +345,13 @@ def log_report(title, path):
     return f"----- {title}: {path} (last {LOG_TAIL_LINES} lines) -----\n{_tail(path)}----- end of {title} -----\n"
 
 
+def member_logs_report(workdir):
+    """The tails of every member's postgresql.log under workdir, ready to print:
+    what a failed wait for a healthy cluster needs beside pghad's log."""
+    logs = sorted(glob.glob(os.path.join(workdir, "**", "postgresql.log"), recursive=True))
+    return "".join(log_report("PostgreSQL log", path) for path in logs)
+
+
 # ---- PostgreSQL ----
 
 class _LoggedProcess:

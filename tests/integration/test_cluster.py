@@ -156,6 +156,7 @@ def start_healthy(pghad, workdir, text):
     except BaseException:
         # a failed setup shows no teardown output: say here what pghad did
         print(daemon.log_report(), file=sys.stderr)
+        print(pgharness.member_logs_report(workdir), file=sys.stderr)
         raise
     return daemon
 
