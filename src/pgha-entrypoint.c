@@ -33,6 +33,8 @@
 #define COPY_TIMEOUT_MS (6 * 60 * 60 * 1000)
 /* One round of asking every host of PGHA_PRIMARY_HOST whether it is the primary. */
 #define PROBE_TIMEOUT_MS 5000
+/* pg_controldata, after PostgreSQL exited */
+#define CONTROLDATA_TIMEOUT_MS 10000
 /* Where unix_socket_directories points when PGHA_SOCKET_DIR is unset, if it can. */
 #define DEFAULT_SOCKET_DIR "/var/run/postgresql"
 /* How much of a failed program's output is logged: its last lines, where the error is. */
@@ -619,6 +621,42 @@ static bool write_settings(struct entrypoint *entrypoint, const struct entrypoin
 	return written;
 }
 
+/* PostgreSQL has exited: what pg_control says of it goes into the container's
+ * termination message (entrypoint.h), so that pghad, which cannot read the volume, knows
+ * whether it shut down cleanly and at which checkpoint (a switchover waits for its target
+ * to have that checkpoint). Bounded; nothing is written when pg_control cannot be read. */
+static void tell_control(const struct entrypoint *entrypoint)
+{
+	const char *path = getenv("PGHA_TERMINATION_MESSAGE_PATH");
+	char *controldata = bindir_program(entrypoint->bindir, "pg_controldata");
+	const char *const argv[] = {controldata, "-D", entrypoint->environment.data, NULL};
+	const char *const c_locale[] = {"LC_ALL=C", NULL};
+	struct proc_result result;
+	struct entrypoint_control control;
+
+	path = path && path[0] ? path : ENTRYPOINT_TERMINATION_PATH;
+	bool read = proc_run(argv, c_locale, NULL, CONTROLDATA_TIMEOUT_MS, &result) && proc_result_succeeded(&result) &&
+		    entrypoint_parse_controldata(result.output, &control);
+	proc_result_free(&result);
+	free(controldata);
+	if (!read) {
+		log_warning("cannot read pg_control of %s after PostgreSQL ended: no termination message",
+			    entrypoint->environment.data);
+		return;
+	}
+	char *message = entrypoint_render_control(&control);
+	FILE *file = fopen(path, "w");
+	if (!file || fputs(message, file) < 0 || fclose(file) != 0) {
+		if (file)
+			fclose(file);
+		log_warning("cannot write the termination message to %s: %m", path);
+	} else {
+		message[strcspn(message, "\n")] = '\0';
+		log_info("termination message: %s", message);
+	}
+	free(message);
+}
+
 static pid_t start_fencewatch(void *context)
 {
 	return fencewatch_start(context);
@@ -648,7 +686,7 @@ static int run_postgres(struct entrypoint *entrypoint)
 		.local = {.host = local_host, .port = environment->port, .user = ENTRYPOINT_SUPERUSER,
 			  .dbname = "postgres", .passfile = entrypoint->passfile}};
 	struct supervise_watch watch = {.start = start_fencewatch, .context = &fence,
-					.stop_status = FENCEWATCH_EXIT_STOP};
+					.stop_status = FENCEWATCH_EXIT_STOP, .demote_status = FENCEWATCH_EXIT_DEMOTE};
 
 	/* PostgreSQL refuses a data directory open to more than u=rwx,g=rx; a kubelet that
 	 * applies the pod's fsGroup to the volume at each mount makes it g+rwx (setgid) */
@@ -672,7 +710,11 @@ static int run_postgres(struct entrypoint *entrypoint)
 	if (pid >= 0)
 		log_info("PostgreSQL started (pid %d): %s -D %s", (int)pid, postgres, entrypoint->environment.data);
 	free(postgres);
-	return pid < 0 ? PGHA_EXIT_POSTGRESQL : supervise_run(pid, environment->lease ? &watch : NULL);
+	if (pid < 0)
+		return PGHA_EXIT_POSTGRESQL;
+	int status = supervise_run(pid, environment->lease ? &watch : NULL);
+	tell_control(entrypoint);
+	return status;
 }
 
 static int stopped_status(const struct entrypoint *entrypoint)
