@@ -810,9 +810,9 @@ static int run(struct entrypoint *entrypoint)
 			return stopped_status(entrypoint);
 		if (environment->rewind)
 			tell_rejoin(entrypoint, ENTRYPOINT_REJOIN_MOVED_ASIDE,
-				    "%s; its data directory is kept as %s in its volume and it was copied again from the "
-				    "primary at %s:%d",
-				    entrypoint->failure, aside, environment->primary_hosts[primary], environment->primary_port);
+				    "its data directory is kept as %s in its volume and it was copied again from the primary "
+				    "at %s:%d, since %s",
+				    aside, environment->primary_hosts[primary], environment->primary_port, entrypoint->failure);
 		break;
 	case ENTRYPOINT_START:
 	case ENTRYPOINT_REFUSE:

@@ -50,6 +50,8 @@
 #define ANNOTATION_TIMELINE "pgha.io/timeline"
 #define ANNOTATION_PARAMETERS "pgha.io/parameters"
 #define ANNOTATION_STATE "pgha.io/state"
+/* on a claim: what pgha-entrypoint last kept aside in the volume (a failed rewind), for status */
+#define ANNOTATION_KEPT_ASIDE "pgha.io/kept-aside"
 
 /* How often the holder renews: see kube_lead and lease.h. */
 #define RENEW_FRACTION LEASE_RENEW_FRACTION
@@ -1597,9 +1599,10 @@ static void kube_start(struct kube_platform *kube, struct actor *actor, const st
 /* pgha-entrypoint wrote beside the data directory what the rejoin of member index came
  * to (rewound, or moved aside and copied again); the member answers now, and pghad reads
  * it through it, since a pod's log is out of its reach. */
-static void kube_report_rejoin(struct actor *actor, const struct cluster_config *cluster, int index)
+static void kube_report_rejoin(struct kube_platform *kube, struct actor *actor, const struct cluster_config *cluster,
+			       int index)
 {
-	char *account = NULL, sentence[768];
+	char *account = NULL, sentence[768], why[512];
 
 	actor_statement_with(actor, cluster, index, "reading what pgha-entrypoint did to rejoin", NULL, NULL,
 			   "SELECT pg_catalog.pg_read_file(pg_catalog.current_setting('data_directory') || '"
@@ -1610,9 +1613,22 @@ static void kube_report_rejoin(struct actor *actor, const struct cluster_config 
 	case ENTRYPOINT_REJOIN_CLONED:
 		actor_report(actor, LOG_LEVEL_NOTICE, cluster->name, index, "rejoin finished: %s", sentence);
 		break;
-	case ENTRYPOINT_REJOIN_MOVED_ASIDE:
+	case ENTRYPOINT_REJOIN_MOVED_ASIDE: {
 		actor_report(actor, LOG_LEVEL_WARNING, cluster->name, index, "rejoin failed: %s", sentence);
+		/* the member's claim keeps it, shown in status (kept_aside) until the next one:
+		 * its last event is soon another */
+		char stamp[32];
+		time_t now = time(NULL);
+		struct tm utc;
+		gmtime_r(&now, &utc);
+		strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
+		char *text = xasprintf("%s: %s", stamp, sentence);
+		if (!annotate_claim(kube, cluster, index, jsonpack("{s:s}", ANNOTATION_KEPT_ASIDE, text), why, sizeof why))
+			actor_report(actor, LOG_LEVEL_WARNING, cluster->name, index,
+				     "cannot record on its volume claim what was kept aside: %s", why);
+		free(text);
 		break;
+	}
 	case ENTRYPOINT_REJOIN_UNKNOWN:
 		actor_report(actor, LOG_LEVEL_NOTICE, cluster->name, index,
 		       "rejoin finished: its pod answers, but pgha-entrypoint left no account of what it did; see its "
@@ -1879,7 +1895,7 @@ static bool kube_over(struct platform *platform, struct actor *actor, const stru
 		return false;
 	}
 	if (operation->kind == OPERATION_REJOIN && !operation->stopping) {
-		kube_report_rejoin(actor, cluster, operation->index);
+		kube_report_rejoin(kube_of(platform), actor, cluster, operation->index);
 		return true;
 	}
 	return false;
@@ -1950,6 +1966,18 @@ static void kube_cluster_status(const struct platform *platform, const struct cl
 	json_object_set_new(reply, "lease",
 			    jsonpack("{s:s+, s:s, s:b}", "name", "pgha-", cluster->name, "holder",
 				     kube_lease_holder(kube, cluster->name), "held", kube_lease_held(kube, cluster->name)));
+	/* each member: what pgha-entrypoint last kept aside in its volume, "" when nothing */
+	size_t i;
+	json_t *member;
+	json_array_foreach(json_object_get(reply, "members"), i, member) {
+		const char *name = json_string_value(json_object_get(member, "name"));
+		size_t length = strlen(cluster->name);
+		const json_t *claim = NULL;
+		if (name && strncmp(name, cluster->name, length) == 0 && name[length] == '-')
+			claim = member_claim(kube, cluster->name, atoi(name + length + 1));
+		const char *kept = claim ? object_annotation(claim, ANNOTATION_KEPT_ASIDE) : NULL;
+		json_object_set_new(member, "kept_aside", jsonpack_text(kept ? kept : ""));
+	}
 }
 
 static const char *kube_refusal(struct platform *platform, enum failover_kind kind)
