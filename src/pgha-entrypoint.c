@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -631,10 +632,11 @@ static void tell_control(const struct entrypoint *entrypoint)
 	char *controldata = bindir_program(entrypoint->bindir, "pg_controldata");
 	const char *const argv[] = {controldata, "-D", entrypoint->environment.data, NULL};
 	const char *const c_locale[] = {"LC_ALL=C", NULL};
-	struct proc_result result;
+	struct proc_result result = {0};
 	struct entrypoint_control control;
 
-	path = path && path[0] ? path : ENTRYPOINT_TERMINATION_PATH;
+	bool explicit = path && path[0];
+	path = explicit ? path : ENTRYPOINT_TERMINATION_PATH;
 	bool read = proc_run(argv, c_locale, NULL, CONTROLDATA_TIMEOUT_MS, &result) && proc_result_succeeded(&result) &&
 		    entrypoint_parse_controldata(result.output, &control);
 	proc_result_free(&result);
@@ -645,15 +647,20 @@ static void tell_control(const struct entrypoint *entrypoint)
 		return;
 	}
 	char *message = entrypoint_render_control(&control);
-	FILE *file = fopen(path, "w");
-	if (!file || fputs(message, file) < 0 || fclose(file) != 0) {
-		if (file)
-			fclose(file);
+	/* kubelet makes the default path (a file it mounts); outside a container it is absent
+	 * and nothing is created in /dev */
+	int descriptor = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | (explicit ? O_CREAT : 0), 0644);
+	size_t length = strlen(message);
+	if (descriptor < 0 && errno == ENOENT && !explicit)
+		log_info("no %s (not in a container): no termination message", path);
+	else if (descriptor < 0 || write(descriptor, message, length) != (ssize_t)length) {
 		log_warning("cannot write the termination message to %s: %m", path);
 	} else {
 		message[strcspn(message, "\n")] = '\0';
 		log_info("termination message: %s", message);
 	}
+	if (descriptor >= 0)
+		close(descriptor);
 	free(message);
 }
 
