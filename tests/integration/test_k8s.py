@@ -426,9 +426,11 @@ def test_switchover_to_a_named_member_loses_nothing_and_the_old_primary_streams_
     gap = write_gap(writer, asked)
     # for the record (timings are benchmarks, not assertions: bench/k8s-switchover)
     print(f"switchover write gap: {gap:.3f} s", file=sys.stderr)
-    if os.environ.get("PGHA_BENCH_GAPS"):
-        with open(os.environ["PGHA_BENCH_GAPS"], "a") as out:
-            out.write(f"{gap:.3f}\n")
+    if os.environ.get("PGHA_BENCH_SWITCHOVER"):
+        took = re.search(r"completed in (\d+) ms", result.stdout)
+        with open(os.environ["PGHA_BENCH_SWITCHOVER"], "a") as out:
+            out.write(json.dumps({"gap_s": round(gap, 3), "completed_ms": int(took.group(1)) if took else None})
+                      + "\n")
     acknowledged = set(writer.acknowledged())
     rows = {row[0] for row in k8s.sql("test-2", "SELECT id FROM failover_writer")}
     assert acknowledged - rows == set(), f"{len(acknowledged - rows)} acknowledged commits lost"
