@@ -83,9 +83,10 @@ class Cluster:
         self._passfile = None
 
     def start_daemon(self, name="pghad", lease_seconds=4, env=None, cluster_extra="", replicas=REPLICAS,
-                     isolation_seconds=10, loop_interval_ms=300):
+                     isolation_seconds=10, loop_interval_ms=300, parameters=""):
         daemon = pgharness.Pghad(self.workdir, k8s_config(self.workdir, self.namespace, self.kubeconfig, self.port,
                                                           lease_seconds, name=name, cluster_extra=cluster_extra,
+                                                          parameters=parameters,
                                                           replicas=replicas, isolation_seconds=isolation_seconds,
                                                           loop_interval_ms=loop_interval_ms),
                                  name=name, env={"PGHA_IDENTITY": name, **(env or {})}, account=self.account)
@@ -461,6 +462,46 @@ def test_switchover_to_a_named_member_loses_nothing_and_the_old_primary_streams_
     assert k8s.rw_member() == ["test-2"]
     assert "switchover from test-0 to test-2 completed" in cluster["failover"]["last"], cluster["failover"]
     assert "moved aside" not in daemon.log_text(mark)
+
+
+@agent_only("stops the target's WAL receiver by the pid PostgreSQL reports, a container's pid on a real node")
+def test_a_switchover_whose_target_does_not_receive_the_shutdown_checkpoint_is_abandoned(k8s):
+    """test-2's WAL receiver is frozen (SIGSTOP): test-0 shuts down cleanly for the
+    switchover, but its WAL sender gives test-2 up (wal_sender_timeout) and test-2 never
+    receives the shutdown checkpoint. test-2 is never promoted: the switchover is abandoned
+    and test-0 runs as the primary again."""
+    # long enough for the request to be checked while test-2 still counts as synchronous
+    # (its sender waits that long for it), short enough to end test-0's shutdown before
+    # the switchover's 30 s
+    daemon = k8s.start_daemon(parameters='wal_sender_timeout = "15s";')
+    k8s.wait_healthy()
+    pgharness.wait_until(lambda: k8s.sql("test-0", "SHOW wal_sender_timeout", check=False) == [("15s",)], timeout=60,
+                         what="wal_sender_timeout applied on test-0")
+    receiver = k8s.sql("test-2", "SELECT pid FROM pg_stat_wal_receiver")[0][0]
+    old_pod = k8s.pods()["postgres-test-0"]
+    mark = daemon.log_mark()
+    os.kill(receiver, signal.SIGSTOP)
+    try:
+        k8s.sql("test-0", "CREATE TABLE t (v text); INSERT INTO t VALUES ('acknowledged by test-1')")
+        result = pghactl(k8s, "switchover", "test", "--to", "test-2")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "abandoned" in result.stdout + result.stderr, result.stdout + result.stderr
+    finally:
+        os.kill(receiver, signal.SIGCONT)
+    log = daemon.log_text(mark)
+    assert "[test-2] promote" not in log, log
+    assert "switchover from test-0 abandoned" in log, log
+    # test-0 did shut down cleanly (not fenced), then was started again in a new pod
+    assert "[test-0] switchover: its self-fence watch shuts it down cleanly" in log, log
+    assert "[test-0] fence" not in log, log
+    assert "PostgreSQL (pid" in pod_log(k8s, old_pod) and "shut down cleanly for a switchover" in pod_log(k8s, old_pod)
+    daemon.wait_for_log(r"\[test-0\] start", timeout=60, since=mark)
+    # test-0 runs as the primary again, and the cluster heals around it
+    cluster = k8s.wait_healthy(timeout=120, after=k8s.iteration_mark())
+    members = {member["name"]: member for member in cluster["members"]}
+    assert members["test-0"]["role"] == "primary", members
+    assert k8s.rw_member() == ["test-0"]
+    assert k8s.sql("test-0", "SELECT v FROM t") == [("acknowledged by test-1",)]
 
 
 @agent_only("removes a WAL segment from the member's volume directory on the agent's node")
