@@ -671,6 +671,61 @@ enum entrypoint_rejoin entrypoint_parse_rejoin(const char *content, char *senten
 	return ENTRYPOINT_REJOIN_UNKNOWN;
 }
 
+/* ---- pg_control in the termination message ---- */
+
+/* The value after "label:" in pg_controldata's output, blanks skipped; NULL when absent. */
+static const char *controldata_value(const char *output, const char *label)
+{
+	const char *line = strstr(output, label);
+	if (!line)
+		return NULL;
+	line += strlen(label);
+	return line + strspn(line, " \t");
+}
+
+bool entrypoint_parse_controldata(const char *output, struct entrypoint_control *control)
+{
+	*control = (struct entrypoint_control){0};
+	if (!output)
+		return false;
+	const char *location = controldata_value(output, "Latest checkpoint location:");
+	const char *state = controldata_value(output, "Database cluster state:");
+	const char *timeline = controldata_value(output, "Latest checkpoint's TimeLineID:");
+	control->checkpoint_lsn = location ? pg_lsn_parse(location) : 0;
+	if (!control->checkpoint_lsn || !state || !timeline)
+		return false;
+	control->shut_down = strncmp(state, "shut down\n", 10) == 0;
+	control->timeline = (uint32_t)strtoul(timeline, NULL, 10);
+	return control->timeline > 0;
+}
+
+#define CONTROL_PREFIX "pgha-entrypoint pg_control: "
+
+char *entrypoint_render_control(const struct entrypoint_control *control)
+{
+	char lsn[32];
+	pg_lsn_format(lsn, sizeof lsn, control->checkpoint_lsn);
+	return xasprintf(CONTROL_PREFIX "state=%s checkpoint=%s timeline=%u\n",
+			 control->shut_down ? "shut-down" : "not-shut-down", lsn, control->timeline);
+}
+
+bool entrypoint_parse_control(const char *message, struct entrypoint_control *control)
+{
+	char state[32], lsn[32];
+	unsigned timeline;
+
+	*control = (struct entrypoint_control){0};
+	if (!message || strncmp(message, CONTROL_PREFIX, strlen(CONTROL_PREFIX)) != 0 ||
+	    sscanf(message + strlen(CONTROL_PREFIX), "state=%31s checkpoint=%31s timeline=%u", state, lsn, &timeline) != 3)
+		return false;
+	if (strcmp(state, "shut-down") != 0 && strcmp(state, "not-shut-down") != 0)
+		return false;
+	control->shut_down = strcmp(state, "shut-down") == 0;
+	control->checkpoint_lsn = pg_lsn_parse(lsn);
+	control->timeline = (uint32_t)timeline;
+	return control->checkpoint_lsn != 0 && timeline > 0;
+}
+
 /* ---- the files ---- */
 
 char *entrypoint_render_settings(const struct entrypoint_environment *environment, const char *socket_dir)

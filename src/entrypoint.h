@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "datadir.h"
@@ -133,6 +134,27 @@ char *entrypoint_render_rejoin(enum entrypoint_rejoin outcome, const char *sente
 /* The outcome content tells (NULL: UNKNOWN), and its sentence in sentence: the first
  * line, control characters replaced ("" when UNKNOWN). */
 enum entrypoint_rejoin entrypoint_parse_rejoin(const char *content, char *sentence, size_t sentence_size);
+
+/* What pg_control says once PostgreSQL has exited: pgha-entrypoint puts it in the
+ * container's termination message (the pod's status keeps it, containerStatuses[].state
+ * .terminated.message), where pghad reads it as the local platform reads pg_controldata:
+ * a switchover's old primary has shut down cleanly, and at which checkpoint. */
+struct entrypoint_control {
+	bool shut_down;          /* "Database cluster state: shut down": nothing written after */
+	uint64_t checkpoint_lsn; /* latest checkpoint location */
+	uint32_t timeline;       /* latest checkpoint's TimeLineID */
+};
+
+/* Where the message goes without PGHA_TERMINATION_MESSAGE_PATH: Kubernetes's default
+ * terminationMessagePath. */
+#define ENTRYPOINT_TERMINATION_PATH "/dev/termination-log"
+
+/* Pure: pg_controldata's output (LC_ALL=C) read; false when it holds no checkpoint. */
+bool entrypoint_parse_controldata(const char *output, struct entrypoint_control *control);
+/* The termination message for control: one line. A new string. */
+char *entrypoint_render_control(const struct entrypoint_control *control);
+/* Pure: a termination message read; false when it is not one pgha-entrypoint wrote. */
+bool entrypoint_parse_control(const char *message, struct entrypoint_control *control);
 
 /* The settings pgha-entrypoint owns, pgha.conf; socket_dir is the Unix socket directory
  * chosen ("" for none). A new string. */

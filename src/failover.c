@@ -711,6 +711,14 @@ static bool wait_catch_up(struct context *context)
 		    name_of(context->cluster, context->step->next.failover.from).text);
 		return false;
 	}
+	if (!old->shut_down) {
+		/* its pg_control (read by the platform: pg_controldata, a pod's termination
+		 * message) does not say it shut down cleanly: there is no checkpoint to wait for */
+		say(context->step->waiting, sizeof context->step->waiting,
+		    "switchover: waiting for %s's shutdown checkpoint: its pg_control does not say it shut down cleanly",
+		    old->name);
+		return false;
+	}
 	if (is_standby(target))
 		pg_lsn_format(have, sizeof have, observation_position(target));
 	pg_lsn_format(need, sizeof need, old->checkpoint_lsn);

@@ -209,6 +209,11 @@ static _Noreturn void run(const struct fencewatch_config *config, pid_t parent)
 				    "self-fence: PostgreSQL must stop now: %s", why);
 			_exit(FENCEWATCH_EXIT_STOP);
 		}
+		if (verdict == SELFFENCE_DEMOTE) {
+			log_message(LOG_LEVEL_NOTICE, config->cluster, config->member,
+				    "self-fence: PostgreSQL shuts down cleanly now: %s", why);
+			_exit(FENCEWATCH_EXIT_DEMOTE);
+		}
 		long long unheard = seen.now_ms - (watch.api_reached_ms > 0 ? watch.api_reached_ms : seen.now_ms);
 		if (memory.primary && seen.streaming > 0 && unheard >= config->isolation_ms && !watch.isolation_told) {
 			log_message(LOG_LEVEL_NOTICE, config->cluster, config->member,

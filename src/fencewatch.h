@@ -9,6 +9,8 @@
 
 /* The watch's exit status that asks the supervisor for an immediate shutdown. */
 #define FENCEWATCH_EXIT_STOP 86
+/* ... and the one that asks for a clean (fast) shutdown: a switchover demotes this primary. */
+#define FENCEWATCH_EXIT_DEMOTE 87
 /* Time between two rounds of checks. */
 #define FENCEWATCH_INTERVAL_MS 1000
 
@@ -25,7 +27,8 @@ struct fencewatch_config {
 
 /* Forks the watch (its credentials are the pod's service account, see k8s.h); the child
  * never returns: it ends with FENCEWATCH_EXIT_STOP once PostgreSQL must stop (why
- * logged), and dies with its parent. Every request is bounded: a round lasts at most a
+ * logged), with FENCEWATCH_EXIT_DEMOTE once a switchover asks for its clean shutdown,
+ * and dies with its parent. Every request is bounded: a round lasts at most a
  * few seconds whatever the peers do, and the parent, which only waits for it, is never
  * held. The pid, -1 (logged) when it cannot be forked. */
 pid_t fencewatch_start(const struct fencewatch_config *config);

@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -33,6 +34,8 @@
 #define COPY_TIMEOUT_MS (6 * 60 * 60 * 1000)
 /* One round of asking every host of PGHA_PRIMARY_HOST whether it is the primary. */
 #define PROBE_TIMEOUT_MS 5000
+/* pg_controldata, after PostgreSQL exited */
+#define CONTROLDATA_TIMEOUT_MS 10000
 /* Where unix_socket_directories points when PGHA_SOCKET_DIR is unset, if it can. */
 #define DEFAULT_SOCKET_DIR "/var/run/postgresql"
 /* How much of a failed program's output is logged: its last lines, where the error is. */
@@ -619,6 +622,48 @@ static bool write_settings(struct entrypoint *entrypoint, const struct entrypoin
 	return written;
 }
 
+/* PostgreSQL has exited: what pg_control says of it goes into the container's
+ * termination message (entrypoint.h), so that pghad, which cannot read the volume, knows
+ * whether it shut down cleanly and at which checkpoint (a switchover waits for its target
+ * to have that checkpoint). Bounded; nothing is written when pg_control cannot be read. */
+static void tell_control(const struct entrypoint *entrypoint)
+{
+	const char *path = getenv("PGHA_TERMINATION_MESSAGE_PATH");
+	char *controldata = bindir_program(entrypoint->bindir, "pg_controldata");
+	const char *const argv[] = {controldata, "-D", entrypoint->environment.data, NULL};
+	const char *const c_locale[] = {"LC_ALL=C", NULL};
+	struct proc_result result = {0};
+	struct entrypoint_control control;
+
+	bool explicit = path && path[0];
+	path = explicit ? path : ENTRYPOINT_TERMINATION_PATH;
+	bool read = proc_run(argv, c_locale, NULL, CONTROLDATA_TIMEOUT_MS, &result) && proc_result_succeeded(&result) &&
+		    entrypoint_parse_controldata(result.output, &control);
+	proc_result_free(&result);
+	free(controldata);
+	if (!read) {
+		log_warning("cannot read pg_control of %s after PostgreSQL ended: no termination message",
+			    entrypoint->environment.data);
+		return;
+	}
+	char *message = entrypoint_render_control(&control);
+	/* kubelet makes the default path (a file it mounts); outside a container it is absent
+	 * and nothing is created in /dev */
+	int descriptor = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | (explicit ? O_CREAT : 0), 0644);
+	size_t length = strlen(message);
+	if (descriptor < 0 && errno == ENOENT && !explicit)
+		log_info("no %s (not in a container): no termination message", path);
+	else if (descriptor < 0 || write(descriptor, message, length) != (ssize_t)length) {
+		log_warning("cannot write the termination message to %s: %m", path);
+	} else {
+		message[strcspn(message, "\n")] = '\0';
+		log_info("termination message: %s", message);
+	}
+	if (descriptor >= 0)
+		close(descriptor);
+	free(message);
+}
+
 static pid_t start_fencewatch(void *context)
 {
 	return fencewatch_start(context);
@@ -648,7 +693,7 @@ static int run_postgres(struct entrypoint *entrypoint)
 		.local = {.host = local_host, .port = environment->port, .user = ENTRYPOINT_SUPERUSER,
 			  .dbname = "postgres", .passfile = entrypoint->passfile}};
 	struct supervise_watch watch = {.start = start_fencewatch, .context = &fence,
-					.stop_status = FENCEWATCH_EXIT_STOP};
+					.stop_status = FENCEWATCH_EXIT_STOP, .demote_status = FENCEWATCH_EXIT_DEMOTE};
 
 	/* PostgreSQL refuses a data directory open to more than u=rwx,g=rx; a kubelet that
 	 * applies the pod's fsGroup to the volume at each mount makes it g+rwx (setgid) */
@@ -672,7 +717,11 @@ static int run_postgres(struct entrypoint *entrypoint)
 	if (pid >= 0)
 		log_info("PostgreSQL started (pid %d): %s -D %s", (int)pid, postgres, entrypoint->environment.data);
 	free(postgres);
-	return pid < 0 ? PGHA_EXIT_POSTGRESQL : supervise_run(pid, environment->lease ? &watch : NULL);
+	if (pid < 0)
+		return PGHA_EXIT_POSTGRESQL;
+	int status = supervise_run(pid, environment->lease ? &watch : NULL);
+	tell_control(entrypoint);
+	return status;
 }
 
 static int stopped_status(const struct entrypoint *entrypoint)
@@ -768,9 +817,9 @@ static int run(struct entrypoint *entrypoint)
 			return stopped_status(entrypoint);
 		if (environment->rewind)
 			tell_rejoin(entrypoint, ENTRYPOINT_REJOIN_MOVED_ASIDE,
-				    "%s; its data directory is kept as %s in its volume and it was copied again from the "
-				    "primary at %s:%d",
-				    entrypoint->failure, aside, environment->primary_hosts[primary], environment->primary_port);
+				    "its data directory is kept as %s in its volume and it was copied again from the primary "
+				    "at %s:%d, since %s",
+				    aside, environment->primary_hosts[primary], environment->primary_port, entrypoint->failure);
 		break;
 	case ENTRYPOINT_START:
 	case ENTRYPOINT_REFUSE:

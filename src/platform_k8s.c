@@ -50,6 +50,8 @@
 #define ANNOTATION_TIMELINE "pgha.io/timeline"
 #define ANNOTATION_PARAMETERS "pgha.io/parameters"
 #define ANNOTATION_STATE "pgha.io/state"
+/* on a claim: what pgha-entrypoint last kept aside in the volume (a failed rewind), for status */
+#define ANNOTATION_KEPT_ASIDE "pgha.io/kept-aside"
 
 /* How often the holder renews: see kube_lead and lease.h. */
 #define RENEW_FRACTION LEASE_RENEW_FRACTION
@@ -385,6 +387,22 @@ static bool containers_ended(const json_t *status)
 	return true;
 }
 
+/* An ended container's termination message, as pgha-entrypoint writes it (what pg_control
+ * says once PostgreSQL exited): whether it shut down cleanly, at which checkpoint. */
+static void read_termination(const json_t *status, struct member_observation *member)
+{
+	const json_t *container = json_array_get(json_object_get(status, "containerStatuses"), 0);
+	const char *message = json_string_value(
+		json_object_get(json_object_get(json_object_get(container, "state"), "terminated"), "message"));
+	struct entrypoint_control control;
+
+	if (!entrypoint_parse_control(message, &control))
+		return;
+	member->shut_down = control.shut_down;
+	member->checkpoint_lsn = control.checkpoint_lsn;
+	member->timeline = control.timeline;
+}
+
 /* The parameters the configuration asks for, as the text a claim's annotation keeps. */
 static char *parameters_text(const struct cluster_config *cluster)
 {
@@ -450,6 +468,7 @@ void kube_observe_cluster(struct kube_platform *kube, const struct cluster_confi
 			member->postmaster = 1;
 			member->postmaster_exited = true;
 			snprintf(member->error, sizeof member->error, "its pod's container ended (%s)", phase);
+			read_termination(status, member);
 		} else if (deleting) {
 			/* it is going away: it serves nothing, but its container may run until its
 			 * kubelet reports it ended and removes the pod, which a kubelet cut off from
@@ -903,6 +922,20 @@ bool kube_may_act(struct kube_platform *kube, const char *cluster, char *why, si
 	return false;
 }
 
+/* Whether the state this pghad holds on cluster's Lease has a switchover from member
+ * index in its demote phase: that member's pod shuts itself down cleanly once its self-fence
+ * watch reads it (selffence.h). */
+static bool kube_demoting(struct kube_platform *kube, const char *cluster, int index)
+{
+	struct lease_cache *lease = lease_for(kube, cluster);
+	struct cluster_state state;
+	char why[256];
+
+	return lease->held && lease->object && state_of_lease(lease, &state, why, sizeof why) &&
+	       state.failover.kind == FAILOVER_SWITCHOVER && state.failover.phase == PHASE_DEMOTE &&
+	       state.failover.from == index;
+}
+
 bool kube_save_state(struct kube_platform *kube, const struct cluster_config *cluster,
 		     const struct cluster_state *state, char *why, size_t why_size)
 {
@@ -1083,12 +1116,14 @@ bool kube_create_member(struct kube_platform *kube, const struct cluster_config 
 
 	json_t *container = jsonpack(
 		"{s:s, s:s, s:[s], s:[{s:s, s:i, s:s}], s:o, s:[{s:s, s:s}, {s:s, s:s, s:b}, {s:s, s:s, s:b}],"
-		" s:{s:{s:i}, s:i, s:i}}",
+		" s:{s:{s:i}, s:i, s:i}, s:s, s:s}",
 		"name", "postgres", "image", kube->config->platform.kubernetes.image, "command", "pgha-entrypoint", "ports",
 		"name", "postgresql", "containerPort", cluster->port, "protocol", "TCP", "env", environment,
 		"volumeMounts", "name", "pgdata", "mountPath", DATA_MOUNT, "name", "secrets", "mountPath", SECRETS_MOUNT,
 		"readOnly", 1, "name", "service-account", "mountPath", SERVICE_ACCOUNT_MOUNT, "readOnly", 1, "readinessProbe", "tcpSocket", "port", cluster->port, "periodSeconds", 2,
-		"failureThreshold", 1);
+		"failureThreshold", 1,
+		/* pgha-entrypoint writes what pg_control says there once PostgreSQL ends (entrypoint.h) */
+		"terminationMessagePath", ENTRYPOINT_TERMINATION_PATH, "terminationMessagePolicy", "File");
 	/* PostgreSQL runs as the image's postgres user (uid 999 in Debian's and the official
 	 * images); fsGroup makes the volume and the secret files (0440) its group's */
 	/* the token as the ServiceAccount admission plugin would project it (automount is off,
@@ -1564,9 +1599,10 @@ static void kube_start(struct kube_platform *kube, struct actor *actor, const st
 /* pgha-entrypoint wrote beside the data directory what the rejoin of member index came
  * to (rewound, or moved aside and copied again); the member answers now, and pghad reads
  * it through it, since a pod's log is out of its reach. */
-static void kube_report_rejoin(struct actor *actor, const struct cluster_config *cluster, int index)
+static void kube_report_rejoin(struct kube_platform *kube, struct actor *actor, const struct cluster_config *cluster,
+			       int index)
 {
-	char *account = NULL, sentence[768];
+	char *account = NULL, sentence[768], why[512];
 
 	actor_statement_with(actor, cluster, index, "reading what pgha-entrypoint did to rejoin", NULL, NULL,
 			   "SELECT pg_catalog.pg_read_file(pg_catalog.current_setting('data_directory') || '"
@@ -1577,9 +1613,22 @@ static void kube_report_rejoin(struct actor *actor, const struct cluster_config 
 	case ENTRYPOINT_REJOIN_CLONED:
 		actor_report(actor, LOG_LEVEL_NOTICE, cluster->name, index, "rejoin finished: %s", sentence);
 		break;
-	case ENTRYPOINT_REJOIN_MOVED_ASIDE:
+	case ENTRYPOINT_REJOIN_MOVED_ASIDE: {
 		actor_report(actor, LOG_LEVEL_WARNING, cluster->name, index, "rejoin failed: %s", sentence);
+		/* the member's claim keeps it, shown in status (kept_aside) until the next one:
+		 * its last event is soon another */
+		char stamp[32];
+		time_t now = time(NULL);
+		struct tm utc;
+		gmtime_r(&now, &utc);
+		strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
+		char *text = xasprintf("%s: %s", stamp, sentence);
+		if (!annotate_claim(kube, cluster, index, jsonpack("{s:s}", ANNOTATION_KEPT_ASIDE, text), why, sizeof why))
+			actor_report(actor, LOG_LEVEL_WARNING, cluster->name, index,
+				     "cannot record on its volume claim what was kept aside: %s", why);
+		free(text);
 		break;
+	}
 	case ENTRYPOINT_REJOIN_UNKNOWN:
 		actor_report(actor, LOG_LEVEL_NOTICE, cluster->name, index,
 		       "rejoin finished: its pod answers, but pgha-entrypoint left no account of what it did; see its "
@@ -1622,6 +1671,21 @@ static bool kube_act(struct platform *platform, struct actor *actor, const struc
 		kube_start(kube, actor, cluster, action->member, OPERATION_START, member && !member->standby_signal, -1);
 		break;
 	case ACTION_STOP:
+		if (kube_demoting(kube, name, action->member)) {
+			/* a switchover's old primary: deleting its pod would be an immediate shutdown
+			 * (a kubelet's SIGTERM), after which its standbys may miss what it wrote last.
+			 * The state on the Lease, written before this, tells its self-fence watch
+			 * to shut it down cleanly (a fast shutdown sends the standbys everything up to
+			 * its shutdown checkpoint); its container then ends with pg_control's
+			 * checkpoint in its termination message, which the switchover waits for its
+			 * target to have. Its pod stays until then: only the pod is read. */
+			actor_begin(actor, name, action->member, OPERATION_STOP, -1);
+			actor_report(actor, LOG_LEVEL_NOTICE, name, action->member,
+				     "switchover: its self-fence watch shuts it down cleanly, as the state on the Lease "
+				     "asks; its pod ends with its shutdown checkpoint in its termination message");
+			break;
+		}
+		/* fall through */
 	case ACTION_RESTART:
 		if (kube_delete_member(kube, cluster, action->member, -1, why, sizeof why))
 			actor_begin(actor, name, action->member, action->type == ACTION_STOP ? OPERATION_STOP : OPERATION_RESTART,
@@ -1831,7 +1895,7 @@ static bool kube_over(struct platform *platform, struct actor *actor, const stru
 		return false;
 	}
 	if (operation->kind == OPERATION_REJOIN && !operation->stopping) {
-		kube_report_rejoin(actor, cluster, operation->index);
+		kube_report_rejoin(kube_of(platform), actor, cluster, operation->index);
 		return true;
 	}
 	return false;
@@ -1902,14 +1966,24 @@ static void kube_cluster_status(const struct platform *platform, const struct cl
 	json_object_set_new(reply, "lease",
 			    jsonpack("{s:s+, s:s, s:b}", "name", "pgha-", cluster->name, "holder",
 				     kube_lease_holder(kube, cluster->name), "held", kube_lease_held(kube, cluster->name)));
+	/* each member: what pgha-entrypoint last kept aside in its volume, "" when nothing */
+	size_t i;
+	json_t *member;
+	json_array_foreach(json_object_get(reply, "members"), i, member) {
+		const char *name = json_string_value(json_object_get(member, "name"));
+		size_t length = strlen(cluster->name);
+		const json_t *claim = NULL;
+		if (name && strncmp(name, cluster->name, length) == 0 && name[length] == '-')
+			claim = member_claim(kube, cluster->name, atoi(name + length + 1));
+		const char *kept = claim ? object_annotation(claim, ANNOTATION_KEPT_ASIDE) : NULL;
+		json_object_set_new(member, "kept_aside", jsonpack_text(kept ? kept : ""));
+	}
 }
 
 static const char *kube_refusal(struct platform *platform, enum failover_kind kind)
 {
 	(void)platform;
-	if (kind == FAILOVER_SWITCHOVER)
-		return "switchover is not implemented on kubernetes yet (it needs the old primary's shutdown "
-		       "checkpoint, which only its pod can read); use failover --to MEMBER";
+	(void)kind;
 	return NULL;
 }
 

@@ -61,6 +61,14 @@ enum selffence_verdict selffence_decide(const struct selffence_config *config,
 			snprintf(why, why_size, "the cluster's state on the Lease names member %d as the primary", who);
 		return SELFFENCE_STOP;
 	}
+	if (observation->lease.known && observation->lease.failover && observation->lease.demoting &&
+	    observation->lease.from == config->member) {
+		snprintf(why, why_size,
+			 "the cluster's state on the Lease has a switchover to member %d in its demote phase: a clean "
+			 "shutdown sends the standbys everything this primary wrote",
+			 observation->lease.to);
+		return SELFFENCE_DEMOTE;
+	}
 	long long alone = now - memory->reached_ms;
 	if (alone >= config->isolation_ms) {
 		snprintf(why, why_size,

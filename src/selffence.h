@@ -57,11 +57,16 @@ struct selffence_config {
 enum selffence_verdict {
 	SELFFENCE_KEEP,
 	SELFFENCE_STOP,
+	SELFFENCE_DEMOTE, /* a clean (fast) shutdown: the Lease's switchover demotes this primary */
 };
 
 /* Pure: whether PostgreSQL must stop now, why in why. Only a member running as the
  * primary (or last seen so while its PostgreSQL does not answer) is ever stopped; the
- * isolation clock starts when it is first seen as the primary. memory is updated. */
+ * isolation clock starts when it is first seen as the primary. memory is updated.
+ * SELFFENCE_DEMOTE when the Lease's switchover is in its clean demote phase from this
+ * member: pghad asks the old primary's shutdown that way, since deleting its pod would
+ * be an immediate one (a kubelet's SIGTERM), which sends its standbys nothing more. A
+ * reason to stop at once (the pod deleted) comes first. */
 enum selffence_verdict selffence_decide(const struct selffence_config *config,
 					const struct selffence_observation *observation,
 					struct selffence_memory *memory, char *why, size_t why_size);

@@ -154,6 +154,11 @@ bool supervise_watch_stops(const struct supervise_watch *watch, int wait_status)
 	return watch && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == watch->stop_status;
 }
 
+bool supervise_watch_demotes(const struct supervise_watch *watch, int wait_status)
+{
+	return watch && watch->demote_status && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == watch->demote_status;
+}
+
 static pid_t start_watch(const struct supervise_watch *watch)
 {
 	return watch && watch->start ? watch->start(watch->context) : -1;
@@ -164,6 +169,7 @@ int supervise_run(pid_t postmaster, const struct supervise_watch *watch)
 	sigset_t signals;
 	long long stop_ms = 0, killed_ms = 0;
 	const char *received_stop = NULL; /* what asked for the immediate shutdown */
+	bool demoting = false;            /* a clean shutdown was asked (a switchover) */
 	pid_t watcher;
 
 	sigemptyset(&signals);
@@ -189,6 +195,11 @@ int supervise_run(pid_t postmaster, const struct supervise_watch *watch)
 							   (int)postmaster);
 					}
 					kill(postmaster, SIGQUIT);
+				} else if (supervise_watch_demotes(watch, status) && !received_stop) {
+					demoting = true;
+					log_notice("switchover: clean shutdown of PostgreSQL (SIGINT, a fast shutdown, to pid %d)",
+						   (int)postmaster);
+					kill(postmaster, SIGINT);
 				} else if (!received_stop) {
 					log_warning("the self-fence watch (pid %d) ended with status %d: started again",
 						    (int)pid, supervise_exit_status(status));
@@ -203,6 +214,9 @@ int supervise_run(pid_t postmaster, const struct supervise_watch *watch)
 				log_notice("PostgreSQL stopped %.3f s after %s%s (status %d)",
 					   (double)(monotonic_ms() - stop_ms) / 1000, received_stop,
 					   killed_ms ? ", killed" : "", exit_status);
+			else if (demoting)
+				log_notice("PostgreSQL (pid %d) shut down cleanly for a switchover, status %d", (int)postmaster,
+					   exit_status);
 			else
 				log_notice("PostgreSQL (pid %d) ended with status %d", (int)postmaster, exit_status);
 			if (watcher > 0) {

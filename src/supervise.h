@@ -40,16 +40,21 @@ pid_t supervise_start(const char *const *argv, const char *const *extra_env);
 
 /* A process watching whether postgres must stop at once (fencewatch.h), started with
  * postgres: when it exits with stop_status the supervisor makes an immediate shutdown, as
- * on SIGTERM; when it ends otherwise it is started again. It is killed once the
- * postmaster is gone. Being a process of its own, its requests never hold the reaping. */
+ * on SIGTERM; with demote_status (0: none), a clean one (SIGINT: a fast shutdown, which
+ * sends the standbys all WAL up to its shutdown checkpoint; a SIGTERM still makes it
+ * immediate); when it ends otherwise it is started again. It is killed once the postmaster is gone. Being a
+ * process of its own, its requests never hold the reaping. */
 struct supervise_watch {
 	pid_t (*start)(void *context); /* -1 when it cannot be started */
 	void *context;
 	int stop_status;
+	int demote_status;
 };
 
 /* Pure: whether a watch that ended with wait_status asks for an immediate shutdown. */
 bool supervise_watch_stops(const struct supervise_watch *watch, int wait_status);
+/* Pure: whether it asks for a clean shutdown. */
+bool supervise_watch_demotes(const struct supervise_watch *watch, int wait_status);
 
 /* Runs until the postmaster exits: takes the signals as supervise_action_for says,
  * reaps every child (it is made a child subreaper, so orphans of the postmaster come to

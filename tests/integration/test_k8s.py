@@ -83,9 +83,10 @@ class Cluster:
         self._passfile = None
 
     def start_daemon(self, name="pghad", lease_seconds=4, env=None, cluster_extra="", replicas=REPLICAS,
-                     isolation_seconds=10, loop_interval_ms=300):
+                     isolation_seconds=10, loop_interval_ms=300, parameters=""):
         daemon = pgharness.Pghad(self.workdir, k8s_config(self.workdir, self.namespace, self.kubeconfig, self.port,
                                                           lease_seconds, name=name, cluster_extra=cluster_extra,
+                                                          parameters=parameters,
                                                           replicas=replicas, isolation_seconds=isolation_seconds,
                                                           loop_interval_ms=loop_interval_ms),
                                  name=name, env={"PGHA_IDENTITY": name, **(env or {})}, account=self.account)
@@ -381,6 +382,188 @@ def test_deleting_the_primary_pod_fails_over_without_losing_commits(k8s):
     checked = subprocess.run([promtool, "check", "metrics"], input=metrics.stdout, capture_output=True, text=True,
                              timeout=60)
     assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + checked.stderr
+
+
+def write_gap(writer, since_ns):
+    """The longest time without an acknowledged commit, from the last one before since_ns
+    (time.monotonic_ns()) on, in seconds."""
+    times = []
+    with open(writer.out) as log:
+        for fields in (line.split() for line in log):
+            if fields and fields[0] == "ack":
+                times.append(int(fields[3]))
+    times.sort()
+    before = [ns for ns in times if ns < since_ns]
+    window = before[-1:] + [ns for ns in times if ns >= since_ns]
+    return max((later - earlier for earlier, later in zip(window, window[1:])), default=0) / 1e9
+
+
+def test_switchover_to_a_named_member_loses_nothing_and_the_old_primary_streams_from_it(k8s):
+    """pghactl switchover on kubernetes, a writer committing all along: pghad records the
+    switchover on the Lease; test-0's self-fence watch reads it there and shuts test-0 down
+    cleanly (a fast shutdown, not its pod's deletion, which is an immediate one); its
+    container ends with pg_control's shutdown checkpoint in its termination message, and
+    test-2 is promoted only once it has received that checkpoint. test-0 then rejoins as a
+    standby of test-2."""
+    daemon = k8s.start_daemon()
+    k8s.wait_healthy()
+    assert k8s.rw_member() == ["test-0"]
+    old_pod = k8s.pods()["postgres-test-0"]
+    mark = daemon.log_mark()
+    addresses = [k8s.address(f"test-{index}") for index in range(REPLICAS)]
+    writer = Writer(k8s, addresses)
+    try:
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > 50, timeout=20, what="the writer's first commits")
+        asked = time.monotonic_ns()
+        result = pghactl(k8s, "switchover", "test", "--to", "test-2")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "switchover from test-0 to test-2 completed" in result.stdout, result.stdout
+        pgharness.wait_until(lambda: k8s.rw_member() == ["test-2"], timeout=60, what="test-rw selecting test-2")
+        before = len(writer.acknowledged())
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > before + 50, timeout=30,
+                             what="commits on test-2")
+    finally:
+        writer.stop()
+    gap = write_gap(writer, asked)
+    # for the record (timings are benchmarks, not assertions: bench/k8s-switchover)
+    print(f"switchover write gap: {gap:.3f} s", file=sys.stderr)
+    if os.environ.get("PGHA_BENCH_SWITCHOVER"):
+        took = re.search(r"completed in (\d+) ms", result.stdout)
+        with open(os.environ["PGHA_BENCH_SWITCHOVER"], "a") as out:
+            out.write(json.dumps({"gap_s": round(gap, 3), "completed_ms": int(took.group(1)) if took else None})
+                      + "\n")
+    acknowledged = set(writer.acknowledged())
+    rows = {row[0] for row in k8s.sql("test-2", "SELECT id FROM failover_writer")}
+    assert acknowledged - rows == set(), f"{len(acknowledged - rows)} acknowledged commits lost"
+
+    # test-0 was shut down cleanly by its own pod, not deleted: its container ended by
+    # itself, with its shutdown checkpoint in the termination message pghad waited on
+    log = daemon.log_text(mark)
+    assert "[test-0] switchover: its self-fence watch shuts it down cleanly" in log, log
+    assert "[test-0] fence" not in log and "fencing" not in log, log
+    if not os.environ.get("PGHA_REAL_NODE_DIR"):  # the node agent keeps the ended pod's output
+        old_log = pod_log(k8s, old_pod)
+        assert "self-fence: PostgreSQL shuts down cleanly now" in old_log, old_log
+        assert "switchover: clean shutdown of PostgreSQL (SIGINT" in old_log, old_log
+        assert "received SIGTERM" not in old_log.split("switchover: clean shutdown")[0], old_log
+        assert re.search(r"termination message: pgha-entrypoint pg_control: state=shut-down checkpoint=\S+ "
+                         r"timeline=1", old_log), old_log
+
+    # the old primary rejoins streaming from test-2, its history not rewound away
+    cluster = k8s.wait_healthy(timeout=120, after=k8s.iteration_mark())
+    members = {member["name"]: member for member in cluster["members"]}
+    assert members["test-2"]["role"] == "primary"
+    assert members["test-0"]["role"] == "replica" and members["test-0"]["state"] == "streaming"
+    pgharness.wait_until(
+        lambda: k8s.sql("test-2", "SELECT state FROM pg_stat_replication WHERE application_name = 'test-0'",
+                        check=False) == [("streaming",)],
+        timeout=60, what="test-0 streaming from test-2")
+    assert k8s.sql("test-0", "SELECT pg_is_in_recovery()") == [(True,)]
+    assert k8s.rw_member() == ["test-2"]
+    assert "switchover from test-0 to test-2 completed" in cluster["failover"]["last"], cluster["failover"]
+    assert "moved aside" not in daemon.log_text(mark)
+
+
+@agent_only("stops the target's WAL receiver by the pid PostgreSQL reports, a container's pid on a real node")
+def test_a_switchover_whose_target_does_not_receive_the_shutdown_checkpoint_is_abandoned(k8s):
+    """test-2's WAL receiver is frozen (SIGSTOP): test-0 shuts down cleanly for the
+    switchover, but its WAL sender gives test-2 up (wal_sender_timeout) and test-2 never
+    receives the shutdown checkpoint. test-2 is never promoted: the switchover is abandoned
+    and test-0 runs as the primary again."""
+    # long enough for the request to be checked while test-2 still counts as synchronous
+    # (its sender waits that long for it), short enough to end test-0's shutdown before
+    # the switchover's 30 s
+    daemon = k8s.start_daemon(parameters='wal_sender_timeout = "15s";')
+    k8s.wait_healthy()
+    pgharness.wait_until(lambda: k8s.sql("test-0", "SHOW wal_sender_timeout", check=False) == [("15s",)], timeout=60,
+                         what="wal_sender_timeout applied on test-0")
+    receiver = k8s.sql("test-2", "SELECT pid FROM pg_stat_wal_receiver")[0][0]
+    old_pod = k8s.pods()["postgres-test-0"]
+    mark = daemon.log_mark()
+    os.kill(receiver, signal.SIGSTOP)
+    try:
+        k8s.sql("test-0", "CREATE TABLE t (v text); INSERT INTO t VALUES ('acknowledged by test-1')")
+        result = pghactl(k8s, "switchover", "test", "--to", "test-2")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "abandoned" in result.stdout + result.stderr, result.stdout + result.stderr
+    finally:
+        os.kill(receiver, signal.SIGCONT)
+    log = daemon.log_text(mark)
+    assert "[test-2] promote" not in log, log
+    assert "switchover from test-0 abandoned" in log, log
+    # test-0 did shut down cleanly (not fenced), then was started again in a new pod
+    assert "[test-0] switchover: its self-fence watch shuts it down cleanly" in log, log
+    assert "[test-0] fence" not in log, log
+    assert "PostgreSQL (pid" in pod_log(k8s, old_pod) and "shut down cleanly for a switchover" in pod_log(k8s, old_pod)
+    daemon.wait_for_log(r"\[test-0\] start", timeout=60, since=mark)
+    # test-0 runs as the primary again, and the cluster heals around it
+    cluster = k8s.wait_healthy(timeout=120, after=k8s.iteration_mark())
+    members = {member["name"]: member for member in cluster["members"]}
+    assert members["test-0"]["role"] == "primary", members
+    assert k8s.rw_member() == ["test-0"]
+    assert k8s.sql("test-0", "SELECT v FROM t") == [("acknowledged by test-1",)]
+
+
+@agent_only("removes a WAL segment from the member's volume directory on the agent's node")
+def test_a_member_whose_rewind_fails_is_moved_aside_in_its_volume_and_cloned_again(k8s):
+    """test-0, the primary, loses the WAL segment of its latest checkpoint (the standbys
+    have it); its pod is then deleted: a failover. Its rejoin's pg_rewind cannot recover it
+    (the segment is gone), so pgha-entrypoint moves its data directory aside within the
+    volume, clones the new primary again, and pghad's status and history say so."""
+    daemon = k8s.start_daemon()
+    k8s.wait_healthy()
+    old_pod = k8s.pods()["postgres-test-0"]
+    claim = k8s.claims()["pgdata-postgres-test-0"]["metadata"]["name"]
+    volume = os.path.join(k8s.workdir, "node", "volumes", k8s.namespace, claim)
+    data = os.path.join(volume, "pgdata")
+    k8s.sql("test-0", "CREATE TABLE t (v text); INSERT INTO t VALUES ('before')")
+    k8s.sql("test-0", "CHECKPOINT")
+    segment = k8s.sql("test-0", "SELECT pg_walfile_name(checkpoint_lsn) FROM pg_control_checkpoint()")[0][0]
+    # the checkpoint's segment is no longer the one written: the standbys received it all
+    k8s.sql("test-0", "SELECT pg_switch_wal()")
+    k8s.sql("test-0", "INSERT INTO t VALUES ('after the switch')")
+    for member in ("test-1", "test-2"):
+        pgharness.wait_until(lambda: k8s.sql(member, "SELECT count(*) FROM t", check=False) == [(2,)], timeout=30,
+                             what=f"both rows on {member}")
+    os.unlink(os.path.join(data, "pg_wal", segment))
+    mark = daemon.log_mark()
+    k8s.api.delete(k8s.path("pods", "postgres-test-0"))
+
+    daemon.wait_for_log(r"\[test-0\] rejoin failed: its data directory is kept as ", timeout=180, since=mark)
+    cluster = k8s.wait_healthy(timeout=180, after=k8s.iteration_mark())
+    # the status says what pgha-entrypoint did, and where the old data is (its volume claim
+    # keeps it: the member's last event is soon another)
+    event = {member["name"]: member for member in cluster["members"]}["test-0"]["kept_aside"]
+    match = re.search(r"its data directory is kept as (\S+) in its volume and it was copied again from the "
+                      r"primary at \S+, since pg_rewind exited with status 1", event)
+    assert match, event
+    assert all(member["kept_aside"] == "" for member in cluster["members"] if member["name"] != "test-0")
+    shown = pghactl(k8s, "status", "--json")
+    assert shown.returncode == 0 and "kept as" in shown.stdout, shown.stdout + shown.stderr
+    new_primary = k8s.rw_member()[0]
+    assert new_primary in ("test-1", "test-2")
+    members = {member["name"]: member for member in cluster["members"]}
+    assert members["test-0"]["role"] == "replica" and members["test-0"]["state"] == "streaming"
+    assert k8s.sql("test-0", "SELECT count(*) FROM t") == [(2,)]
+    # the old data is still in the volume, beside the new copy, whole: the removed
+    # segment alone is missing
+    kept = [name for name in os.listdir(volume) if name.startswith("pgdata.unusable.")]
+    assert len(kept) == 1, os.listdir(volume)
+    assert match.group(1) == os.path.join("/pgdata", kept[0]) or match.group(1).endswith("/" + kept[0]), (event, kept)
+    kept_path = os.path.join(volume, kept[0])
+    assert os.path.isfile(os.path.join(kept_path, "PG_VERSION"))
+    assert os.path.isfile(os.path.join(kept_path, "global", "pg_control"))
+    assert not os.path.exists(os.path.join(kept_path, "pg_wal", segment))
+    assert os.path.isfile(os.path.join(data, "PG_VERSION"))
+    rejoin_pod = k8s.pods()["postgres-test-0"]
+    assert rejoin_pod["metadata"]["uid"] != old_pod["metadata"]["uid"]
+    rejoin_log = pod_log(k8s, rejoin_pod)
+    assert "pg_rewind failed: PGDATA" in rejoin_log and "is kept as" in rejoin_log, rejoin_log
+    # the history keeps it too
+    history = pghactl(k8s, "history", "test", "--json")
+    assert history.returncode == 0, history.stderr
+    entries = [entry for entry in json.loads(history.stdout) if entry["member"] == "test-0"]
+    assert any("kept as" in json.dumps(entry) for entry in entries), entries
 
 
 @agent_only("stops the postmaster by the pid in the agent's volume directory")

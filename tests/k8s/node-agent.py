@@ -27,6 +27,9 @@ What it does (the contract between pghad, the pods, pgha-entrypoint and this age
   its life), configMap and downwardAPI items; the volume mounted at the service account's
   standard path (/var/run/secrets/kubernetes.io/serviceaccount) is also named by
   PGHA_K8S_SERVICEACCOUNT_DIR, since there is no mount namespace to put it there;
+- terminationMessagePath: a file of the pod's directory, named by
+  PGHA_TERMINATION_MESSAGE_PATH; what the process wrote there (4096 bytes at most) becomes
+  state.terminated.message when it exits, as a kubelet reports it;
 - plays the root-ca-cert-publisher: makes the configMap kube-root-ca.crt (the API
   server's CA) in its namespace when it is missing;
 - command[0] "pgha-entrypoint" -> --entrypoint (other names: --command NAME=PATH, or an
@@ -150,6 +153,7 @@ class Pod:
         self.socket_dir = None
         self.claims = []
         self.next_attempt = 0.0
+        self.termination_path = None
 
     # ---- API ----
 
@@ -356,6 +360,12 @@ class Pod:
         for mount_path, path in mounts:
             if mount_path == SERVICE_ACCOUNT_PATH:
                 environment["PGHA_K8S_SERVICEACCOUNT_DIR"] = path
+        # the container's terminationMessagePath, an empty file of the pod's directory
+        self.termination_path = os.path.join(self.directory, "termination-log")
+        with open(self.termination_path, "wb"):
+            pass
+        self.agent.user.chown(self.termination_path)
+        environment["PGHA_TERMINATION_MESSAGE_PATH"] = self.termination_path
         for variable in container.get("env") or []:
             if "valueFrom" in variable:
                 value = self.value_from(variable["valueFrom"], variable["name"])
@@ -484,6 +494,9 @@ class Pod:
                       "startedAt": self.started_at, "finishedAt": now()}
         if code < 0:
             terminated["signal"] = -code
+        message = self.termination_message()
+        if message:
+            terminated["message"] = message
         self.state = "terminated"
         self.ready = False
         self.agent.log(f"{self.name}: pid {self.process.pid} exited with {exit_code}")
@@ -491,6 +504,15 @@ class Pod:
                            "podIPs": [{"ip": self.ip}], "conditions": self.conditions(False),
                            "containerStatuses": self.container_status({"terminated": terminated})})
         return True
+
+    def termination_message(self):
+        """What the container wrote at its terminationMessagePath, as a kubelet reads it
+        (policy File: at most 4096 bytes)."""
+        try:
+            with open(self.termination_path, "rb") as file:
+                return file.read(4096).decode("utf-8", "replace")
+        except (OSError, AttributeError):
+            return ""
 
     def kill_group(self, signum):
         if self.process is None:

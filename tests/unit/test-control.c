@@ -366,14 +366,12 @@ static void test_kubernetes(void)
 	is_str(text(lease, "name"), "pgha-alpha", "kubernetes status: the lease's name");
 	json_decref(status);
 
-	refused("{\"command\": \"switchover\", \"cluster\": \"alpha\", \"to\": \"alpha-1\"}",
-		"switchover is not implemented on kubernetes yet (it needs the old primary's shutdown checkpoint, which "
-		"only its pod can read); use failover --to MEMBER");
 	refused("{\"command\": \"failover\", \"cluster\": \"alpha\", \"to\": \"nope\"}",
 		"nope is not a member of alpha (its members are alpha-0, alpha-1 and alpha-2)");
 	/* no API server answers: refused with the reason, whatever it is */
 	const char *unanswered[] = {
 		"{\"command\": \"failover\", \"cluster\": \"alpha\", \"to\": \"alpha-1\"}",
+		"{\"command\": \"switchover\", \"cluster\": \"alpha\", \"to\": \"alpha-1\"}",
 		"{\"command\": \"pause\", \"cluster\": \"beta\"}",
 		"{\"command\": \"purge\", \"cluster\": \"gone\", \"confirm\": \"gone\"}",
 	};

@@ -531,6 +531,59 @@ static void test_supervisor_signals(void)
 	is_int(supervise_exit_status(SIGQUIT | 0x80), 128 + SIGQUIT, "killed by SIGQUIT with a core: 131");
 }
 
+/* pg_control read after PostgreSQL exited, written as the termination message, read back
+ * by pghad; a watch's exit asking for a clean shutdown. */
+static void test_termination_message(void)
+{
+	/* pg_controldata 15 output, shortened */
+	static const char shut_down[] = "pg_control version number:            1300\n"
+					"Database cluster state:               shut down\n"
+					"pg_control last modified:             Thu 03 Dec 2026 06:40:00 AM UTC\n"
+					"Latest checkpoint location:           0/5000060\n"
+					"Latest checkpoint's REDO location:    0/5000060\n"
+					"Latest checkpoint's TimeLineID:       3\n";
+	static const char crashed[] = "Database cluster state:               in production\n"
+				      "Latest checkpoint location:           1/A0000028\n"
+				      "Latest checkpoint's TimeLineID:       1\n";
+	struct entrypoint_control control, read;
+
+	ok(entrypoint_parse_controldata(shut_down, &control) && control.shut_down &&
+		   control.checkpoint_lsn == 0x5000060 && control.timeline == 3,
+	   "pg_controldata of a server shut down: its checkpoint and timeline");
+	char *message = entrypoint_render_control(&control);
+	is_str(message, "pgha-entrypoint pg_control: state=shut-down checkpoint=0/5000060 timeline=3\n",
+	       "the termination message is one line");
+	ok(entrypoint_parse_control(message, &read) && read.shut_down && read.checkpoint_lsn == 0x5000060 &&
+		   read.timeline == 3,
+	   "the termination message reads back as written");
+	free(message);
+	ok(entrypoint_parse_controldata(crashed, &control) && !control.shut_down &&
+		   control.checkpoint_lsn == ((uint64_t)1 << 32 | 0xA0000028) && control.timeline == 1,
+	   "pg_controldata of a server that did not shut down: not shut down");
+	message = entrypoint_render_control(&control);
+	ok(entrypoint_parse_control(message, &read) && !read.shut_down && read.checkpoint_lsn == control.checkpoint_lsn,
+	   "a server that did not shut down reads back so: %s", message);
+	free(message);
+	ok(!entrypoint_parse_controldata("Database cluster state: shut down\n", &control),
+	   "pg_controldata output without a checkpoint: not read");
+	ok(!entrypoint_parse_controldata(NULL, &control), "no pg_controldata output: not read");
+	ok(!entrypoint_parse_control(NULL, &read), "no termination message: not read");
+	ok(!entrypoint_parse_control("Error: OOMKilled", &read), "a message someone else wrote: not read");
+	ok(!entrypoint_parse_control("pgha-entrypoint pg_control: state=maybe checkpoint=0/1 timeline=1", &read),
+	   "an unknown state: not read");
+	ok(!entrypoint_parse_control("pgha-entrypoint pg_control: state=shut-down checkpoint=zz timeline=1", &read),
+	   "a checkpoint that is not an LSN: not read");
+
+	struct supervise_watch watch = {.stop_status = 86, .demote_status = 87};
+	ok(supervise_watch_demotes(&watch, 87 << 8) && !supervise_watch_stops(&watch, 87 << 8),
+	   "a watch ending with its demote status asks for a clean shutdown, not an immediate one");
+	ok(supervise_watch_stops(&watch, 86 << 8) && !supervise_watch_demotes(&watch, 86 << 8),
+	   "a watch ending with its stop status asks for an immediate shutdown");
+	ok(!supervise_watch_demotes(&watch, SIGKILL), "a watch killed asks for nothing");
+	watch.demote_status = 0;
+	ok(!supervise_watch_demotes(&watch, 0), "a watch without a demote status never demotes");
+}
+
 int main(void)
 {
 	test_environment_cases();
@@ -542,5 +595,6 @@ int main(void)
 	test_last_line();
 	test_rejoin_account();
 	test_supervisor_signals();
+	test_termination_message();
 	return done_testing();
 }

@@ -47,8 +47,16 @@ static const struct {
 	 {20000, P, 1, 20000, 20000, RUN, FAILOVER(0, 2, false)}, SELFFENCE_STOP, "failover away from it", 20000},
 	{"a failover away from it not chosen yet stops it", true, 19000,
 	 {20000, P, 0, 0, 20000, RUN, FAILOVER(0, -1, false)}, SELFFENCE_STOP, "candidate -1", 20000},
-	{"a switchover's clean demote lets it send its last WAL", true, 19000,
-	 {20000, P, 1, 20000, 20000, RUN, FAILOVER(0, 1, true)}, SELFFENCE_KEEP, "", 20000},
+	{"a switchover's demote phase shuts it down cleanly, sending its last WAL", true, 19000,
+	 {20000, P, 1, 20000, 20000, RUN, FAILOVER(0, 1, true)}, SELFFENCE_DEMOTE, "switchover to member 1", 20000},
+	{"a switchover's demote phase shuts it down cleanly while its PostgreSQL does not answer", true, 19000,
+	 {20000, U, -1, 0, 20000, RUN, FAILOVER(0, 1, true)}, SELFFENCE_DEMOTE, "demote phase", 20000},
+	{"its pod deleted during a switchover's demote stops it at once", true, 19000,
+	 {20000, P, 1, 20000, 20000, DEL, FAILOVER(0, 1, true)}, SELFFENCE_STOP, "pod is being deleted", 20000},
+	{"a switchover to it in its demote phase keeps it running", true, 19000,
+	 {20000, P, 1, 20000, 20000, RUN, FAILOVER(1, 0, true)}, SELFFENCE_KEEP, "", 20000},
+	{"a standby whose switchover demotes it is not stopped", false, 0,
+	 {20000, S, 0, 0, 0, RUN, FAILOVER(0, 1, true)}, SELFFENCE_KEEP, "", 0},
 	{"the candidate of a failover keeps running though the state still names the old primary", true, 19000,
 	 {20000, P, 0, 0, 20000, RUN, {true, 2, true, false, 2, 0}}, SELFFENCE_KEEP, "", 20000},
 	{"a Lease that names no primary yet (a new cluster) lets it run", true, 19000,
@@ -81,7 +89,9 @@ static void test_cases(void)
 		struct selffence_memory memory = {.primary = cases[i].was_primary, .reached_ms = cases[i].reached};
 		char why[256];
 		enum selffence_verdict verdict = selffence_decide(&config, &cases[i].seen, &memory, why, sizeof why);
-		ok(verdict == cases[i].verdict, "%s: %s", cases[i].name, verdict == SELFFENCE_STOP ? "stop" : "keep");
+		ok(verdict == cases[i].verdict, "%s: %s", cases[i].name, verdict == SELFFENCE_STOP     ? "stop"
+									 : verdict == SELFFENCE_DEMOTE ? "demote"
+												       : "keep");
 		ok(strstr(why, cases[i].why) != NULL && (cases[i].why[0] || !why[0]), "%s: why \"%s\" says \"%s\"",
 		   cases[i].name, why, cases[i].why);
 		is_int((int)memory.reached_ms, (int)cases[i].reached_after, "%s: last reached", cases[i].name);
