@@ -550,13 +550,15 @@ static int follow_failover(const char *path, const char *name, const char *last_
 	char why[512], shown[512] = "";
 	json_t *ask_status = jsonpack("{s:s}", "command", "status");
 	int status = PGHA_EXIT_FAILURE;
+	bool ended = false; /* refused, completed, failed or gone: the outcome was shown */
 
-	for (int waited = 0; waited < FAILOVER_WAIT_MS; waited += 100) {
+	for (int waited = 0; waited < FAILOVER_WAIT_MS && !ended; waited += 100) {
 		json_t *reply = control_request(path, ask_status, REQUEST_TIMEOUT_MS, why, sizeof why);
 		const json_t *cluster = reply ? find_cluster(reply, name) : NULL;
 		if (!cluster) {
 			fprintf(stderr, "pghactl: %s\n", reply ? "the cluster left the configuration" : why);
 			json_decref(reply);
+			ended = true;
 			break;
 		}
 		const json_t *failover = json_object_get(cluster, "failover");
@@ -565,6 +567,7 @@ static int follow_failover(const char *path, const char *name, const char *last_
 		if (!pending && cluster_text(failover, "request_error")[0]) {
 			fprintf(stderr, "pghactl: refused: %s\n", cluster_text(failover, "request_error"));
 			json_decref(reply);
+			ended = true;
 			break;
 		}
 		if (json_is_object(under_way)) {
@@ -584,12 +587,13 @@ static int follow_failover(const char *path, const char *name, const char *last_
 			printf("%s\n", last);
 			status = strstr(last, "completed") ? PGHA_EXIT_OK : PGHA_EXIT_FAILURE;
 			json_decref(reply);
+			ended = true;
 			break;
 		}
 		json_decref(reply);
 		nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
 	}
-	if (status != PGHA_EXIT_OK && !shown[0])
+	if (!ended)
 		fprintf(stderr, "pghactl: no outcome within %d s; see pghactl status\n", FAILOVER_WAIT_MS / 1000);
 	json_decref(ask_status);
 	return status;

@@ -291,6 +291,8 @@ def test_switchover_to_a_member_commits_do_not_wait_for_is_refused(pghad, tmp_wo
     result = pghactl(tmp_workdir, account, "switchover", "test", "--to", "test-2")
     assert result.returncode != 0
     assert "test-2 is not a synchronous standby" in result.stderr and "potential" in result.stderr, result.stderr
+    # the refusal is the outcome: pghactl says nothing of having waited for one
+    assert "no outcome" not in result.stderr, result.stderr
     # seen by an iteration after the refusal, not in the view the refusal was decided from
     refused = iteration_mark(tmp_workdir)
     after_refusal = pgharness.wait_until(lambda: status(tmp_workdir, after=refused), timeout=30,
