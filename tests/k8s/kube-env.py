@@ -650,15 +650,16 @@ class Kube:
             os.chown(path, *owner)
         return path
 
-    def start_agent(self, namespace, root, entrypoint, user, log=None, kubeconfig=None, extra_args=()):
-        """Starts tests/k8s/node-agent.py for namespace (see AgentProcess); on a real node
+    def start_agent(self, namespace, root, entrypoint, user, log=None, kubeconfig=None, extra_args=(), wrapper=()):
+        """Starts tests/k8s/node-agent.py for namespace (see AgentProcess), its argv after
+        wrapper (e.g. nsenter into a node's network namespace); on a real node
         (tests/k8s/real-node sets PGHA_REAL_NODE_DIR) its kubelet runs the pods instead,
         and a RealNodeAgent stands for the agent."""
         if os.environ.get("PGHA_REAL_NODE_DIR"):
             agent = RealNodeAgent(self, namespace, root, log)
             self.agents.append(agent)
             return agent
-        agent = AgentProcess(kubeconfig or self.kubeconfig, namespace, root, entrypoint, user, log, extra_args)
+        agent = AgentProcess(kubeconfig or self.kubeconfig, namespace, root, entrypoint, user, log, extra_args, wrapper)
         self.agents.append(agent)
         return agent
 
@@ -782,7 +783,8 @@ class LocalKube(Kube):
         ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650",
                  "-subj", "/CN=pgha-test-ca", cwd=cwd)
-        names = ["IP:127.0.0.1", "IP:10.0.0.1", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
+        # 198.18.0.1: where the test nodes (network namespaces, tests/k8s/nodes.py) reach it
+        names = ["IP:127.0.0.1", "IP:10.0.0.1", "IP:198.18.0.1", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
                  "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"]
         with open(self._file("server.ext"), "w") as ext:
             ext.write("subjectAltName=" + ",".join(names) + "\n"
@@ -930,12 +932,12 @@ class AgentProcess:
     (volumes under root/volumes/NAMESPACE/CLAIM, pods under root/pods/, their output
     under root/logs/), its log at log (default root/agent.log). stop() ends it, which kills its pods' processes."""
 
-    def __init__(self, kubeconfig, namespace, root, entrypoint, user, log=None, extra_args=()):
+    def __init__(self, kubeconfig, namespace, root, entrypoint, user, log=None, extra_args=(), wrapper=()):
         self.namespace = namespace
         self.root = root
         self.log_path = log or os.path.join(root, "agent.log")
         os.makedirs(root, exist_ok=True)
-        argv = [sys.executable, NODE_AGENT, "--kubeconfig", kubeconfig, "--namespace", namespace,
+        argv = [*wrapper, sys.executable, NODE_AGENT, "--kubeconfig", kubeconfig, "--namespace", namespace,
                 "--root", root, "--entrypoint", entrypoint, "--user", str(user), "--log", self.log_path,
                 *extra_args]
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True,

@@ -4,7 +4,8 @@ a bare kube-apiserver, running each pod's command as a local process.
 
     node-agent.py --kubeconfig FILE --namespace NS --root DIR --entrypoint PATH --user USER
                   [--node NAME] [--ip-base 127.0.X] [--command NAME=PATH]... [--log FILE]
-                  [--interval SECONDS]
+                  [--interval SECONDS] [--pod-ip ADDRESS] [--select KEY=VALUE]...
+                  [--service-host HOST --service-port PORT]
 
 What it does (the contract between pghad, the pods, pgha-entrypoint and this agent):
 - binds each new pod of NS (no node yet) to --node, so that deletion is graceful;
@@ -46,6 +47,15 @@ What it does (the contract between pghad, the pods, pgha-entrypoint and this age
   gone (deleted with grace 0) -> SIGKILL to the group at once. Pods are keyed by uid;
 - claims being deleted lose their kubernetes.io/pvc-protection finalizer once no live
   pod of the namespace uses them (the controller that would do it does not run).
+A node of several (tests/k8s/nodes.py runs each agent in a network namespace of its own):
+- --select KEY=VALUE (repeatable): binds only the new pods whose labels all match, as a
+  scheduler would with a node affinity (a member's local volume is on one node); pods
+  bound to another node are left alone either way;
+- --pod-ip ADDRESS: every pod gets that address (the node's, as with hostNetwork), and
+  it is also the pods' hostIP;
+- --service-host/--service-port: what the pods get as KUBERNETES_SERVICE_HOST and _PORT
+  instead of this agent's own API server, so that the agent's way to the API server can
+  be cut while its pods keep theirs (a partitioned kubelet).
 Lists the namespace's pods every --interval (0.15 s) and at once on any event of a watch.
 After each complete turn it writes how many it has completed to ROOT/turns, so that a test
 can wait for a turn that began after something it did (a pod that should stay Pending does
@@ -201,7 +211,7 @@ class Pod:
                 self.pending_message = why.message
                 self.agent.log(f"{self.name}: pending: {why.message}")
                 self.write_status({
-                    "phase": "Pending", "hostIP": "127.0.0.1",
+                    "phase": "Pending", "hostIP": self.agent.host_ip,
                     "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": now()}],
                     "containerStatuses": self.container_status(
                         {"waiting": {"reason": why.reason, "message": why.message}})})
@@ -232,7 +242,7 @@ class Pod:
         probe = self.container().get("readinessProbe")
         self.ready = not probe
         self.write_status({
-            "phase": "Running", "hostIP": "127.0.0.1", "podIP": self.ip, "podIPs": [{"ip": self.ip}],
+            "phase": "Running", "hostIP": self.agent.host_ip, "podIP": self.ip, "podIPs": [{"ip": self.ip}],
             "startTime": self.started_at, "conditions": self.conditions(self.ready),
             "containerStatuses": self.container_status({"running": {"startedAt": self.started_at}}, self.ready)})
         for claim in self.claims:
@@ -356,7 +366,7 @@ class Pod:
             self.agent.user.chown(self.socket_dir)
         environment = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
                        "HOSTNAME": self.name, "HOME": self.directory, "PGHA_SOCKET_DIR": self.socket_dir,
-                       "KUBERNETES_SERVICE_HOST": agent.api.host, "KUBERNETES_SERVICE_PORT": str(agent.api.port)}
+                       "KUBERNETES_SERVICE_HOST": agent.service_host, "KUBERNETES_SERVICE_PORT": str(agent.service_port)}
         for mount_path, path in mounts:
             if mount_path == SERVICE_ACCOUNT_PATH:
                 environment["PGHA_K8S_SERVICEACCOUNT_DIR"] = path
@@ -421,7 +431,7 @@ class Pod:
         metadata = self.pod["metadata"]
         if "fieldRef" in source:
             field = source["fieldRef"]["fieldPath"]
-            simple = {"status.podIP": self.ip, "status.hostIP": "127.0.0.1", "metadata.name": self.name,
+            simple = {"status.podIP": self.ip, "status.hostIP": self.agent.host_ip, "metadata.name": self.name,
                       "metadata.namespace": self.agent.namespace, "metadata.uid": self.uid,
                       "spec.nodeName": self.agent.node, "status.podIPs": self.ip,
                       "spec.serviceAccountName": self.pod["spec"].get("serviceAccountName", "")}
@@ -614,6 +624,11 @@ class Agent:
         if len(octets) != 3 or octets[0] != 127 or not all(0 <= part <= 255 for part in octets):
             raise SystemExit(f"node-agent: --ip-base {base}: want 127.X.Y")
         self.ip_network = octets
+        self.pod_ip = options.pod_ip
+        self.host_ip = options.pod_ip or "127.0.0.1"
+        self.service_host = options.service_host or self.api.host
+        self.service_port = options.service_port or self.api.port
+        self.select = dict(item.partition("=")[::2] for item in options.select or [])
         self.ip_host = 0
         self.pods = {}
         self.claims = {}
@@ -628,7 +643,9 @@ class Agent:
     # ---- addresses and claims ----
 
     def next_ip(self):
-        """A loopback address no pod of this agent had before."""
+        """A loopback address no pod of this agent had before (--pod-ip: that one)."""
+        if self.pod_ip:
+            return self.pod_ip
         self.ip_host += 1
         if self.ip_host > 254:
             self.ip_host = 1
@@ -725,6 +742,11 @@ class Agent:
                 return False
             raise
 
+    def selects(self, pod):
+        """Whether this node takes a new pod: its labels match every --select."""
+        labels = pod["metadata"].get("labels") or {}
+        return all(labels.get(key) == value for key, value in self.select.items())
+
     def turn(self):
         pods = self.api.list(resource_path("pods", namespace=self.namespace))
         self.claims = {claim["metadata"]["name"]: claim
@@ -743,6 +765,8 @@ class Agent:
                 continue
             record = self.pods.get(uid)
             if record is None:
+                if not node and not self.selects(pod):
+                    continue
                 if not node and not pod["metadata"].get("deletionTimestamp"):
                     if not self.bind(pod):
                         continue
@@ -847,6 +871,11 @@ def main(argv=None):
     parser.add_argument("--command", action="append", metavar="NAME=PATH", help="another command's local program")
     parser.add_argument("--log", help="log file (default: stderr)")
     parser.add_argument("--interval", type=float, default=0.15, help="seconds between two lists of the pods")
+    parser.add_argument("--pod-ip", help="every pod gets this address (the node's), also as hostIP")
+    parser.add_argument("--select", action="append", metavar="KEY=VALUE",
+                        help="bind only new pods with this label (repeatable: all must match)")
+    parser.add_argument("--service-host", help="KUBERNETES_SERVICE_HOST for the pods (default: this agent's server)")
+    parser.add_argument("--service-port", type=int, help="KUBERNETES_SERVICE_PORT for the pods")
     options = parser.parse_args(argv)
     agent = Agent(options)
 
