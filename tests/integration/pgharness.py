@@ -121,11 +121,12 @@ def run_as_user(argv, account=None, env=None, cwd="/", **kwargs):
                           stdin=subprocess.DEVNULL, **kwargs)
 
 
-def popen_as_user(argv, account=None, env=None, cwd="/", **kwargs):
+def popen_as_user(argv, account=None, env=None, cwd="/", wrapper=(), **kwargs):
     """subprocess.Popen of argv as the test account, in a new session (so a group
-    of its own), in the test environment plus env."""
+    of its own), in the test environment plus env; after wrapper, run as root (e.g.
+    nsenter into a network namespace, which then execs the rest: same pid)."""
     account = account or default_account()
-    return subprocess.Popen(account.command(argv), env=child_environment(env), cwd=cwd,
+    return subprocess.Popen([*wrapper, *account.command(argv)], env=child_environment(env), cwd=cwd,
                             stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
 
 
@@ -540,10 +541,12 @@ class Pghad(_LoggedProcess):
     killed after it, its log printed to stderr if the block raised.
     """
 
-    def __init__(self, workdir, config_text, name="pghad", env=None, account=None):
+    def __init__(self, workdir, config_text, name="pghad", env=None, account=None, wrapper=()):
         """Installs the binary in workdir/bin and writes the configuration to
-        workdir/NAME.conf. env is added to the test environment of the process."""
+        workdir/NAME.conf. env is added to the test environment of the process; wrapper
+        runs before it (nsenter into a network namespace)."""
         self.account = account or default_account()
+        self.wrapper = list(wrapper)
         self.dir = workdir
         self.name = name
         self.binary = install_program("pghad", os.path.join(workdir, "bin"), self.account)
@@ -569,7 +572,8 @@ class Pghad(_LoggedProcess):
         with open(self.log, "a") as log:
             self.account.chown(self.log)
             self.process = popen_as_user([self.binary, "-c", self.config_path], account=self.account,
-                                         env=self.env, cwd=self.dir, stdout=log, stderr=subprocess.STDOUT)
+                                         env=self.env, cwd=self.dir, stdout=log, stderr=subprocess.STDOUT,
+                                         wrapper=self.wrapper)
 
     def wait_running(self, timeout=10):
         """Waits until pghad has loaded its configuration and entered its loop (from
