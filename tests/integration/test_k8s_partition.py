@@ -9,7 +9,9 @@ standbys were cut, and after healing: one primary, every standby streaming, the 
 primary rejoined."""
 import base64
 import importlib.util
+import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -180,10 +182,11 @@ class PartitionCluster:
                 continue
         return None
 
-    def healthy(self, after=None):
-        """The holder's status once there is one primary and every other member streams
-        from it in its synchronous list (with after: from an iteration after that mark)."""
-        name = self.holder()
+    def healthy(self, after=None, name=None):
+        """The holder's (or name's) status once there is one primary and every other member
+        streams from it in its synchronous list (with after: from an iteration after that
+        mark)."""
+        name = name or self.holder()
         if name is None:
             return None
         reply = status(self.workdir, name)
@@ -256,7 +259,7 @@ def cluster(request, kube, tmp_workdir, account):
 class Run:
     """One partition run: the cluster healthy, both writers committing, then the fault."""
 
-    def __init__(self, cluster):
+    def __init__(self, cluster, beside_every_member=False):
         self.cluster = cluster
         for name in DAEMONS:
             cluster.start_daemon(name)
@@ -266,6 +269,12 @@ class Run:
         addresses = [node.address for node in cluster.member_nodes]
         self.writer = Writer(cluster, cluster.client, addresses, "failover_writer")
         self.side = Writer(cluster, self.old_node, [self.old_node.address], "side_writer")
+        self.sides = [self.side]
+        if beside_every_member:
+            # one more beside each standby, committing whenever it is primary
+            for index, node in enumerate(cluster.member_nodes):
+                if node is not self.old_node:
+                    self.sides.append(Writer(cluster, node, [node.address], f"side_writer_{index}"))
         pgharness.wait_until(lambda: len(self.writer.acknowledged()) > 50 and len(self.side.acknowledged()) > 20,
                              timeout=60, what="both writers' first commits")
         self.old_uid = cluster.pods()[f"postgres-{self.old}"]["metadata"]["uid"]
@@ -279,7 +288,6 @@ class Run:
     def wait_promotion(self, timeout=90):
         """Waits until another member answers read-write and the writer commits there;
         returns it. self.promoted_ns: when the writer found it (the promotion is earlier)."""
-        cluster = self.cluster
 
         def promoted():
             connected = [fields for fields in self.writer.events("connected") if int(fields[2]) > self.fault_ns]
@@ -309,8 +317,12 @@ class Run:
         print(f"old primary refuses writes {elapsed:.2f} s after the fault", file=sys.stderr)
         return elapsed
 
-    def heal_and_check(self):
+    def heal_and_check(self, failover=True):
+        """Heals the partition and makes the end checks; failover false: the fault was
+        not one to fail over for (the primary stays)."""
         cluster = self.cluster
+        if not failover:
+            self.new, self.promoted_ns = self.old, None
         marks = cluster.iteration_marks()
         cluster.network.heal()
         # after healing: one primary, every standby streaming, the old primary rejoined
@@ -318,52 +330,84 @@ class Run:
         before = len(self.writer.acknowledged())
         pgharness.wait_until(lambda: len(self.writer.acknowledged()) > before + 20, timeout=60,
                              what="commits after the heal")
-        self.writer.stop()
-        self.side.stop()
-        assert members[self.old]["role"] == "replica" and members[self.old]["state"] == "streaming", members
-        assert members[self.new]["role"] == "primary", members
-        assert cluster.primaries() == [self.new]
-        assert cluster.rw_member() == [self.new]
-        # no acknowledged commit missing on the final primary
-        rows = {row[0] for row in cluster.sql(self.new, "SELECT id FROM failover_writer")}
-        lost = self.writer.acknowledged() - rows
-        side_rows = {row[0] for row in cluster.sql(self.new, "SELECT id FROM side_writer")}
-        side_lost = self.side.acknowledged() - side_rows
-        # nothing acknowledged by the old primary after the promotion was seen (any ack
-        # after the actual promotion would be on a fork, so counted as lost above)
-        after = self.side.acknowledged_after(self.promoted_ns)
-        last = self.side.last_ack_ns()
-        print(f"acknowledged: writer {len(self.writer.acknowledged())}, old primary's side "
-              f"{len(self.side.acknowledged())}; its last ack {(last - self.fault_ns) / 1e9:.2f} s after the fault",
-              file=sys.stderr)
-        assert not lost, f"{len(lost)} acknowledged commits lost"
-        assert not side_lost, f"{len(side_lost)} commits the old primary acknowledged are lost"
-        assert not after, f"{len(after)} commits acknowledged by the old primary after the promotion"
-        # the candidate was chosen only after the standbys were cut from the old primary
-        daemon = cluster.daemons[self.holder]
-        standbys = [f"test-{index}" for index in range(REPLICAS) if f"test-{index}" != self.old]
-        pgharness.assert_cut_before_promotion(daemon.log_text(self.marks[self.holder]), self.new, standbys)
-        return holder
+        self.stop()
+        final = next(name for name, member in members.items() if member["role"] == "primary")
+        if failover is not None:
+            assert final == self.new, members
+        assert cluster.primaries() == [final]
+        assert cluster.rw_member() == [final]
+        # no acknowledged commit missing on the final primary: the writer's, and those of
+        # the writers beside the members (a commit the old primary acknowledged after the
+        # promotion would be on a fork, so missing)
+        for writer in [self.writer, *self.sides]:
+            rows = {row[0] for row in cluster.sql(final, f"SELECT id FROM {writer.table}")}
+            lost = writer.acknowledged() - rows
+            last = writer.last_ack_ns()
+            print(f"{writer.table}: {len(writer.acknowledged())} acknowledged, {len(lost)} lost; last ack "
+                  f"{(last - self.fault_ns) / 1e9:.2f} s after the fault", file=sys.stderr)
+            assert not lost, f"{writer.table}: {len(lost)} acknowledged commits lost"
+        if failover:
+            # nothing acknowledged by the old primary after the promotion was seen
+            after = self.side.acknowledged_after(self.promoted_ns)
+            assert not after, f"{len(after)} commits acknowledged by the old primary after the promotion"
+            # the candidate was chosen only after the standbys were cut from the old primary
+            daemon = cluster.daemons[self.holder]
+            standbys = [f"test-{index}" for index in range(REPLICAS) if f"test-{index}" != self.old]
+            pgharness.assert_cut_before_promotion(daemon.log_text(self.marks[self.holder]), self.new, standbys)
+        elif failover is False:
+            assert members[self.old]["role"] == "primary", members
+        return holder, members
 
     def stop(self):
-        self.writer.stop()
-        self.side.stop()
+        for writer in [self.writer, *self.sides]:
+            writer.stop()
 
 
-def partition_run(cluster, fault, during=None):
+def partition_run(cluster, fault, name, during=None):
     """fault(run) starts the partition; during(run), if given, runs once the promotion
-    is done and the old primary refuses writes, before the heal."""
+    is done and the old primary refuses writes, before the heal. With
+    PGHA_PARTITION_RESULTS set (bench/partition), appends the run's measurements to that
+    file as a JSON line, before the checks (a failed check is recorded too)."""
     run = Run(cluster)
     try:
         run.fault(lambda: fault(run))
         run.wait_promotion()
-        run.wait_old_refuses()
+        refuses = run.wait_old_refuses()
         if during:
             during(run)
-        run.heal_and_check()
+        try:
+            holder, members = run.heal_and_check()
+        finally:
+            record(run, name, refuses)
+        assert members[run.old]["role"] == "replica" and members[run.old]["state"] == "streaming", members
     finally:
         run.stop()
     return run
+
+
+def record(run, name, refuses):
+    """The run's measurements for bench/partition: RTO (the fault to the writer's first
+    commit acknowledged by the new primary), acknowledged commits missing on the final
+    primary, commits the old primary acknowledged after the writer found the new one, and
+    when the old primary refused writes (seen from its own node, polled every 0.1 s)."""
+    path = os.environ.get("PGHA_PARTITION_RESULTS")
+    if not path:
+        return
+    old_index = run.old.rsplit("-", 1)[1]
+    acks = [int(fields[3]) for fields in run.writer.events("ack")
+            if int(fields[3]) > run.fault_ns and fields[2] != old_index]
+    rows = {}
+    for writer in [run.writer, *run.sides]:
+        try:
+            rows[writer.table] = {row[0] for row in run.cluster.sql(run.new, f"SELECT id FROM {writer.table}")}
+        except psycopg2.Error:
+            rows[writer.table] = set()
+    lost = sum(len(writer.acknowledged() - rows[writer.table]) for writer in [run.writer, *run.sides])
+    result = {"fault": name, "rto_s": (acks[0] - run.fault_ns) / 1e9 if acks else None, "lost": lost,
+              "acked_after_promotion": len(run.side.acknowledged_after(run.promoted_ns)),
+              "refuses_s": refuses, "acknowledged": len(run.writer.acknowledged())}
+    with open(path, "a") as out:
+        out.write(json.dumps(result) + "\n")
 
 
 def test_b_pghad_cut_from_the_primary_only(cluster):
@@ -372,7 +416,7 @@ def test_b_pghad_cut_from_the_primary_only(cluster):
         for node in cluster.daemon_nodes.values():
             cluster.network.cut(node, run.old_node)
 
-    partition_run(cluster, fault)
+    partition_run(cluster, fault, "b: pghad cut from the primary")
 
 
 def test_c_primary_node_cut_from_the_api_server_and_pghad(cluster):
@@ -398,7 +442,7 @@ def test_c_primary_node_cut_from_the_api_server_and_pghad(cluster):
         for action in ("start", "clone", "rejoin"):
             assert f"[{run.old}] {action}" not in log, log
 
-    run = partition_run(cluster, fault, during)
+    run = partition_run(cluster, fault, "c: primary's node cut from the API server and pghad", during)
     # the old pod was removed (its kubelet heard the deletion after the heal) before the
     # member's new pod was bound
     agent_log = open(os.path.join(cluster.workdir, f"agent-m{run.old.rsplit('-', 1)[1]}.log")).read()
@@ -411,4 +455,100 @@ def test_a_primary_node_isolated(cluster):
     def fault(run):
         cluster.network.isolate(run.old_node)
 
-    partition_run(cluster, fault)
+    partition_run(cluster, fault, "a: primary's node isolated")
+
+
+def test_d_lease_holder_node_isolated(cluster):
+    """The node of the pghad holding the Lease is cut from everything: the other pghad
+    takes the Lease over and acts; the isolated one takes no destructive action, no pod
+    is made twice, the primary stays."""
+    run = Run(cluster)
+    try:
+        holder, other = run.holder, next(name for name in DAEMONS if name != run.holder)
+        uids = {name: pod["metadata"]["uid"] for name, pod in cluster.pods().items()}
+        run.fault(lambda: cluster.network.isolate(cluster.daemon_nodes[holder]))
+        pgharness.wait_until(lambda: status(cluster.workdir, other)["clusters"][0]["lease"]["held"], timeout=60,
+                             what=f"{other} taking the Lease over")
+        print(f"{other} holds the Lease {(time.monotonic_ns() - run.fault_ns) / 1e9:.2f} s after the fault",
+              file=sys.stderr)
+        # the new holder acts: healthy as it sees it in an iteration after the takeover
+        marks = cluster.iteration_marks()
+        pgharness.wait_until(lambda: cluster.healthy(marks, name=other), timeout=60,
+                             what=f"a healthy cluster as {other} sees it")
+        before = len(run.writer.acknowledged())
+        pgharness.wait_until(lambda: len(run.writer.acknowledged()) > before + 50, timeout=60,
+                             what="commits while the old holder is isolated")
+        # the isolated pghad has said why it does not act
+        try:
+            cluster.daemons[holder].wait_for_log(r"lease pgha-test lost \(.*\): not acting on the cluster",
+                                                 timeout=90, since=run.marks[holder])
+        finally:
+            print("DEBUG", cluster.daemons[holder].log_text(run.marks[holder]), status(cluster.workdir, holder),
+                  file=sys.stderr)
+        assert {name: pod["metadata"]["uid"] for name, pod in cluster.pods().items()} == uids
+        run.holder = other
+        run.heal_and_check(failover=False)
+        log = cluster.daemons[holder].log_text(run.marks[holder])
+        for action in ("fence", "promote", "cut", "follow", "rejoin", "clone", "start"):
+            assert f"] {action}:" not in log, log
+        leases = [status(cluster.workdir, name)["clusters"][0]["lease"]["held"] for name in DAEMONS]
+        assert leases.count(True) == 1, leases
+        assert {name: pod["metadata"]["uid"] for name, pod in cluster.pods().items()} == uids
+    finally:
+        run.stop()
+
+
+def test_e_synchronous_standby_node_isolated(cluster):
+    """A synchronous standby's node is cut from everything: commits go on (ANY 1 of 2),
+    the primary stays, and after healing the standby streams and is in the list again."""
+    run = Run(cluster)
+    try:
+        holder = run.holder
+        standby = next(index for index, node in enumerate(cluster.member_nodes) if node is not run.old_node)
+        run.fault(lambda: cluster.network.isolate(cluster.member_nodes[standby]))
+        pgharness.wait_until(
+            lambda: status(cluster.workdir, run.holder)["clusters"][0]["members"][standby]["state"] != "streaming",
+            timeout=60, what=f"pghad seeing test-{standby} gone")
+        before = len(run.writer.acknowledged())
+        pgharness.wait_until(lambda: len(run.writer.acknowledged()) > before + 100, timeout=60,
+                             what="commits while a synchronous standby is isolated")
+        names = status(cluster.workdir, run.holder)["clusters"][0]["synchronous_standby_names"]
+        print(f"synchronous_standby_names while test-{standby} is isolated: {names}", file=sys.stderr)
+        run.heal_and_check(failover=False)
+        cluster_status = status(cluster.workdir, holder)["clusters"][0]
+        for index in range(REPLICAS):
+            if f"test-{index}" != run.old:
+                assert f'"test-{index}"' in cluster_status["synchronous_standby_names"], cluster_status
+    finally:
+        run.stop()
+
+
+def test_f_flapping_partitions(cluster):
+    """A random partition every few seconds for 60 s (seeded: PGHA_PARTITION_SEED), then
+    healed: every commit any writer got acknowledged is on the final primary, which is the
+    only one, and every other member streams from it."""
+    seed = int(os.environ.get("PGHA_PARTITION_SEED", "20261203"))
+    rng = random.Random(seed)
+    network = cluster.network
+    run = Run(cluster, beside_every_member=True)
+    members = cluster.member_nodes
+    daemons = list(cluster.daemon_nodes.values())
+    faults = [("isolate", lambda node: network.isolate(node), members + daemons),
+              ("cut from pghad", lambda node: [network.cut(daemon, node) for daemon in daemons], members),
+              ("cut from the API server and pghad",
+               lambda node: (network.cut_from_api(node), [network.cut(daemon, node) for daemon in daemons]), members),
+              ("agent cut from the API server", lambda node: network.cut_from_api(node, agent_only=True), members)]
+    try:
+        run.fault(lambda: None)
+        end = time.monotonic() + 60
+        print(f"seed {seed}", file=sys.stderr)
+        while time.monotonic() < end:
+            network.heal()
+            what, action, targets = rng.choice(faults)
+            node = rng.choice(targets)
+            print(f"{(time.monotonic_ns() - run.fault_ns) / 1e9:6.2f} s: {what}: {node.name}", file=sys.stderr)
+            action(node)
+            time.sleep(rng.uniform(2, 6))  # the schedule of the faults, not a wait for a state
+        run.heal_and_check(failover=None)
+    finally:
+        run.stop()
