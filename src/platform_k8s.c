@@ -1777,11 +1777,34 @@ static void kube_set_config(struct platform *platform, const struct pgha_config 
 	kube_platform_set_config(kube_of(platform), config);
 }
 
+/* The API server did not answer the iteration's lists (why): every held Lease whose
+ * validity is over is lost now, said in the log and the status. The iteration stops
+ * before kube_lead, which would find it so, and the renewal timer leaves an expired
+ * Lease alone: without this, a pghad cut off from the API server would go on reporting
+ * a Lease another pghad has taken over, and never say why it does not act. */
+static void leases_expire(struct kube_platform *kube, const char *why)
+{
+	long long now = monotonic_ms();
+
+	for (size_t i = 0; i < kube->lease_count; i++) {
+		struct lease_cache *lease = &kube->leases[i];
+		long long remaining = lease_remaining_ms(lease->renewed_ms, lease->renewed_duration_ms, now);
+		if (!lease->held || remaining > 0)
+			continue;
+		char reason[1400];
+		snprintf(reason, sizeof reason, "expired %lld ms ago without an answered renewal; %s", -remaining, why);
+		lease_lost(lease, reason);
+	}
+}
+
 static bool kube_refresh_platform(struct platform *platform)
 {
 	struct kube_state *state = platform->state;
 	char why[1024] = "";
 	bool listed = kube_refresh(state->kube, why, sizeof why);
+
+	if (!listed)
+		leases_expire(state->kube, why);
 
 	if (!listed || state->error[0]) {
 		if (listed || strcmp(why, state->error) != 0)
