@@ -747,6 +747,11 @@ char *entrypoint_render_settings(const struct entrypoint_environment *environmen
 	datadir_append_setting(&text, "max_wal_senders", WAL_SENDERS);
 	datadir_append_setting(&text, "max_replication_slots", WAL_SENDERS);
 	datadir_append_setting(&text, "wal_keep_size", WAL_KEEP_SIZE);
+	/* a standby answers its primary at least every second, even with no WAL to confirm:
+	 * the primary's self-fence counts a standby as reached by its last answer
+	 * (pg_stat_replication.reply_time), since a walsender whose standby is cut off stays
+	 * "streaming" until wal_sender_timeout */
+	datadir_append_setting(&text, "wal_receiver_status_interval", "1s");
 	char *tail = xasprintf("%sinclude_if_exists = 'pgha-standby.conf'\n", text);
 	free(text);
 	return tail;

@@ -77,10 +77,17 @@ static bool have_client(struct watch *watch)
 	return true;
 }
 
+/* The role, the standbys streaming, and how long ago the last of them answered: a
+ * standby cut off (its node isolated) stays "streaming" in pg_stat_replication until
+ * wal_sender_timeout, but answers no more; a standby answers at least every
+ * wal_receiver_status_interval (1 s, pgha-entrypoint sets it), so it is reached when it
+ * last answered, not when the list was read. */
 static void check_local(struct watch *watch, struct selffence_observation *seen)
 {
 	const char *sql = "SELECT pg_is_in_recovery(),"
-			  " (SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming')";
+			  " (SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'),"
+			  " (SELECT COALESCE(floor(extract(epoch FROM clock_timestamp() - max(reply_time)) * 1000), -1)"
+			  "  FROM pg_stat_replication WHERE state = 'streaming')";
 	struct pg_request request = {.target = watch->config->local, .sql = sql};
 	long long sent = now_ms();
 
@@ -91,8 +98,9 @@ static void check_local(struct watch *watch, struct selffence_observation *seen)
 		seen->role = strcmp(PQgetvalue(request.result, 0, 0), "t") == 0 ? SELFFENCE_ROLE_STANDBY
 										 : SELFFENCE_ROLE_PRIMARY;
 		seen->streaming = atoi(PQgetvalue(request.result, 0, 1));
-		if (seen->streaming > 0)
-			seen->standby_reached_ms = sent;
+		long long answered_ago = atoll(PQgetvalue(request.result, 0, 2));
+		if (seen->streaming > 0 && answered_ago >= 0)
+			seen->standby_reached_ms = sent - answered_ago;
 	}
 	pg_request_clear(&request);
 }

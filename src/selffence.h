@@ -36,7 +36,7 @@ struct selffence_observation {
 	long long now_ms;
 	enum selffence_role role;
 	int streaming;              /* walsenders in state streaming, -1 unknown */
-	long long standby_reached_ms; /* the local query that saw streaming > 0 */
+	long long standby_reached_ms; /* when the last streaming standby answered (its reply_time) */
 	long long api_reached_ms;   /* the GET of the pod that was answered (2xx or 404) */
 	enum selffence_pod pod;
 	struct selffence_lease lease;

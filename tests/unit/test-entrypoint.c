@@ -385,7 +385,7 @@ static void test_files(void)
 		"listen_addresses = '10.0.0.7'\n", "port = '6000'\n", "unix_socket_directories = '/run/pg''s'\n",
 		"cluster_name = 'test-1'\n", "hot_standby = 'on'\n", "wal_level = 'replica'\n", "wal_log_hints = 'on'\n",
 		"max_wal_senders = '10'\n", "max_replication_slots = '10'\n", "wal_keep_size = '512MB'\n",
-		"include_if_exists = 'pgha-standby.conf'\n",
+		"wal_receiver_status_interval = '1s'\n", "include_if_exists = 'pgha-standby.conf'\n",
 	};
 	for (size_t i = 0; i < sizeof expected_lines / sizeof expected_lines[0]; i++)
 		ok(strstr(settings, expected_lines[i]) != NULL, "pgha.conf has %.*s", (int)strlen(expected_lines[i]) - 1,
