@@ -223,6 +223,15 @@ static bool parse_bindir(struct entrypoint_environment *environment, const char 
 	return true;
 }
 
+static bool parse_termination_path(struct entrypoint_environment *environment, const char *value, char *why,
+				   size_t why_size)
+{
+	if (!is_absolute_path(value, "PGHA_TERMINATION_MESSAGE_PATH", why, why_size))
+		return false;
+	environment->termination_path = xstrdup(value);
+	return true;
+}
+
 static bool parse_wait_timeout(struct entrypoint_environment *environment, const char *value, char *why,
 			       size_t why_size)
 {
@@ -333,6 +342,8 @@ const struct entrypoint_variable entrypoint_variables[] = {
 	 "this member's number in the cluster's state (required with PGHA_LEASE)"},
 	{"PGHA_ISOLATION_TIMEOUT", false, "10", false, parse_isolation_timeout,
 	 "seconds a primary that reaches neither the API server nor any standby keeps running"},
+	{"PGHA_TERMINATION_MESSAGE_PATH", false, NULL, false, parse_termination_path,
+	 "where PostgreSQL's exit is reported (default /dev/termination-log, when the kubelet made it)"},
 	{"PGHA_TEST_INITDB_NOSYNC", false, NULL, false, parse_nosync,
 	 "tests only: initdb --nosync (not safe against a crash of the machine)"},
 };
@@ -414,6 +425,7 @@ void entrypoint_environment_free(struct entrypoint_environment *environment)
 	free(environment->lease);
 	free(environment->pod_name);
 	free(environment->pod_uid);
+	free(environment->termination_path);
 	*environment = (struct entrypoint_environment){0};
 }
 

@@ -52,6 +52,7 @@ struct entrypoint_environment {
 	char *pod_uid;             /* PGHA_POD_UID, NULL when unset */
 	int member_index;          /* PGHA_MEMBER_INDEX, -1 when unset */
 	int isolation_timeout_s;   /* PGHA_ISOLATION_TIMEOUT */
+	char *termination_path;    /* PGHA_TERMINATION_MESSAGE_PATH, NULL when unset */
 };
 
 /* The variables it reads, in the order --help and pgha-entrypoint(1) show them. */

@@ -628,7 +628,7 @@ static bool write_settings(struct entrypoint *entrypoint, const struct entrypoin
  * to have that checkpoint). Bounded; nothing is written when pg_control cannot be read. */
 static void tell_control(const struct entrypoint *entrypoint)
 {
-	const char *path = getenv("PGHA_TERMINATION_MESSAGE_PATH");
+	const char *path = entrypoint->environment.termination_path;
 	char *controldata = bindir_program(entrypoint->bindir, "pg_controldata");
 	const char *const argv[] = {controldata, "-D", entrypoint->environment.data, NULL};
 	const char *const c_locale[] = {"LC_ALL=C", NULL};
