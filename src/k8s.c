@@ -5,6 +5,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
+#include <strings.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +39,27 @@ struct token_source {
 	bool failing; /* the last re-read failed (logged once) */
 };
 
+/* One socket libcurl asked to be watched, and its source on the event loop (if any). */
+struct watched_socket {
+	curl_socket_t fd;
+	int what; /* CURL_POLL_IN, _OUT, _INOUT */
+	sd_event_source *source;
+};
+
+struct k8s_call;
+
 struct k8s_client {
-	CURL *curl;
+	CURLM *multi;             /* every request, on the event loop once attached */
+	struct k8s_call *calls;   /* in flight or waiting to be sent */
+	struct watched_socket *sockets;
+	size_t socket_count;
+	sd_event *event;          /* NULL: synchronous calls poll by themselves */
+	sd_event_source *timer;
+	long long curl_timeout_ms;  /* monotonic: when libcurl wants its timeout run (0: never) */
+	long long deadline_ms;      /* synchronous requests end by then (0: only their limits) */
+	long long not_before_ms;    /* no request before then: a 429 or 503 asked to wait */
+	unsigned throttled_in_a_row;
+	long long silent_since_ms;  /* a request got no answer, none has since (0: answers) */
 	struct kubeconfig config; /* TLS material and proxy; the token lives in token */
 	char *server;             /* without a trailing slash */
 	char *namespace;
@@ -53,6 +75,10 @@ struct reply_buffer {
 	size_t length;
 	bool too_large;
 };
+
+static int on_socket(CURL *curl, curl_socket_t fd, int what, void *userdata, void *socketp);
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userdata);
+static void call_free(struct k8s_call *call);
 
 static long long now_ms(void)
 {
@@ -220,7 +246,13 @@ struct k8s_client *k8s_client_new(const char *kubeconfig, const struct k8s_limit
 
 	struct k8s_client *client = xcalloc(1, sizeof *client);
 	client->config = config;
-	client->curl = curl_easy_init();
+	client->multi = curl_multi_init();
+	if (client->multi) {
+		curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+		curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
+		curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+		curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
+	}
 	client->server = xstrdup(config.server);
 	for (size_t length = strlen(client->server); length > 0 && client->server[length - 1] == '/';)
 		client->server[--length] = '\0';
@@ -231,7 +263,7 @@ struct k8s_client *k8s_client_new(const char *kubeconfig, const struct k8s_limit
 	client->token.path = config.token_file;
 	client->config.token = NULL;
 	client->config.token_file = NULL;
-	if (!client->curl) {
+	if (!client->multi) {
 		snprintf(why, why_size, "cannot initialise libcurl");
 		k8s_client_free(client);
 		return NULL;
@@ -251,8 +283,15 @@ void k8s_client_free(struct k8s_client *client)
 {
 	if (!client)
 		return;
-	if (client->curl)
-		curl_easy_cleanup(client->curl);
+	while (client->calls)
+		call_free(client->calls);
+	for (size_t i = 0; i < client->socket_count; i++)
+		sd_event_source_disable_unref(client->sockets[i].source);
+	free(client->sockets);
+	if (client->multi)
+		curl_multi_cleanup(client->multi);
+	sd_event_source_disable_unref(client->timer);
+	sd_event_unref(client->event);
 	forget(&client->token.token);
 	free(client->token.path);
 	kubeconfig_clear(&client->config);
@@ -367,6 +406,51 @@ static size_t collect(char *data, size_t size, size_t count, void *context)
 
 /* ---- requests ---- */
 
+/* What a request's answer asks of the ones after it: a 429 or 503 with Retry-After (in
+ * seconds) or, without one, a back-off doubling from BACKOFF_FIRST_MS; both capped. */
+#define BACKOFF_FIRST_MS 250
+#define BACKOFF_CAP_MS 10000
+/* The attempts of one call, the first one included, while 429/503 answers come. */
+#define ATTEMPTS_MAXIMUM 4
+
+
+struct k8s_call {
+	struct k8s_client *client;
+	struct k8s_call *next; /* the client's calls */
+	CURL *curl;
+	char method[8];
+	char *path, *url, *payload, *content_type;
+	struct curl_slist *headers;
+	struct reply_buffer buffer;
+	char error[CURL_ERROR_SIZE];
+	k8s_done_fn done;
+	k8s_line_fn line; /* a watch: each line as it comes */
+	void *context;
+	long long deadline_ms;  /* 0: none but the limits */
+	long long sent_ms;      /* when the current attempt was sent */
+	long long retry_at_ms;  /* > 0: waiting to be sent then */
+	int attempts;
+	bool in_multi;
+	bool finished;          /* out of the multi, its outcome known, done not called yet */
+	bool cancelled;
+	bool streaming;         /* no total time limit: a watch */
+	size_t line_start;      /* a watch: where the unparsed rest of buffer starts */
+	CURLcode code;
+	int status;
+	long retry_after_ms;    /* of the answer; -1: none */
+};
+
+static size_t collect_line(char *data, size_t size, size_t count, void *context);
+
+static void wipe_headers(struct curl_slist **headers)
+{
+	/* the header list held the token: wipe it before it goes back to the allocator */
+	for (struct curl_slist *header = *headers; header; header = header->next)
+		explicit_bzero(header->data, strlen(header->data));
+	curl_slist_free_all(*headers);
+	*headers = NULL;
+}
+
 static struct curl_slist *append_header(struct curl_slist *headers, const char *header)
 {
 	struct curl_slist *longer = curl_slist_append(headers, header);
@@ -385,12 +469,37 @@ static CURLcode set_blob(CURL *curl, CURLoption option, const struct kubeconfig_
 	return curl_easy_setopt(curl, option, &curl_blob);
 }
 
-/* Sets the options of one request; the handle keeps its connections across requests. */
-static CURLcode prepare(struct k8s_client *client, const char *method, const char *url, const char *payload,
-			struct curl_slist *headers, struct reply_buffer *buffer, char *error)
+static size_t header_seen(char *data, size_t size, size_t count, void *context)
 {
+	struct k8s_call *call = context;
+	size_t bytes = size * count;
+	static const char name[] = "retry-after:";
+
+	if (bytes > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
+		char value[32];
+		size_t length = bytes - (sizeof name - 1) < sizeof value - 1 ? bytes - (sizeof name - 1) : sizeof value - 1;
+		memcpy(value, data + sizeof name - 1, length);
+		value[length] = '\0';
+		char *end;
+		long seconds = strtol(value, &end, 10);
+		/* delta-seconds only; an HTTP date counts as no Retry-After (the back-off applies) */
+		while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+			end++;
+		if (end != value && !*end && seconds >= 0)
+			call->retry_after_ms = seconds > BACKOFF_CAP_MS / 1000 ? BACKOFF_CAP_MS : seconds * 1000;
+	} else if (bytes > 5 && strncmp(data, "HTTP/", 5) == 0) {
+		call->retry_after_ms = -1; /* a new answer (after a 100 Continue, say) */
+	}
+	return bytes;
+}
+
+/* Sets the options of one attempt of call on its handle. */
+static CURLcode prepare(struct k8s_call *call, long timeout_ms)
+{
+	struct k8s_client *client = call->client;
 	const struct kubeconfig *config = &client->config;
-	CURL *curl = client->curl;
+	const char *method = call->method;
+	CURL *curl = call->curl;
 	CURLcode code = CURLE_OK;
 
 	curl_easy_reset(curl);
@@ -399,19 +508,22 @@ static CURLcode prepare(struct k8s_client *client, const char *method, const cha
 		if (code == CURLE_OK)                                   \
 			code = curl_easy_setopt(curl, option, value);   \
 	} while (0)
-	SET(CURLOPT_URL, url);
+	SET(CURLOPT_URL, call->url);
+	SET(CURLOPT_PRIVATE, call);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)client->limits.connect_timeout_ms);
-	SET(CURLOPT_TIMEOUT_MS, (long)client->limits.timeout_ms);
+	SET(CURLOPT_TIMEOUT_MS, timeout_ms);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	/* the environment's http_proxy and friends do not apply: only the kubeconfig's */
 	SET(CURLOPT_PROXY, config->proxy_url ? config->proxy_url : "");
 	SET(CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
 	SET(CURLOPT_ACCEPT_ENCODING, "");
-	SET(CURLOPT_HTTPHEADER, headers);
-	SET(CURLOPT_WRITEFUNCTION, collect);
-	SET(CURLOPT_WRITEDATA, buffer);
-	SET(CURLOPT_ERRORBUFFER, error);
+	SET(CURLOPT_HTTPHEADER, call->headers);
+	SET(CURLOPT_WRITEFUNCTION, call->line ? collect_line : collect);
+	SET(CURLOPT_WRITEDATA, call->line ? (void *)call : (void *)&call->buffer);
+	SET(CURLOPT_HEADERFUNCTION, header_seen);
+	SET(CURLOPT_HEADERDATA, call);
+	SET(CURLOPT_ERRORBUFFER, call->error);
 	if (config->insecure_skip_tls_verify) {
 		SET(CURLOPT_SSL_VERIFYPEER, 0L);
 		SET(CURLOPT_SSL_VERIFYHOST, 0L);
@@ -436,9 +548,9 @@ static CURLcode prepare(struct k8s_client *client, const char *method, const cha
 	} else {
 		if (strcmp(method, "POST") != 0)
 			SET(CURLOPT_CUSTOMREQUEST, method);
-		if (payload || strcmp(method, "POST") == 0) {
-			SET(CURLOPT_POSTFIELDSIZE, (long)(payload ? strlen(payload) : 0));
-			SET(CURLOPT_POSTFIELDS, payload ? payload : "");
+		if (call->payload || strcmp(method, "POST") == 0) {
+			SET(CURLOPT_POSTFIELDSIZE, (long)(call->payload ? strlen(call->payload) : 0));
+			SET(CURLOPT_POSTFIELDS, call->payload ? call->payload : "");
 		}
 	}
 #undef SET
@@ -477,84 +589,578 @@ static void count_request(struct k8s_client *client, const char *method, int sta
 	next->count = 1;
 }
 
+static void arm_timer(struct k8s_client *client);
+
+static void call_free(struct k8s_call *call)
+{
+	struct k8s_client *client = call->client;
+
+	for (struct k8s_call **link = &client->calls; *link; link = &(*link)->next)
+		if (*link == call) {
+			*link = call->next;
+			break;
+		}
+	if (call->in_multi)
+		curl_multi_remove_handle(client->multi, call->curl);
+	if (call->curl)
+		curl_easy_cleanup(call->curl);
+	wipe_headers(&call->headers);
+	free(call->buffer.data);
+	free(call->payload);
+	free(call->content_type);
+	free(call->path);
+	free(call->url);
+	free(call);
+}
+
+/* Sends call now: headers with the token as it is now, the time limit left. False with
+ * why (then the call is over) when it cannot be. */
+static bool call_send(struct k8s_call *call, char *why, size_t why_size)
+{
+	struct k8s_client *client = call->client;
+	char reason[512];
+	long long now = now_ms();
+	long timeout = call->streaming ? 0 : client->limits.timeout_ms;
+
+	if (!refresh_token(&client->token, reason, sizeof reason)) {
+		snprintf(why, why_size, "%s %s: %s", call->method, call->path, reason);
+		return false;
+	}
+	if (call->deadline_ms) {
+		long long left = call->deadline_ms - now;
+		if (left <= 0) {
+			snprintf(why, why_size, "%s %s: not sent: its time is spent", call->method, call->path);
+			return false;
+		}
+		if (timeout == 0 || left < timeout)
+			timeout = (long)left;
+	}
+	wipe_headers(&call->headers);
+	call->headers = append_header(call->headers, "Accept: application/json");
+	if (call->payload) {
+		char *header = xasprintf("Content-Type: %s", call->content_type ? call->content_type : "application/json");
+		call->headers = append_header(call->headers, header);
+		free(header);
+	}
+	call->headers = append_header(call->headers, "Expect:"); /* no 100-continue round trip before a body */
+	if (client->token.token) {
+		char *header = xasprintf("Authorization: Bearer %s", client->token.token);
+		call->headers = append_header(call->headers, header);
+		forget(&header);
+	}
+	free(call->buffer.data);
+	call->buffer = (struct reply_buffer){0};
+	call->line_start = 0;
+	call->error[0] = '\0';
+	call->retry_after_ms = -1;
+	CURLcode code = prepare(call, timeout);
+	if (code != CURLE_OK) {
+		/* an option this libcurl lacks, such as a blob its TLS library cannot take */
+		snprintf(why, why_size, "%s %s: libcurl cannot be set up for this server: %s", call->method, call->path,
+			 curl_easy_strerror(code));
+		return false;
+	}
+	CURLMcode added = curl_multi_add_handle(client->multi, call->curl);
+	if (added != CURLM_OK) {
+		snprintf(why, why_size, "%s %s: libcurl cannot take the request: %s", call->method, call->path,
+			 curl_multi_strerror(added));
+		return false;
+	}
+	call->in_multi = true;
+	call->retry_at_ms = 0;
+	call->sent_ms = now;
+	call->attempts++;
+	client->requests++;
+	return true;
+}
+
+/* Ends call with status (-1: no answer) and why, calling its done, then frees it. */
+static void call_end(struct k8s_call *call, int status, json_t *reply, const char *why)
+{
+	if (call->done && !call->cancelled)
+		call->done(status, reply, why, call->sent_ms, call->context);
+	json_decref(reply);
+	call_free(call);
+}
+
+/* The wait before the next request after a 429 or 503 answer: its Retry-After, else a
+ * back-off doubling with each such answer in a row; capped. */
+static long backoff_ms(struct k8s_client *client, long retry_after_ms)
+{
+	client->throttled_in_a_row++;
+	if (retry_after_ms >= 0)
+		return retry_after_ms;
+	long wait = BACKOFF_FIRST_MS;
+	for (unsigned i = 1; i < client->throttled_in_a_row && wait < BACKOFF_CAP_MS; i++)
+		wait *= 2;
+	return wait < BACKOFF_CAP_MS ? wait : BACKOFF_CAP_MS;
+}
+
+/* An attempt of call is over (out of the multi): count it, learn from it, and either
+ * send it again later (429/503 and time for it) or end it. */
+static void call_attempted(struct k8s_call *call)
+{
+	struct k8s_client *client = call->client;
+	char why[1024] = "";
+	long long now = now_ms();
+	int status = -1;
+
+	if (call->code != CURLE_OK) {
+		count_request(client, call->method, 0);
+		if (call->buffer.too_large)
+			snprintf(why, sizeof why, "%s %s: the reply is larger than %d MiB", call->method, call->path,
+				 REPLY_MAXIMUM / 1024 / 1024);
+		else
+			snprintf(why, sizeof why, "%s %s: no answer from %s: %s", call->method, call->path, client->server,
+				 call->error[0] ? call->error : curl_easy_strerror(call->code));
+		log_scrub(why);
+		log_debug("%s %s: no answer after %lld ms", call->method, call->path, now - call->sent_ms);
+		if (call->code == CURLE_OPERATION_TIMEDOUT || call->code == CURLE_COULDNT_CONNECT) {
+			if (!client->silent_since_ms)
+				client->silent_since_ms = call->sent_ms;
+		}
+		call_end(call, -1, NULL, why);
+		return;
+	}
+	long response = 0;
+	curl_easy_getinfo(call->curl, CURLINFO_RESPONSE_CODE, &response);
+	status = (int)response;
+	count_request(client, call->method, status);
+	client->silent_since_ms = 0;
+	log_debug("%s %s: %d after %lld ms", call->method, call->path, status, now - call->sent_ms);
+	if (status == 429 || status == 503) {
+		long wait = backoff_ms(client, call->retry_after_ms);
+		if (client->not_before_ms < now + wait)
+			client->not_before_ms = now + wait;
+		log_debug("%s %s: %d: no request before %ld ms from now", call->method, call->path, status, wait);
+		bool time_left = !call->deadline_ms || client->not_before_ms < call->deadline_ms;
+		if (!call->streaming && call->attempts < ATTEMPTS_MAXIMUM && time_left) {
+			call->retry_at_ms = client->not_before_ms;
+			return; /* sent again by the timer or the pump */
+		}
+	} else {
+		client->throttled_in_a_row = 0;
+	}
+	json_t *reply = call->buffer.length && !call->line ? json_loadb(call->buffer.data, call->buffer.length, 0, NULL)
+							   : NULL;
+	if (!is_success(status))
+		k8s_format_error(why, sizeof why, call->method, call->path, status, call->buffer.data,
+				 call->buffer.length);
+	if ((status == 429 || status == 503) && call->retry_after_ms >= 0) {
+		size_t length = strlen(why);
+		snprintf(why + length, sizeof why - length, " (Retry-After %ld s)", call->retry_after_ms / 1000);
+	}
+	call_end(call, status, reply, why);
+}
+
+/* The calls whose wait is over are sent; those that cannot be are ended. */
+static void send_due(struct k8s_client *client)
+{
+	long long now = now_ms();
+	bool again = true;
+
+	while (again) {
+		again = false;
+		for (struct k8s_call *call = client->calls; call; call = call->next) {
+			if (call->in_multi || call->finished || !call->retry_at_ms || call->retry_at_ms > now)
+				continue;
+			char why[1024];
+			if (call->deadline_ms && call->retry_at_ms >= call->deadline_ms) {
+				snprintf(why, sizeof why, "%s %s: not sent: the API server asked to wait past its time",
+					 call->method, call->path);
+				call_end(call, -1, NULL, why);
+			} else if (!call_send(call, why, sizeof why)) {
+				call_end(call, -1, NULL, why);
+			} else {
+				continue;
+			}
+			again = true; /* the list changed */
+			break;
+		}
+	}
+}
+
+/* Takes the finished transfers out of the multi, then deals with each: a done callback
+ * may start or cancel calls, so none runs while the multi's messages are read. */
+static void reap(struct k8s_client *client)
+{
+	CURLMsg *message;
+	int left;
+
+	while ((message = curl_multi_info_read(client->multi, &left))) {
+		if (message->msg != CURLMSG_DONE)
+			continue;
+		struct k8s_call *call = NULL;
+		curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, (char **)&call);
+		call->code = message->data.result;
+		curl_multi_remove_handle(client->multi, call->curl);
+		call->in_multi = false;
+		call->finished = true;
+	}
+	bool again = true;
+	while (again) {
+		again = false;
+		for (struct k8s_call *call = client->calls; call; call = call->next)
+			if (call->finished) {
+				call->finished = false;
+				call_attempted(call);
+				again = true;
+				break;
+			}
+	}
+	send_due(client);
+}
+
+/* ---- the event loop's sources (sd-event), or a poll of our own for a synchronous call ---- */
+
+static int on_socket_ready(sd_event_source *source, int fd, uint32_t revents, void *userdata)
+{
+	struct k8s_client *client = userdata;
+	int running, flags = 0;
+	(void)source;
+
+	if (revents & (EPOLLIN | EPOLLHUP))
+		flags |= CURL_CSELECT_IN;
+	if (revents & EPOLLOUT)
+		flags |= CURL_CSELECT_OUT;
+	if (revents & EPOLLERR)
+		flags |= CURL_CSELECT_ERR;
+	curl_multi_socket_action(client->multi, fd, flags, &running);
+	reap(client);
+	arm_timer(client);
+	return 0;
+}
+
+static int on_socket(CURL *curl, curl_socket_t fd, int what, void *userdata, void *socketp)
+{
+	struct k8s_client *client = userdata;
+	size_t i;
+	(void)curl;
+	(void)socketp;
+
+	for (i = 0; i < client->socket_count && client->sockets[i].fd != fd; i++)
+		;
+	if (what == CURL_POLL_REMOVE) {
+		if (i < client->socket_count) {
+			sd_event_source_disable_unref(client->sockets[i].source);
+			client->sockets[i] = client->sockets[--client->socket_count];
+		}
+		return 0;
+	}
+	if (i == client->socket_count) {
+		client->sockets = xreallocarray(client->sockets, client->socket_count + 1, sizeof *client->sockets);
+		client->sockets[client->socket_count++] = (struct watched_socket){.fd = fd};
+	}
+	struct watched_socket *watched = &client->sockets[i];
+	uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+	watched->what = what;
+	if (!client->event)
+		return 0;
+	int result = watched->source ? sd_event_source_set_io_events(watched->source, events)
+				     : sd_event_add_io(client->event, &watched->source, fd, events, on_socket_ready, client);
+	if (result < 0)
+		log_error("kubernetes: cannot watch a connection to the API server: %s", strerror(-result));
+	return 0;
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userdata)
+{
+	struct k8s_client *client = userdata;
+	(void)multi;
+
+	client->curl_timeout_ms = timeout_ms < 0 ? 0 : now_ms() + timeout_ms;
+	arm_timer(client);
+	return 0;
+}
+
+/* When something is due next: libcurl's timeout or a call's wait (0: nothing). */
+static long long next_due(const struct k8s_client *client)
+{
+	long long due = client->curl_timeout_ms;
+	for (const struct k8s_call *call = client->calls; call; call = call->next)
+		if (!call->in_multi && call->retry_at_ms && (!due || call->retry_at_ms < due))
+			due = call->retry_at_ms;
+	return due;
+}
+
+static void run_timeouts(struct k8s_client *client)
+{
+	int running;
+	if (client->curl_timeout_ms && client->curl_timeout_ms <= now_ms()) {
+		client->curl_timeout_ms = 0;
+		curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	reap(client);
+}
+
+static int on_timer(sd_event_source *source, uint64_t usec, void *userdata)
+{
+	struct k8s_client *client = userdata;
+	(void)source;
+	(void)usec;
+
+	run_timeouts(client);
+	arm_timer(client);
+	return 0;
+}
+
+static void arm_timer(struct k8s_client *client)
+{
+	if (!client->timer)
+		return;
+	long long due = next_due(client);
+	if (!due) {
+		sd_event_source_set_enabled(client->timer, SD_EVENT_OFF);
+		return;
+	}
+	int result = sd_event_source_set_time(client->timer, (uint64_t)due * 1000);
+	if (result >= 0)
+		result = sd_event_source_set_enabled(client->timer, SD_EVENT_ONESHOT);
+	if (result < 0)
+		log_error("kubernetes: cannot arm the API client's timer: %s", strerror(-result));
+}
+
+int k8s_client_attach(struct k8s_client *client, sd_event *event)
+{
+	int result = sd_event_add_time(event, &client->timer, CLOCK_MONOTONIC, 0, 1000, on_timer, client);
+	if (result < 0)
+		return result;
+	sd_event_source_set_enabled(client->timer, SD_EVENT_OFF);
+	client->event = sd_event_ref(event);
+	for (size_t i = 0; i < client->socket_count; i++) {
+		struct watched_socket *watched = &client->sockets[i];
+		uint32_t events = (watched->what & CURL_POLL_IN ? EPOLLIN : 0) | (watched->what & CURL_POLL_OUT ? EPOLLOUT : 0);
+		sd_event_add_io(event, &watched->source, watched->fd, events, on_socket_ready, client);
+	}
+	arm_timer(client);
+	return 0;
+}
+
+/* Runs the client's transfers until *over or deadline_ms (0: none), with a poll of its
+ * own: the event loop does not run meanwhile, but every call in flight goes on. */
+static void pump(struct k8s_client *client, const bool *over, long long deadline_ms)
+{
+	while (!*over) {
+		long long now = now_ms();
+		if (deadline_ms && now >= deadline_ms)
+			break;
+		long long due = next_due(client);
+		if (deadline_ms && (!due || deadline_ms < due))
+			due = deadline_ms;
+		int timeout = !due ? 1000 : due <= now ? 0 : due - now > 1000 ? 1000 : (int)(due - now);
+		struct pollfd *fds = xcalloc(client->socket_count + 1, sizeof *fds);
+		size_t count = client->socket_count;
+		for (size_t i = 0; i < count; i++)
+			fds[i] = (struct pollfd){.fd = client->sockets[i].fd,
+						  .events = (short)((client->sockets[i].what & CURL_POLL_IN ? POLLIN : 0) |
+								    (client->sockets[i].what & CURL_POLL_OUT ? POLLOUT : 0))};
+		int ready = poll(fds, count, timeout);
+		for (size_t i = 0; ready > 0 && i < count; i++) {
+			if (!fds[i].revents)
+				continue;
+			int flags = (fds[i].revents & (POLLIN | POLLHUP) ? CURL_CSELECT_IN : 0) |
+				    (fds[i].revents & POLLOUT ? CURL_CSELECT_OUT : 0) |
+				    (fds[i].revents & POLLERR ? CURL_CSELECT_ERR : 0);
+			int running;
+			curl_multi_socket_action(client->multi, fds[i].fd, flags, &running);
+		}
+		free(fds);
+		run_timeouts(client);
+	}
+	arm_timer(client);
+}
+
+/* ---- the calls ---- */
+
+static struct k8s_call *call_new(struct k8s_client *client, const char *method, const char *path, const json_t *body,
+				 const char *content_type, k8s_done_fn done, void *context, char *why, size_t why_size)
+{
+	char *payload = NULL;
+
+	if (body && !(payload = json_dumps(body, JSON_COMPACT))) {
+		snprintf(why, why_size, "%s %s: the body cannot be written as JSON", method, path);
+		return NULL;
+	}
+	struct k8s_call *call = xcalloc(1, sizeof *call);
+	call->client = client;
+	call->curl = curl_easy_init();
+	if (!call->curl) {
+		snprintf(why, why_size, "cannot initialise libcurl");
+		free(payload);
+		free(call);
+		return NULL;
+	}
+	snprintf(call->method, sizeof call->method, "%s", method);
+	call->path = xstrdup(path);
+	call->url = xasprintf("%s%s", client->server, path);
+	call->payload = payload;
+	call->content_type = content_type ? xstrdup(content_type) : NULL;
+	call->done = done;
+	call->context = context;
+	call->retry_after_ms = -1;
+	call->next = client->calls;
+	client->calls = call;
+	return call;
+}
+
+/* Sends call, or has it wait for the back-off an earlier answer asked for; false (call
+ * freed, why written) when it cannot go out in its time. */
+static bool call_start(struct k8s_call *call, char *why, size_t why_size)
+{
+	struct k8s_client *client = call->client;
+	long long now = now_ms();
+
+	if (client->not_before_ms > now) {
+		if (call->deadline_ms && client->not_before_ms >= call->deadline_ms) {
+			snprintf(why, why_size, "%s %s: not sent: the API server asked for no request in the next %lld ms",
+				 call->method, call->path, client->not_before_ms - now);
+			call_free(call);
+			return false;
+		}
+		call->retry_at_ms = client->not_before_ms;
+		arm_timer(client);
+		return true;
+	}
+	if (!call_send(call, why, why_size)) {
+		call_free(call);
+		return false;
+	}
+	arm_timer(client);
+	return true;
+}
+
+struct k8s_call *k8s_send(struct k8s_client *client, const char *method, const char *path, const json_t *body,
+			  const char *content_type, long long deadline_ms, k8s_done_fn done, void *context, char *why,
+			  size_t why_size)
+{
+	struct k8s_call *call = call_new(client, method, path, body, content_type, done, context, why, why_size);
+	if (!call)
+		return NULL;
+	call->deadline_ms = deadline_ms;
+	return call_start(call, why, why_size) ? call : NULL;
+}
+
+/* A watch's body: one JSON object per line, handed over as each line is complete. */
+static size_t collect_line(char *data, size_t size, size_t count, void *context)
+{
+	struct k8s_call *call = context;
+	size_t bytes = collect(data, size, count, &call->buffer);
+
+	if (bytes != size * count)
+		return bytes;
+	char *start = call->buffer.data + call->line_start, *end;
+	while ((end = memchr(start, '\n', call->buffer.length - (size_t)(start - call->buffer.data)))) {
+		json_t *line = json_loadb(start, (size_t)(end - start), 0, NULL);
+		if (line)
+			call->line(line, call->context);
+		json_decref(line);
+		start = end + 1;
+	}
+	/* keep only the incomplete rest */
+	size_t rest = call->buffer.length - (size_t)(start - call->buffer.data);
+	memmove(call->buffer.data, start, rest);
+	call->buffer.length = rest;
+	call->buffer.data[rest] = '\0';
+	call->line_start = 0;
+	return bytes;
+}
+
+struct k8s_call *k8s_stream(struct k8s_client *client, const char *path, long long deadline_ms, k8s_line_fn line,
+			    k8s_done_fn done, void *context, char *why, size_t why_size)
+{
+	struct k8s_call *call = call_new(client, "GET", path, NULL, NULL, done, context, why, why_size);
+	if (!call)
+		return NULL;
+	call->line = line;
+	call->streaming = true;
+	call->deadline_ms = deadline_ms;
+	return call_start(call, why, why_size) ? call : NULL;
+}
+
+void k8s_cancel(struct k8s_call *call)
+{
+	if (!call)
+		return;
+	struct k8s_client *client = call->client;
+	call_free(call);
+	arm_timer(client);
+}
+
+void k8s_run(struct k8s_client *client, const bool *over, long long deadline_ms)
+{
+	pump(client, over, deadline_ms);
+}
+
+void k8s_client_set_deadline(struct k8s_client *client, long long deadline_ms)
+{
+	client->deadline_ms = deadline_ms;
+}
+
+long long k8s_client_silent_since(const struct k8s_client *client)
+{
+	return client->silent_since_ms;
+}
+
+long long k8s_client_not_before(const struct k8s_client *client)
+{
+	return client->not_before_ms;
+}
+
+/* A synchronous request: sent as any call, then the client's transfers are run until it
+ * is over; its deadline is the client's (an iteration's budget) if that is sooner. */
+struct outcome {
+	bool over;
+	int status;
+	json_t *reply;
+	char *why;
+	size_t why_size;
+};
+
+static void outcome_done(int status, json_t *reply, const char *why, long long sent_ms, void *context)
+{
+	struct outcome *outcome = context;
+	(void)sent_ms;
+	outcome->over = true;
+	outcome->status = status;
+	outcome->reply = json_incref(reply);
+	if (status < 200 || status > 299)
+		snprintf(outcome->why, outcome->why_size, "%s", why);
+}
+
 int k8s_request(struct k8s_client *client, const char *method, const char *path, const json_t *body,
 		const char *content_type, json_t **reply, char *why, size_t why_size)
 {
-	char reason[512], error[CURL_ERROR_SIZE] = "";
-	struct reply_buffer buffer = {0};
-	struct curl_slist *headers = NULL;
-	char *payload = NULL;
-	int status = -1;
+	struct outcome outcome = {.status = -1, .why = why, .why_size = why_size};
+	long long now = now_ms();
 
 	if (reply)
 		*reply = NULL;
-	if (!refresh_token(&client->token, reason, sizeof reason)) {
-		snprintf(why, why_size, "%s %s: %s", method, path, reason);
+	if (client->deadline_ms && client->deadline_ms <= now) {
+		snprintf(why, why_size, "%s %s: not sent: this iteration's time for the API server is spent", method, path);
 		return -1;
 	}
-	if (body && !(payload = json_dumps(body, JSON_COMPACT))) {
-		snprintf(why, why_size, "%s %s: the body cannot be written as JSON", method, path);
+	struct k8s_call *call = call_new(client, method, path, body, content_type, outcome_done, &outcome, why,
+					 why_size);
+	if (!call)
+		return -1;
+	/* the whole of it, waits for the API server included, within the client's time limit */
+	call->deadline_ms = now + client->limits.timeout_ms;
+	if (client->deadline_ms && client->deadline_ms < call->deadline_ms)
+		call->deadline_ms = client->deadline_ms;
+	if (!call_start(call, why, why_size))
+		return -1;
+	/* the call's own time limit ends it; the margin only guards against a lost timer */
+	pump(client, &outcome.over, call->deadline_ms + 1000);
+	if (!outcome.over) {
+		snprintf(why, why_size, "%s %s: no answer in its time", method, path);
+		k8s_cancel(call);
 		return -1;
 	}
-	char *url = xasprintf("%s%s", client->server, path);
-	headers = append_header(headers, "Accept: application/json");
-	if (payload) {
-		char *header = xasprintf("Content-Type: %s", content_type ? content_type : "application/json");
-		headers = append_header(headers, header);
-		free(header);
-	}
-	headers = append_header(headers, "Expect:"); /* no 100-continue round trip before a body */
-	if (client->token.token) {
-		char *header = xasprintf("Authorization: Bearer %s", client->token.token);
-		headers = append_header(headers, header);
-		forget(&header);
-	}
-
-	long long started = now_ms();
-	CURLcode code = prepare(client, method, url, payload, headers, &buffer, error);
-	if (code != CURLE_OK) {
-		/* an option this libcurl lacks, such as a blob its TLS library cannot take */
-		snprintf(why, why_size, "%s %s: libcurl cannot be set up for this server: %s", method, path,
-			 curl_easy_strerror(code));
-		goto out;
-	}
-	client->requests++;
-	code = curl_easy_perform(client->curl);
-	if (code != CURLE_OK)
-		count_request(client, method, 0);
-	if (code != CURLE_OK) {
-		if (buffer.too_large)
-			snprintf(why, why_size, "%s %s: the reply is larger than %d MiB", method, path,
-				 REPLY_MAXIMUM / 1024 / 1024);
-		else
-			snprintf(why, why_size, "%s %s: no answer from %s: %s", method, path, client->server,
-				 *error ? error : curl_easy_strerror(code));
-		log_scrub(why);
-		log_debug("%s %s: no answer after %lld ms", method, path, now_ms() - started);
-		goto out;
-	}
-	long response = 0;
-	curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &response);
-	status = (int)response;
-	count_request(client, method, status);
-	log_debug("%s %s: %d after %lld ms", method, path, status, now_ms() - started);
-	if (reply && buffer.length)
-		*reply = json_loadb(buffer.data, buffer.length, 0, NULL);
-	if (!is_success(status))
-		k8s_format_error(why, why_size, method, path, status, buffer.data, buffer.length);
-out:
-	/* the header list held the token: wipe it before it goes back to the allocator */
-	for (struct curl_slist *header = headers; header; header = header->next)
-		explicit_bzero(header->data, strlen(header->data));
-	curl_slist_free_all(headers);
-	/* and libcurl must not keep pointers to what is freed here */
-	curl_easy_setopt(client->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(client->curl, CURLOPT_ERRORBUFFER, NULL);
-	curl_easy_setopt(client->curl, CURLOPT_POSTFIELDS, NULL);
-	free(buffer.data);
-	free(payload);
-	free(url);
-	return status;
+	if (reply)
+		*reply = outcome.reply;
+	else
+		json_decref(outcome.reply);
+	return outcome.status;
 }
 
 /* A request whose success must bring an object: a 2xx answer with anything else counts

@@ -1,4 +1,4 @@
-/* k8s: a small Kubernetes API client (libcurl + jansson): credentials from a kubeconfig or the pod's service account, bounded requests, clear errors, optimistic concurrency by resourceVersion. */
+/* k8s: a small Kubernetes API client (libcurl's multi interface + jansson): credentials from a kubeconfig or the pod's service account, requests in flight on an sd-event loop or waited for within a deadline, 429/503 honoured, clear errors, optimistic concurrency by resourceVersion. */
 #ifndef PGHA_K8S_H
 #define PGHA_K8S_H
 
@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include <jansson.h>
+#include <systemd/sd-event.h>
 
 struct k8s_client;
 
@@ -31,6 +32,46 @@ const char *k8s_client_server(const struct k8s_client *client);
 /* Requests sent since the client was made (each retry counts). */
 unsigned long k8s_client_requests(const struct k8s_client *client);
 
+/* The client's transfers run on event from now on (libcurl's sockets and timer as its
+ * sources), so that calls sent with k8s_send go on while the loop does. Without it,
+ * they go on only while a synchronous request waits. Negative errno on failure. */
+int k8s_client_attach(struct k8s_client *client, sd_event *event);
+
+/* Synchronous requests (k8s_request and the conveniences below) end by deadline_ms
+ * (CLOCK_MONOTONIC, ms; 0: only by the client's limits): one made past it is not sent
+ * (-1). A caller with a budget for the API server sets it, and 0 after. */
+void k8s_client_set_deadline(struct k8s_client *client, long long deadline_ms);
+/* Since when (monotonic ms) no request got an answer: 0 while the API server answers. */
+long long k8s_client_silent_since(const struct k8s_client *client);
+/* Until when (monotonic ms) the API server asked for no request (429/503); past: none. */
+long long k8s_client_not_before(const struct k8s_client *client);
+
+/* A call in flight. Its done callback gets the status (-1: no answer), the parsed reply
+ * (NULL when not JSON; borrowed: incref to keep), why unless 2xx, and when the attempt
+ * that answered was sent (monotonic ms, before it could land). A 429 or 503 answer
+ * makes the client wait for its Retry-After (else a back-off doubling from 250 ms),
+ * capped at 10 s, before any request; the call itself is sent again then, up to 4
+ * attempts, unless that is past its deadline. */
+struct k8s_call;
+typedef void (*k8s_done_fn)(int status, json_t *reply, const char *why, long long sent_ms, void *context);
+/* Each line (a JSON object) of a watch as it comes; must make no request itself. */
+typedef void (*k8s_line_fn)(json_t *line, void *context);
+/* Sends a request without waiting: done is called from the event loop (or from a
+ * synchronous request's wait) once it is over, and the call is freed after. deadline_ms
+ * (0: none) bounds it besides the client's limits. NULL (why written, done not called)
+ * when it cannot be sent. */
+struct k8s_call *k8s_send(struct k8s_client *client, const char *method, const char *path, const json_t *body,
+			  const char *content_type, long long deadline_ms, k8s_done_fn done, void *context, char *why,
+			  size_t why_size);
+/* A GET whose body is a stream of lines (a watch), with no total time limit but
+ * deadline_ms (0: none): line for each, done at its end (the reply is NULL then). */
+struct k8s_call *k8s_stream(struct k8s_client *client, const char *path, long long deadline_ms, k8s_line_fn line,
+			    k8s_done_fn done, void *context, char *why, size_t why_size);
+/* Ends a call at once; its done is not called. NULL: nothing. */
+void k8s_cancel(struct k8s_call *call);
+/* Runs the client's transfers until *over (set by a done callback) or deadline_ms. */
+void k8s_run(struct k8s_client *client, const bool *over, long long deadline_ms);
+
 /* Requests made, by method and HTTP status (0: no answer), for metrics. */
 struct k8s_request_count {
 	char method[8];
@@ -48,7 +89,9 @@ const struct k8s_request_count *k8s_client_request_counts(const struct k8s_clien
 void k8s_format_error(char *why, size_t why_size, const char *method, const char *path, int status, const char *body,
 		      size_t body_length);
 
-/* One request. path starts with "/api" or "/apis" and is already escaped where needed.
+/* One request, synchronous: the client's other calls go on while it waits, and it ends
+ * within the client's total time limit (timeout_ms, waits after a 429/503 included) or
+ * by the deadline set, whichever comes first. path starts with "/api" or "/apis" and is already escaped where needed.
  * body (may be NULL) is sent as JSON with content_type (NULL: application/json). On any
  * HTTP answer returns its status and, when reply is not NULL, sets *reply to the parsed
  * body (NULL when it is not JSON); the caller json_decref()s it. Returns -1 when no answer

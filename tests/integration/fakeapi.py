@@ -13,6 +13,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 import urllib.parse
 import uuid
 
@@ -94,13 +95,15 @@ class FakeAPI:
                     peer = self.connection.getpeercert()
                     if peer:
                         certificate = dict(item for entry in peer["subject"] for item in entry).get("commonName")
-                code, answer = api.handle(self.command, self.path, dict(self.headers.items()), body,
-                                          self.client_address[1], certificate)
+                code, answer, *extra = api.handle(self.command, self.path, dict(self.headers.items()), body,
+                                                  self.client_address[1], certificate)
                 payload = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
                 self.send_response(code)
                 self.send_header("Content-Type",
                                  "text/plain" if isinstance(answer, bytes) else "application/json")
                 self.send_header("Content-Length", str(len(payload)))
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)
 
@@ -127,13 +130,15 @@ class FakeAPI:
         self.server.shutdown()
         self.server.server_close()
 
-    def inject(self, method, path, code, answer=None, times=1):
+    def inject(self, method, path, code, answer=None, times=1, headers=None):
         """The next `times` requests METHOD path (without query) get code and answer (a
-        JSON value, or bytes sent as text/plain) instead of what the store would say."""
+        JSON value, or bytes sent as text/plain), with headers (a dict) besides, instead
+        of what the store would say."""
         if answer is None:
             answer = status_body(code, "Injected", f"injected {code}")
         with self.lock:
-            self.injected.append({"method": method, "path": path, "code": code, "answer": answer, "times": times})
+            self.injected.append({"method": method, "path": path, "code": code, "answer": answer, "times": times,
+                                  "headers": headers or {}})
 
     def put_object(self, path, obj):
         """Stores obj at path as if it had been created."""
@@ -156,11 +161,12 @@ class FakeAPI:
             decoded = "not JSON"
         with self.lock:
             self.requests.append({"method": method, "path": path, "query": parsed.query, "headers": headers,
-                                  "body": decoded, "client_port": client_port, "certificate": certificate})
+                                  "body": decoded, "client_port": client_port, "certificate": certificate,
+                                  "monotonic": time.monotonic()})
             for rule in self.injected:
                 if rule["method"] == method and rule["path"] == path and rule["times"] > 0:
                     rule["times"] -= 1
-                    return rule["code"], rule["answer"]
+                    return rule["code"], rule["answer"], rule["headers"]
             return self.serve(method, path, query, headers, decoded)
 
     def serve(self, method, path, query, headers, body):

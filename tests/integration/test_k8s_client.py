@@ -245,7 +245,8 @@ def test_update_retries_after_a_conflict(api, clients, workdir):
 
 def test_errors_without_a_status_body(api, clients, workdir):
     client = clients(kubeconfig=kubeconfig(workdir, api.url))
-    api.inject("GET", f"{PODS}/x", 503, b"upstream connect error\n")
+    # a 503 is tried again (4 attempts in all, test_429_and_503_are_honoured), then handed over
+    api.inject("GET", f"{PODS}/x", 503, b"upstream connect error\n", times=4)
     answer = client.call("get", f"{PODS}/x")
     assert answer["status"] == 503 and answer["why"] == f"GET {PODS}/x: 503 Service Unavailable: upstream connect error"
     api.inject("GET", f"{PODS}/x", 200, b"<html>a login page</html>")
@@ -255,6 +256,41 @@ def test_errors_without_a_status_body(api, clients, workdir):
     assert client.call("list", PODS, None, None)["status"] == -1
     raw = client.call("request", "GET", f"{PODS}/y", None, None)
     assert raw["status"] == 404 and raw["object"]["reason"] == "NotFound", "k8s_request hands over the Status"
+
+
+def test_429_and_503_are_honoured(api, clients, workdir):
+    """A 429 with Retry-After: the client sends nothing before it is over, then the same
+    request again; a 503 without one: a back-off doubling from 250 ms; a wait longer
+    than the request's time makes it give up at once, and the next request waits too."""
+    api.put_object(f"{PODS}/x", pod("x"))
+    client = clients(kubeconfig=kubeconfig(workdir, api.url), timeout_ms=5000)
+    api.inject("GET", f"{PODS}/x", 429, headers={"Retry-After": "2"})
+    answer = client.call("get", f"{PODS}/x")
+    assert answer["status"] == 200 and answer["object"]["metadata"]["name"] == "x"
+    sent = [request["monotonic"] for request in api.requests if request["path"] == f"{PODS}/x"]
+    assert len(sent) == 2 and answer["requests"] == 2
+    assert sent[1] - sent[0] >= 2.0, f"sent again {sent[1] - sent[0]:.3f} s after a Retry-After of 2 s"
+
+    api.inject("GET", f"{PODS}/x", 503, times=3)
+    before = len(api.requests)
+    answer = client.call("get", f"{PODS}/x")
+    assert answer["status"] == 200
+    sent = [request["monotonic"] for request in api.requests[before:]]
+    gaps = [later - earlier for earlier, later in zip(sent, sent[1:])]
+    assert len(sent) == 4, "3 answers of 503, then the one that succeeds"
+    for gap, wait in zip(gaps, (0.25, 0.5, 1.0)):
+        assert gap >= wait, f"waited {gaps} after 503s, at least 0.25, 0.5, 1 s expected"
+
+    # the API server asks for more than the request's time: it gives up at once, with the
+    # answer, and a request made meanwhile is not sent
+    api.inject("GET", f"{PODS}/x", 429, headers={"Retry-After": "60"})
+    before = len(api.requests)
+    answer = client.call("get", f"{PODS}/x")
+    assert answer["status"] == 429 and "Retry-After 10 s" in answer["why"], answer
+    assert answer["elapsed_ms"] < 2000
+    answer = client.call("get", f"{PODS}/x")
+    assert answer["status"] == -1 and "the API server asked for no request" in answer["why"], answer
+    assert len(api.requests) == before + 1, "nothing sent while the API server asked to wait"
 
 
 def test_a_silent_server_times_out_within_the_limit(clients, workdir):
