@@ -412,6 +412,8 @@ static size_t collect(char *data, size_t size, size_t count, void *context)
 #define BACKOFF_CAP_MS 10000
 /* The attempts of one call, the first one included, while 429/503 answers come. */
 #define ATTEMPTS_MAXIMUM 4
+/* An API server that leaves a request unanswered this long counts as silent. */
+#define SLOW_MS 1000
 
 
 struct k8s_call {
@@ -419,6 +421,7 @@ struct k8s_call {
 	struct k8s_call *next; /* the client's calls */
 	CURL *curl;
 	char method[8];
+	char verb[8]; /* as counted: the method, or LIST or WATCH for a GET of a collection or a watch */
 	char *path, *url, *payload, *content_type;
 	struct curl_slist *headers;
 	struct reply_buffer buffer;
@@ -706,7 +709,7 @@ static void call_attempted(struct k8s_call *call)
 	int status = -1;
 
 	if (call->code != CURLE_OK) {
-		count_request(client, call->method, 0);
+		count_request(client, call->verb, 0);
 		if (call->buffer.too_large)
 			snprintf(why, sizeof why, "%s %s: the reply is larger than %d MiB", call->method, call->path,
 				 REPLY_MAXIMUM / 1024 / 1024);
@@ -725,7 +728,7 @@ static void call_attempted(struct k8s_call *call)
 	long response = 0;
 	curl_easy_getinfo(call->curl, CURLINFO_RESPONSE_CODE, &response);
 	status = (int)response;
-	count_request(client, call->method, status);
+	count_request(client, call->verb, status);
 	client->silent_since_ms = 0;
 	log_debug("%s %s: %d after %lld ms", call->method, call->path, status, now - call->sent_ms);
 	if (status == 429 || status == 503) {
@@ -990,7 +993,9 @@ static struct k8s_call *call_new(struct k8s_client *client, const char *method, 
 		free(call);
 		return NULL;
 	}
-	snprintf(call->method, sizeof call->method, "%s", method);
+	/* "LIST": a GET, counted as a list */
+	snprintf(call->method, sizeof call->method, "%s", strcmp(method, "LIST") == 0 ? "GET" : method);
+	snprintf(call->verb, sizeof call->verb, "%s", method);
 	call->path = xstrdup(path);
 	call->url = xasprintf("%s%s", client->server, path);
 	call->payload = payload;
@@ -1073,6 +1078,7 @@ struct k8s_call *k8s_stream(struct k8s_client *client, const char *path, long lo
 		return NULL;
 	call->line = line;
 	call->streaming = true;
+	snprintf(call->verb, sizeof call->verb, "WATCH");
 	call->deadline_ms = deadline_ms;
 	return call_start(call, why, why_size) ? call : NULL;
 }
@@ -1098,7 +1104,15 @@ void k8s_client_set_deadline(struct k8s_client *client, long long deadline_ms)
 
 long long k8s_client_silent_since(const struct k8s_client *client)
 {
-	return client->silent_since_ms;
+	if (client->silent_since_ms)
+		return client->silent_since_ms;
+	/* a request unanswered for longer than an answer takes: as good as silent */
+	long long now = now_ms(), oldest = 0;
+	for (const struct k8s_call *call = client->calls; call; call = call->next)
+		if (call->in_multi && !call->streaming && now - call->sent_ms > SLOW_MS &&
+		    (!oldest || call->sent_ms < oldest))
+			oldest = call->sent_ms;
+	return oldest;
 }
 
 long long k8s_client_not_before(const struct k8s_client *client)
@@ -1137,6 +1151,13 @@ int k8s_request(struct k8s_client *client, const char *method, const char *path,
 		*reply = NULL;
 	if (client->deadline_ms && client->deadline_ms <= now) {
 		snprintf(why, why_size, "%s %s: not sent: this iteration's time for the API server is spent", method, path);
+		return -1;
+	}
+	long long silent = client->deadline_ms ? k8s_client_silent_since(client) : 0;
+	if (silent) {
+		/* within a budget, not worth a wait: the calls in flight say when it answers again */
+		snprintf(why, why_size, "%s %s: not sent: the API server has not answered for %lld ms", method, path,
+			 now - silent);
 		return -1;
 	}
 	struct k8s_call *call = call_new(client, method, path, body, content_type, outcome_done, &outcome, why,
@@ -1209,7 +1230,7 @@ int k8s_list(struct k8s_client *client, const char *path, const char *label_sele
 		free(query);
 		query = longer;
 	}
-	int status = request_object(client, "GET", query, NULL, NULL, &list, why, why_size);
+	int status = request_object(client, "LIST", query, NULL, NULL, &list, why, why_size);
 	if (is_success(status)) {
 		json_t *array = json_object_get(list, "items");
 		if (array && !json_is_array(array) && !json_is_null(array)) {

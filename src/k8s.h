@@ -41,7 +41,9 @@ int k8s_client_attach(struct k8s_client *client, sd_event *event);
  * (CLOCK_MONOTONIC, ms; 0: only by the client's limits): one made past it is not sent
  * (-1). A caller with a budget for the API server sets it, and 0 after. */
 void k8s_client_set_deadline(struct k8s_client *client, long long deadline_ms);
-/* Since when (monotonic ms) no request got an answer: 0 while the API server answers. */
+/* Since when (monotonic ms) no request got an answer, or a request in flight (not a
+ * watch) has waited for one more than a second: 0 while the API server answers. A
+ * synchronous request made with a deadline set is not sent meanwhile (-1). */
 long long k8s_client_silent_since(const struct k8s_client *client);
 /* Until when (monotonic ms) the API server asked for no request (429/503); past: none. */
 long long k8s_client_not_before(const struct k8s_client *client);
@@ -89,6 +91,8 @@ const struct k8s_request_count *k8s_client_request_counts(const struct k8s_clien
 void k8s_format_error(char *why, size_t why_size, const char *method, const char *path, int status, const char *body,
 		      size_t body_length);
 
+/* method may be "LIST": a GET counted as a list in k8s_client_request_counts (a watch
+ * is counted as WATCH). */
 /* One request, synchronous: the client's other calls go on while it waits, and it ends
  * within the client's total time limit (timeout_ms, waits after a 429/503 included) or
  * by the deadline set, whichever comes first. path starts with "/api" or "/apis" and is already escaped where needed.

@@ -56,8 +56,18 @@
 /* How often the holder renews: see kube_lead and lease.h. */
 #define RENEW_FRACTION LEASE_RENEW_FRACTION
 
+struct kube_platform;
+
 struct lease_cache {
+	struct kube_platform *kube;
 	char cluster[NAMES_BUFFER_SIZE];
+	struct k8s_call *call;  /* a read or write in flight */
+	bool idle;              /* nothing in flight, nor a chain (a read, then a takeover) under way */
+	long long read_ms;      /* monotonic: when it was last read (not held) */
+	bool writing_takeover;
+	int writing_duration_ms;
+	int last_status;        /* of the last write */
+	char error[1024];       /* why the last read or write failed, "" when it did not */
 	json_t *object;         /* as last read or written */
 	bool held;
 	/* monotonic: when the request of our last successful write started (the earliest it
@@ -71,9 +81,11 @@ struct lease_cache {
 	long long refused_renewal_ms;
 	int refused_cause; /* 0: none since acting; 1: not held; 2: within the margin; 3: expired */
 	char holder[256];
-	long long services_checked_ms; /* monotonic: when CLUSTER-rw and -ro were last found right */
-	int services_port;
+	long long service_created_ms[2], service_refused_ms[2]; /* CLUSTER-rw, -ro: see ensure_service */
 };
+
+#define RATE_VERBS 7
+#define RATE_SAMPLES 64
 
 struct secret_cache {
 	char cluster[NAMES_BUFFER_SIZE];
@@ -89,14 +101,29 @@ struct kube_platform {
 	char identity[256];
 	json_t *pods; /* items of the last list */
 	json_t *claims;
+	json_t *services; /* pgha's Services (CLUSTER-rw, -ro) */
 	unsigned long requests_at_refresh, requests_per_iteration;
-	struct lease_cache *leases;
+	struct lease_cache **leases; /* each at its own address: calls in flight point to it */
 	size_t lease_count;
+	long long deadline_ms;       /* monotonic: this iteration's budget for the API server ends (0: none) */
 	struct secret_cache *secrets;
 	size_t secret_count;
-	unsigned long service_sweeps; /* Services of removed clusters are looked for every 20th time */
 	sd_event_source *renewal;     /* the Leases' renewal timer, once attached to the loop */
+	struct kube_watch *watches;   /* pods, claims */
+	bool list_ended;              /* set when a list answers or fails */
+	/* requests made by verb, sampled at most once a second: the rates status shows */
+	struct rate_sample {
+		long long ms;
+		unsigned long counts[RATE_VERBS];
+	} samples[RATE_SAMPLES];
+	size_t sample_count, sample_next;
 };
+
+static const char *const rate_verbs[RATE_VERBS] = {"GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE"};
+
+static void kube_watches_new(struct kube_platform *kube);
+static void kube_watches_free(struct kube_platform *kube);
+static const char *object_name(const json_t *object);
 
 static long long monotonic_ms(void)
 {
@@ -133,6 +160,7 @@ struct kube_platform *kube_platform_new(const struct pgha_config *config, const 
 	struct kube_platform *kube = xcalloc(1, sizeof *kube);
 	kube->config = config;
 	kube->client = client;
+	kube_watches_new(kube);
 	snprintf(kube->namespace, sizeof kube->namespace, "%s", config->platform.kubernetes.namespace);
 	if (identity && identity[0]) {
 		snprintf(kube->identity, sizeof kube->identity, "%s", identity);
@@ -149,11 +177,16 @@ void kube_platform_free(struct kube_platform *kube)
 	if (!kube)
 		return;
 	sd_event_source_disable_unref(kube->renewal);
+	kube_watches_free(kube);
 	k8s_client_free(kube->client);
 	json_decref(kube->pods);
 	json_decref(kube->claims);
-	for (size_t i = 0; i < kube->lease_count; i++)
-		json_decref(kube->leases[i].object);
+	json_decref(kube->services);
+	for (size_t i = 0; i < kube->lease_count; i++) {
+		k8s_cancel(kube->leases[i]->call);
+		json_decref(kube->leases[i]->object);
+		free(kube->leases[i]);
+	}
 	free(kube->leases);
 	for (size_t i = 0; i < kube->secret_count; i++) {
 		explicit_bzero(&kube->secrets[i], offsetof(struct secret_cache, passfile));
@@ -189,6 +222,7 @@ unsigned long kube_requests_total(const struct kube_platform *kube)
 }
 
 static char *core_path(const struct kube_platform *kube, const char *kind, const char *name);
+static bool is_configured_cluster(const struct pgha_config *config, const char *name);
 
 json_t *kube_request_counts(const struct kube_platform *kube)
 {
@@ -264,36 +298,293 @@ static char *lease_path(const struct kube_platform *kube, const char *name)
 		    : xasprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases", kube->namespace);
 }
 
+/* ---- watches ---- */
+
+/* How long a watch lasts on the API server before it is made again from the last
+ * resourceVersion (the client gives it this and a margin). */
+#define WATCH_SECONDS 240
+/* A list or watch that failed is made again no sooner than this. */
+#define WATCH_RETRY_MS 1000
+/* An iteration's time for the API server: synchronous requests end by then. */
+#define ITERATION_BUDGET_MS 1000
+/* pods, claims, services */
+#define WATCHES 3
+
+/* What the watch of one kind (pods, claims) keeps: the objects as the API server last
+ * said (live, changed by the watch's events as they come: an event replaces an element,
+ * never edits one, so that a shallow copy is a snapshot), the version to resume from. */
+struct kube_watch {
+	struct kube_platform *kube;
+	const char *kind;       /* "pods", "persistentvolumeclaims" */
+	json_t *live;           /* NULL until the first list answered */
+	char version[64];       /* resourceVersion to resume from ("" : list first) */
+	struct k8s_call *call;  /* the list or the watch in flight */
+	bool listing;
+	bool expired;           /* the watch said 410 Gone: list again */
+	long long retry_ms;     /* monotonic: not before then after a failure */
+	char error[1024];
+	unsigned long lists, watches, events;
+};
+
+static void watch_kick(struct kube_watch *watch);
+
+static char *watch_path(const struct kube_watch *watch, bool streaming)
+{
+	char *collection = core_path(watch->kube, watch->kind, NULL);
+	char *selector = k8s_escape(KUBE_OWNER_LABEL "=" KUBE_OWNER_VALUE);
+	char *path;
+	if (streaming) {
+		char *version = k8s_escape(watch->version);
+		path = xasprintf("%s?labelSelector=%s&watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%d",
+				 collection, selector, version, WATCH_SECONDS);
+		free(version);
+	} else {
+		/* resourceVersion 0: from the API server's watch cache, not a quorum read of etcd;
+		 * the watch goes on from the version it says */
+		path = xasprintf("%s?labelSelector=%s&resourceVersion=0", collection, selector);
+	}
+	free(selector);
+	free(collection);
+	return path;
+}
+
+static void watch_failed(struct kube_watch *watch, const char *why)
+{
+	watch->call = NULL;
+	watch->listing = false;
+	watch->retry_ms = monotonic_ms() + WATCH_RETRY_MS;
+	watch->kube->list_ended = true;
+	if (strcmp(watch->error, why) != 0)
+		log_message(LOG_LEVEL_WARNING, NULL, NULL, "kubernetes: watching %s: %s", watch->kind, why);
+	snprintf(watch->error, sizeof watch->error, "%s", why);
+}
+
+static void on_listed(int status, json_t *reply, const char *why, long long sent_ms, void *context)
+{
+	struct kube_watch *watch = context;
+	(void)sent_ms;
+
+	json_t *items = json_object_get(reply, "items");
+	const char *version = json_string_value(json_object_get(json_object_get(reply, "metadata"), "resourceVersion"));
+	if (status != 200 || !(json_is_array(items) || json_is_null(items) || !items) || !version || !*version) {
+		watch_failed(watch, status == 200 ? "the list has no items or no resourceVersion" : why);
+		return;
+	}
+	json_decref(watch->live);
+	watch->live = json_is_array(items) ? json_copy(items) : json_array();
+	snprintf(watch->version, sizeof watch->version, "%s", version);
+	watch->call = NULL;
+	watch->listing = false;
+	watch->expired = false;
+	if (watch->error[0])
+		log_message(LOG_LEVEL_NOTICE, NULL, NULL, "kubernetes: watching %s again", watch->kind);
+	watch->error[0] = '\0';
+	watch->kube->list_ended = true;
+	watch_kick(watch);
+}
+
+/* One event of the watch: the live objects follow it. */
+static void on_watch_event(json_t *line, void *context)
+{
+	struct kube_watch *watch = context;
+	const char *type = json_string_value(json_object_get(line, "type"));
+	json_t *object = json_object_get(line, "object");
+	const char *version = json_string_value(json_object_get(json_object_get(object, "metadata"), "resourceVersion"));
+
+	if (!type || !json_is_object(object))
+		return;
+	watch->events++;
+	if (strcmp(type, "ERROR") == 0) {
+		/* 410 Gone: the version is too old to resume from; anything else ends it too */
+		if (json_integer_value(json_object_get(object, "code")) == 410)
+			watch->expired = true;
+		else
+			log_message(LOG_LEVEL_WARNING, NULL, NULL, "kubernetes: the watch of %s says: %s", watch->kind,
+				    json_string_value(json_object_get(object, "message")) ?: "an error");
+		return;
+	}
+	if (version && *version)
+		snprintf(watch->version, sizeof watch->version, "%s", version);
+	if (strcmp(type, "BOOKMARK") == 0 || !watch->live)
+		return;
+	const char *name = object_name(object);
+	size_t i;
+	json_t *item;
+	json_array_foreach(watch->live, i, item)
+		if (strcmp(object_name(item), name) == 0)
+			break;
+	if (strcmp(type, "DELETED") == 0) {
+		if (i < json_array_size(watch->live))
+			json_array_remove(watch->live, i);
+	} else if (i < json_array_size(watch->live)) {
+		json_array_set(watch->live, i, object);
+	} else {
+		json_array_append(watch->live, object);
+	}
+}
+
+static void on_watch_end(int status, json_t *reply, const char *why, long long sent_ms, void *context)
+{
+	struct kube_watch *watch = context;
+	(void)reply;
+	(void)sent_ms;
+
+	watch->call = NULL;
+	if (status == 410)
+		watch->expired = true;
+	if (watch->expired) {
+		log_message(LOG_LEVEL_INFO, NULL, NULL, "kubernetes: the watch of %s is too old to resume (410 Gone): "
+			    "listing again", watch->kind);
+		watch->version[0] = '\0';
+		watch_kick(watch);
+	} else if (status == 200) {
+		/* its time on the API server is over: on from where it was */
+		watch_kick(watch);
+	} else {
+		watch_failed(watch, why);
+	}
+}
+
+/* Lists, or watches from the version the list or the last event said, when neither is
+ * in flight and no failure is too recent. */
+static void watch_kick(struct kube_watch *watch)
+{
+	struct kube_platform *kube = watch->kube;
+	char why[1024];
+
+	if (watch->call || monotonic_ms() < watch->retry_ms)
+		return;
+	bool streaming = watch->live && watch->version[0] && !watch->expired;
+	char *path = watch_path(watch, streaming);
+	if (streaming) {
+		watch->watches++;
+		watch->call = k8s_stream(kube->client, path, monotonic_ms() + (WATCH_SECONDS + 30) * 1000LL, on_watch_event,
+					 on_watch_end, watch, why, sizeof why);
+	} else {
+		watch->lists++;
+		watch->listing = true;
+		watch->call = k8s_send(kube->client, "LIST", path, NULL, NULL, 0, on_listed, watch, why, sizeof why);
+	}
+	free(path);
+	if (!watch->call)
+		watch_failed(watch, why);
+}
+
+static bool watches_listed(const struct kube_platform *kube)
+{
+	for (int i = 0; i < WATCHES; i++)
+		if (!kube->watches[i].live)
+			return false;
+	return true;
+}
+
+static void kube_watches_new(struct kube_platform *kube)
+{
+	kube->watches = xcalloc(WATCHES, sizeof *kube->watches);
+	kube->watches[0] = (struct kube_watch){.kube = kube, .kind = "pods"};
+	kube->watches[1] = (struct kube_watch){.kube = kube, .kind = "persistentvolumeclaims"};
+	kube->watches[2] = (struct kube_watch){.kube = kube, .kind = "services"};
+}
+
+static void kube_watches_free(struct kube_platform *kube)
+{
+	for (int i = 0; kube->watches && i < WATCHES; i++) {
+		k8s_cancel(kube->watches[i].call);
+		json_decref(kube->watches[i].live);
+	}
+	free(kube->watches);
+}
+
+/* Synchronous requests end by deadline_ms (0: by their own limits only). */
+static void kube_set_budget(struct kube_platform *kube, long long deadline_ms)
+{
+	kube->deadline_ms = deadline_ms;
+	k8s_client_set_deadline(kube->client, deadline_ms);
+}
+
+static void verb_totals(const struct kube_platform *kube, unsigned long *totals)
+{
+	size_t count;
+	const struct k8s_request_count *counts = k8s_client_request_counts(kube->client, &count);
+	for (int v = 0; v < RATE_VERBS; v++)
+		totals[v] = 0;
+	for (size_t i = 0; i < count; i++)
+		for (int v = 0; v < RATE_VERBS; v++)
+			if (strcmp(counts[i].method, rate_verbs[v]) == 0)
+				totals[v] += counts[i].count;
+}
+
+static void rates_sample(struct kube_platform *kube)
+{
+	long long now = monotonic_ms();
+	if (kube->sample_count) {
+		size_t last = (kube->sample_next + RATE_SAMPLES - 1) % RATE_SAMPLES;
+		if (now - kube->samples[last].ms < 1000)
+			return;
+	}
+	struct rate_sample *sample = &kube->samples[kube->sample_next];
+	sample->ms = now;
+	verb_totals(kube, sample->counts);
+	kube->sample_next = (kube->sample_next + 1) % RATE_SAMPLES;
+	if (kube->sample_count < RATE_SAMPLES)
+		kube->sample_count++;
+}
+
+json_t *kube_request_rates(const struct kube_platform *kube)
+{
+	unsigned long totals[RATE_VERBS];
+	long long now = monotonic_ms();
+	json_t *rates = json_object();
+	/* the oldest sample at most a minute old */
+	const struct rate_sample *oldest = NULL;
+	for (size_t i = 0; i < kube->sample_count; i++) {
+		const struct rate_sample *sample = &kube->samples[i];
+		if (now - sample->ms <= 60000 && (!oldest || sample->ms < oldest->ms))
+			oldest = sample;
+	}
+	verb_totals(kube, totals);
+	double seconds = oldest ? (double)(now - oldest->ms) / 1000.0 : 0;
+	for (int v = 0; v < RATE_VERBS; v++)
+		json_object_set_new(rates, rate_verbs[v],
+				    json_real(seconds >= 1 ? (double)(totals[v] - oldest->counts[v]) / seconds : 0.0));
+	json_object_set_new(rates, "seconds", json_real(seconds));
+	return rates;
+}
+
+/* The snapshot an iteration works on: the watches' objects as they are now. The first
+ * time, the lists are waited for within the iteration's budget; after that, nothing is:
+ * an API server that does not answer leaves the last snapshot in force. */
 bool kube_refresh(struct kube_platform *kube, char *why, size_t why_size)
 {
 	unsigned long now = k8s_client_requests(kube->client);
-	json_t *pods = NULL, *claims = NULL;
-	char *path;
-	int status;
 
 	kube->requests_per_iteration = now - kube->requests_at_refresh;
 	kube->requests_at_refresh = now;
-	/* resourceVersion 0: served from the API server's watch cache, not a quorum read of
-	 * etcd. It may lag a little: pgha then sees a deleted pod a moment longer (it waits)
-	 * or misses one it just created (creating it again answers 409, which is fine). */
-	path = core_path(kube, "pods", NULL);
-	status = k8s_list(kube->client, path, KUBE_OWNER_LABEL "=" KUBE_OWNER_VALUE, "0", &pods, NULL, 0, why,
-			  why_size);
-	free(path);
-	if (status != 200)
-		return false;
-	path = core_path(kube, "persistentvolumeclaims", NULL);
-	status = k8s_list(kube->client, path, KUBE_OWNER_LABEL "=" KUBE_OWNER_VALUE, "0", &claims, NULL, 0, why,
-			  why_size);
-	free(path);
-	if (status != 200) {
-		json_decref(pods);
+	kube_set_budget(kube, monotonic_ms() + ITERATION_BUDGET_MS);
+	rates_sample(kube);
+	bool failing = false;
+	for (int i = 0; i < WATCHES; i++)
+		watch_kick(&kube->watches[i]);
+	while (!watches_listed(kube) && !failing && !k8s_client_silent_since(kube->client) &&
+	       monotonic_ms() < kube->deadline_ms) {
+		kube->list_ended = false;
+		k8s_run(kube->client, &kube->list_ended, kube->deadline_ms);
+		for (int i = 0; i < WATCHES; i++)
+			failing |= kube->watches[i].retry_ms > monotonic_ms();
+	}
+	if (!watches_listed(kube)) {
+		const char *error = "";
+		for (int i = 0; i < WATCHES && !error[0]; i++)
+			error = kube->watches[i].error;
+		snprintf(why, why_size, "the lists of pods, claims and services: %s", error[0] ? error : "no answer yet");
 		return false;
 	}
 	json_decref(kube->pods);
 	json_decref(kube->claims);
-	kube->pods = pods;
-	kube->claims = claims;
+	json_decref(kube->services);
+	kube->pods = json_copy(kube->watches[0].live);
+	kube->services = json_copy(kube->watches[2].live);
+	kube->claims = json_copy(kube->watches[1].live);
 	return true;
 }
 
@@ -653,11 +944,14 @@ int kube_upstream_of(const struct cluster_observation *observation, const char *
 static struct lease_cache *lease_for(struct kube_platform *kube, const char *cluster)
 {
 	for (size_t i = 0; i < kube->lease_count; i++)
-		if (strcmp(kube->leases[i].cluster, cluster) == 0)
-			return &kube->leases[i];
+		if (strcmp(kube->leases[i]->cluster, cluster) == 0)
+			return kube->leases[i];
 	kube->leases = xreallocarray(kube->leases, kube->lease_count + 1, sizeof *kube->leases);
-	struct lease_cache *lease = &kube->leases[kube->lease_count++];
-	*lease = (struct lease_cache){0};
+	struct lease_cache *lease = xcalloc(1, sizeof *lease);
+	kube->leases[kube->lease_count++] = lease;
+	lease->kube = kube;
+	lease->idle = true;
+	lease->last_status = -1;
 	snprintf(lease->cluster, sizeof lease->cluster, "%s", cluster);
 	return lease;
 }
@@ -665,16 +959,16 @@ static struct lease_cache *lease_for(struct kube_platform *kube, const char *clu
 bool kube_lease_held(const struct kube_platform *kube, const char *cluster)
 {
 	for (size_t i = 0; i < kube->lease_count; i++)
-		if (strcmp(kube->leases[i].cluster, cluster) == 0)
-			return kube->leases[i].held;
+		if (strcmp(kube->leases[i]->cluster, cluster) == 0)
+			return kube->leases[i]->held;
 	return false;
 }
 
 const char *kube_lease_holder(const struct kube_platform *kube, const char *cluster)
 {
 	for (size_t i = 0; i < kube->lease_count; i++)
-		if (strcmp(kube->leases[i].cluster, cluster) == 0)
-			return kube->leases[i].holder;
+		if (strcmp(kube->leases[i]->cluster, cluster) == 0)
+			return kube->leases[i]->holder;
 	return "";
 }
 
@@ -717,14 +1011,45 @@ static void lease_lost(struct lease_cache *lease, const char *why)
 	lease->held = false;
 }
 
-/* PUTs object (read at its resourceVersion) as held by us now. */
-static int lease_put(struct kube_platform *kube, struct lease_cache *lease, json_t *object, bool takeover,
-		     char *why, size_t why_size)
+/* Every Lease's reads and writes are calls in flight (k8s_send), one at a time per
+ * Lease: lease->idle is false while one, or a chain (a read, then a takeover), is. The
+ * renewal timer starts them between iterations; an iteration waits for them within its
+ * budget for the API server only. */
+
+static void lease_idle(struct lease_cache *lease, const char *why)
 {
-	char now[64], name[NAMES_BUFFER_SIZE + 8];
+	lease->call = NULL;
+	lease->idle = true;
+	snprintf(lease->error, sizeof lease->error, "%s", why ? why : "");
+}
+
+static void on_lease_written(int status, json_t *reply, const char *why, long long sent_ms, void *context)
+{
+	struct lease_cache *lease = context;
+	struct kube_platform *kube = lease->kube;
+	char name[NAMES_BUFFER_SIZE + 8];
+
+	snprintf(name, sizeof name, "pgha-%s", lease->cluster);
+	lease->last_status = status;
+	if (status == 200 && json_is_object(reply)) {
+		if (lease->writing_takeover || !lease->held)
+			log_message(LOG_LEVEL_NOTICE, lease->cluster, NULL, "lease %s taken by %s: acting on the cluster", name,
+				    kube->identity);
+		lease_written(lease, json_incref(reply), sent_ms, lease->writing_duration_ms);
+		snprintf(lease->holder, sizeof lease->holder, "%s", kube->identity);
+		lease_idle(lease, NULL);
+		return;
+	}
+	lease_lost(lease, why);
+	lease_idle(lease, why);
+}
+
+/* PUTs object (read at its resourceVersion) as held by us now: the outcome comes to
+ * on_lease_written. False (why written, the Lease idle) when it cannot be sent. */
+static bool lease_put(struct kube_platform *kube, struct lease_cache *lease, json_t *object, bool takeover)
+{
+	char now[64], name[NAMES_BUFFER_SIZE + 8], why[1024];
 	json_t *spec = json_object_get(object, "spec");
-	json_t *written = NULL;
-	long long sent_ms = monotonic_ms();
 
 	if (!json_is_object(spec)) {
 		spec = json_object();
@@ -741,27 +1066,53 @@ static int lease_put(struct kube_platform *kube, struct lease_cache *lease, json
 	}
 	snprintf(name, sizeof name, "pgha-%s", lease->cluster);
 	char *path = lease_path(kube, name);
-	int status = k8s_replace(kube->client, path, object, &written, why, why_size);
+	lease->idle = false;
+	lease->writing_takeover = takeover;
+	lease->writing_duration_ms = lease_duration_ms(kube);
+	lease->last_status = -1;
+	/* a renewal is worth nothing once the Lease it renews is over */
+	long long deadline = monotonic_ms() + lease_duration_ms(kube);
+	lease->call = resource_version(object)[0]
+			      ? k8s_send(kube->client, "PUT", path, object, NULL, deadline, on_lease_written, lease, why,
+					 sizeof why)
+			      : NULL;
 	free(path);
-	if (status == 200) {
-		if (takeover || !lease->held)
-			log_message(LOG_LEVEL_NOTICE, lease->cluster, NULL, "lease %s taken by %s: acting on the cluster", name,
-				    kube->identity);
-		lease_written(lease, written, sent_ms, lease_duration_ms(kube));
-		snprintf(lease->holder, sizeof lease->holder, "%s", kube->identity);
-	} else {
-		json_decref(written);
+	if (!lease->call) {
+		if (!resource_version(object)[0])
+			snprintf(why, sizeof why, "lease %s carries no resourceVersion", name);
 		lease_lost(lease, why);
+		lease_idle(lease, why);
+		return false;
 	}
-	return status;
+	return true;
 }
 
-static bool lease_create(struct kube_platform *kube, struct lease_cache *lease, char *why, size_t why_size)
+static void on_lease_created(int status, json_t *reply, const char *why, long long sent_ms, void *context)
 {
-	char now[64], name[NAMES_BUFFER_SIZE + 8];
+	struct lease_cache *lease = context;
+	struct kube_platform *kube = lease->kube;
+	char name[NAMES_BUFFER_SIZE + 8], reason[1024];
+
+	snprintf(name, sizeof name, "pgha-%s", lease->cluster);
+	if (status != 201 || !json_is_object(reply)) {
+		if (status == 409)
+			snprintf(reason, sizeof reason, "lease %s was just created by another pghad", name);
+		else
+			snprintf(reason, sizeof reason, "%s", why);
+		lease_idle(lease, reason);
+		return;
+	}
+	log_message(LOG_LEVEL_NOTICE, lease->cluster, NULL, "lease %s created by %s: acting on the cluster", name,
+		    kube->identity);
+	lease_written(lease, json_incref(reply), sent_ms, lease->writing_duration_ms);
+	snprintf(lease->holder, sizeof lease->holder, "%s", kube->identity);
+	lease_idle(lease, NULL);
+}
+
+static void lease_create(struct kube_platform *kube, struct lease_cache *lease)
+{
+	char now[64], name[NAMES_BUFFER_SIZE + 8], why[1024];
 	struct cluster_state initial;
-	json_t *created = NULL;
-	long long sent_ms = monotonic_ms();
 
 	state_init(&initial);
 	char *state = state_format(&initial);
@@ -775,57 +1126,40 @@ static bool lease_create(struct kube_platform *kube, struct lease_cache *lease, 
 				   "leaseTransitions", 0);
 	free(state);
 	char *path = lease_path(kube, NULL);
-	int status = k8s_create(kube->client, path, object, &created, why, why_size);
+	lease->idle = false;
+	lease->writing_duration_ms = lease_duration_ms(kube);
+	lease->call = k8s_send(kube->client, "POST", path, object, NULL, 0, on_lease_created, lease, why, sizeof why);
 	free(path);
 	json_decref(object);
-	if (status != 201) {
-		json_decref(created);
-		if (status == 409)
-			snprintf(why, why_size, "lease %s was just created by another pghad", name);
-		return false;
-	}
-	log_message(LOG_LEVEL_NOTICE, lease->cluster, NULL, "lease %s created by %s: acting on the cluster", name,
-		    kube->identity);
-	lease_written(lease, created, sent_ms, lease_duration_ms(kube));
-	snprintf(lease->holder, sizeof lease->holder, "%s", kube->identity);
-	return true;
+	if (!lease->call)
+		lease_idle(lease, why);
 }
 
-/* A holder renews every duration/RENEW_FRACTION and acts only while lease_may_act says
- * so, checked again at each action (kube_may_act). Another pghad takes over only after
- * seeing the same resourceVersion for the whole duration the Lease states, by its own
- * monotonic clock read after each answer (no comparison of clocks across machines): the
- * holder has stopped acting by then (lease.h). */
-bool kube_lead(struct kube_platform *kube, const struct cluster_config *cluster, struct cluster_state *state,
-	       char *why, size_t why_size)
+/* Another pghad takes over only after seeing the same resourceVersion for the whole
+ * duration the Lease states, by its own monotonic clock read after each answer (no
+ * comparison of clocks across machines): the holder has stopped acting by then
+ * (lease.h). The takeover's PUT carries the version seen: any write since makes it 409. */
+static void on_lease_read(int status, json_t *reply, const char *why, long long sent_ms, void *context)
 {
-	struct lease_cache *lease = lease_for(kube, cluster->name);
-	int duration = lease_duration_ms(kube), renew = duration / RENEW_FRACTION;
-	char name[NAMES_BUFFER_SIZE + 8];
-	json_t *object = NULL;
+	struct lease_cache *lease = context;
+	struct kube_platform *kube = lease->kube;
+	char name[NAMES_BUFFER_SIZE + 8], reason[1024];
+	(void)sent_ms;
 
-	if (lease->held && monotonic_ms() - lease->renewed_ms < renew)
-		return state_of_lease(lease, state, why, why_size);
-	snprintf(name, sizeof name, "pgha-%s", cluster->name);
-	char *path = lease_path(kube, name);
-	int status = k8s_get(kube->client, path, &object, why, why_size);
-	free(path);
 	/* read after the answer, which may have taken the whole request timeout */
 	long long answered = monotonic_ms();
+	lease->call = NULL;
+	lease->read_ms = answered;
+	snprintf(name, sizeof name, "pgha-%s", lease->cluster);
 	if (status == 404) {
-		json_decref(object);
-		return lease_create(kube, lease, why, why_size) && state_of_lease(lease, state, why, why_size);
+		lease_create(kube, lease);
+		return;
 	}
-	if (status != 200) {
-		json_decref(object);
-		/* the API server does not answer: act on what we hold while it is surely ours */
-		char invalid[256];
-		if (lease_may_act(lease->held, lease->renewed_ms, lease->renewed_duration_ms, answered, invalid,
-				  sizeof invalid))
-			return state_of_lease(lease, state, why, why_size);
-		lease_lost(lease, why);
-		return false;
+	if (status != 200 || !json_is_object(reply)) {
+		lease_idle(lease, why);
+		return;
 	}
+	json_t *object = json_deep_copy(reply);
 	const json_t *spec = json_object_get(object, "spec");
 	const char *holder = json_string_value(json_object_get(spec, "holderIdentity"));
 	const char *version = resource_version(object);
@@ -838,52 +1172,109 @@ bool kube_lead(struct kube_platform *kube, const struct cluster_config *cluster,
 		snprintf(lease->seen_version, sizeof lease->seen_version, "%s", version);
 		lease->seen_ms = answered;
 	}
-	bool ours = holder && strcmp(holder, kube->identity) == 0;
+	bool ours = holder && strcmp(holder, kube->identity) == 0 && lease->held;
 	bool expired = !holder || !holder[0] || lease_expired_for_others(lease->seen_ms, stated, answered);
-	if (ours && !lease->held) {
-		/* ours by name but not in our memory: we stopped acting; take it like any other */
-		ours = false;
-	}
 	if (!ours && !expired) {
 		lease_lost(lease, "held by another pghad");
 		json_decref(lease->object);
 		lease->object = object;
-		snprintf(why, why_size, "lease %s is held by %s", name, lease->holder);
-		return false;
+		snprintf(reason, sizeof reason, "lease %s is held by %s", name, lease->holder);
+		lease_idle(lease, reason);
+		return;
 	}
-	if (lease_put(kube, lease, object, !ours, why, why_size) != 200) {
-		json_decref(object);
-		return false;
-	}
+	/* ours by name but not in our memory: we stopped acting; taken like any other */
+	lease_put(kube, lease, object, !ours);
 	json_decref(object);
-	return state_of_lease(lease, state, why, why_size);
 }
 
-/* The renewal timer: every held Lease whose renewal is due, and not over, is renewed now, between
- * iterations, so that a loop slower than the renewal period (a long loop_interval_ms, an
- * iteration's wait) keeps it; kube_lead still renews within iterations and reads
- * others'. A Lease that changed behind its holder is lost here as there (409). */
+static void lease_read(struct kube_platform *kube, struct lease_cache *lease)
+{
+	char name[NAMES_BUFFER_SIZE + 8], why[1024];
+
+	snprintf(name, sizeof name, "pgha-%s", lease->cluster);
+	char *path = lease_path(kube, name);
+	lease->idle = false;
+	lease->call = k8s_send(kube->client, "GET", path, NULL, NULL, 0, on_lease_read, lease, why, sizeof why);
+	free(path);
+	if (!lease->call) {
+		lease->read_ms = monotonic_ms();
+		lease_idle(lease, why);
+	}
+}
+
+/* Starts what a Lease needs now, when nothing of it is in flight: held, its renewal
+ * once due (a Lease already over is not renewed blindly: read again, it says who holds
+ * it); not held, a read every renewal period (with read only). */
+static void lease_kick(struct kube_platform *kube, struct lease_cache *lease, bool read)
+{
+	int renew = lease_duration_ms(kube) / RENEW_FRACTION;
+	long long now = monotonic_ms();
+
+	if (!lease->idle)
+		return;
+	if (lease->held && lease->object) {
+		if (now - lease->renewed_ms < renew)
+			return;
+		if (lease_remaining_ms(lease->renewed_ms, lease->renewed_duration_ms, now) > 0) {
+			json_t *object = json_deep_copy(lease->object);
+			lease_put(kube, lease, object, false);
+			json_decref(object);
+			return;
+		}
+		/* over (this pghad was stopped, or the API server did not answer): still ours if
+		 * nobody took it, which the read says */
+		read = true;
+	}
+	if (read && (!lease->read_ms || now - lease->read_ms >= renew))
+		lease_read(kube, lease);
+}
+
+/* Waits for what is in flight for lease, within the iteration's budget for the API
+ * server, and not at all while it does not answer. */
+static void lease_wait(struct kube_platform *kube, struct lease_cache *lease)
+{
+	if (!lease->idle && !k8s_client_silent_since(kube->client))
+		k8s_run(kube->client, &lease->idle, kube->deadline_ms);
+}
+
+/* A holder renews every duration/RENEW_FRACTION (its timer) and acts only while
+ * lease_may_act says so, checked again at each action (kube_may_act). */
+bool kube_lead(struct kube_platform *kube, const struct cluster_config *cluster, struct cluster_state *state,
+	       char *why, size_t why_size)
+{
+	struct lease_cache *lease = lease_for(kube, cluster->name);
+
+	lease_kick(kube, lease, true);
+	/* waited for the first time only: later reads and renewals go on between iterations */
+	if (!lease->held && !lease->read_ms)
+		lease_wait(kube, lease);
+	long long now = monotonic_ms();
+	if (lease->held && lease->object && lease_remaining_ms(lease->renewed_ms, lease->renewed_duration_ms, now) > 0)
+		return state_of_lease(lease, state, why, why_size);
+	if (lease->held)
+		snprintf(why, why_size, "lease pgha-%s was not renewed before its end: reading it again", cluster->name);
+	else if (lease->holder[0] && strcmp(lease->holder, kube->identity) != 0)
+		snprintf(why, why_size, "lease pgha-%s is held by %s", cluster->name, lease->holder);
+	else if (lease->error[0])
+		snprintf(why, why_size, "%s", lease->error);
+	else
+		snprintf(why, why_size, "lease pgha-%s: %s", cluster->name,
+			 lease->idle ? "not held" : "its read or write is still in flight");
+	return false;
+}
+
+/* The renewal timer: Leases held are renewed once due, others read, between iterations
+ * however far apart (a long loop_interval_ms, an iteration's wait). A Lease that changed
+ * behind its holder is lost (409). Leases of clusters no longer configured are renewed
+ * while held (their removal goes on) but not read. */
 static int on_renewal(sd_event_source *source, uint64_t usec, void *userdata)
 {
 	struct kube_platform *kube = userdata;
 	int renew = lease_duration_ms(kube) / RENEW_FRACTION;
 	(void)usec;
 
-	for (size_t i = 0; i < kube->lease_count; i++) {
-		struct lease_cache *lease = &kube->leases[i];
-		char why[1024];
-		long long now = monotonic_ms();
-		/* one already over (this pghad was stopped past it) is not renewed blindly: the
-		 * next iteration reads it again and says who holds it */
-		if (!lease->held || !lease->object || now - lease->renewed_ms < renew ||
-		    lease_remaining_ms(lease->renewed_ms, lease->renewed_duration_ms, now) <= 0)
-			continue;
-		json_t *object = json_deep_copy(lease->object);
-		int status = lease_put(kube, lease, object, false, why, sizeof why);
-		json_decref(object);
-		if (status == 200)
-			log_message(LOG_LEVEL_DEBUG, lease->cluster, NULL, "lease pgha-%s renewed by its timer", lease->cluster);
-	}
+	for (size_t i = 0; i < kube->lease_count; i++)
+		lease_kick(kube, kube->leases[i], is_configured_cluster(kube->config, kube->leases[i]->cluster));
 	/* half a renewal period: a due renewal waits at most that long */
 	int result = sd_event_source_set_time_relative(source, (uint64_t)(renew > 200 ? renew / 2 : 100) * 1000);
 	if (result >= 0)
@@ -895,7 +1286,11 @@ static int on_renewal(sd_event_source *source, uint64_t usec, void *userdata)
 
 void kube_attach(struct kube_platform *kube, sd_event *event)
 {
-	int result = sd_event_add_time_relative(event, &kube->renewal, CLOCK_MONOTONIC, 100 * 1000, 0, on_renewal, kube);
+	int result = k8s_client_attach(kube->client, event);
+	if (result < 0)
+		log_error("kubernetes: cannot run the API client on the event loop: %s; its calls progress during "
+			  "iterations only", strerror(-result));
+	result = sd_event_add_time_relative(event, &kube->renewal, CLOCK_MONOTONIC, 100 * 1000, 0, on_renewal, kube);
 	if (result < 0)
 		log_error("kubernetes: cannot add the leases' renewal timer: %s; they are renewed at iterations only",
 			  strerror(-result));
@@ -941,6 +1336,13 @@ bool kube_save_state(struct kube_platform *kube, const struct cluster_config *cl
 {
 	struct lease_cache *lease = lease_for(kube, cluster->name);
 
+	/* a renewal in flight first: two writes at one version, one would be a conflict */
+	lease_wait(kube, lease);
+	if (!lease->idle) {
+		snprintf(why, why_size, "lease pgha-%s: a write is still in flight, the API server is slow to answer",
+			 cluster->name);
+		return false;
+	}
 	if (!lease->held || !lease->object) {
 		snprintf(why, why_size, "lease pgha-%s is not held by this pghad", cluster->name);
 		return false;
@@ -955,9 +1357,19 @@ bool kube_save_state(struct kube_platform *kube, const struct cluster_config *cl
 	char *text = state_format(state);
 	json_object_set_new(annotations, ANNOTATION_STATE, json_string(text));
 	free(text);
-	int status = lease_put(kube, lease, object, false, why, why_size);
+	bool sent = lease_put(kube, lease, object, false);
 	json_decref(object);
-	return status == 200;
+	if (sent)
+		lease_wait(kube, lease);
+	if (!lease->idle) {
+		/* its outcome comes later, to on_lease_written; the actions wait for the next iteration */
+		snprintf(why, why_size, "lease pgha-%s: the state's write got no answer in this iteration's time",
+			 cluster->name);
+		return false;
+	}
+	if (lease->last_status != 200)
+		snprintf(why, why_size, "%s", lease->error);
+	return lease->last_status == 200;
 }
 
 /* ---- members ---- */
@@ -1270,7 +1682,17 @@ static bool ensure_service(struct kube_platform *kube, const struct cluster_conf
 					"cluster", cluster->name, "role", role, "ports", "name", "postgresql", "port",
 					cluster->port, "targetPort", cluster->port, "protocol", "TCP");
 	char *path = core_path(kube, "services", name);
-	int status = k8s_get(kube->client, path, &existing, why, sizeof why);
+	/* as the watch last said: no request while it is right */
+	const json_t *seen = find_named(kube->services, name);
+	existing = seen ? json_deep_copy(seen) : NULL;
+	int status = seen ? 200 : 404;
+	/* one of that name that is not pgha's is not in the watch: its create answered 409,
+	 * and it is left alone for a while rather than asked again each iteration */
+	struct lease_cache *record = lease_for(kube, cluster->name);
+	int which = strcmp(suffix, "rw") == 0 ? 0 : 1;
+	long long now = monotonic_ms();
+	if (status == 404 && record->service_refused_ms[which] && now - record->service_refused_ms[which] < 10000)
+		status = 0;
 	if (status == 404) {
 		json_t *service = jsonpack("{s:s, s:s, s:{s:s, s:o}, s:O}", "apiVersion", "v1", "kind", "Service",
 					    "metadata", "name", name, "labels", owner_labels(cluster->name), "spec",
@@ -1280,17 +1702,24 @@ static bool ensure_service(struct kube_platform *kube, const struct cluster_conf
 		free(collection);
 		json_decref(service);
 		right = status == 201;
-		if (status == 201)
+		if (status == 201) {
+			record->service_created_ms[which] = now;
 			log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "service %s created (role=%s, port %d)", name, role,
 				    cluster->port);
-		else if (status != 409)
+		} else if (status == 409) {
+			/* ours, made a moment ago and not in the watch yet, or someone else's */
+			record->service_refused_ms[which] = now;
+			if (!record->service_created_ms[which] || now - record->service_created_ms[which] > 10000)
+				log_message(LOG_LEVEL_WARNING, cluster->name, NULL,
+					    "service %s exists but pgha did not create it: leaving it alone", name);
+		} else {
 			log_message(LOG_LEVEL_ERROR, cluster->name, NULL, "%s", why);
+		}
+	} else if (status == 0) {
+		right = false;
 	} else if (status == 200) {
 		json_t *spec = json_object_get(existing, "spec");
-		if (!object_label(existing, KUBE_OWNER_LABEL)) {
-			log_message(LOG_LEVEL_WARNING, cluster->name, NULL,
-				    "service %s exists but pgha did not create it: leaving it alone", name);
-		} else if (!json_equal(json_object_get(spec, "selector"), json_object_get(wanted_spec, "selector")) ||
+		if (!json_equal(json_object_get(spec, "selector"), json_object_get(wanted_spec, "selector")) ||
 			   json_integer_value(json_object_get(json_array_get(json_object_get(spec, "ports"), 0), "port")) !=
 				   cluster->port) {
 			json_object_set(spec, "selector", json_object_get(wanted_spec, "selector"));
@@ -1305,8 +1734,6 @@ static bool ensure_service(struct kube_platform *kube, const struct cluster_conf
 		} else {
 			right = true;
 		}
-	} else {
-		log_message(LOG_LEVEL_ERROR, cluster->name, NULL, "%s", why);
 	}
 	json_decref(existing);
 	json_decref(wanted_spec);
@@ -1367,14 +1794,9 @@ void kube_publish(struct kube_platform *kube, const struct cluster_config *clust
 				log_message(LOG_LEVEL_WARNING, cluster->name, member->name, "%s", why);
 		}
 	}
-	/* Services change only with the configuration or by hand: checked every 10 s */
-	struct lease_cache *record = lease_for(kube, cluster->name);
-	if (record->services_port != cluster->port || monotonic_ms() - record->services_checked_ms > 10000) {
-		bool right = ensure_service(kube, cluster, "rw", "primary");
-		right &= ensure_service(kube, cluster, "ro", "replica");
-		record->services_checked_ms = right ? monotonic_ms() : 0;
-		record->services_port = right ? cluster->port : 0;
-	}
+	/* Services, as the watch shows them: a request only to make or correct one */
+	ensure_service(kube, cluster, "rw", "primary");
+	ensure_service(kube, cluster, "ro", "replica");
 }
 
 static bool is_configured_cluster(const struct pgha_config *config, const char *name)
@@ -1440,26 +1862,17 @@ void kube_remove_unconfigured(struct kube_platform *kube, const struct pgha_conf
 		else if (status != 404)
 			log_message(LOG_LEVEL_ERROR, cluster, NULL, "%s", why);
 	}
-	/* Services are few: one list of pgha's, when pods of removed clusters were seen or
-	 * rarely otherwise, is cheap enough to do every iteration only in the first case */
-	json_t *services = NULL;
-	char *collection = core_path(kube, "services", NULL);
-	if (kube->service_sweeps++ % 20 == 0 &&
-	    k8s_list(kube->client, collection, KUBE_OWNER_LABEL "=" KUBE_OWNER_VALUE, NULL, &services, NULL, 0, why,
-		     sizeof why) == 200) {
-		json_array_foreach(services, i, item) {
-			const char *cluster = object_label(item, "cluster");
-			if (!cluster || is_configured_cluster(config, cluster) || !may_remove(kube, &leads, cluster))
-				continue;
-			char *path = core_path(kube, "services", object_name(item));
-			if (k8s_delete(kube->client, path, -1, object_uid(item), why, sizeof why) == 200)
-				log_message(LOG_LEVEL_NOTICE, cluster, NULL,
-					    "cluster removed from the configuration: service %s deleted", object_name(item));
-			free(path);
-		}
+	/* Services of removed clusters, as the watch shows pgha's */
+	json_array_foreach(kube->services, i, item) {
+		const char *cluster = object_label(item, "cluster");
+		if (!cluster || is_configured_cluster(config, cluster) || !may_remove(kube, &leads, cluster))
+			continue;
+		char *path = core_path(kube, "services", object_name(item));
+		if (k8s_delete(kube->client, path, -1, object_uid(item), why, sizeof why) == 200)
+			log_message(LOG_LEVEL_NOTICE, cluster, NULL, "cluster removed from the configuration: service %s deleted",
+				    object_name(item));
+		free(path);
 	}
-	json_decref(services);
-	free(collection);
 }
 
 bool kube_purge_cluster(struct kube_platform *kube, const struct pgha_config *config, const char *name, char *why,
@@ -1473,7 +1886,10 @@ bool kube_purge_cluster(struct kube_platform *kube, const struct pgha_config *co
 		snprintf(why, why_size, "cluster %s is in the configuration: remove its block and reload first", name);
 		return false;
 	}
-	if (!kube_refresh(kube, why, why_size) || !lead_unconfigured(kube, name, why, why_size))
+	bool refreshed = kube_refresh(kube, why, why_size);
+	/* an operator's request, not an iteration: its requests have their own limits */
+	kube_set_budget(kube, 0);
+	if (!refreshed || !lead_unconfigured(kube, name, why, why_size))
 		return false;
 	json_array_foreach(kube->pods, i, item) {
 		const char *cluster = object_label(item, "cluster");
@@ -1802,6 +2218,8 @@ static bool kube_refresh_platform(struct platform *platform)
 	struct kube_state *state = platform->state;
 	char why[1024] = "";
 	bool listed = kube_refresh(state->kube, why, sizeof why);
+	if (!listed)
+		kube_set_budget(state->kube, 0); /* no finish in this iteration */
 
 	if (!listed)
 		leases_expire(state->kube, why);
@@ -1941,6 +2359,8 @@ static pid_t kube_watch(struct platform *platform, const struct member_observati
 static void kube_finish(struct platform *platform, const struct pgha_config *config)
 {
 	kube_remove_unconfigured(kube_of(platform), config);
+	/* the iteration is over: requests between iterations have their own limits only */
+	kube_set_budget(kube_of(platform), 0);
 }
 
 /* kubectl get events shows what happened to a member's pod: an entry about a member
@@ -1981,6 +2401,7 @@ static void kube_status(const struct platform *platform, json_t *reply)
 				     (json_int_t)kube_requests_per_iteration(state->kube), "requests_total",
 				     (json_int_t)kube_requests_total(state->kube), "error", jsonpack_text(state->error)));
 	json_object_set_new(json_object_get(reply, "kubernetes"), "api_requests", kube_request_counts(state->kube));
+	json_object_set_new(json_object_get(reply, "kubernetes"), "requests_per_second", kube_request_rates(state->kube));
 }
 
 static void kube_cluster_status(const struct platform *platform, const struct cluster_config *cluster, json_t *reply)

@@ -40,6 +40,9 @@ unsigned long kube_requests_per_iteration(const struct kube_platform *kube);
 unsigned long kube_requests_total(const struct kube_platform *kube);
 /* Requests by method and HTTP status, as a JSON array of {verb, code, count}. */
 json_t *kube_request_counts(const struct kube_platform *kube);
+/* Requests per second by verb (GET, LIST, WATCH, POST, PUT, PATCH, DELETE) over the last
+ * minute at most, and "seconds": the time they were measured over. */
+json_t *kube_request_rates(const struct kube_platform *kube);
 
 struct history_entry;
 /* An entry of pghad's history as a Kubernetes Event on the pod of its member, as
