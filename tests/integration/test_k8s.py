@@ -844,7 +844,10 @@ def test_a_lease_changed_behind_the_holder_is_reread_not_overwritten(k8s):
     # the intruder never renews: after the whole duration the daemon takes the Lease back
     # and goes on from the state the intruder left, not from its own older copy
     daemon.wait_for_log(r"lease pgha-test taken by first", timeout=20, since=mark)
-    reply = status(k8s.workdir, "first")["clusters"][0]
+    # taken by the renewal timer, between iterations: the next one loads the state
+    taken = k8s.iteration_mark("first")
+    reply = pgharness.wait_until(lambda: k8s.member_state("first", after=taken), timeout=10,
+                                 what="an iteration after the takeover")[0]
     assert reply["failover"]["last"] == "written by an intruder"
     assert reply["failover"]["paused"] is False
 
@@ -1246,3 +1249,4 @@ def test_a_frozen_api_server_holds_up_no_iteration(k8s):
           f"{longest:.2f} s", file=sys.stderr)
     assert longest < 3.0, f"no iteration for {longest:.2f} s while the API server was frozen"
     assert iterations >= span / 1.5, f"{iterations} iterations in {span:.1f} s"
+
