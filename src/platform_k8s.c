@@ -177,17 +177,18 @@ void kube_platform_free(struct kube_platform *kube)
 	if (!kube)
 		return;
 	sd_event_source_disable_unref(kube->renewal);
+	/* the calls in flight first, while the client they belong to still exists */
 	kube_watches_free(kube);
-	k8s_client_free(kube->client);
-	json_decref(kube->pods);
-	json_decref(kube->claims);
-	json_decref(kube->services);
 	for (size_t i = 0; i < kube->lease_count; i++) {
 		k8s_cancel(kube->leases[i]->call);
 		json_decref(kube->leases[i]->object);
 		free(kube->leases[i]);
 	}
 	free(kube->leases);
+	k8s_client_free(kube->client);
+	json_decref(kube->pods);
+	json_decref(kube->claims);
+	json_decref(kube->services);
 	for (size_t i = 0; i < kube->secret_count; i++) {
 		explicit_bzero(&kube->secrets[i], offsetof(struct secret_cache, passfile));
 		free(kube->secrets[i].passfile);

@@ -354,7 +354,8 @@ static void test_kubernetes(void)
 								   "clusters loop reloads now_ms history_error kubernetes");
 	is_str(text(status, "platform"), "kubernetes", "kubernetes status: the platform");
 	const json_t *kubernetes = json_object_get(status, "kubernetes");
-	ok(has_keys(kubernetes, "namespace identity requests_per_iteration requests_total error api_requests"),
+	ok(has_keys(kubernetes, "namespace identity requests_per_iteration requests_total error api_requests "
+			       "requests_per_second"),
 	   "kubernetes status: the API's keys");
 	is_str(text(kubernetes, "namespace"), "fixture", "kubernetes status: the namespace");
 	const json_t *alpha = cluster_of(status, 0);
