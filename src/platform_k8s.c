@@ -308,8 +308,10 @@ static char *lease_path(const struct kube_platform *kube, const char *name)
 #define WATCH_RETRY_MS 1000
 /* An iteration's time for the API server: synchronous requests end by then. */
 #define ITERATION_BUDGET_MS 1000
-/* pods, claims, services */
+/* pods, claims, services: what an iteration needs listed */
 #define WATCHES 3
+/* and the Leases, which the renewal timer reads (not held) from their watch */
+#define WATCH_LEASES 3
 
 /* What the watch of one kind (pods, claims) keeps: the objects as the API server last
  * said (live, changed by the watch's events as they come: an event replaces an element,
@@ -331,7 +333,8 @@ static void watch_kick(struct kube_watch *watch);
 
 static char *watch_path(const struct kube_watch *watch, bool streaming)
 {
-	char *collection = core_path(watch->kube, watch->kind, NULL);
+	char *collection = strcmp(watch->kind, "leases") == 0 ? lease_path(watch->kube, NULL)
+							     : core_path(watch->kube, watch->kind, NULL);
 	char *selector = k8s_escape(KUBE_OWNER_LABEL "=" KUBE_OWNER_VALUE);
 	char *path;
 	if (streaming) {
@@ -481,15 +484,16 @@ static bool watches_listed(const struct kube_platform *kube)
 
 static void kube_watches_new(struct kube_platform *kube)
 {
-	kube->watches = xcalloc(WATCHES, sizeof *kube->watches);
+	kube->watches = xcalloc(WATCHES + 1, sizeof *kube->watches);
 	kube->watches[0] = (struct kube_watch){.kube = kube, .kind = "pods"};
 	kube->watches[1] = (struct kube_watch){.kube = kube, .kind = "persistentvolumeclaims"};
 	kube->watches[2] = (struct kube_watch){.kube = kube, .kind = "services"};
+	kube->watches[WATCH_LEASES] = (struct kube_watch){.kube = kube, .kind = "leases"};
 }
 
 static void kube_watches_free(struct kube_platform *kube)
 {
-	for (int i = 0; kube->watches && i < WATCHES; i++) {
+	for (int i = 0; kube->watches && i <= WATCH_LEASES; i++) {
 		k8s_cancel(kube->watches[i].call);
 		json_decref(kube->watches[i].live);
 	}
@@ -564,7 +568,7 @@ bool kube_refresh(struct kube_platform *kube, char *why, size_t why_size)
 	kube_set_budget(kube, monotonic_ms() + ITERATION_BUDGET_MS);
 	rates_sample(kube);
 	bool failing = false;
-	for (int i = 0; i < WATCHES; i++)
+	for (int i = 0; i <= WATCH_LEASES; i++)
 		watch_kick(&kube->watches[i]);
 	while (!watches_listed(kube) && !failing && !k8s_client_silent_since(kube->client) &&
 	       monotonic_ms() < kube->deadline_ms) {
@@ -1140,18 +1144,18 @@ static void lease_create(struct kube_platform *kube, struct lease_cache *lease)
  * duration the Lease states, by its own monotonic clock read after each answer (no
  * comparison of clocks across machines): the holder has stopped acting by then
  * (lease.h). The takeover's PUT carries the version seen: any write since makes it 409. */
+static void lease_seen(struct kube_platform *kube, struct lease_cache *lease, const json_t *read, long long answered);
+
 static void on_lease_read(int status, json_t *reply, const char *why, long long sent_ms, void *context)
 {
 	struct lease_cache *lease = context;
 	struct kube_platform *kube = lease->kube;
-	char name[NAMES_BUFFER_SIZE + 8], reason[1024];
 	(void)sent_ms;
 
 	/* read after the answer, which may have taken the whole request timeout */
 	long long answered = monotonic_ms();
 	lease->call = NULL;
 	lease->read_ms = answered;
-	snprintf(name, sizeof name, "pgha-%s", lease->cluster);
 	if (status == 404) {
 		lease_create(kube, lease);
 		return;
@@ -1160,7 +1164,17 @@ static void on_lease_read(int status, json_t *reply, const char *why, long long 
 		lease_idle(lease, why);
 		return;
 	}
-	json_t *object = json_deep_copy(reply);
+	lease_seen(kube, lease, reply, answered);
+}
+
+/* What the Lease is as read (a GET, or the watch of Leases) at answered: its holder,
+ * and whether it may be taken over (then it is, with a PUT: the chain goes on). */
+static void lease_seen(struct kube_platform *kube, struct lease_cache *lease, const json_t *read, long long answered)
+{
+	char name[NAMES_BUFFER_SIZE + 8], reason[1024];
+
+	snprintf(name, sizeof name, "pgha-%s", lease->cluster);
+	json_t *object = json_deep_copy(read);
 	const json_t *spec = json_object_get(object, "spec");
 	const char *holder = json_string_value(json_object_get(spec, "holderIdentity"));
 	const char *version = resource_version(object);
@@ -1226,8 +1240,21 @@ static void lease_kick(struct kube_platform *kube, struct lease_cache *lease, bo
 		 * nobody took it, which the read says */
 		read = true;
 	}
-	if (read && (!lease->read_ms || now - lease->read_ms >= renew))
-		lease_read(kube, lease);
+	if (!read || (lease->read_ms && now - lease->read_ms < renew))
+		return;
+	/* not held: as the watch of Leases shows it, once it is listed, with no request
+	 * (read now, after the event came: as late as, or later than, a GET's answer) */
+	const struct kube_watch *leases = &kube->watches[WATCH_LEASES];
+	char name[NAMES_BUFFER_SIZE + 8];
+	snprintf(name, sizeof name, "pgha-%s", lease->cluster);
+	const json_t *watched = !lease->held && leases->live && !leases->error[0] ? find_named(leases->live, name) : NULL;
+	if (watched) {
+		lease->read_ms = now;
+		lease->idle = false;
+		lease_seen(kube, lease, watched, now);
+		return;
+	}
+	lease_read(kube, lease);
 }
 
 /* Waits for what is in flight for lease, within the iteration's budget for the API
