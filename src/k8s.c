@@ -412,8 +412,9 @@ static size_t collect(char *data, size_t size, size_t count, void *context)
 #define BACKOFF_CAP_MS 10000
 /* The attempts of one call, the first one included, while 429/503 answers come. */
 #define ATTEMPTS_MAXIMUM 4
-/* An API server that leaves a request unanswered this long counts as silent. */
-#define SLOW_MS 1000
+/* An API server that leaves a request unanswered this long counts as silent (a loaded
+ * one may take a second). */
+#define SLOW_MS 2000
 
 
 struct k8s_call {
@@ -718,7 +719,8 @@ static void call_attempted(struct k8s_call *call)
 				 call->error[0] ? call->error : curl_easy_strerror(call->code));
 		log_scrub(why);
 		log_debug("%s %s: no answer after %lld ms", call->method, call->path, now - call->sent_ms);
-		if (call->code == CURLE_OPERATION_TIMEDOUT || call->code == CURLE_COULDNT_CONNECT) {
+		/* a watch lasts as long as it lasts: its end says nothing of the API server */
+		if (!call->streaming && (call->code == CURLE_OPERATION_TIMEDOUT || call->code == CURLE_COULDNT_CONNECT)) {
 			if (!client->silent_since_ms)
 				client->silent_since_ms = call->sent_ms;
 		}
@@ -1094,6 +1096,10 @@ void k8s_cancel(struct k8s_call *call)
 
 void k8s_run(struct k8s_client *client, const bool *over, long long deadline_ms)
 {
+	/* every call ends by its own limits; this only guards against waiting on one that
+	 * no call will ever set */
+	if (!deadline_ms)
+		deadline_ms = now_ms() + client->limits.timeout_ms + (long long)ATTEMPTS_MAXIMUM * BACKOFF_CAP_MS;
 	pump(client, over, deadline_ms);
 }
 

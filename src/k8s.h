@@ -42,7 +42,7 @@ int k8s_client_attach(struct k8s_client *client, sd_event *event);
  * (-1). A caller with a budget for the API server sets it, and 0 after. */
 void k8s_client_set_deadline(struct k8s_client *client, long long deadline_ms);
 /* Since when (monotonic ms) no request got an answer, or a request in flight (not a
- * watch) has waited for one more than a second: 0 while the API server answers. A
+ * watch) has waited for one more than 2 s: 0 while the API server answers. A
  * synchronous request made with a deadline set is not sent meanwhile (-1). */
 long long k8s_client_silent_since(const struct k8s_client *client);
 /* Until when (monotonic ms) the API server asked for no request (429/503); past: none. */
@@ -71,7 +71,8 @@ struct k8s_call *k8s_stream(struct k8s_client *client, const char *path, long lo
 			    k8s_done_fn done, void *context, char *why, size_t why_size);
 /* Ends a call at once; its done is not called. NULL: nothing. */
 void k8s_cancel(struct k8s_call *call);
-/* Runs the client's transfers until *over (set by a done callback) or deadline_ms. */
+/* Runs the client's transfers until *over (set by a done callback) or deadline_ms (0:
+ * the longest a request may take with its waits after 429/503). */
 void k8s_run(struct k8s_client *client, const bool *over, long long deadline_ms);
 
 /* Requests made, by method and HTTP status (0: no answer), for metrics. */
