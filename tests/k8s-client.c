@@ -23,6 +23,7 @@ static const char usage[] =
 	"  [\"create\", PATH, OBJECT]    [\"replace\", PATH, OBJECT]\n"
 	"  [\"patch\", PATH, PATCH, RESOURCE_VERSION|null]    [\"delete\", PATH, GRACE, UID|null]\n"
 	"  [\"update\", PATH, CHANGES|null, ATTEMPTS]  (CHANGES merged into the object; null gives up)\n"
+	"  [\"stream\", PATH]  (a watch: {\"status\", \"why\", \"lines\": [each line's object]})\n"
 	"and prints {\"status\", \"why\", \"object\", \"items\", \"list_version\", \"requests\", \"elapsed_ms\"}.\n"
 	"Without a client: {\"error\": why}, exit status 1.\n";
 
@@ -43,6 +44,29 @@ static bool merge_changes(json_t *object, void *context, char *why, size_t why_s
 	}
 	json_object_update_recursive(object, changes);
 	return true;
+}
+
+struct stream {
+	json_t *lines;
+	bool over;
+	int status;
+	char why[1024];
+};
+
+static void stream_line(json_t *line, void *context)
+{
+	struct stream *stream = context;
+	json_array_append(stream->lines, line);
+}
+
+static void stream_done(int status, json_t *reply, const char *why, long long sent_ms, void *context)
+{
+	struct stream *stream = context;
+	(void)reply;
+	(void)sent_ms;
+	stream->over = true;
+	stream->status = status;
+	snprintf(stream->why, sizeof stream->why, "%s", why ? why : "");
 }
 
 static const char *string_or_null(json_t *value)
@@ -92,6 +116,15 @@ static json_t *run(struct k8s_client *client, json_t *command)
 	} else if (strcmp(name, "update") == 0) {
 		status = k8s_update(client, path, merge_changes, argument, (int)json_integer_value(third), &object, why,
 				    sizeof why);
+	} else if (strcmp(name, "stream") == 0) {
+		struct stream stream = {.lines = json_array(), .status = -1};
+		if (k8s_stream(client, path, now_ms() + 10000, stream_line, stream_done, &stream, why, sizeof why))
+			k8s_run(client, &stream.over, now_ms() + 15000);
+		else
+			snprintf(stream.why, sizeof stream.why, "%s", why);
+		status = stream.status;
+		snprintf(why, sizeof why, "%s", stream.why);
+		json_object_set_new(answer, "lines", stream.lines);
 	} else {
 		json_object_set_new(answer, "error", json_string("unknown command"));
 		return answer;

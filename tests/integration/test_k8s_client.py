@@ -293,6 +293,24 @@ def test_429_and_503_are_honoured(api, clients, workdir):
     assert len(api.requests) == before + 1, "nothing sent while the API server asked to wait"
 
 
+def test_a_watch_hands_over_each_line(api, clients, workdir):
+    """k8s_stream: each line of the body, a JSON object, handed over as it comes (a line
+    that is not JSON skipped), the end with the answer's status; a 410 ends it as such."""
+    client = clients(kubeconfig=kubeconfig(workdir, api.url))
+    events = [{"type": "ADDED", "object": pod("a")}, {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "7"}}},
+              {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}}]
+    body = "".join(json.dumps(event) + "\n" for event in events[:2]) + "not json\n" + json.dumps(events[2]) + "\n"
+    api.inject("GET", PODS, 200, body.encode())
+    answer = client.call("stream", f"{PODS}?watch=1&resourceVersion=5")
+    assert answer["status"] == 200 and answer["lines"] == events, answer
+    assert api.requests[-1]["query"] == "watch=1&resourceVersion=5"
+    api.inject("GET", PODS, 410)
+    answer = client.call("stream", f"{PODS}?watch=1&resourceVersion=1")
+    assert answer["status"] == 410 and "410 Gone" in answer["why"], answer
+    counts = client.call("info")
+    assert counts["requests"] == 2
+
+
 def test_a_silent_server_times_out_within_the_limit(clients, workdir):
     with SilentServer() as silent:
         client = clients(kubeconfig=kubeconfig(workdir, silent.url), timeout_ms=700, connect_timeout_ms=500)
