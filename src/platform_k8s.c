@@ -2231,7 +2231,7 @@ static void leases_expire(struct kube_platform *kube, const char *why)
 	long long now = monotonic_ms();
 
 	for (size_t i = 0; i < kube->lease_count; i++) {
-		struct lease_cache *lease = &kube->leases[i];
+		struct lease_cache *lease = kube->leases[i];
 		long long remaining = lease_remaining_ms(lease->renewed_ms, lease->renewed_duration_ms, now);
 		if (!lease->held || remaining > 0)
 			continue;
@@ -2248,15 +2248,21 @@ static bool kube_refresh_platform(struct platform *platform)
 	bool listed = kube_refresh(state->kube, why, sizeof why);
 	if (!listed)
 		kube_set_budget(state->kube, 0); /* no finish in this iteration */
+	/* listed once, the iteration goes on with what the watches last said, however long
+	 * the API server has not answered; that is an error to show all the same */
+	bool silent = listed && k8s_client_silent_since(state->kube->client);
+	if (silent)
+		snprintf(why, sizeof why, "the API server does not answer: working on what its watches last said");
 
-	if (!listed)
+	if (!listed || silent)
 		leases_expire(state->kube, why);
 
-	if (!listed || state->error[0]) {
-		if (listed || strcmp(why, state->error) != 0)
-			log_message(listed ? LOG_LEVEL_NOTICE : LOG_LEVEL_ERROR, NULL, NULL, "kubernetes: %s",
-				    listed ? "the API server answers again" : why);
-		snprintf(state->error, sizeof state->error, "%s", listed ? "" : why);
+	bool answers = listed && !silent;
+	if (!answers || state->error[0]) {
+		if (answers || strcmp(why, state->error) != 0)
+			log_message(answers ? LOG_LEVEL_NOTICE : LOG_LEVEL_ERROR, NULL, NULL, "kubernetes: %s",
+				    answers ? "the API server answers again" : why);
+		snprintf(state->error, sizeof state->error, "%s", answers ? "" : why);
 	}
 	return listed;
 }
