@@ -1,12 +1,14 @@
 """Failover, switchover and rejoin on real PostgreSQL, with a writer committing one row
 per transaction during each fault: every acknowledged commit must be on the new
 primary, and there must never be two primaries."""
+import bisect
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -77,21 +79,48 @@ class Writer:
 
 class PrimaryWatcher(threading.Thread):
     """Asks every member, over and over, whether it is in recovery, and remembers any
-    moment at which two of them said they were not."""
+    moment at which two of them were surely read-write at once.
+
+    A round asks the members one after another, so two 'not in recovery' answers in one
+    round are not proof: under load the old primary's answer may come from before its
+    clean shutdown and the new one's from after its promotion, with none at once. What
+    is proof: B answered 'not in recovery' twice in a row (nothing else from B between:
+    it was read-write all along, since nothing makes a member read-write, then not, then
+    read-write again in a second), and A was asked and answered 'not in recovery' within
+    that span."""
 
     def __init__(self, workdir, account, port):
         super().__init__(daemon=True)
         self.workdir, self.account, self.port = workdir, account, port
         self.stopping = threading.Event()
-        self.several = []
+        self.answers = {f"test-{index}": [] for index in range(REPLICAS)}  # (asked, answered, read-write)
         self.rounds = 0  # rounds completed: each asked every member
 
     def run(self):
         while not self.stopping.is_set():
-            found = primaries(self.workdir, self.account, self.port)
-            if len(found) > 1:
-                self.several.append(found)
+            for index in range(REPLICAS):
+                member = f"test-{index}"
+                asked = time.monotonic()
+                answer = probe(self.workdir, self.account, self.port + index, member, "SELECT pg_is_in_recovery()")
+                self.answers[member].append((asked, time.monotonic(), answer == "f"))
             self.rounds += 1
+
+    @property
+    def several(self):
+        """Each [B, A] such that A was read-write within a span in which B surely was."""
+        found = []
+        for holder, answers in self.answers.items():
+            # in time order and apart: at most the one starting last before an answer holds it
+            spans = [(earlier[1], later[0]) for earlier, later in zip(answers, answers[1:]) if earlier[2] and later[2]]
+            starts = [start for start, _ in spans]
+            for other, other_answers in self.answers.items():
+                def within(asked, answered):
+                    at = bisect.bisect_right(starts, asked) - 1
+                    return at >= 0 and answered <= spans[at][1]
+                if other != holder and any(within(asked, answered) for asked, answered, writable in other_answers
+                                           if writable):
+                    found.append([holder, other])
+        return found
 
     def wait_for_a_round(self):
         """Waits until a round that began after this call is complete: every member was
