@@ -1014,9 +1014,14 @@ def test_a_primary_whose_lease_names_another_primary_stops_itself(k8s):
     address = pod["status"]["podIP"]
     assert commits(k8s, address)
     # the member's own token reads its pod and the Lease, and nothing else
-    token_path = os.path.join(k8s.workdir, "node", "pods",
-                              f"{k8s.namespace}_{pod['metadata']['name']}_{pod['metadata']['uid']}", "volumes",
-                              "service-account", "token")
+    if os.environ.get("PGHA_REAL_NODE_DIR"):
+        # where kubelet projects it (the test runs in the node's mount namespace)
+        token_path = os.path.join(os.environ["PGHA_REAL_NODE_DIR"], "kubelet", "pods", pod["metadata"]["uid"],
+                                  "volumes", "kubernetes.io~projected", "service-account", "token")
+    else:
+        token_path = os.path.join(k8s.workdir, "node", "pods",
+                                  f"{k8s.namespace}_{pod['metadata']['name']}_{pod['metadata']['uid']}", "volumes",
+                                  "service-account", "token")
     with open(token_path) as token_file:
         member_api = kube_env.Api(k8s.api.server, ca_data=k8s.kube.ca_pem, token=token_file.read().strip())
     assert member_api.get(k8s.path("pods", pod["metadata"]["name"]))["metadata"]["uid"] == pod["metadata"]["uid"]
@@ -1048,6 +1053,7 @@ def test_a_primary_whose_lease_names_another_primary_stops_itself(k8s):
             assert k8s.sql(f"test-{member}", "SELECT pg_is_in_recovery()") == [(True,)]
 
 
+@agent_only("freezes the node agent's process")
 def test_a_primary_whose_pod_is_deleted_stops_itself_though_its_kubelet_never_acts(k8s):
     """The node agent (kubelet) is frozen and pghad gone: the primary's pod gets a
     deletionTimestamp that no kubelet acts on. pgha-entrypoint sees it and stops
