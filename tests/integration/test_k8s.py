@@ -971,8 +971,11 @@ def test_a_report_query_holding_replay_does_not_keep_a_standby_streaming_from_th
 # ---- the self-fence: a deposed or isolated primary stops taking writes by itself ----
 
 def pod_log(k8s, pod):
-    """The output of pod's pgha-entrypoint, as the node agent keeps it."""
+    """The output of pod's pgha-entrypoint, as the node agent keeps it (on a real node,
+    from the API: kubelet's log of the container)."""
     name, uid = pod["metadata"]["name"], pod["metadata"]["uid"]
+    if os.environ.get("PGHA_REAL_NODE_DIR"):
+        return k8s.agent.pod_log(name)
     with open(os.path.join(k8s.workdir, "node", "logs", f"{k8s.namespace}_{name}_{uid}.log"), errors="replace") as log:
         return log.read()
 
