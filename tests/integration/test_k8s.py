@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import psycopg2
@@ -27,6 +28,12 @@ def agent_only(why):
     """Skips a test that reaches into the test node agent (its processes, its directories)
     on a real node (tests/k8s/real-node), where kubelet runs the pods."""
     return pytest.mark.skipif(bool(os.environ.get("PGHA_REAL_NODE_DIR")), reason=why)
+
+
+def real_node_only(why):
+    """Runs a test only on a real node (tests/k8s/real-node), where kubelet and containerd
+    run the pods in real containers."""
+    return pytest.mark.skipif(not os.environ.get("PGHA_REAL_NODE_DIR"), reason=why)
 
 
 def k8s_config(workdir, namespace, kubeconfig, port, lease_seconds=4, replicas=REPLICAS, name="pghad", parameters="",
@@ -212,8 +219,12 @@ def k8s(request, kube, tmp_workdir, account):
 
 
 def test_three_members_from_an_empty_namespace(k8s):
+    started = time.monotonic()
     k8s.start_daemon()
     cluster = k8s.wait_healthy()
+    # for the record (bench/real-node collects it): timings are not assertions
+    print(f"empty namespace to healthy cluster: {time.monotonic() - started:.2f} s "
+          f"({'real node' if os.environ.get('PGHA_REAL_NODE_DIR') else 'test node agent'})", file=sys.stderr)
 
     pods = k8s.pods()
     assert sorted(pods) == ["postgres-test-0", "postgres-test-1", "postgres-test-2"]
@@ -960,8 +971,11 @@ def test_a_report_query_holding_replay_does_not_keep_a_standby_streaming_from_th
 # ---- the self-fence: a deposed or isolated primary stops taking writes by itself ----
 
 def pod_log(k8s, pod):
-    """The output of pod's pgha-entrypoint, as the node agent keeps it."""
+    """The output of pod's pgha-entrypoint, as the node agent keeps it (on a real node,
+    from the API: kubelet's log of the container)."""
     name, uid = pod["metadata"]["name"], pod["metadata"]["uid"]
+    if os.environ.get("PGHA_REAL_NODE_DIR"):
+        return k8s.agent.pod_log(name)
     with open(os.path.join(k8s.workdir, "node", "logs", f"{k8s.namespace}_{name}_{uid}.log"), errors="replace") as log:
         return log.read()
 
@@ -1003,9 +1017,14 @@ def test_a_primary_whose_lease_names_another_primary_stops_itself(k8s):
     address = pod["status"]["podIP"]
     assert commits(k8s, address)
     # the member's own token reads its pod and the Lease, and nothing else
-    token_path = os.path.join(k8s.workdir, "node", "pods",
-                              f"{k8s.namespace}_{pod['metadata']['name']}_{pod['metadata']['uid']}", "volumes",
-                              "service-account", "token")
+    if os.environ.get("PGHA_REAL_NODE_DIR"):
+        # where kubelet projects it (the test runs in the node's mount namespace)
+        token_path = os.path.join(os.environ["PGHA_REAL_NODE_DIR"], "kubelet", "pods", pod["metadata"]["uid"],
+                                  "volumes", "kubernetes.io~projected", "service-account", "token")
+    else:
+        token_path = os.path.join(k8s.workdir, "node", "pods",
+                                  f"{k8s.namespace}_{pod['metadata']['name']}_{pod['metadata']['uid']}", "volumes",
+                                  "service-account", "token")
     with open(token_path) as token_file:
         member_api = kube_env.Api(k8s.api.server, ca_data=k8s.kube.ca_pem, token=token_file.read().strip())
     assert member_api.get(k8s.path("pods", pod["metadata"]["name"]))["metadata"]["uid"] == pod["metadata"]["uid"]
@@ -1037,6 +1056,7 @@ def test_a_primary_whose_lease_names_another_primary_stops_itself(k8s):
             assert k8s.sql(f"test-{member}", "SELECT pg_is_in_recovery()") == [(True,)]
 
 
+@agent_only("freezes the node agent's process")
 def test_a_primary_whose_pod_is_deleted_stops_itself_though_its_kubelet_never_acts(k8s):
     """The node agent (kubelet) is frozen and pghad gone: the primary's pod gets a
     deletionTimestamp that no kubelet acts on. pgha-entrypoint sees it and stops
@@ -1250,3 +1270,201 @@ def test_a_frozen_api_server_holds_up_no_iteration(k8s):
     assert longest < 3.0, f"no iteration for {longest:.2f} s while the API server was frozen"
     assert iterations >= span / 1.5, f"{iterations} iterations in {span:.1f} s"
 
+
+# ---- what only a real node does: kubelet, containerd and their containers ----
+
+class PodRecorder:
+    """Every state of the namespace's member pods, as a watch delivers it, from now on:
+    (type, name, uid, the pod) in order; a watch misses no state a poll could."""
+
+    def __init__(self, k8s):
+        self.k8s = k8s
+        self.events = []
+        self.stopped = threading.Event()
+        self.error = None
+        listed = k8s.api.get(k8s.path("pods"), labelSelector="app=postgres")
+        self.resource_version = listed["metadata"]["resourceVersion"]
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            while not self.stopped.is_set():
+                for kind, pod in self.k8s.api.watch(self.k8s.path("pods"), resource_version=self.resource_version,
+                                                    timeout_seconds=5, label_selector="app=postgres"):
+                    if kind == "ERROR":
+                        raise RuntimeError(f"the pods' watch ended: {pod}")
+                    self.resource_version = pod["metadata"]["resourceVersion"]
+                    if kind != "BOOKMARK":
+                        self.events.append((kind, pod["metadata"]["name"], pod["metadata"]["uid"], pod))
+                    if self.stopped.is_set():
+                        return
+        except Exception as error:  # reported by stop()
+            self.error = error
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(timeout=30)
+        assert self.error is None, f"the pods' watch failed: {self.error!r}"
+
+    def of(self, uid):
+        return [(kind, pod) for kind, _, seen, pod in self.events if seen == uid]
+
+    def first(self, uid, condition):
+        """The index in events and the pod of uid's first state that meets condition, or None."""
+        for index, (kind, _, seen, pod) in enumerate(self.events):
+            if seen == uid and condition(kind, pod):
+                return index, pod
+        return None
+
+
+def terminated(pod):
+    """The member container's terminated state in pod's status, or None. kubelet 1.20 may
+    report it as the last state, reason ContainerStatusUnknown, when the container was
+    gone before it read its exit (exit code 137 then stands for "unknown")."""
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        if container["name"] == "postgres" or len(pod["status"]["containerStatuses"]) == 1:
+            return ((container.get("state") or {}).get("terminated")
+                    or (container.get("lastState") or {}).get("terminated"))
+    return None
+
+
+def ctr(*arguments):
+    """ctr on the real node's containerd, in the namespace kubelet uses."""
+    socket = os.path.join(os.environ["PGHA_REAL_NODE_DIR"], "containerd", "containerd.sock")
+    result = subprocess.run(["ctr", "--address", socket, "-n", "k8s.io", *arguments], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, f"ctr {' '.join(arguments)}: {result.stderr}"
+    return result.stdout
+
+
+def host_postmaster(container):
+    """The host pid of the postmaster in container: among its task's processes, the
+    postgres whose parent is the container's first process (pgha-entrypoint)."""
+    pids = [int(line.split()[0]) for line in ctr("task", "ps", container).splitlines()[1:] if line.strip()]
+    init = int(ctr("task", "ls").split(container, 1)[1].split()[0])
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/comm") as comm:
+                name = comm.read().strip()
+        except OSError:
+            continue
+        if name == "postgres" and int(fields[1]) == init:
+            return pid
+    raise AssertionError(f"no postmaster among the processes {pids} of container {container} (init {init})")
+
+
+@real_node_only("kills a container through containerd, on a real node")
+@pytest.mark.parametrize("how", ["runtime", "host"])
+def test_the_primary_container_killed_on_the_node_fails_over_and_its_pod_is_replaced(k8s, how):
+    """The primary's container is killed under kubelet: by the runtime (ctr task kill -s
+    SIGKILL, as an OOM kill or a crashed runtime would) or its postmaster alone killed from
+    the host. pgha's pods have restartPolicy Never: kubelet does not start the container
+    again, the pod ends Failed, pghad fails over and makes a new pod for the member, which
+    comes back as a standby. The writer commits through test-rw's ClusterIP and loses none
+    of its acknowledged commits."""
+    daemon = k8s.start_daemon()
+    k8s.wait_healthy()
+    mark = daemon.log_mark()
+    primary = k8s.rw_member()[0]
+    old = k8s.pods()[f"postgres-{primary}"]
+    assert old["spec"]["restartPolicy"] == "Never"
+    container = old["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    cluster_ip = k8s.services()["test-rw"]["spec"]["clusterIP"]
+    recorder = PodRecorder(k8s)
+    writer = Writer(k8s, [cluster_ip])
+    try:
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > 50, timeout=30,
+                             what="the writer's first commits through test-rw's ClusterIP")
+        killed = time.monotonic()
+        if how == "runtime":
+            ctr("task", "kill", "-s", "SIGKILL", container)
+        else:
+            os.kill(host_postmaster(container), signal.SIGKILL)
+        pgharness.wait_until(lambda: k8s.rw_member() not in ([], [primary]), timeout=90,
+                             what="test-rw selecting a new primary")
+        print(f"container killed ({how}): test-rw selects {k8s.rw_member()} "
+              f"{time.monotonic() - killed:.2f} s after", file=sys.stderr)
+        before = len(writer.acknowledged())
+        pgharness.wait_until(lambda: len(writer.acknowledged()) > before + 50, timeout=60,
+                             what="commits on the new primary through the ClusterIP")
+    finally:
+        writer.stop()
+    new_primary = k8s.rw_member()[0]
+    acknowledged = set(writer.acknowledged())
+    rows = {row[0] for row in k8s.sql(new_primary, "SELECT id FROM failover_writer")}
+    assert acknowledged - rows == set(), f"{len(acknowledged - rows)} acknowledged commits lost"
+
+    # the member comes back, in a new pod, as a standby of the new primary
+    uid = old["metadata"]["uid"]
+    pgharness.wait_until(lambda: k8s.pods().get(f"postgres-{primary}", {}).get("metadata", {}).get("uid", uid) != uid,
+                         timeout=120, what=f"a new pod for {primary}")
+    cluster = k8s.wait_healthy(timeout=180)
+    members = {member["name"]: member for member in cluster["members"]}
+    assert members[primary]["role"] == "replica" and members[primary]["state"] == "streaming", members[primary]
+    recorder.stop()
+
+    # what kubelet reported of the old pod: its container ended, killed, and was never
+    # started again (restartPolicy Never); the pod Failed, and it went before its
+    # replacement came
+    ended = recorder.first(uid, lambda kind, pod: terminated(pod) is not None)
+    assert ended, f"kubelet never reported the container of {primary} ended: {recorder.of(uid)}"
+    state = terminated(ended[1])
+    if how == "runtime":
+        assert state["exitCode"] == 128 + signal.SIGKILL, state
+    else:
+        assert state["exitCode"] != 0, state
+    statuses = [pod["status"].get("containerStatuses", [{}])[0] for _, pod in recorder.of(uid)]
+    assert all(status.get("restartCount", 0) == 0 for status in statuses), statuses
+    failed = recorder.first(uid, lambda kind, pod: pod["status"].get("phase") == "Failed")
+    assert failed, [pod["status"].get("phase") for _, pod in recorder.of(uid)]
+    gone = recorder.first(uid, lambda kind, pod: kind == "DELETED")
+    new_uid = k8s.pods()[f"postgres-{primary}"]["metadata"]["uid"]
+    added = recorder.first(new_uid, lambda kind, pod: kind == "ADDED")
+    assert gone and added and gone[0] < added[0], "the new pod came before the old one was gone"
+    assert cluster["failover"]["last"], cluster["failover"]
+    assert "failover" in daemon.log_text(mark)
+
+
+@real_node_only("kubelet stops the container within the pod's termination grace, on a real node")
+def test_a_deleted_pod_is_stopped_within_the_grace_pgha_sets_and_made_again_after(k8s):
+    """A member pod deleted as kubectl delete does (no grace given: the pod's own, which
+    pghad sets): it stays, Terminating, with that grace; kubelet sends SIGTERM, which
+    pgha-entrypoint makes an immediate shutdown, so the container ends by itself (not
+    SIGKILLed when the grace runs out); only then does the pod go, and only after that is
+    the member's new pod made, on the same claim."""
+    k8s.start_daemon()
+    k8s.wait_healthy()
+    k8s.sql(k8s.rw_member()[0], "CREATE TABLE kept (v int); INSERT INTO kept VALUES (1)")
+    member = next(name for name in (f"test-{index}" for index in range(REPLICAS)) if name not in k8s.rw_member())
+    old = k8s.pods()[f"postgres-{member}"]
+    uid = old["metadata"]["uid"]
+    grace = old["spec"]["terminationGracePeriodSeconds"]
+    assert 0 < grace < 30, f"pghad sets a short termination grace, not the default 30 s: {grace}"
+    recorder = PodRecorder(k8s)
+    deleted = time.monotonic()
+    k8s.api.delete(k8s.path("pods", f"postgres-{member}"))
+    pgharness.wait_until(lambda: k8s.pods().get(f"postgres-{member}", {}).get("metadata", {}).get("uid", uid) != uid,
+                         timeout=120, what=f"a new pod for {member}")
+    k8s.wait_healthy(timeout=180)
+    assert k8s.sql(member, "SELECT v FROM kept") == [(1,)]
+    recorder.stop()
+
+    terminating = recorder.first(uid, lambda kind, pod: pod["metadata"].get("deletionTimestamp"))
+    assert terminating, recorder.of(uid)
+    assert terminating[1]["metadata"]["deletionGracePeriodSeconds"] == grace, terminating[1]["metadata"]
+    ended = recorder.first(uid, lambda kind, pod: terminated(pod) is not None)
+    assert ended, f"kubelet never reported the container ended: {[pod['status'] for _, pod in recorder.of(uid)]}"
+    state = terminated(ended[1])
+    # SIGKILL at the grace's end would be 137 (unless kubelet lost the exit: then 137 says
+    # nothing, and the order of events below is what is checked)
+    if state.get("reason") != "ContainerStatusUnknown":
+        assert state["exitCode"] != 128 + signal.SIGKILL, state
+    assert terminating[0] < ended[0], "the container ended before the pod was deleted"
+    gone = recorder.first(uid, lambda kind, pod: kind == "DELETED")
+    added = recorder.first(k8s.pods()[f"postgres-{member}"]["metadata"]["uid"], lambda kind, pod: kind == "ADDED")
+    assert gone and added and ended[0] <= gone[0] < added[0], "the new pod came before the old one was gone"
+    print(f"{member}'s container ended {state['reason']} (exit {state['exitCode']}) within its grace of {grace} s; "
+          f"healthy again {time.monotonic() - deleted:.1f} s after the delete", file=sys.stderr)

@@ -1018,6 +1018,7 @@ class RealNodeAgent:
         os.makedirs(root, exist_ok=True)
         with open(self.log_path, "a") as out:
             out.write(f"real node: kubelet runs the pods of {namespace}\n")
+        self.stopped = False
 
     def volume_dir(self, claim):
         """The local directory of the PersistentVolume bound to claim (None if unbound)."""
@@ -1053,7 +1054,15 @@ class RealNodeAgent:
         return True
 
     def stop(self, timeout=15):
-        pass
+        """The test is over: its namespace is deleted, so that kubelet stops its pods now
+        (as the node agent kills its pods' processes) rather than when the test file
+        ends; a suite's worth of clusters left running would starve the later tests."""
+        if not self.stopped:
+            self.stopped = True
+            try:
+                self.kube.api.delete(resource_path("namespaces", self.namespace), missing_ok=True)
+            except (KubeError, OSError):
+                pass
 
 
 # ---- command line ----
