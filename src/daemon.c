@@ -123,17 +123,46 @@ void daemon_attach(struct daemon *daemon, sd_event *event)
 	daemon->platform.ops->attach(&daemon->platform, event);
 	actor_set_recorder(daemon->actor, record, daemon);
 	daemon->observer = observer_new(event);
+	daemon->event = event;
 }
 
+/* Every cluster's view and turn go (a reload replaces what they describe): rounds under
+ * way are abandoned. */
 static void forget_observations(struct daemon *daemon)
 {
-	for (size_t i = 0; i < daemon->observed_clusters; i++)
+	for (size_t i = 0; i < daemon->observed_clusters; i++) {
+		struct cluster_turn *turn = daemon->turns ? &daemon->turns[i] : NULL;
+		if (turn) {
+			observe_round_cancel(turn->round);
+			cluster_observation_free(&turn->next);
+			sd_event_source_disable_unref(turn->hurry);
+		}
 		cluster_observation_free(&daemon->observations[i]);
+	}
 	free(daemon->observations);
 	free(daemon->waiting);
+	free(daemon->turns);
 	daemon->observations = NULL;
 	daemon->waiting = NULL;
+	daemon->turns = NULL;
 	daemon->observed_clusters = 0;
+	daemon->watched_count = 0;
+}
+
+/* A view and a turn per cluster of the configuration in force. */
+static void prepare_turns(struct daemon *daemon)
+{
+	size_t count = daemon->config->cluster_count;
+
+	if (daemon->turns && daemon->observed_clusters == count)
+		return;
+	forget_observations(daemon);
+	daemon->observed_clusters = count;
+	daemon->observations = xcalloc(count + 1, sizeof *daemon->observations);
+	daemon->waiting = xcalloc(count + 1, sizeof *daemon->waiting);
+	daemon->turns = xcalloc(count + 1, sizeof *daemon->turns);
+	for (size_t i = 0; i < count; i++)
+		daemon->turns[i] = (struct cluster_turn){.daemon = daemon, .index = i};
 }
 
 /* What each cluster's primary knows of the parameters next changes (their context:
@@ -278,15 +307,12 @@ bool daemon_reload(struct daemon *daemon)
 	return candidate != NULL;
 }
 
-/* Probes answer within half a cluster's failover timeout, and never wait more than 5 s:
- * a hung member must be noticed in time and must not stall the loop. */
-static int probe_timeout_ms(const struct pgha_config *config)
+/* A cluster's probes answer within half its failover timeout, and never wait more than
+ * 5 s: a hung member must be noticed in time; its cluster alone waits for it. */
+static int probe_timeout_ms(const struct cluster_config *cluster)
 {
-	int timeout = 5000;
-	for (size_t i = 0; i < config->cluster_count; i++)
-		if (config->clusters[i].failover.timeout_ms / 2 < timeout)
-			timeout = config->clusters[i].failover.timeout_ms / 2;
-	return timeout < 250 ? 250 : timeout;
+	int timeout = cluster->failover.timeout_ms / 2;
+	return timeout < 250 ? 250 : timeout > 5000 ? 5000 : timeout;
 }
 
 /* The runtime of a cluster, made on first use; runtimes outlive reloads. */
@@ -362,14 +388,22 @@ static void crash_after_intent_if_asked(const struct cluster_config *cluster, co
 	raise(SIGKILL);
 }
 
-static void watch_primary(struct daemon *daemon, const struct cluster_observation *observation)
+static void watch_primary(struct daemon *daemon, size_t index, const struct cluster_observation *observation)
 {
 	const struct member_observation *primary = observation_primary(observation);
 	pid_t pid = primary ? daemon->platform.ops->watch(&daemon->platform, primary) : 0;
-	if (pid <= 0)
-		return;
-	daemon->watched = xreallocarray(daemon->watched, daemon->watched_count + 1, sizeof *daemon->watched);
-	daemon->watched[daemon->watched_count++] = pid;
+
+	daemon->turns[index].watched = pid > 0 ? pid : 0;
+}
+
+/* The primaries' postmasters the loop watches: one per cluster, from its last turn. */
+static void collect_watched(struct daemon *daemon)
+{
+	daemon->watched = xreallocarray(daemon->watched, daemon->observed_clusters + 1, sizeof *daemon->watched);
+	daemon->watched_count = 0;
+	for (size_t i = 0; i < daemon->observed_clusters; i++)
+		if (daemon->turns[i].watched)
+			daemon->watched[daemon->watched_count++] = daemon->turns[i].watched;
 }
 
 /* A failover ended between before and after: counted for metrics and kept in history. It
@@ -452,7 +486,7 @@ static bool reconcile(struct daemon *daemon, size_t index)
 	bool hurry = actions.hurry;
 	action_list_free(&actions);
 	daemon->platform.ops->publish(&daemon->platform, cluster, observation);
-	watch_primary(daemon, observation);
+	watch_primary(daemon, index, observation);
 	return hurry;
 }
 
@@ -481,46 +515,138 @@ static void write_metrics_file(struct daemon *daemon)
 	snprintf(daemon->metrics_error, sizeof daemon->metrics_error, "%s", why);
 }
 
-static bool iterate(struct daemon *daemon);
+/* While a failover is under way or a primary is suspect, a cluster's turns follow each
+ * other this closely rather than loop_interval_ms apart. */
+#define HURRY_MS 20
 
-bool daemon_iterate(struct daemon *daemon)
+static void start_turn(struct daemon *daemon, size_t index);
+
+static int on_hurry(sd_event_source *source, uint64_t usec, void *userdata)
 {
-	struct timespec start, end;
+	struct cluster_turn *turn = userdata;
+	struct daemon *daemon = turn->daemon;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	bool hurry = iterate(daemon);
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	if (daemon->actor)
-		metrics_observe(&daemon->iteration_seconds,
-				(double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9);
-	write_metrics_file(daemon);
-	return hurry;
+	(void)source;
+	(void)usec;
+	turn->hurry = sd_event_source_disable_unref(turn->hurry);
+	/* the platform's view as fresh as the turn is soon (a Kubernetes list; nothing locally) */
+	if (monotonic_ms() - daemon->refreshed_ms >= HURRY_MS) {
+		if (!daemon->platform.ops->refresh(&daemon->platform))
+			return 0; /* the next tick tries again */
+		daemon->refreshed_ms = monotonic_ms();
+	}
+	start_turn(daemon, turn->index);
+	return 0;
 }
 
-static bool iterate(struct daemon *daemon)
+/* Never backwards (it is a counter): after a reload, it waits for every new view. */
+static void update_observed_through(struct daemon *daemon)
 {
-	const struct pgha_config *config = daemon->config;
-	bool hurry = false;
+	uint64_t through = daemon->iterations;
+	for (size_t i = 0; i < daemon->observed_clusters; i++)
+		if (daemon->turns[i].observed < through)
+			through = daemon->turns[i].observed;
+	if (through > daemon->observed_through)
+		daemon->observed_through = through;
+}
 
+/* A cluster's members answered (or timed out): decide and act on it now. */
+static void on_observed(struct cluster_observation *observation, void *context)
+{
+	struct cluster_turn *turn = context;
+	struct daemon *daemon = turn->daemon;
+	size_t index = turn->index;
+
+	turn->round = NULL;
+	cluster_observation_free(&daemon->observations[index]);
+	daemon->observations[index] = *observation;
+	*observation = (struct cluster_observation){0};
+	turn->watched = 0;
+	turn->observed = turn->stamp;
+	bool hurry = reconcile(daemon, index);
+	turn->hurried = hurry;
+	collect_watched(daemon);
+	update_observed_through(daemon);
+	metrics_observe(&daemon->iteration_seconds, (double)(monotonic_ms() - turn->started_ms) / 1000.0);
+	if (hurry && daemon->scheduling && !turn->hurry &&
+	    sd_event_add_time_relative(daemon->event, &turn->hurry, CLOCK_MONOTONIC, HURRY_MS * 1000ULL, 1000, on_hurry,
+				       turn) < 0) {
+		turn->hurry = NULL; /* the next tick comes anyway */
+		log_message(LOG_LEVEL_WARNING, daemon->config->clusters[index].name, NULL,
+			    "cannot arm the cluster's next turn: it waits for the loop's next iteration");
+	}
+	if (daemon->turned)
+		daemon->turned(daemon->wake_data);
+}
+
+/* A cluster's turn begins, unless one is under way: it observes its cluster alone. */
+static void start_turn(struct daemon *daemon, size_t index)
+{
+	struct cluster_turn *turn = &daemon->turns[index];
+	const struct cluster_config *cluster = &daemon->config->clusters[index];
+
+	if (turn->round)
+		return;
+	turn->hurry = sd_event_source_disable_unref(turn->hurry);
+	turn->started_ms = monotonic_ms();
+	turn->stamp = daemon->iterations;
+	cluster_observation_free(&turn->next);
+	turn->next = (struct cluster_observation){0};
+	observer_set_wake(daemon->observer, daemon->wake, daemon->wake_data);
+	turn->round = observe_cluster_start(daemon->observer, &daemon->platform, cluster, actor_busy, daemon->actor,
+					    probe_timeout_ms(cluster), &turn->next, on_observed, turn);
+}
+
+/* Refreshes the platform's view and begins every cluster's turn; false when the platform
+ * cannot be seen now. */
+static bool begin_turns(struct daemon *daemon)
+{
 	daemon->iterations++;
 	log_debug("loop iteration %llu", (unsigned long long)daemon->iterations);
 	if (!daemon->actor)
 		return false;
-	forget_observations(daemon);
-	daemon->watched_count = 0;
-	daemon->observed_clusters = config->cluster_count;
-	daemon->observations = xcalloc(config->cluster_count, sizeof *daemon->observations);
-	daemon->waiting = xcalloc(config->cluster_count, sizeof *daemon->waiting);
+	prepare_turns(daemon);
 	if (!daemon->platform.ops->refresh(&daemon->platform)) {
-		daemon->observed_clusters = 0;
+		/* nothing can be seen now: nothing is shown as if it were */
+		forget_observations(daemon);
+		daemon->observed_through = daemon->iterations;
 		return false;
 	}
-	observer_set_wake(daemon->observer, daemon->wake, daemon->wake_data);
-	observe_clusters(daemon->observer, &daemon->platform, config, actor_busy, daemon->actor, probe_timeout_ms(config),
-			 daemon->observations);
-	for (size_t i = 0; i < config->cluster_count; i++)
-		hurry |= reconcile(daemon, i);
-	daemon->platform.ops->finish(&daemon->platform, config);
+	if (daemon->config->cluster_count == 0)
+		daemon->observed_through = daemon->iterations;
+	daemon->refreshed_ms = monotonic_ms();
+	observer_prune(daemon->observer, daemon->config);
+	for (size_t i = 0; i < daemon->config->cluster_count; i++)
+		start_turn(daemon, i);
+	return true;
+}
+
+void daemon_tick(struct daemon *daemon)
+{
+	daemon->scheduling = true;
+	if (begin_turns(daemon))
+		daemon->platform.ops->finish(&daemon->platform, daemon->config);
+	write_metrics_file(daemon);
+}
+
+bool daemon_iterate(struct daemon *daemon)
+{
+	bool hurry = false;
+
+	daemon->scheduling = false;
+	if (!begin_turns(daemon))
+		return false;
+	for (;;) {
+		bool under_way = false;
+		for (size_t i = 0; i < daemon->observed_clusters; i++)
+			under_way |= daemon->turns[i].round != NULL;
+		if (!under_way || sd_event_run(daemon->event, UINT64_MAX) < 0)
+			break;
+	}
+	for (size_t i = 0; i < daemon->observed_clusters; i++)
+		hurry |= daemon->turns[i].hurried;
+	daemon->platform.ops->finish(&daemon->platform, daemon->config);
+	write_metrics_file(daemon);
 	return hurry;
 }
 
@@ -806,7 +932,7 @@ static json_t *status_reply(const struct daemon *daemon)
 	json_t *reply = jsonpack("{s:b, s:s, s:I, s:o, s:s, s:I, s:o, s:o}", "ok", true, "version", PACKAGE_VERSION, "pid",
 				 (json_int_t)getpid(), "config", jsonpack_text(daemon->config_path), "platform",
 				 platform_type_names[daemon->config->platform.type], "iterations",
-				 (json_int_t)daemon->iterations, "reload_errors", error_array(&daemon->reload_errors),
+				 (json_int_t)daemon->observed_through, "reload_errors", error_array(&daemon->reload_errors),
 				 "clusters", clusters);
 	json_object_set_new(reply, "loop",
 			    jsonpack("{s:o}", "iteration_seconds", metrics_histogram_json(&daemon->iteration_seconds)));
@@ -814,6 +940,7 @@ static json_t *status_reply(const struct daemon *daemon)
 			    jsonpack("{s:I, s:I}", "accepted", (json_int_t)daemon->reloads_accepted, "refused",
 				     (json_int_t)daemon->reloads_refused));
 	json_object_set_new(reply, "now_ms", json_integer((json_int_t)observation_clock_ms()));
+	json_object_set_new(reply, "iterations_begun", json_integer((json_int_t)daemon->iterations));
 	json_object_set_new(reply, "history_error", jsonpack_text(daemon->history.error));
 	daemon->platform.ops->status(&daemon->platform, reply);
 	return reply;

@@ -18,7 +18,25 @@
 #include "state.h"
 
 struct actor;
+struct daemon;
 struct observer;
+struct observe_round;
+
+/* A cluster's own turn of observe, decide and act: a hung member of another cluster
+ * never delays it, and while a failover is under way its turns follow each other as fast
+ * as its own members answer. One per cluster of the configuration in force. */
+struct cluster_turn {
+	struct daemon *daemon;
+	size_t index;                       /* of the cluster in daemon->config */
+	struct observe_round *round;        /* its members being probed; NULL between turns */
+	struct cluster_observation next;    /* what that round fills */
+	long long started_ms;               /* monotonic: when the round began */
+	sd_event_source *hurry;             /* the next turn soon: a failover is under way */
+	bool hurried;                       /* the last turn asked for that */
+	uint64_t stamp;                     /* daemon->iterations when the round under way began */
+	uint64_t observed;                  /* the same of the last round completed (0: none yet) */
+	pid_t watched;                      /* its primary's postmaster (0: none) */
+};
 
 /* Members a cluster can have: indexes 0..98 (replicas <= 99). */
 #define DAEMON_MAX_MEMBERS 100
@@ -45,14 +63,21 @@ struct daemon {
 	char *config_path;
 	struct pgha_config *config;      /* never NULL once started; replaced only by a valid one */
 	struct diag_list reload_errors;  /* why the last reload was rejected; empty after a good one */
-	uint64_t iterations;
+	uint64_t iterations;      /* begun: the loop's ticks */
+	/* complete: every cluster's view is of a round begun at this tick or later (status's
+	 * "iterations"; "iterations_begun" is the other) */
+	uint64_t observed_through;
 	struct platform platform; /* chosen from platform.type once, at start */
 	struct actor *actor; /* NULL until attached to a loop */
 	struct observer *observer; /* the members' probe connections; NULL until attached */
-	/* the last iteration's view, for status: one per cluster of config */
+	/* each cluster's last complete view, for status: one per cluster of config */
 	struct cluster_observation *observations;
 	char (*waiting)[1024];
+	struct cluster_turn *turns;
 	size_t observed_clusters;
+	sd_event *event;          /* NULL until attached */
+	bool scheduling;          /* the loop runs: a cluster that hurries arms its own next turn */
+	long long refreshed_ms;   /* monotonic: the platform's last refresh */
 	struct cluster_runtime *runtimes;
 	size_t runtime_count;
 	/* the postmasters of the primaries: the loop wakes up as soon as one exits */
@@ -61,6 +86,8 @@ struct daemon {
 	/* set by the loop: makes the next iteration start now (an operator's request) */
 	void (*wake)(void *wake_data);
 	void *wake_data;
+	/* set by the loop: called after each cluster's turn (the primaries to watch changed) */
+	void (*turned)(void *wake_data);
 	/* for metrics and history */
 	struct metrics_histogram iteration_seconds;
 	unsigned long reloads_accepted, reloads_refused;
@@ -79,9 +106,15 @@ void daemon_attach(struct daemon *daemon, sd_event *event);
 /* Re-reads the configuration and swaps it in only when it is valid and may change now;
  * otherwise logs every error and keeps the current one. Returns whether it swapped. */
 bool daemon_reload(struct daemon *daemon);
-/* One iteration of the reconcile loop. Returns true when the next one should come soon
- * (a failover is under way, or a primary is suspect). */
+/* One iteration of the reconcile loop, waiting for every cluster's turn (simulations).
+ * Returns true when the next one should come soon (a failover is under way, or a
+ * primary is suspect). */
 bool daemon_iterate(struct daemon *daemon);
+/* The loop's tick, every loop_interval_ms: refreshes the platform's view and starts the
+ * turn of every cluster not in one, without waiting for any; each turn then decides and
+ * acts as soon as its own members answered, and a cluster that must hurry starts its
+ * next turn by itself (daemon->scheduling). */
+void daemon_tick(struct daemon *daemon);
 void daemon_stop(struct daemon *daemon);
 
 /* Answers a control socket request ({"command": "status"|"reload"}); see pghactl(1). */

@@ -1,4 +1,4 @@
-/* loop: pghad's single event loop (sd-event): signals handled in the loop, the timer that drives each reconcile iteration, the watchdog that iterations feed, and a wake-up the moment a primary's postmaster exits. */
+/* loop: pghad's single event loop (sd-event): signals handled in the loop, the timer that begins each reconcile iteration (every cluster's own turn), the watchdog that iterations feed, and a wake-up the moment a primary's postmaster exits. */
 #include "autoconfig.h"
 
 #include "loop.h"
@@ -20,10 +20,6 @@
 #include "memory.h"
 #include "notify.h"
 #include "testhook.h"
-
-/* While a failover is under way or a primary is suspect, iterations follow each other
- * this closely rather than loop_interval_ms apart. */
-#define HURRY_USEC (20 * 1000)
 
 /* A primary's postmaster, watched through a pidfd: readable once it has exited. */
 struct watch {
@@ -118,13 +114,28 @@ static void update_watches(struct loop *loop)
 	}
 }
 
+/* After a cluster's turn: its primary may have changed, and so may the status. */
+static void after_turn(void *userdata)
+{
+	struct loop *loop = userdata;
+	char status[1024];
+
+	update_watches(loop);
+	if (!loop->ready_sent)
+		return;
+	daemon_status_line(loop->daemon, status, sizeof status);
+	notify_status_update(status);
+}
+
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata)
 {
 	struct loop *loop = userdata;
 	char status[1024];
 
 	testhook_stall("iteration");
-	bool hurry = daemon_iterate(loop->daemon);
+	/* each cluster's turn decides and acts when its own members answered, and one that
+	 * must hurry arms its own next turn: the tick waits for none of them */
+	daemon_tick(loop->daemon);
 	update_watches(loop);
 	daemon_status_line(loop->daemon, status, sizeof status);
 	if (!loop->ready_sent) {
@@ -138,7 +149,7 @@ static int on_timer(sd_event_source *source, uint64_t usec, void *userdata)
 	loop->last_iteration_end = monotonic_usec();
 	/* the next iteration is measured from the end of this one (not from the loop's wake-up,
 	 * as set_time_relative would), so a slow iteration is still followed by a full pause */
-	loop->next_interval_usec = hurry ? HURRY_USEC : interval_usec(loop);
+	loop->next_interval_usec = interval_usec(loop);
 	int result = sd_event_source_set_time(source, loop->last_iteration_end + loop->next_interval_usec);
 	if (result >= 0)
 		result = sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
@@ -271,6 +282,7 @@ int loop_run(struct daemon *daemon)
 	}
 	daemon_attach(daemon, loop.event);
 	daemon->wake = iterate_now;
+	daemon->turned = after_turn;
 	daemon->wake_data = &loop;
 	/* the control socket also guarantees one pghad per socket: a second one stops here */
 	control = control_listen(loop.event, daemon->config->daemon.control_socket, daemon_control, daemon);

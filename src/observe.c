@@ -1,4 +1,4 @@
-/* observe: one observation of every cluster: each member's data and process (from the platform) and its PostgreSQL state (from one probe each, all under one deadline, on a connection kept per member). */
+/* observe: one observation of every cluster: each member's data and process (from the platform) and its PostgreSQL state (from one probe each, on a connection kept per member), cluster by cluster, each on its own deadline. */
 #include "autoconfig.h"
 
 #include "observe.h"
@@ -245,7 +245,8 @@ static void read_probe(struct platform *platform, const struct cluster_config *c
 	const PGresult *result = request->result;
 
 	if (!request->succeeded || PQntuples(result) != 1) {
-		snprintf(member->error, sizeof member->error, "%s", request->error[0] ? request->error : "no answer");
+		snprintf(member->error, sizeof member->error, "%.*s", (int)sizeof member->error - 1,
+			 request->error[0] ? request->error : "no answer");
 		log_message(LOG_LEVEL_DEBUG, cluster->name, member->name, "probe failed: %s", member->error);
 		return;
 	}
@@ -288,81 +289,175 @@ static void read_probe(struct platform *platform, const struct cluster_config *c
 	}
 }
 
+/* One cluster's observation under way: the platform's half is done, its probes run. */
+struct observe_round {
+	struct observer *observer;
+	struct platform *platform;
+	const struct cluster_config *cluster;
+	struct cluster_observation *observation;
+	struct pg_request *requests;
+	char **names;
+	struct member_observation **owners;
+	size_t count;
+	struct pg_batch *batch; /* NULL: not started on a loop, or over */
+	observe_done_fn done;
+	void *context;
+};
+
+static bool slot_of_cluster(const struct probe_slot *slot, const struct cluster_config *cluster)
+{
+	return strcmp(slot->cluster, cluster->name) == 0;
+}
+
+/* The platform's half of cluster's observation, and its probes made ready. */
+static struct observe_round *prepare(struct observer *observer, struct platform *platform,
+				     const struct cluster_config *cluster, observe_busy_fn busy, void *busy_context,
+				     struct cluster_observation *observation)
+{
+	struct observe_round *round = xcalloc(1, sizeof *round);
+	*round = (struct observe_round){.observer = observer, .platform = platform, .cluster = cluster,
+					.observation = observation};
+
+	for (size_t i = 0; i < observer->slot_count; i++)
+		if (slot_of_cluster(observer->slots[i], cluster)) {
+			observer->slots[i]->used = false;
+			/* the probe reads the connection itself now */
+			unwatch(observer->slots[i]);
+		}
+	platform->ops->observe(platform, cluster, observation);
+	size_t probes = 0;
+	for (size_t i = 0; i < observation->count; i++) {
+		struct member_observation *member = &observation->members[i];
+		member->busy = busy && busy(cluster->name, member->index, busy_context);
+		probes += member->postmaster != 0 && !member->postmaster_exited;
+	}
+	round->requests = xcalloc(probes + 1, sizeof *round->requests);
+	round->names = xcalloc(probes + 1, sizeof *round->names);
+	round->owners = xcalloc(probes + 1, sizeof *round->owners);
+	for (size_t i = 0; i < observation->count; i++) {
+		struct member_observation *member = &observation->members[i];
+		struct pg_request *request = &round->requests[round->count];
+		if (!member->postmaster || member->postmaster_exited) {
+			snprintf(member->error, sizeof member->error, "%s",
+				 member->postmaster ? "its postmaster exited" : "not running");
+			continue;
+		}
+		if (!platform->ops->admin_target(platform, cluster, member->index, member, &request->target,
+						 member->error, sizeof member->error))
+			continue;
+		request->sql = probe_sql;
+		round->names[round->count] = platform->ops->owned_settings(platform, cluster);
+		request->parameter_count = 1;
+		request->parameters = (const char *const *)&round->names[round->count];
+		struct probe_slot *slot = slot_for(observer, cluster->name, member->index);
+		slot->used = true;
+		request->session = &slot->session;
+		round->owners[round->count++] = member;
+	}
+	return round;
+}
+
+/* Frees a round's requests; with read, what they found goes into the observation. */
+static void release(struct observe_round *round, bool read)
+{
+	for (size_t i = 0; i < round->count; i++) {
+		if (read)
+			read_probe(round->platform, round->cluster, round->observation, round->owners[i], &round->requests[i]);
+		pg_request_clear(&round->requests[i]);
+		free((char *)round->requests[i].target.host);
+		free(round->names[i]);
+	}
+	free(round->requests);
+	free(round->names);
+	free(round->owners);
+	free(round);
+}
+
+/* The probes answered: the observation is complete. A member of the cluster not probed
+ * now is stopped or removed: its connection goes; the others are watched until the next
+ * probe. */
+static void conclude(struct observe_round *round)
+{
+	struct observer *observer = round->observer;
+	const struct cluster_config *cluster = round->cluster;
+	size_t kept = 0;
+
+	release(round, true);
+	for (size_t i = 0; i < observer->slot_count; i++) {
+		struct probe_slot *slot = observer->slots[i];
+		if (slot_of_cluster(slot, cluster)) {
+			if (!slot->used || !slot->session.connection) {
+				slot_free(slot);
+				continue;
+			}
+			watch(observer, slot);
+		}
+		observer->slots[kept++] = slot;
+	}
+	observer->slot_count = kept;
+}
+
 void observe_clusters(struct observer *observer, struct platform *platform, const struct pgha_config *config,
 		      observe_busy_fn busy, void *busy_context, int timeout_ms,
 		      struct cluster_observation *observations)
 {
-	size_t probes = 0;
-
-	for (size_t i = 0; i < observer->slot_count; i++) {
-		observer->slots[i]->used = false;
-		/* the probe reads the connection itself now */
-		unwatch(observer->slots[i]);
-	}
-
 	for (size_t c = 0; c < config->cluster_count; c++) {
-		const struct cluster_config *cluster = &config->clusters[c];
-		platform->ops->observe(platform, cluster, &observations[c]);
-		for (size_t i = 0; i < observations[c].count; i++) {
-			struct member_observation *member = &observations[c].members[i];
-			member->busy = busy && busy(cluster->name, member->index, busy_context);
-			probes += member->postmaster != 0 && !member->postmaster_exited;
-		}
+		struct observe_round *round =
+			prepare(observer, platform, &config->clusters[c], busy, busy_context, &observations[c]);
+		platform->ops->execute(platform, round->requests, round->count, timeout_ms);
+		conclude(round);
 	}
+	observer_prune(observer, config);
+}
 
-	/* every running member of every cluster at once: one hung member costs the
-	 * deadline once, not once per member */
-	struct pg_request *requests = xcalloc(probes, sizeof *requests);
-	char **names = xcalloc(probes, sizeof *names);
-	struct member_observation **owners = xcalloc(probes, sizeof *owners);
-	const struct cluster_config **clusters = xcalloc(probes, sizeof *clusters);
-	const struct cluster_observation **observed = xcalloc(probes, sizeof *observed);
-	size_t next = 0;
-	for (size_t c = 0; c < config->cluster_count; c++)
-		for (size_t i = 0; i < observations[c].count; i++) {
-			struct member_observation *member = &observations[c].members[i];
-			if (!member->postmaster || member->postmaster_exited) {
-				snprintf(member->error, sizeof member->error, "%s",
-					 member->postmaster ? "its postmaster exited" : "not running");
-				continue;
-			}
-			if (!platform->ops->admin_target(platform, &config->clusters[c], member->index, member,
-							 &requests[next].target, member->error, sizeof member->error))
-				continue;
-			requests[next].sql = probe_sql;
-			names[next] = platform->ops->owned_settings(platform, &config->clusters[c]);
-			requests[next].parameter_count = 1;
-			requests[next].parameters = (const char *const *)&names[next];
-			struct probe_slot *slot = slot_for(observer, config->clusters[c].name, member->index);
-			slot->used = true;
-			requests[next].session = &slot->session;
-			owners[next] = member;
-			observed[next] = &observations[c];
-			clusters[next++] = &config->clusters[c];
-		}
-	probes = next;
-	platform->ops->execute(platform, requests, probes, timeout_ms);
-	for (size_t i = 0; i < probes; i++) {
-		read_probe(platform, clusters[i], observed[i], owners[i], &requests[i]);
-		pg_request_clear(&requests[i]);
-		free((char *)requests[i].target.host);
-		free(names[i]);
-	}
-	free(requests);
-	free(names);
-	free(owners);
-	free(clusters);
-	free(observed);
-	/* a member not probed now is stopped, removed or no longer configured: its
-	 * connection goes; the others are watched until the next probe */
+static void on_probes_done(struct pg_request *requests, size_t count, void *context)
+{
+	struct observe_round *round = context;
+	observe_done_fn done = round->done;
+	void *done_context = round->context;
+	struct cluster_observation *observation = round->observation;
+
+	(void)requests;
+	(void)count;
+	round->batch = NULL;
+	conclude(round);
+	done(observation, done_context);
+}
+
+struct observe_round *observe_cluster_start(struct observer *observer, struct platform *platform,
+					    const struct cluster_config *cluster, observe_busy_fn busy,
+					    void *busy_context, int timeout_ms, struct cluster_observation *observation,
+					    observe_done_fn done, void *context)
+{
+	struct observe_round *round = prepare(observer, platform, cluster, busy, busy_context, observation);
+	round->done = done;
+	round->context = context;
+	round->batch = platform->ops->execute_start(platform, observer->event, round->requests, round->count, timeout_ms,
+						    on_probes_done, round);
+	return round;
+}
+
+void observe_round_cancel(struct observe_round *round)
+{
+	if (!round)
+		return;
+	pg_batch_cancel(round->batch);
+	release(round, false);
+}
+
+void observer_prune(struct observer *observer, const struct pgha_config *config)
+{
 	size_t kept = 0;
+
 	for (size_t i = 0; i < observer->slot_count; i++) {
 		struct probe_slot *slot = observer->slots[i];
-		if (!slot->used || !slot->session.connection) {
+		bool configured = false;
+		for (size_t c = 0; c < config->cluster_count && !configured; c++)
+			configured = slot_of_cluster(slot, &config->clusters[c]);
+		if (!configured) {
 			slot_free(slot);
 			continue;
 		}
-		watch(observer, slot);
 		observer->slots[kept++] = slot;
 	}
 	observer->slot_count = kept;

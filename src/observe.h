@@ -1,4 +1,4 @@
-/* observe: one observation of every cluster: each member's data and process (from the platform) and its PostgreSQL state (from one probe each, all under one deadline, on a connection kept per member). */
+/* observe: one observation of every cluster: each member's data and process (from the platform) and its PostgreSQL state (from one probe each, on a connection kept per member), cluster by cluster, each on its own deadline. */
 #ifndef PGHA_OBSERVE_H
 #define PGHA_OBSERVE_H
 
@@ -23,13 +23,29 @@ void observer_free(struct observer *observer);
 /* Whether pgha is doing something long to a member (initdb, clone, start). */
 typedef bool (*observe_busy_fn)(const char *cluster, int index, void *context);
 
-/* Observes every cluster of config, probing every running member concurrently under
- * one deadline of timeout_ms. observations has one entry per cluster, filled here: the
+/* Observes every cluster of config, waiting, cluster after cluster, each member's
+ * probe under a deadline of timeout_ms (for simulations: the loop uses
+ * observe_cluster_start). observations has one entry per cluster, filled here: the
  * members and their process state from the platform, the rest from the probes, each on
  * its member's kept connection. Connections of members not probed now (stopped,
  * removed, of a cluster no longer configured) are closed. */
 void observe_clusters(struct observer *observer, struct platform *platform, const struct pgha_config *config,
 		      observe_busy_fn busy, void *busy_context, int timeout_ms,
 		      struct cluster_observation *observations);
+
+/* One cluster observed on the loop, on its own: the platform's half now, its members'
+ * probes under timeout_ms of its own; done(observation, context) is called from the
+ * loop once each has answered or timed out, whatever other clusters' members do. */
+struct observe_round;
+typedef void (*observe_done_fn)(struct cluster_observation *observation, void *context);
+struct observe_round *observe_cluster_start(struct observer *observer, struct platform *platform,
+					    const struct cluster_config *cluster, observe_busy_fn busy,
+					    void *busy_context, int timeout_ms, struct cluster_observation *observation,
+					    observe_done_fn done, void *context);
+/* Abandons a round not done yet (a reload replaces its configuration): done is never
+ * called, its probes' connections are closed; the observation keeps the platform's half. */
+void observe_round_cancel(struct observe_round *round);
+/* Closes the connections kept to members of clusters config no longer has. */
+void observer_prune(struct observer *observer, const struct pgha_config *config);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -378,14 +379,9 @@ static void advance(struct pg_request *request, short events)
 	}
 }
 
-void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms)
+/* Readies requests for a run and starts each one. */
+static void begin_all(struct pg_request *requests, size_t count, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
-	/* per request, its connection and the one to its postmaster beside a kept one */
-	struct pollfd *sockets = xcalloc(2 * count + 1, sizeof *sockets);
-	size_t *owner = xcalloc(2 * count + 1, sizeof *owner);
-	bool *listening = xcalloc(2 * count + 1, sizeof *listening);
-
 	for (size_t i = 0; i < count; i++) {
 		struct pg_request *request = &requests[i];
 		request->result = NULL;
@@ -396,6 +392,53 @@ void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms)
 		request->listener = -1;
 		start(request, timeout_ms);
 	}
+}
+
+static bool all_done(const struct pg_request *requests, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (requests[i].phase != PHASE_DONE || requests[i].listener >= 0)
+			return false;
+	return true;
+}
+
+/* Ends a run at its deadline (or once every request is over): what has not answered
+ * by then has timed out. */
+static void conclude_all(struct pg_request *requests, size_t count, int timeout_ms)
+{
+	for (size_t i = 0; i < count; i++) {
+		struct pg_request *request = &requests[i];
+		if (request->phase == PHASE_DONE && request->listener >= 0) {
+			/* its backend answered, but its postmaster did not serve a new connection:
+			 * as hung as when a new connection was made for each request */
+			char why[256];
+			snprintf(why, sizeof why, "no answer within %d ms (connecting: the postmaster accepts no connection)",
+				 timeout_ms);
+			postmaster_failed(request, true, why);
+			continue;
+		}
+		close_listener(request);
+		if (request->phase == PHASE_DONE)
+			continue;
+		request->timed_out = true;
+		snprintf(request->error, sizeof request->error, "no answer within %d ms (%s)", timeout_ms,
+			 request->phase == PHASE_CONNECTING ? "connecting" : "waiting for the query");
+		/* libpq 15's PQcancel waits on the server, as long as a hung one likes: the
+		 * statement is left to the statement_timeout the connection was made with (the
+		 * deadline and a second), and the connection is closed; a session makes a new one */
+		finish(request, false);
+	}
+}
+
+void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	/* per request, its connection and the one to its postmaster beside a kept one */
+	struct pollfd *sockets = xcalloc(2 * count + 1, sizeof *sockets);
+	size_t *owner = xcalloc(2 * count + 1, sizeof *owner);
+	bool *listening = xcalloc(2 * count + 1, sizeof *listening);
+
+	begin_all(requests, count, timeout_ms);
 	for (;;) {
 		size_t waiting = 0;
 		for (size_t i = 0; i < count; i++) {
@@ -430,31 +473,196 @@ void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms)
 				advance(request, sockets[j].revents);
 		}
 	}
-	for (size_t i = 0; i < count; i++) {
-		struct pg_request *request = &requests[i];
-		if (request->phase == PHASE_DONE && request->listener >= 0) {
-			/* its backend answered, but its postmaster did not serve a new connection:
-			 * as hung as when a new connection was made for each request */
-			char why[256];
-			snprintf(why, sizeof why, "no answer within %d ms (connecting: the postmaster accepts no connection)",
-				 timeout_ms);
-			postmaster_failed(request, true, why);
-			continue;
-		}
-		close_listener(request);
-		if (request->phase == PHASE_DONE)
-			continue;
-		request->timed_out = true;
-		snprintf(request->error, sizeof request->error, "no answer within %d ms (%s)", timeout_ms,
-			 request->phase == PHASE_CONNECTING ? "connecting" : "waiting for the query");
-		/* libpq 15's PQcancel waits on the server, as long as a hung one likes: the
-		 * statement is left to the statement_timeout the connection was made with (the
-		 * deadline and a second), and the connection is closed; a session makes a new one */
-		finish(request, false);
-	}
+	conclude_all(requests, count, timeout_ms);
 	free(sockets);
 	free(owner);
 	free(listening);
+}
+
+/* Which socket of which request an event source watches. */
+struct batch_socket {
+	struct pg_batch *batch;
+	size_t index;
+	bool listener;
+	sd_event_source *source;
+};
+
+struct pg_batch {
+	sd_event *event;
+	struct pg_request *requests;
+	size_t count;
+	int timeout_ms;
+	bool answered; /* the requests came answered (pg_batch_answered): nothing to run */
+	struct batch_socket *sockets; /* two per request: its connection, its postmaster's */
+	sd_event_source *deadline;
+	pg_batch_done_fn done;
+	void *context;
+};
+
+static uint32_t epoll_of(short events)
+{
+	return (events & POLLIN ? EPOLLIN : 0) | (events & POLLOUT ? EPOLLOUT : 0);
+}
+
+static short poll_of(uint32_t events)
+{
+	return (short)((events & EPOLLIN ? POLLIN : 0) | (events & EPOLLOUT ? POLLOUT : 0) |
+		       (events & EPOLLERR ? POLLERR : 0) | (events & EPOLLHUP ? POLLHUP : 0));
+}
+
+/* A request's sockets are unwatched before it moves on: libpq may close one and open
+ * another under the same number, which a stale registration would then shadow. */
+static void unwatch_request(struct pg_batch *batch, size_t index)
+{
+	for (size_t k = 0; k < 2; k++) {
+		struct batch_socket *socket = &batch->sockets[2 * index + k];
+		socket->source = sd_event_source_disable_unref(socket->source);
+	}
+}
+
+static int on_batch_socket(sd_event_source *source, int fd, uint32_t revents, void *userdata);
+
+static void watch_socket(struct pg_batch *batch, size_t index, bool listener, int fd, short events)
+{
+	struct batch_socket *socket = &batch->sockets[2 * index + (listener ? 1 : 0)];
+	if (fd < 0 || sd_event_add_io(batch->event, &socket->source, fd, epoll_of(events), on_batch_socket, socket) < 0)
+		socket->source = NULL; /* the deadline ends it */
+}
+
+static void watch_request(struct pg_batch *batch, size_t index)
+{
+	struct pg_request *request = &batch->requests[index];
+	if (request->listener >= 0)
+		watch_socket(batch, index, true, request->listener,
+			     request->listener_phase == LISTENER_CONNECTING ? POLLOUT : POLLIN);
+	if (request->phase != PHASE_DONE)
+		watch_socket(batch, index, false, PQsocket(request->connection), request->wanted_events);
+}
+
+static void batch_release(struct pg_batch *batch)
+{
+	for (size_t i = 0; i < batch->count; i++)
+		unwatch_request(batch, i);
+	sd_event_source_disable_unref(batch->deadline);
+	sd_event_unref(batch->event);
+	free(batch->sockets);
+	free(batch);
+}
+
+/* Every request has an answer, or the deadline passed: the caller hears of it. */
+static void batch_complete(struct pg_batch *batch)
+{
+	pg_batch_done_fn done = batch->done;
+	void *context = batch->context;
+	struct pg_request *requests = batch->requests;
+	size_t count = batch->count;
+
+	if (!batch->answered)
+		conclude_all(requests, count, batch->timeout_ms);
+	batch_release(batch);
+	done(requests, count, context);
+}
+
+static int on_batch_socket(sd_event_source *source, int fd, uint32_t revents, void *userdata)
+{
+	struct batch_socket *socket = userdata;
+	struct pg_batch *batch = socket->batch;
+	struct pg_request *request = &batch->requests[socket->index];
+
+	(void)source;
+	unwatch_request(batch, socket->index);
+	if (socket->listener && request->listener == fd)
+		advance_listener(request, poll_of(revents));
+	else if (!socket->listener && request->phase != PHASE_DONE)
+		advance(request, poll_of(revents));
+	watch_request(batch, socket->index);
+	if (all_done(batch->requests, batch->count))
+		batch_complete(batch);
+	return 0;
+}
+
+static int on_batch_deadline(sd_event_source *source, uint64_t usec, void *userdata)
+{
+	(void)source;
+	(void)usec;
+	batch_complete(userdata);
+	return 0;
+}
+
+static struct pg_batch *batch_new(sd_event *event, struct pg_request *requests, size_t count, int timeout_ms,
+				  pg_batch_done_fn done, void *context)
+{
+	struct pg_batch *batch = xcalloc(1, sizeof *batch);
+	*batch = (struct pg_batch){.event = sd_event_ref(event), .requests = requests, .count = count,
+				   .timeout_ms = timeout_ms, .done = done, .context = context};
+	batch->sockets = xcalloc(2 * count + 1, sizeof *batch->sockets);
+	for (size_t i = 0; i < 2 * count; i++)
+		batch->sockets[i] = (struct batch_socket){.batch = batch, .index = i / 2, .listener = i % 2 == 1};
+	return batch;
+}
+
+static int on_batch_defer(sd_event_source *source, void *userdata)
+{
+	(void)source;
+	batch_complete(userdata);
+	return 0;
+}
+
+/* The deadline, or at once (but never within the call that starts the batch). */
+static void arm_deadline(struct pg_batch *batch, uint64_t usec)
+{
+	/* accuracy 1 ms: sd-event's default slack (250 ms) would stretch a short deadline */
+	if (sd_event_add_time_relative(batch->event, &batch->deadline, CLOCK_MONOTONIC, usec, 1000, on_batch_deadline,
+				       batch) < 0) {
+		log_error("cannot arm a query deadline on the event loop: answering at once");
+		batch->deadline = NULL;
+		if (!batch->answered) {
+			conclude_all(batch->requests, batch->count, batch->timeout_ms);
+			batch->answered = true;
+		}
+		/* the caller still hears of it from the loop */
+		if (sd_event_add_defer(batch->event, &batch->deadline, on_batch_defer, batch) < 0)
+			abort();
+		return;
+	}
+	(void)sd_event_source_set_description(batch->deadline, "query deadline");
+}
+
+struct pg_batch *pg_execute_start(sd_event *event, struct pg_request *requests, size_t count, int timeout_ms,
+				  pg_batch_done_fn done, void *context)
+{
+	struct pg_batch *batch = batch_new(event, requests, count, timeout_ms, done, context);
+
+	begin_all(requests, count, timeout_ms);
+	for (size_t i = 0; i < count; i++)
+		watch_request(batch, i);
+	arm_deadline(batch, all_done(requests, count) ? 0 : (uint64_t)timeout_ms * 1000ULL);
+	return batch;
+}
+
+struct pg_batch *pg_batch_answered(sd_event *event, struct pg_request *requests, size_t count, pg_batch_done_fn done,
+				   void *context)
+{
+	struct pg_batch *batch = batch_new(event, requests, count, 0, done, context);
+	batch->answered = true;
+	arm_deadline(batch, 0);
+	return batch;
+}
+
+void pg_batch_cancel(struct pg_batch *batch)
+{
+	if (!batch)
+		return;
+	for (size_t i = 0; i < batch->count; i++) {
+		struct pg_request *request = &batch->requests[i];
+		unwatch_request(batch, i);
+		if (batch->answered)
+			continue;
+		close_listener(request);
+		if (request->phase != PHASE_DONE)
+			finish(request, false);
+	}
+	batch_release(batch);
 }
 
 void pg_request_clear(struct pg_request *request)

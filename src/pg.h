@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <libpq-fe.h>
+#include <systemd/sd-event.h>
 
 /* Where and as whom to connect. host is a host name, an address or a socket directory. */
 struct pg_target {
@@ -78,6 +79,19 @@ struct pg_request {
  * has passed, whatever the servers do. A request not answered by then is abandoned:
  * its connection is closed without PQcancel, which would itself wait on a hung server. */
 void pg_execute_all(struct pg_request *requests, size_t count, int timeout_ms);
+/* The same without waiting, on event: done(requests, count, context) is called from the
+ * loop (never from within this call) once each request has an answer or timeout_ms has
+ * passed. The requests stay the caller's, untouched until then. */
+struct pg_batch;
+typedef void (*pg_batch_done_fn)(struct pg_request *requests, size_t count, void *context);
+struct pg_batch *pg_execute_start(sd_event *event, struct pg_request *requests, size_t count, int timeout_ms,
+				  pg_batch_done_fn done, void *context);
+/* A batch whose requests are answered already (a simulation's): done is called from the loop. */
+struct pg_batch *pg_batch_answered(sd_event *event, struct pg_request *requests, size_t count, pg_batch_done_fn done,
+				   void *context);
+/* Abandons a batch not done yet: its connections are closed, done is never called; the
+ * requests keep what they had (pg_request_clear them). NULL: nothing. */
+void pg_batch_cancel(struct pg_batch *batch);
 /* Releases what pg_execute_all left in a request (its result). */
 void pg_request_clear(struct pg_request *request);
 

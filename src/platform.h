@@ -67,6 +67,9 @@ struct platform_ops {
 	/* Runs requests on members' servers, as pg_execute_all does (what a simulation
 	 * answers itself). */
 	void (*execute)(struct platform *platform, struct pg_request *requests, size_t count, int timeout_ms);
+	/* The same without waiting, as pg_execute_start does: done is called from event's loop. */
+	struct pg_batch *(*execute_start)(struct platform *platform, sd_event *event, struct pg_request *requests,
+					  size_t count, int timeout_ms, pg_batch_done_fn done, void *context);
 	/* The settings ALTER SYSTEM must not override, as a text[] literal (a new string):
 	 * those pgha writes in files the server reads before postgresql.auto.conf. */
 	char *(*owned_settings)(struct platform *platform, const struct cluster_config *cluster);

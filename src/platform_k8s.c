@@ -2291,6 +2291,13 @@ static void kube_execute(struct platform *platform, struct pg_request *requests,
 	pg_execute_all(requests, count, timeout_ms);
 }
 
+static struct pg_batch *kube_execute_start(struct platform *platform, sd_event *event, struct pg_request *requests,
+					 size_t count, int timeout_ms, pg_batch_done_fn done, void *context)
+{
+	(void)platform;
+	return pg_execute_start(event, requests, count, timeout_ms, done, context);
+}
+
 static char *kube_owned_settings(struct platform *platform, const struct cluster_config *cluster)
 {
 	/* pgha's own settings are ALTER SYSTEM's here: none is an override */
@@ -2480,6 +2487,7 @@ const struct platform_ops kube_platform_ops = {
 	.observe = kube_observe,
 	.admin_target = kube_target,
 	.execute = kube_execute,
+	.execute_start = kube_execute_start,
 	.owned_settings = kube_owned_settings,
 	.upstream_of = kube_upstream,
 	.primary_conninfo = kube_conninfo,

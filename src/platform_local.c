@@ -1258,6 +1258,13 @@ static void local_execute(struct platform *platform, struct pg_request *requests
 	pg_execute_all(requests, count, timeout_ms);
 }
 
+static struct pg_batch *local_execute_start(struct platform *platform, sd_event *event, struct pg_request *requests,
+					 size_t count, int timeout_ms, pg_batch_done_fn done, void *context)
+{
+	(void)platform;
+	return pg_execute_start(event, requests, count, timeout_ms, done, context);
+}
+
 /* The settings pgha writes itself, whatever the configuration says. */
 static const char *const owned_settings[] = {
 	"port", "listen_addresses", "unix_socket_directories", "cluster_name", "hot_standby", "wal_log_hints",
@@ -1495,6 +1502,7 @@ const struct platform_ops local_platform_ops = {
 	.observe = local_observe,
 	.admin_target = local_target,
 	.execute = local_execute,
+	.execute_start = local_execute_start,
 	.owned_settings = local_owned_settings,
 	.upstream_of = local_upstream,
 	.primary_conninfo = local_conninfo,

@@ -52,12 +52,12 @@ def daemon_status(workdir):
 
 
 def iteration_mark(workdir):
-    """How many loop iterations pghad has completed now: pass it as after= to look only at
-    a status taken after this call. pghad answers its control socket between iterations,
-    never during one, so a status that counts more iterations than the mark is of an
-    observation made after the mark was read; one that counts as many may be the view of
-    an iteration that began before a fault the test has just caused."""
-    return daemon_status(workdir)["iterations"]
+    """How many loop iterations pghad has begun now: pass it as after= to look only at a
+    status taken after this call. A status's "iterations" counts those whose every
+    cluster's turn is complete, so one that counts more than the mark shows observations
+    made after the mark was read; one that counts as many may be the view of an
+    iteration that began before a fault the test has just caused."""
+    return daemon_status(workdir)["iterations_begun"]
 
 
 def status(workdir, after=None):

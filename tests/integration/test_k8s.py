@@ -161,7 +161,7 @@ class Cluster:
     def iteration_mark(self, name="pghad"):
         """pghad name's completed loop iterations: a status that counts more is of an
         observation made after this call (pghad answers between iterations, never during one)."""
-        return status(self.workdir, name)["iterations"]
+        return status(self.workdir, name)["iterations_begun"]
 
     def healthy(self, name="pghad", after=None):
         """The status once there is one primary and every other member streams from it in its

@@ -320,6 +320,13 @@ static void sim_execute(struct platform *platform, struct pg_request *requests, 
 		answer(world_of(platform), &requests[i]);
 }
 
+static struct pg_batch *sim_execute_start(struct platform *platform, sd_event *event, struct pg_request *requests,
+					 size_t count, int timeout_ms, pg_batch_done_fn done, void *context)
+{
+	sim_execute(platform, requests, count, timeout_ms);
+	return pg_batch_answered(event, requests, count, done, context);
+}
+
 static char *sim_owned_settings(struct platform *platform, const struct cluster_config *cluster)
 {
 	(void)platform;
@@ -570,6 +577,7 @@ const struct platform_ops sim_platform_ops = {
 	.observe = sim_observe,
 	.admin_target = sim_target,
 	.execute = sim_execute,
+	.execute_start = sim_execute_start,
 	.owned_settings = sim_owned_settings,
 	.upstream_of = sim_upstream,
 	.primary_conninfo = sim_conninfo,

@@ -62,7 +62,7 @@ static json_t *accepted(const char *line, const char *keys)
 }
 
 static const char *const status_keys = "ok version pid config platform iterations reload_errors clusters loop reloads "
-				       "now_ms history_error";
+				       "now_ms iterations_begun history_error";
 static const char *const cluster_keys = "name replicas port synchronous failover synchronous_standby_names "
 					"published_synchronous_standby_names known_primary waiting members";
 static const char *const failover_keys = "automatic timeout_ms paused under_way last request_error request_pending "
@@ -351,7 +351,7 @@ static void test_running_cluster(void)
 static void test_kubernetes(void)
 {
 	json_t *status = accepted("{\"command\": \"status\"}", "ok version pid config platform iterations reload_errors "
-								   "clusters loop reloads now_ms history_error kubernetes");
+								   "clusters loop reloads now_ms iterations_begun history_error kubernetes");
 	is_str(text(status, "platform"), "kubernetes", "kubernetes status: the platform");
 	const json_t *kubernetes = json_object_get(status, "kubernetes");
 	ok(has_keys(kubernetes, "namespace identity requests_per_iteration requests_total error api_requests "
