@@ -11,6 +11,7 @@
 
 #include "datadir.h"
 #include "history.h"
+#include "jsonpack.h"
 #include "log.h"
 #include "memory.h"
 #include "names.h"
@@ -34,7 +35,19 @@ struct member_event {
 	bool failed;     /* an error or a warning */
 };
 
+/* A data job (initdb, clone, rejoin with its rewind) waiting for one of
+ * daemon.max_data_jobs, in the order they were first asked for. */
+struct queued_job {
+	char cluster[NAMES_BUFFER_SIZE];
+	int index;
+	enum action_type type;
+	long long queued_ms; /* wall clock, for status */
+	long long asked_ms;  /* monotonic: when its cluster's turn last asked for it */
+};
+
 struct actor {
+	struct queued_job *queue;
+	size_t queue_count;
 	sd_event *event;
 	struct platform *platform;
 	struct pgha_config *const *config;
@@ -112,6 +125,7 @@ void actor_free(struct actor *actor)
 	}
 	free(actor->operations);
 	free(actor->events);
+	free(actor->queue);
 	sd_event_unref(actor->event);
 	free(actor);
 }
@@ -550,6 +564,105 @@ void actor_settle(struct actor *actor, const struct cluster_config *cluster, str
 		observation->members[i].busy = actor_busy(cluster->name, observation->members[i].index, actor);
 }
 
+/* What writes a whole data directory, costly in CPU and I/O: bounded across clusters. */
+static bool is_data_job(enum action_type type)
+{
+	return type == ACTION_INITIALIZE || type == ACTION_CLONE || type == ACTION_REJOIN;
+}
+
+static bool is_data_operation(const struct operation *operation)
+{
+	return operation->active && (operation->kind == OPERATION_INITIALIZE || operation->kind == OPERATION_CLONE ||
+				     operation->kind == OPERATION_REJOIN);
+}
+
+static size_t data_jobs_running(const struct actor *actor)
+{
+	size_t running = 0;
+	for (size_t i = 0; i < actor->operation_count; i++)
+		running += is_data_operation(actor->operations[i]);
+	return running;
+}
+
+/* A queued job its cluster no longer asks for (the cluster removed, or its decision
+ * changed) gives its place up: turns come every loop_interval_ms, or a hung member's
+ * probe deadline (at most 5 s) apart. */
+static void prune_queue(struct actor *actor, long long now_ms)
+{
+	const struct pgha_config *config = *actor->config;
+	long long stale_ms = 2LL * config->daemon.loop_interval_ms + 10000;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < actor->queue_count; i++) {
+		const struct queued_job *job = &actor->queue[i];
+		if (!actor_cluster(actor, job->cluster) || now_ms - job->asked_ms > stale_ms)
+			continue;
+		actor->queue[kept++] = *job;
+	}
+	actor->queue_count = kept;
+}
+
+/* Whether a data job may begin now: fewer than daemon.max_data_jobs run, counting the
+ * jobs queued before it. Otherwise it keeps (or takes) its place in the queue, and its
+ * cluster's next turn asks again. */
+static bool admit(struct actor *actor, const struct cluster_config *cluster, const struct action *action)
+{
+	long long now = actor_now_ms();
+	size_t limit = (size_t)(*actor->config)->daemon.max_data_jobs;
+	size_t position = 0;
+
+	prune_queue(actor, now);
+	while (position < actor->queue_count && !(actor->queue[position].index == action->member &&
+						   strcmp(actor->queue[position].cluster, cluster->name) == 0))
+		position++;
+	bool queued_before = position < actor->queue_count;
+	if (!queued_before) {
+		actor->queue = xreallocarray(actor->queue, actor->queue_count + 1, sizeof *actor->queue);
+		struct queued_job *job = &actor->queue[actor->queue_count++];
+		*job = (struct queued_job){.index = action->member, .queued_ms = wall_ms()};
+		snprintf(job->cluster, sizeof job->cluster, "%s", cluster->name);
+	}
+	actor->queue[position].type = action->type;
+	actor->queue[position].asked_ms = now;
+	size_t running = data_jobs_running(actor);
+	if (running + position < limit) {
+		memmove(&actor->queue[position], &actor->queue[position + 1],
+			(actor->queue_count - position - 1) * sizeof *actor->queue);
+		actor->queue_count--;
+		return true;
+	}
+	if (!queued_before)
+		actor_report(actor, LOG_LEVEL_INFO, cluster->name, action->member,
+			     "%s queued: %zu data job%s running (daemon.max_data_jobs = %zu), %zu queued before it",
+			     action_type_names[action->type], running, running == 1 ? "" : "s", limit, position);
+	return false;
+}
+
+json_t *actor_data_jobs(const struct actor *actor)
+{
+	json_t *running = json_array(), *queued = json_array();
+	char member[NAMES_BUFFER_SIZE];
+
+	for (size_t i = 0; i < actor->operation_count; i++) {
+		const struct operation *operation = actor->operations[i];
+		if (!is_data_operation(operation))
+			continue;
+		names_member(member, sizeof member, operation->cluster, operation->index);
+		json_array_append_new(running, jsonpack("{s:s, s:s, s:s, s:I}", "cluster", operation->cluster, "member",
+							member, "operation", operation_names[operation->kind], "started_ms",
+							(json_int_t)operation->started_ms));
+	}
+	for (size_t i = 0; i < actor->queue_count; i++) {
+		const struct queued_job *job = &actor->queue[i];
+		names_member(member, sizeof member, job->cluster, job->index);
+		json_array_append_new(queued, jsonpack("{s:s, s:s, s:s, s:I}", "cluster", job->cluster, "member", member,
+						       "action", action_type_names[job->type], "queued_ms",
+						       (json_int_t)job->queued_ms));
+	}
+	return jsonpack("{s:i, s:o, s:o}", "limit", (*actor->config)->daemon.max_data_jobs, "running", running, "queued",
+			queued);
+}
+
 void actor_run(struct actor *actor, const struct cluster_config *cluster, const struct cluster_observation *observation,
 	       const struct action_list *actions)
 {
@@ -562,6 +675,8 @@ void actor_run(struct actor *actor, const struct cluster_config *cluster, const 
 		 * its decision may have lost it meanwhile): the iteration stops at the first refused */
 		if (!actor->platform->ops->may_act(actor->platform, cluster, why, sizeof why))
 			break;
+		if (is_data_job(actions->items[i].type) && !admit(actor, cluster, &actions->items[i]))
+			continue;
 		carry_out(actor, cluster, observation, &actions->items[i]);
 	}
 }

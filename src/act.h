@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include <jansson.h>
 #include <systemd/sd-event.h>
 
 #include "config.h"
@@ -35,6 +36,10 @@ void actor_settle(struct actor *actor, const struct cluster_config *cluster, str
  * logged; the next loop decides again from what it then observes. */
 void actor_run(struct actor *actor, const struct cluster_config *cluster, const struct cluster_observation *observation,
 	       const struct action_list *actions);
+
+/* The data jobs (initdb, clone, rejoin) running and those queued for a free one of
+ * daemon.max_data_jobs, for status: {"limit", "running": [...], "queued": [...]}. */
+json_t *actor_data_jobs(const struct actor *actor);
 
 /* The last thing done to or failed on a member, for status ("" when none). */
 const char *actor_last_event(const struct actor *actor, const char *cluster, int index);

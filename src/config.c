@@ -125,6 +125,8 @@ static const struct option_spec options[] = {
 	OPTION("daemon.metrics_file", GLOBAL(daemon.metrics_file), OPTION_STRING, "", 0, 0, NULL,
 	       check_optional_absolute_path, true,
 	       "file pghad rewrites after each loop iteration with its metrics in Prometheus's text format, as node_exporter's textfile collector reads them; empty: none"),
+	OPTION("daemon.max_data_jobs", GLOBAL(daemon.max_data_jobs), OPTION_INT, "4", 1, 1000, NULL, NULL, true,
+	       "data directories written at once across all clusters (initdb, clones, rejoins with pg_rewind); more wait in a queue that status shows"),
 	OPTION("platform.type", GLOBAL(platform.type), OPTION_ENUM, "local", 0, 0, platform_type_names, NULL, false,
 	       "where members live: local (processes on this host) or kubernetes (pods)"),
 	OPTION("platform.local.base_dir", GLOBAL(platform.local.base_dir), OPTION_STRING,

@@ -96,6 +96,7 @@ struct pgha_config {
 		int loop_interval_ms;
 		int log_level; /* enum log_level */
 		char *metrics_file; /* "" when none */
+		int max_data_jobs;  /* initdb, clones and rejoins at once, across clusters */
 	} daemon;
 	struct {
 		int type; /* enum platform_type */

@@ -941,6 +941,8 @@ static json_t *status_reply(const struct daemon *daemon)
 				     (json_int_t)daemon->reloads_refused));
 	json_object_set_new(reply, "now_ms", json_integer((json_int_t)observation_clock_ms()));
 	json_object_set_new(reply, "iterations_begun", json_integer((json_int_t)daemon->iterations));
+	if (daemon->actor)
+		json_object_set_new(reply, "data_jobs", actor_data_jobs(daemon->actor));
 	json_object_set_new(reply, "history_error", jsonpack_text(daemon->history.error));
 	daemon->platform.ops->status(&daemon->platform, reply);
 	return reply;

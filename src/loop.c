@@ -34,6 +34,7 @@ struct loop {
 	sd_event *event;
 	sd_event_source *timer;
 	bool ready_sent;
+	uint64_t reported_through;    /* daemon->observed_through when the status was last sent */
 	/* the watchdog: 0 when the service manager asked for none */
 	uint64_t watchdog_usec;
 	sd_event_source *watchdog;
@@ -114,37 +115,43 @@ static void update_watches(struct loop *loop)
 	}
 }
 
-/* After a cluster's turn: its primary may have changed, and so may the status. */
+/* Once every cluster's turn of an iteration is over: the status, and the first time,
+ * readiness (the configuration loaded and one full iteration done). */
+static void report(struct loop *loop)
+{
+	char status[1024];
+
+	if (loop->daemon->observed_through == loop->reported_through)
+		return;
+	loop->reported_through = loop->daemon->observed_through;
+	daemon_status_line(loop->daemon, status, sizeof status);
+	if (!loop->ready_sent) {
+		notify_status("%s", status);
+		notify_ready();
+		loop->ready_sent = true;
+	} else
+		notify_status_update(status);
+}
+
+/* After a cluster's turn: its primary may have changed, and an iteration may be over. */
 static void after_turn(void *userdata)
 {
 	struct loop *loop = userdata;
-	char status[1024];
 
 	update_watches(loop);
-	if (!loop->ready_sent)
-		return;
-	daemon_status_line(loop->daemon, status, sizeof status);
-	notify_status_update(status);
+	report(loop);
 }
 
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata)
 {
 	struct loop *loop = userdata;
-	char status[1024];
 
 	testhook_stall("iteration");
 	/* each cluster's turn decides and acts when its own members answered, and one that
 	 * must hurry arms its own next turn: the tick waits for none of them */
 	daemon_tick(loop->daemon);
 	update_watches(loop);
-	daemon_status_line(loop->daemon, status, sizeof status);
-	if (!loop->ready_sent) {
-		/* ready means: configuration loaded and one full iteration done */
-		notify_status("%s", status);
-		notify_ready();
-		loop->ready_sent = true;
-	} else
-		notify_status_update(status);
+	report(loop);
 	loop->iterations_done++;
 	loop->last_iteration_end = monotonic_usec();
 	/* the next iteration is measured from the end of this one (not from the loop's wake-up,

@@ -266,6 +266,27 @@ static void print_members(const json_t *cluster, long long now_ms)
 	}
 }
 
+/* "data jobs: 1 running (at most 1): c1-1 clone; queued: c2-1 clone, c3-0 initialize",
+ * when any runs or waits. */
+static void print_data_jobs(const json_t *jobs)
+{
+	const json_t *running = json_object_get(jobs, "running"), *queued = json_object_get(jobs, "queued");
+	size_t index;
+	const json_t *job;
+
+	if (!json_array_size(running) && !json_array_size(queued))
+		return;
+	printf("data jobs: %zu running (at most %lld)", json_array_size(running),
+	       (long long)json_integer_value(json_object_get(jobs, "limit")));
+	json_array_foreach(running, index, job)
+		printf("%s%s %s", index == 0 ? ": " : ", ", json_string_value(json_object_get(job, "member")),
+		       json_string_value(json_object_get(job, "operation")));
+	json_array_foreach(queued, index, job)
+		printf("%s%s %s", index == 0 ? "; queued: " : ", ", json_string_value(json_object_get(job, "member")),
+		       json_string_value(json_object_get(job, "action")));
+	printf("\n");
+}
+
 static void print_status(const json_t *status)
 {
 	const json_t *errors = json_object_get(status, "reload_errors");
@@ -282,6 +303,7 @@ static void print_status(const json_t *status)
 		printf("the last reload was rejected; pghad runs the previous configuration:\n");
 		print_errors(errors, "  ");
 	}
+	print_data_jobs(json_object_get(status, "data_jobs"));
 	printf("\n%-20s %8s %12s  %-22s %s\n", "CLUSTER", "MEMBERS", "PORT", "SYNCHRONOUS", "FAILOVER");
 	json_array_foreach(json_object_get(status, "clusters"), index, cluster) {
 		const json_t *synchronous = json_object_get(cluster, "synchronous");

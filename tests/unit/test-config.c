@@ -41,6 +41,8 @@ static const struct invalid_case invalid_cases[] = {
 	{"integer expected", CLUSTER_OPEN "replicas = \"3\"; } );", {{1, "clusters.replicas must be an integer, not a string"}}},
 	{"integer below range", "daemon: { loop_interval_ms = 5; };",
 	 {{1, "daemon.loop_interval_ms must be between 100 and 60000 (got 5)"}}},
+	{"no data job at all", "daemon: {\n  max_data_jobs = 0;\n};",
+	 {{2, "daemon.max_data_jobs must be between 1 and 1000 (got 0)"}}},
 	{"integer above range", CLUSTER_OPEN "replicas = 100; } );", {{1, "clusters.replicas must be between 1 and 99 (got 100)"}}},
 	{"64-bit integer out of range", CLUSTER_OPEN "port = 10000000000L; } );",
 	 {{1, "clusters.port must be between 1 and 65535 (got 10000000000)"}}},
@@ -203,6 +205,7 @@ static void test_defaults(void)
 		return;
 	is_int(config->cluster_count, 0, "with no clusters");
 	is_int(config->daemon.loop_interval_ms, 500, "default loop interval");
+	is_int(config->daemon.max_data_jobs, 4, "default data jobs at once");
 	is_int(config->daemon.log_level, LOG_LEVEL_INFO, "default log level");
 	is_int(config->platform.type, PLATFORM_LOCAL, "default platform");
 	is_str(config->platform.kubernetes.namespace, "default", "default namespace");

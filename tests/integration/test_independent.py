@@ -1,0 +1,139 @@
+"""One pghad, two clusters acted on independently: a hung member of one cluster delays only
+that cluster's turns, never another's failover."""
+import os
+import re
+import signal
+
+import pgharness
+from test_cluster import daemon_status, members, stop_everything
+
+REPLICAS = 3
+# cluster a waits long for its hung member (half its failover timeout, at most 5 s), so
+# that a failover of b paced by a's probes would show several of a's probe deadlines
+A_TIMEOUT_MS = 10000
+A_PROBE_MS = 5000
+
+
+def two_clusters(workdir, port):
+    return f"""
+daemon: {{
+  state_dir = "{workdir}/state";
+  control_socket = "{workdir}/pghad.sock";
+  loop_interval_ms = 200;
+  log_level = "debug";
+}};
+platform: {{ local: {{ base_dir = "{workdir}/clusters"; }}; }};
+clusters = (
+  {{ name = "a"; replicas = {REPLICAS}; port = {port};
+     synchronous = {{ method = "any"; number = 1; }};
+     failover = {{ timeout_ms = {A_TIMEOUT_MS}; }}; }},
+  {{ name = "b"; replicas = {REPLICAS}; port = {port + REPLICAS};
+     synchronous = {{ method = "any"; number = 1; }}; }}
+);
+"""
+
+
+def cluster_status(workdir, name):
+    return next(cluster for cluster in daemon_status(workdir)["clusters"] if cluster["name"] == name)
+
+
+def healthy(workdir, name, primary=None):
+    """The cluster's status once it has one primary (primary, when given, else any) and
+    every other member streams synchronously from it, no failover under way; else None."""
+    cluster = cluster_status(workdir, name)
+    by_name = members(cluster)
+    primaries = [member for member, state in by_name.items() if state["role"] == "primary"]
+    if len(primaries) != 1 or (primary and primaries[0] != primary) or len(by_name) != REPLICAS:
+        return None
+    if cluster["failover"]["under_way"] is not None:
+        return None
+    if any(state["state"] != "streaming" or state["sync_state"] not in ("quorum", "sync")
+           for member, state in by_name.items() if member != primaries[0]):
+        return None
+    return cluster
+
+
+def data_dir(workdir, member):
+    cluster = member.rsplit("-", 1)[0]
+    return os.path.realpath(os.path.join(workdir, "clusters", cluster, member, "data"))
+
+
+def postmaster(workdir, member):
+    with open(os.path.join(data_dir(workdir, member), "postmaster.pid")) as pid_file:
+        return int(pid_file.readline())
+
+
+def member_processes(workdir, member):
+    """Every process whose working directory is the member's data directory."""
+    data = data_dir(workdir, member)
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/cwd") == data:
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC \S+ (\w+): (\[\S+\] )*(.*)$")
+
+
+def events(text):
+    """(kind, line) of the lines that matter here, in the log's order: "a-timeout" when a
+    probe of cluster a's hung member passed its deadline, "b-failover" for each step of
+    cluster b's failover."""
+    found = []
+    for line in text.splitlines():
+        if "[a-1]" in line and "probe failed: no answer within" in line:
+            found.append(("a-timeout", line))
+        elif "[b]" in line and "failover: " in line:
+            found.append(("b-failover", line))
+    return found
+
+
+def test_a_hung_member_of_one_cluster_does_not_slow_another_clusters_failover(pghad, tmp_workdir, account):
+    port = pgharness.free_port_range(2 * REPLICAS + 1)
+    daemon = pghad(two_clusters(tmp_workdir, port), env={"PGHA_TEST_INITDB_NOSYNC": "1"})
+    stopped = []
+    try:
+        for name in ("a", "b"):
+            pgharness.wait_until(lambda: healthy(tmp_workdir, name, f"{name}-0"), timeout=180,
+                                 what=f"cluster {name} healthy")
+        # a-1 hangs: a's turns now each wait for its probe's deadline
+        stopped = member_processes(tmp_workdir, "a-1")
+        assert stopped, "no process of a-1"
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        pgharness.wait_until(lambda: members(cluster_status(tmp_workdir, "a"))["a-1"]["state"] == "unreachable",
+                             timeout=60, what="a-1 unreachable in status")
+        # b's primary is killed while a's probe of a-1 is under way
+        mark = daemon.log_mark()
+        os.kill(postmaster(tmp_workdir, "b-0"), signal.SIGKILL)
+        def failed_over():
+            cluster = healthy(tmp_workdir, "b")
+            return cluster if cluster and cluster["known_primary"] not in ("", "b-0") else None
+        pgharness.wait_until(failed_over, timeout=120, what="cluster b failed over and healthy")
+        text = daemon.log_text(mark)
+        seen = events(text)
+        steps = [line for kind, line in seen if kind == "b-failover"]
+        assert len(steps) >= 2, f"b's failover steps in the log:\n{text}"
+        first = next(i for i, (kind, _) in enumerate(seen) if kind == "b-failover")
+        last = max(i for i, (kind, _) in enumerate(seen) if kind == "b-failover")
+        # b's steps follow each other as b's members answer: a's probe deadline (a turn of
+        # a) passes at most once during the whole of b's failover, where one deadline
+        # between each two steps is what pacing b by a's probes would show
+        interleaved = [line for kind, line in seen[first:last + 1] if kind == "a-timeout"]
+        assert len(interleaved) <= 1, ("b's failover waited for a's hung member:\n" +
+                                       "\n".join(line for _, line in seen[first:last + 1]))
+        # and a still sees its member hung, on its own deadline
+        pgharness.wait_until(lambda: f"probe failed: no answer within {A_PROBE_MS} ms" in daemon.log_text(mark),
+                             timeout=60, what="a's probe of a-1 timing out on a's own deadline")
+    finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        stop_everything(tmp_workdir, daemon)
