@@ -137,3 +137,82 @@ def test_a_hung_member_of_one_cluster_does_not_slow_another_clusters_failover(pg
             except ProcessLookupError:
                 pass
         stop_everything(tmp_workdir, daemon)
+
+
+def data_jobs_config(workdir, port, clusters):
+    blocks = ",\n".join(f"""  {{ name = "{name}"; replicas = 2; port = {port + 2 * index};
+     synchronous = {{ method = "any"; number = 1; }}; }}""" for index, name in enumerate(clusters))
+    return f"""
+daemon: {{
+  state_dir = "{workdir}/state";
+  control_socket = "{workdir}/pghad.sock";
+  loop_interval_ms = 200;
+  log_level = "debug";
+  max_data_jobs = 1;
+}};
+platform: {{ local: {{ base_dir = "{workdir}/clusters"; }}; }};
+clusters = (
+{blocks}
+);
+"""
+
+
+# "[c1-0] initialize: why", "[c1-1] clone c1-0: why" begin a data job (not "initialize
+# queued: ..."); "[c1-0] initialize finished in N ms" or "... failed: why" end it
+JOB = re.compile(r"\[(?P<member>[a-z0-9]+-\d+)\] (?:(?P<begin>initialize|clone [a-z0-9]+-\d+): "
+                 r"|(?P<end>initialize|clone) (?:finished in|failed))")
+
+
+def test_data_jobs_across_clusters_never_exceed_the_limit_and_status_shows_the_queue(pghad, tmp_workdir, account):
+    """Three new clusters of two members with daemon.max_data_jobs = 1: three initdb and
+    three clones, one after the other, never two at once (pghad's log, which one thread
+    writes in order), while status and pghactl status show the others queued."""
+    clusters = ("c1", "c2", "c3")
+    port = pgharness.free_port_range(2 * len(clusters) + 1)
+    # throttled clones last long enough for status to show what waits behind one
+    daemon = pghad(data_jobs_config(tmp_workdir, port, clusters),
+                   env={"PGHA_TEST_INITDB_NOSYNC": "1", "PGHA_TEST_CLONE_MAX_RATE": "8M"})
+    pghactl = pgharness.install_program("pghactl", os.path.join(tmp_workdir, "bin"), account)
+    try:
+        samples = []
+
+        def queue_seen():
+            jobs = daemon_status(tmp_workdir)["data_jobs"]
+            samples.append(jobs)
+            return jobs if jobs["queued"] else None
+        jobs = pgharness.wait_until(queue_seen, timeout=120, what="a data job queued in status")
+        assert jobs["limit"] == 1 and len(jobs["running"]) <= 1, jobs
+        table = pgharness.run_as_user([pghactl, "-s", os.path.join(tmp_workdir, "pghad.sock"), "status"],
+                                      account=account, capture_output=True, text=True, timeout=30).stdout
+        line = next((line for line in table.splitlines() if line.startswith("data jobs: ")), None)
+        assert line and "(at most 1)" in line and "; queued: " in line, table
+
+        def all_streaming():
+            reply = daemon_status(tmp_workdir)
+            samples.append(reply["data_jobs"])
+            for cluster in reply["clusters"]:
+                by_name = members(cluster)
+                if len(by_name) != 2 or by_name[f"{cluster['name']}-1"]["state"] != "streaming":
+                    return None
+            return reply
+        reply = pgharness.wait_until(all_streaming, timeout=300, what="every cluster's standby streaming")
+        assert not reply["data_jobs"]["running"] and not reply["data_jobs"]["queued"], reply["data_jobs"]
+        assert all(len(sample["running"]) <= 1 for sample in samples), [s for s in samples if len(s["running"]) > 1]
+
+        running, begun, most = set(), [], 0
+        for line in daemon.log_text().splitlines():
+            match = JOB.search(line)
+            if not match:
+                continue
+            if match["begin"]:
+                running.add(match["member"])
+                begun.append((match["begin"].split()[0], match["member"]))
+                most = max(most, len(running))
+            else:
+                running.discard(match["member"])
+        assert sorted(begun) == sorted([("initialize", f"{name}-0") for name in clusters] +
+                                       [("clone", f"{name}-1") for name in clusters]), begun
+        assert most == 1, f"{most} data jobs at once: {begun}"
+        assert "queued: 1 data job running (daemon.max_data_jobs = 1)" in daemon.log_text()
+    finally:
+        stop_everything(tmp_workdir, daemon)
