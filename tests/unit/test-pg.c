@@ -1,5 +1,11 @@
-/* test-pg: conninfo strings that pgha builds are read back by libpq exactly as meant. */
+/* test-pg: conninfo strings that pgha builds are read back by libpq exactly as meant; batches of requests on one loop end each on its own. */
 #include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +38,79 @@ static char *parsed_value(const char *conninfo, const char *key)
 	return found;
 }
 
+/* What a batch's done heard: the order batches ended in. */
+struct heard {
+	int order[4];
+	int count;
+	bool hung_pending_when_refused_ended;
+};
+
+static struct heard heard;
+static struct pg_request hung_request;
+
+static void on_done(struct pg_request *requests, size_t count, void *context)
+{
+	(void)requests;
+	(void)count;
+	int which = (int)(intptr_t)context;
+	if (which == 1)
+		heard.hung_pending_when_refused_ended = !hung_request.timed_out && !hung_request.error[0];
+	heard.order[heard.count++] = which;
+}
+
+/* A server that takes connections but never answers: a hung PostgreSQL. */
+static int hung_listener(int *port)
+{
+	struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t length = sizeof address;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&address, sizeof address) < 0 || listen(fd, 8) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&address, &length) < 0)
+		return -1;
+	*port = ntohs(address.sin_port);
+	return fd;
+}
+
+/* Batches on one loop end each on its own: a refused server's as soon as it refuses,
+ * whatever a hung one's, still running, does; the hung one's at its deadline. */
+static void batches_end_independently(void)
+{
+	sd_event *event = NULL;
+	int port = 0;
+	int listener = hung_listener(&port);
+	if (!ok(listener >= 0 && sd_event_new(&event) >= 0, "a hung server and a loop"))
+		return;
+	hung_request = (struct pg_request){.target = {.host = "127.0.0.1", .port = port, .user = "nobody"}, .sql = "SELECT 1"};
+	struct pg_request refused = {.target = {.host = "127.0.0.1", .port = 1, .user = "nobody"}, .sql = "SELECT 1"};
+	pg_execute_start(event, &hung_request, 1, 1500, on_done, (void *)(intptr_t)2);
+	pg_execute_start(event, &refused, 1, 1500, on_done, (void *)(intptr_t)1);
+	pg_execute_start(event, NULL, 0, 1500, on_done, (void *)(intptr_t)3);
+	is_int(heard.count, 0, "no batch ends within the call that starts it");
+	/* a cancelled batch is never heard of, and leaves nothing open */
+	struct pg_request cancelled = {.target = {.host = "127.0.0.1", .port = port, .user = "nobody"}, .sql = "SELECT 1"};
+	pg_batch_cancel(pg_execute_start(event, &cancelled, 1, 1500, on_done, (void *)(intptr_t)4));
+	ok(cancelled.connection == NULL, "a cancelled batch closes its connections");
+	while (heard.count < 3 && sd_event_run(event, UINT64_MAX) >= 0)
+		;
+	ok(heard.count == 3 && heard.order[2] == 2, "the hung server's batch ends last (order %d %d %d)", heard.order[0],
+	   heard.order[1], heard.order[2]);
+	ok(heard.hung_pending_when_refused_ended, "the refused server's batch ended while the hung one's still waited");
+	ok(!refused.succeeded && !refused.timed_out && strstr(refused.error, "cannot connect: "),
+	   "the refused request is an error: %s", refused.error);
+	ok(!hung_request.succeeded && hung_request.timed_out && strstr(hung_request.error, "no answer within 1500 ms"),
+	   "the hung one timed out: %s", hung_request.error);
+	ok(hung_request.connection == NULL, "and its connection is closed");
+	pg_request_clear(&refused);
+	pg_request_clear(&hung_request);
+	pg_request_clear(&cancelled);
+	sd_event_unref(event);
+	close(listener);
+}
+
 int main(void)
 {
+	batches_end_independently();
+
 	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
 		char *conninfo = NULL;
 		pg_conninfo_append(&conninfo, "host", "127.0.0.1");
