@@ -244,7 +244,7 @@ static void put_loop(FILE *out, const json_t *status)
 	put_sample(out, "pgha_loop_iterations_total", NULL, NULL, number_of(status, "iterations"));
 	if (!json_is_object(histogram))
 		return;
-	put_header(out, name, "histogram", "Duration of the reconcile loop's iterations (observe, decide, act).");
+	put_header(out, name, "histogram", "Duration of each cluster's turn of the reconcile loop (observe, decide, act).");
 	double cumulative = 0;
 	for (size_t i = 0; i < json_array_size(bounds) && i < json_array_size(counts); i++) {
 		char bound[32];
