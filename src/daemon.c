@@ -550,6 +550,18 @@ static void update_observed_through(struct daemon *daemon)
 		daemon->observed_through = through;
 }
 
+/* Whether an operation on a member ended while its cluster was being observed (a clone
+ * done during the probes): the observation then predates the operation's outcome, and
+ * deciding on it would begin the operation again. */
+static bool outdated(const struct daemon *daemon, const struct cluster_config *cluster,
+		     const struct cluster_observation *observation)
+{
+	for (size_t m = 0; m < observation->count; m++)
+		if (observation->members[m].busy && !actor_busy(cluster->name, observation->members[m].index, daemon->actor))
+			return true;
+	return false;
+}
+
 /* A cluster's members answered (or timed out): decide and act on it now. */
 static void on_observed(struct cluster_observation *observation, void *context)
 {
@@ -558,6 +570,12 @@ static void on_observed(struct cluster_observation *observation, void *context)
 	size_t index = turn->index;
 
 	turn->round = NULL;
+	if (outdated(daemon, &daemon->config->clusters[index], observation)) {
+		log_message(LOG_LEVEL_DEBUG, daemon->config->clusters[index].name, NULL,
+			    "an operation ended while the cluster was observed: observing it again");
+		start_turn(daemon, index);
+		return;
+	}
 	cluster_observation_free(&daemon->observations[index]);
 	daemon->observations[index] = *observation;
 	*observation = (struct cluster_observation){0};
