@@ -159,8 +159,8 @@ class Cluster:
         return cluster, {member["name"]: member for member in cluster["members"]}
 
     def iteration_mark(self, name="pghad"):
-        """pghad name's completed loop iterations: a status that counts more is of an
-        observation made after this call (pghad answers between iterations, never during one)."""
+        """pghad name's loop iterations begun: a status whose "iterations" (those whose every
+        cluster's turn is complete) counts more is of an observation made after this call."""
         return status(self.workdir, name)["iterations_begun"]
 
     def healthy(self, name="pghad", after=None):
