@@ -489,7 +489,16 @@ def test_a_switchover_whose_target_does_not_receive_the_shutdown_checkpoint_is_a
     k8s.wait_healthy()
     pgharness.wait_until(lambda: k8s.sql("test-0", "SHOW wal_sender_timeout", check=False) == [("15s",)], timeout=60,
                          what="wal_sender_timeout applied on test-0")
-    receiver = k8s.sql("test-2", "SELECT pid FROM pg_stat_wal_receiver")[0][0]
+
+    def settled_receiver():
+        """test-2's WAL receiver, once the same one streams across a whole iteration: the
+        first healthy status may precede pghad rewriting test-2's settings, which restarts
+        its receiver (the switchover would then find it catching up, not synchronous)."""
+        before = k8s.sql("test-2", "SELECT pid FROM pg_stat_wal_receiver", check=False)
+        k8s.wait_healthy(after=k8s.iteration_mark())
+        after = k8s.sql("test-2", "SELECT pid FROM pg_stat_wal_receiver", check=False)
+        return before[0][0] if before and before == after else None
+    receiver = pgharness.wait_until(settled_receiver, timeout=120, what="test-2's WAL receiver settled")
     old_pod = k8s.pods()["postgres-test-0"]
     mark = daemon.log_mark()
     os.kill(receiver, signal.SIGSTOP)
