@@ -581,7 +581,11 @@ static void on_observed(struct cluster_observation *observation, void *context)
 	*observation = (struct cluster_observation){0};
 	turn->watched = 0;
 	turn->observed = turn->stamp;
+	if (daemon->platform.ops->turn)
+		daemon->platform.ops->turn(&daemon->platform, true);
 	bool hurry = reconcile(daemon, index);
+	if (daemon->platform.ops->turn)
+		daemon->platform.ops->turn(&daemon->platform, false);
 	turn->hurried = hurry;
 	collect_watched(daemon);
 	update_observed_through(daemon);

@@ -116,6 +116,11 @@ struct platform_ops {
 	/* After a cluster's actions: its routes and labels follow what was observed. */
 	void (*publish)(struct platform *platform, const struct cluster_config *cluster,
 			const struct cluster_observation *observation);
+	/* A cluster's turn decides and acts (begins true) or is over (false): whatever it
+	 * waits for from the platform (Kubernetes: the API server) is bounded by a small budget
+	 * from the turn's start, not from the iteration's refresh, which may be long before.
+	 * NULL when nothing the platform does waits on anyone. */
+	void (*turn)(struct platform *platform, bool begins);
 	/* A process of primary whose exit the loop watches to iterate at once (0: none). */
 	pid_t (*watch)(struct platform *platform, const struct member_observation *primary);
 	/* After every cluster: what clusters no longer configured leave is stopped or

@@ -2397,6 +2397,15 @@ static pid_t kube_watch(struct platform *platform, const struct member_observati
 	return 0;
 }
 
+/* A turn's calls to the API server end within ITERATION_BUDGET_MS of its start, as the
+ * refresh's do: decided after its members answered, a turn comes long after the refresh
+ * (whose budget finish has ended), and a call in flight to a frozen API server (a Lease's
+ * renewal) must not hold up the loop until the call's own limit. */
+static void kube_turn(struct platform *platform, bool begins)
+{
+	kube_set_budget(kube_of(platform), begins ? monotonic_ms() + ITERATION_BUDGET_MS : 0);
+}
+
 static void kube_finish(struct platform *platform, const struct pgha_config *config)
 {
 	kube_remove_unconfigured(kube_of(platform), config);
@@ -2501,6 +2510,7 @@ const struct platform_ops kube_platform_ops = {
 	.over = kube_over,
 	.publish = kube_publish_platform,
 	.watch = kube_watch,
+	.turn = kube_turn,
 	.finish = kube_finish,
 	.record = kube_record,
 	.has_data = kube_has_data,
