@@ -2001,19 +2001,37 @@ static void free_strings(char **list)
 static void kube_configure(struct kube_platform *kube, struct actor *actor, const struct cluster_config *cluster, int index)
 {
 	char **names, **values, **resets, why[1024];
-	bool applied = true;
+	size_t count = 0, n = 0;
 
 	kube_parameter_changes(kube, cluster, index, &names, &values, &resets);
 	for (size_t i = 0; resets && resets[i]; i++)
-		applied &= actor_alter_system(actor, cluster, index, resets[i], NULL);
+		count++;
 	for (size_t i = 0; names && names[i]; i++)
-		applied &= actor_alter_system(actor, cluster, index, names[i], values[i]);
+		count++;
+	/* resets, sets, then the reload once every one was written: one connection */
+	struct actor_setting *settings = xcalloc(count ? count : 1, sizeof *settings);
+	struct actor_step *steps = xcalloc(count + 1, sizeof *steps);
+	for (size_t i = 0; resets && resets[i]; i++)
+		actor_setting_init(&settings[n++], resets[i], NULL);
+	for (size_t i = 0; names && names[i]; i++)
+		actor_setting_init(&settings[n++], names[i], values[i]);
+	for (size_t i = 0; i < count; i++)
+		steps[i] = settings[i].step;
+	steps[count] = (struct actor_step){
+		.what = "reloading",
+		.sql = "SELECT pg_catalog.pg_reload_conf()",
+		.after_all = true,
+	};
+	bool applied = actor_statements(actor, cluster, index, steps, count + 1);
+	for (size_t i = 0; i < count; i++)
+		actor_setting_clear(&settings[i]);
+	free(steps);
+	free(settings);
 	free_strings(names);
 	free_strings(values);
 	free_strings(resets);
 	if (!applied)
 		return;
-	actor_reload(actor, cluster, index);
 	if (!kube_mark_configured(kube, cluster, index, why, sizeof why))
 		actor_report(actor, LOG_LEVEL_WARNING, cluster->name, index, "cannot record the parameters applied: %s", why);
 }
