@@ -383,7 +383,7 @@ bool actor_statements(struct actor *actor, const struct cluster_config *cluster,
 	target.options = NULL;
 	/* the steps' connection: kept from one step to the next, made again only after a
 	 * step that lost it (timed out, the server went away) */
-	struct pg_session session = {0};
+	struct pg_session session = {.without_postmaster_check = true};
 	for (size_t i = 0; i < count; i++) {
 		struct actor_step *step = &steps[i];
 		if (step->after_all && !all)

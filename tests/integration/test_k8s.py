@@ -296,7 +296,7 @@ def test_the_parameters_of_a_member_change_over_one_connection(k8s):
     sets and the reload are statements of one backend (one session id in the member's log),
     and only a prefixed name its session refuses is written from a second one that sets it
     as it starts."""
-    logging = 'log_statement = "all"; log_line_prefix = "[%c %a] ";'
+    logging = 'log_statement = "all"; log_connections = "on"; log_line_prefix = "[%c %a] ";'
     daemon = k8s.start_daemon(parameters=logging + ' work_mem = "5MB";')
     k8s.wait_healthy()
     member = "test-0"
@@ -331,6 +331,14 @@ def test_the_parameters_of_a_member_change_over_one_connection(k8s):
 
     sessions = pgharness.wait_until(change, timeout=60, interval=0.5, what="the change in test-0's log")
     print(sessions, file=sys.stderr)
+    log = pod_log(k8s, pod).splitlines()
+    first = next(n for n, line in enumerate(log) if 'RESET "work_mem"' in line)
+    last = next(n for n, line in enumerate(log) if n > first and "pg_reload_conf" in line)
+    print("\n".join(log[first:last + 1]), file=sys.stderr)
+    # pghad authenticated no other backend on test-0 meanwhile: the one for the prefixed name
+    authorized = [line for line in log[first:last + 1]
+                  if re.search(r"connection authorized: .*application_name=pghad?$", line)]
+    assert len(authorized) == 1, authorized
     # one session for all of it, and one for the prefixed name alone
     assert len(sessions) == 2, sessions
     main = next(session for session, lines in sessions.items() if any("pg_reload_conf" in line for line in lines))
