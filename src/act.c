@@ -478,10 +478,18 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 		char names[sizeof action->text];
 		snprintf(names, sizeof names, "%s", action->text);
 		char *rest = NULL;
+		/* the resets and the reload on one connection, the reload whatever they did */
+		size_t count = 0, commas = 0;
+		for (const char *c = names; *c; c++)
+			commas += *c == ',';
+		struct actor_step *steps = xcalloc(commas + 2, sizeof *steps);
 		for (char *setting = strtok_r(names, ",", &rest); setting; setting = strtok_r(NULL, ",", &rest))
-			actor_statement(actor, cluster, action->member, "resetting an ALTER SYSTEM override", NULL, 0, NULL,
-					build_alter_system_reset, setting);
-		actor_reload(actor, cluster, action->member);
+			steps[count++] = (struct actor_step){.what = "resetting an ALTER SYSTEM override",
+							     .build_sql = build_alter_system_reset,
+							     .build_context = setting};
+		steps[count++] = (struct actor_step){.what = "reloading", .sql = "SELECT pg_catalog.pg_reload_conf()"};
+		actor_statements(actor, cluster, action->member, steps, count);
+		free(steps);
 		break;
 	}
 	case ACTION_CREATE_REPLICATION_ROLE:
