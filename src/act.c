@@ -384,10 +384,18 @@ bool actor_statements(struct actor *actor, const struct cluster_config *cluster,
 	/* the steps' connection: kept from one step to the next, made again only after a
 	 * step that lost it (timed out, the server went away) */
 	struct pg_session session = {.without_postmaster_check = true};
+	const char *hung = NULL; /* a step that timed out: the server may be hung */
 	for (size_t i = 0; i < count; i++) {
 		struct actor_step *step = &steps[i];
 		if (step->after_all && !all)
 			continue;
+		if (hung) {
+			/* one wait on a hung server, not one per statement */
+			actor_report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: not tried after %s timed out",
+				     step->what, hung);
+			all = false;
+			continue;
+		}
 		struct pg_request request = {
 			.target = target,
 			.sql = step->sql,
@@ -413,6 +421,8 @@ bool actor_statements(struct actor *actor, const struct cluster_config *cluster,
 		if (!request.succeeded)
 			actor_report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: %s", step->what, request.error);
 		all &= request.succeeded;
+		if (request.timed_out)
+			hung = step->what;
 		pg_request_clear(&request);
 	}
 	pg_session_close(&session);

@@ -130,8 +130,9 @@ struct actor_step {
 };
 /* The steps in order, on one connection to the member (one backend, not one per
  * statement), each bounded as actor_statement's; each failure reported. A step that
- * lost the connection (timed out, the server went away) leaves the next to make one
- * again. True when every step succeeded. */
+ * lost the connection (the server went away) leaves the next to make one again; after
+ * one that timed out, the rest are not tried (reported as failed), so a hung server
+ * costs one timeout. True when every step succeeded. */
 bool actor_statements(struct actor *actor, const struct cluster_config *cluster, int index, struct actor_step *steps,
 		      size_t count);
 /* ALTER SYSTEM SET name = value (value NULL: RESET) as a step (setting->step), custom
