@@ -365,14 +365,9 @@ static char *build_alter_system_reset(PGconn *connection, void *context)
 
 
 /* ALTER SYSTEM takes no parameters: the name and value are quoted for the server. */
-struct alter_system {
-	const char *name;
-	const char *value; /* NULL: RESET */
-};
-
 static char *build_alter_system(PGconn *connection, void *context)
 {
-	const struct alter_system *change = context;
+	const struct actor_setting *change = context;
 	char *identifier = PQescapeIdentifier(connection, change->name, strlen(change->name));
 	char *literal = change->value ? PQescapeLiteral(connection, change->value, strlen(change->value)) : NULL;
 	char *sql = NULL;
@@ -384,6 +379,71 @@ static char *build_alter_system(PGconn *connection, void *context)
 	return sql;
 }
 
+bool actor_statements(struct actor *actor, const struct cluster_config *cluster, int index, struct actor_step *steps,
+		      size_t count)
+{
+	const struct member_observation *member = actor->observation ? observation_member(actor->observation, index) : NULL;
+	struct pg_target target;
+	char why[512];
+	bool all = true;
+
+	for (size_t i = 0; i < count; i++)
+		steps[i].succeeded = false;
+	if (!actor->platform->ops->admin_target(actor->platform, cluster, index, member, &target, why, sizeof why)) {
+		for (size_t i = 0; i < count; i++)
+			actor_report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: %s", steps[i].what, why);
+		return false;
+	}
+	target.options = NULL;
+	/* the steps' connection: kept from one step to the next, made again only after a
+	 * step that lost it (timed out, the server went away) */
+	struct pg_session session = {.without_postmaster_check = true};
+	const char *hung = NULL; /* a step that timed out: the server may be hung */
+	for (size_t i = 0; i < count; i++) {
+		struct actor_step *step = &steps[i];
+		if (step->after_all && !all)
+			continue;
+		if (hung) {
+			/* one wait on a hung server, not one per statement */
+			actor_report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: not tried after %s timed out",
+				     step->what, hung);
+			all = false;
+			continue;
+		}
+		struct pg_request request = {
+			.target = target,
+			.sql = step->sql,
+			.build_sql = step->build_sql,
+			.build_context = step->build_context,
+			.session = &session,
+		};
+		actor->platform->ops->execute(actor->platform, &request, 1, STATEMENT_TIMEOUT_MS);
+		const char *state = request.result ? PQresultErrorField(request.result, PG_DIAG_SQLSTATE) : NULL;
+		if (!request.succeeded && step->retry_state && state && strcmp(state, step->retry_state) == 0) {
+			/* this statement alone, on a connection of its own started with its options */
+			pg_request_clear(&request);
+			request = (struct pg_request){
+				.target = target,
+				.sql = step->sql,
+				.build_sql = step->build_sql,
+				.build_context = step->build_context,
+			};
+			request.target.options = step->retry_options;
+			actor->platform->ops->execute(actor->platform, &request, 1, STATEMENT_TIMEOUT_MS);
+		}
+		step->succeeded = request.succeeded;
+		if (!request.succeeded)
+			actor_report(actor, LOG_LEVEL_ERROR, cluster->name, index, "%s failed: %s", step->what, request.error);
+		all &= request.succeeded;
+		if (request.timed_out)
+			hung = step->what;
+		pg_request_clear(&request);
+	}
+	pg_session_close(&session);
+	free((char *)target.host);
+	return all;
+}
+
 /* PostgreSQL 15's ALTER SYSTEM refuses a name its session does not know
  * (undefined_object), and a custom prefix.name is unknown until its module is loaded;
  * the server keeps one set in its files as a placeholder all the same. A second session
@@ -391,23 +451,35 @@ static char *build_alter_system(PGconn *connection, void *context)
  * it. A module that is loaded still refuses, at that start, a name it does not define. */
 #define SQLSTATE_UNDEFINED_OBJECT "42704"
 
+void actor_setting_init(struct actor_setting *setting, const char *name, const char *value)
+{
+	*setting = (struct actor_setting){.name = name, .value = value};
+	snprintf(setting->what, sizeof setting->what, "ALTER SYSTEM %s %s", value ? "SET" : "RESET", name);
+	setting->step = (struct actor_step){
+		.what = setting->what,
+		.build_sql = build_alter_system,
+		.build_context = setting,
+	};
+	if (value && strchr(name, '.')) {
+		pg_server_option(&setting->options, name, value);
+		setting->step.retry_state = SQLSTATE_UNDEFINED_OBJECT;
+		setting->step.retry_options = setting->options;
+	}
+}
+
+void actor_setting_clear(struct actor_setting *setting)
+{
+	free(setting->options);
+	setting->options = NULL;
+}
+
 bool actor_alter_system(struct actor *actor, const struct cluster_config *cluster, int index, const char *name,
 			 const char *value)
 {
-	struct alter_system change = {.name = name, .value = value};
-	bool custom = value && strchr(name, '.');
-	char what[192];
-	snprintf(what, sizeof what, "ALTER SYSTEM %s %s", value ? "SET" : "RESET", name);
-	if (actor_statement_with(actor, cluster, index, what, NULL, custom ? SQLSTATE_UNDEFINED_OBJECT : NULL, NULL, 0,
-			       NULL, build_alter_system, &change, NULL))
-		return true;
-	if (!custom)
-		return false;
-	char *options = NULL;
-	pg_server_option(&options, name, value);
-	bool done = actor_statement_with(actor, cluster, index, what, options, NULL, NULL, 0, NULL, build_alter_system,
-				       &change, NULL);
-	free(options);
+	struct actor_setting setting;
+	actor_setting_init(&setting, name, value);
+	bool done = actor_statements(actor, cluster, index, &setting.step, 1);
+	actor_setting_clear(&setting);
 	return done;
 }
 
@@ -430,10 +502,18 @@ static void carry_out(struct actor *actor, const struct cluster_config *cluster,
 		char names[sizeof action->text];
 		snprintf(names, sizeof names, "%s", action->text);
 		char *rest = NULL;
+		/* the resets and the reload on one connection, the reload whatever they did */
+		size_t count = 0, commas = 0;
+		for (const char *c = names; *c; c++)
+			commas += *c == ',';
+		struct actor_step *steps = xcalloc(commas + 2, sizeof *steps);
 		for (char *setting = strtok_r(names, ",", &rest); setting; setting = strtok_r(NULL, ",", &rest))
-			actor_statement(actor, cluster, action->member, "resetting an ALTER SYSTEM override", NULL, 0, NULL,
-					build_alter_system_reset, setting);
-		actor_reload(actor, cluster, action->member);
+			steps[count++] = (struct actor_step){.what = "resetting an ALTER SYSTEM override",
+							     .build_sql = build_alter_system_reset,
+							     .build_context = setting};
+		steps[count++] = (struct actor_step){.what = "reloading", .sql = "SELECT pg_catalog.pg_reload_conf()"};
+		actor_statements(actor, cluster, action->member, steps, count);
+		free(steps);
 		break;
 	}
 	case ACTION_CREATE_REPLICATION_ROLE:

@@ -120,6 +120,37 @@ bool actor_statement(struct actor *actor, const struct cluster_config *cluster, 
 void actor_reload(struct actor *actor, const struct cluster_config *cluster, int index);
 /* The same, and its client sessions end (a standby a failover cuts). */
 bool actor_reload_ending_sessions(struct actor *actor, const struct cluster_config *cluster, int index);
+/* One statement of several that actor_statements runs on a member. */
+struct actor_step {
+	const char *what; /* for the log: "<what> failed: <why>" */
+	const char *sql;  /* or, built once connected (quoting for that server): */
+	char *(*build_sql)(PGconn *, void *);
+	void *build_context;
+	/* refused with this SQLSTATE (NULL: none), it is run again on a connection of its
+	 * own started with the server options retry_options */
+	const char *retry_state;
+	const char *retry_options;
+	bool after_all; /* run only when every step before it succeeded */
+	bool succeeded; /* set by actor_statements */
+};
+/* The steps in order, on one connection to the member (one backend, not one per
+ * statement), each bounded as actor_statement's; each failure reported. A step that
+ * lost the connection (the server went away) leaves the next to make one again; after
+ * one that timed out, the rest are not tried (reported as failed), so a hung server
+ * costs one timeout. True when every step succeeded. */
+bool actor_statements(struct actor *actor, const struct cluster_config *cluster, int index, struct actor_step *steps,
+		      size_t count);
+/* ALTER SYSTEM SET name = value (value NULL: RESET) as a step (setting->step), custom
+ * names included; name and value are kept as pointers. Clear it after the run. */
+struct actor_setting {
+	const char *name;
+	const char *value;
+	char what[192];
+	char *options;
+	struct actor_step step;
+};
+void actor_setting_init(struct actor_setting *setting, const char *name, const char *value);
+void actor_setting_clear(struct actor_setting *setting);
 /* ALTER SYSTEM SET name = value on a member (value NULL: RESET), custom names included. */
 bool actor_alter_system(struct actor *actor, const struct cluster_config *cluster, int index, const char *name,
 			const char *value);

@@ -228,7 +228,7 @@ static bool reuse(struct pg_request *request)
 	}
 	/* its backend may answer while its postmaster hangs: that is checked alongside,
 	 * and a postmaster that cannot be reached so is left to a new connection to find */
-	if (!listen_postmaster(request, session->connection)) {
+	if (!session->without_postmaster_check && !listen_postmaster(request, session->connection)) {
 		pg_session_close(session);
 		return false;
 	}

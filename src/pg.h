@@ -28,6 +28,10 @@ struct pg_target {
 struct pg_session {
 	PGconn *connection; /* NULL: none now */
 	char *key;          /* the target and timeout it was made for: another one reconnects */
+	/* true: no connection to the postmaster beside a kept one (pg_request). For statements
+	 * run one after another at once, where the connection was just made: a check would
+	 * fork a child per statement, what the session is there to save. */
+	bool without_postmaster_check;
 };
 
 /* Closes a session's connection (if any); the session may be used again. */

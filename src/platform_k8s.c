@@ -1996,24 +1996,61 @@ static void free_strings(char **list)
 	free(list);
 }
 
+/* ALTER SYSTEM SET names[i] = values[i] (a NULL value: RESET) on a member in order, then
+ * (with reload) pg_reload_conf() once every one was written, all on one connection. With
+ * chained, a setting is only written once those before it were. True when all succeeded. */
+static bool kube_alter_system(struct actor *actor, const struct cluster_config *cluster, int index, size_t count,
+			      const char *const *names, const char *const *values, bool chained, bool reload)
+{
+	struct actor_setting *settings = xcalloc(count ? count : 1, sizeof *settings);
+	struct actor_step *steps = xcalloc(count + 1, sizeof *steps);
+	for (size_t i = 0; i < count; i++) {
+		actor_setting_init(&settings[i], names[i], values[i]);
+		steps[i] = settings[i].step;
+		steps[i].after_all = chained;
+	}
+	steps[count] = (struct actor_step){
+		.what = "reloading",
+		.sql = "SELECT pg_catalog.pg_reload_conf()",
+		.after_all = true,
+	};
+	bool applied = actor_statements(actor, cluster, index, steps, count + (reload ? 1 : 0));
+	for (size_t i = 0; i < count; i++)
+		actor_setting_clear(&settings[i]);
+	free(steps);
+	free(settings);
+	return applied;
+}
+
 /* On kubernetes the configured parameters live in postgresql.auto.conf, which the member's
  * volume keeps: those the configuration no longer names are reset. */
 static void kube_configure(struct kube_platform *kube, struct actor *actor, const struct cluster_config *cluster, int index)
 {
 	char **names, **values, **resets, why[1024];
-	bool applied = true;
+	size_t count = 0, n = 0;
 
 	kube_parameter_changes(kube, cluster, index, &names, &values, &resets);
 	for (size_t i = 0; resets && resets[i]; i++)
-		applied &= actor_alter_system(actor, cluster, index, resets[i], NULL);
+		count++;
 	for (size_t i = 0; names && names[i]; i++)
-		applied &= actor_alter_system(actor, cluster, index, names[i], values[i]);
+		count++;
+	/* resets, sets, then the reload once every one was written */
+	const char **all_names = xcalloc(count ? count : 1, sizeof *all_names);
+	const char **all_values = xcalloc(count ? count : 1, sizeof *all_values);
+	for (size_t i = 0; resets && resets[i]; i++, n++)
+		all_names[n] = resets[i];
+	for (size_t i = 0; names && names[i]; i++, n++) {
+		all_names[n] = names[i];
+		all_values[n] = values[i];
+	}
+	bool applied = kube_alter_system(actor, cluster, index, count, all_names, all_values, false, true);
+	free(all_names);
+	free(all_values);
 	free_strings(names);
 	free_strings(values);
 	free_strings(resets);
 	if (!applied)
 		return;
-	actor_reload(actor, cluster, index);
 	if (!kube_mark_configured(kube, cluster, index, why, sizeof why))
 		actor_report(actor, LOG_LEVEL_WARNING, cluster->name, index, "cannot record the parameters applied: %s", why);
 }
@@ -2152,16 +2189,16 @@ static bool kube_act(struct platform *platform, struct actor *actor, const struc
 		}
 		char *conninfo = kube_primary_conninfo(cluster, action->member, upstream);
 		names_slot(slot, sizeof slot, name, action->member);
-		if (actor_alter_system(actor, cluster, action->member, "primary_conninfo", conninfo) &&
-		    actor_alter_system(actor, cluster, action->member, "primary_slot_name", slot))
-			actor_reload(actor, cluster, action->member);
+		const char *follow_names[] = {"primary_conninfo", "primary_slot_name"};
+		const char *follow_values[] = {conninfo, slot};
+		kube_alter_system(actor, cluster, action->member, 2, follow_names, follow_values, true, true);
 		free(conninfo);
 		break;
 	}
 	case ACTION_SET_SYNCHRONOUS:
 		/* the daemon recorded the new list as intent before this runs */
-		if (actor_alter_system(actor, cluster, action->member, "synchronous_standby_names", action->text))
-			actor_reload(actor, cluster, action->member);
+		kube_alter_system(actor, cluster, action->member, 1, (const char *[]){"synchronous_standby_names"},
+				  (const char *[]){action->text}, true, true);
 		break;
 	case ACTION_CUT:
 		/* '' rather than RESET, which would fall back to the upstream the pod started
@@ -2372,8 +2409,8 @@ static bool kube_over(struct platform *platform, struct actor *actor, const stru
 	if (operation->kind == OPERATION_PROMOTE) {
 		/* a primary follows no one; should it become a standby again, its pod starts
 		 * with fresh standby settings that these would override */
-		actor_alter_system(actor, cluster, operation->index, "primary_conninfo", NULL);
-		actor_alter_system(actor, cluster, operation->index, "primary_slot_name", NULL);
+		kube_alter_system(actor, cluster, operation->index, 2, (const char *[]){"primary_conninfo", "primary_slot_name"},
+				  (const char *[]){NULL, NULL}, false, false);
 		return false;
 	}
 	if (operation->kind == OPERATION_REJOIN && !operation->stopping) {

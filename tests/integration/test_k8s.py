@@ -291,6 +291,84 @@ def test_a_prefixed_parameter_reaches_every_member_by_alter_system(k8s):
             .endswith("/postgresql.auto.conf")
 
 
+def test_the_parameters_of_a_member_change_over_one_connection(k8s):
+    """A change of several parameters runs on one connection per member: the resets, the
+    sets and the reload are statements of one backend (one session id in the member's log),
+    and only a prefixed name its session refuses is written from a second one that sets it
+    as it starts."""
+    logging = 'log_statement = "all"; log_connections = "on"; log_line_prefix = "[%c %a] ";'
+    daemon = k8s.start_daemon(parameters=logging + ' work_mem = "5MB";')
+    k8s.wait_healthy()
+    member = "test-0"
+    pgharness.wait_until(lambda: k8s.sql(member, "SHOW log_line_prefix", check=False) == [("[%c %a] ",)],
+                         timeout=60, interval=0.5, what="the log settings on test-0")
+    daemon.write_config(k8s_config(k8s.workdir, k8s.namespace, k8s.kubeconfig, k8s.port,
+                                   parameters=logging + ' maintenance_work_mem = "77MB"; temp_buffers = "3MB";'
+                                   ' effective_cache_size = "333MB"; auto_explain = { log_min_duration = "1234ms"; };'))
+    daemon.reload()
+    wanted = {"work_mem": "4MB", "maintenance_work_mem": "77MB", "temp_buffers": "3MB",
+              "effective_cache_size": "333MB", "auto_explain.log_min_duration": "1234ms"}
+    pgharness.wait_until(
+        lambda: all(k8s.sql(member, f"SHOW {name}", check=False) == [(value,)] for name, value in wanted.items()),
+        timeout=60, interval=0.5, what="the new parameters on test-0")
+    # pghad's kept connections are "pghad", one for a single request "pgha"
+    statement = re.compile(r"\[(\S+) pghad?\] LOG:  (?:statement|execute <unnamed>): (.*)")
+    pod = k8s.pods()[f"postgres-{member}"]
+
+    def change():
+        """{session id: its statements} of the sessions that wrote the new parameters or
+        reloaded after them, once that reload is in the log."""
+        lines = [found.groups() for found in map(statement.search, pod_log(k8s, pod).splitlines()) if found]
+        changes = [n for n, (_, text) in enumerate(lines)
+                   if "77MB" in text or "1234ms" in text or 'RESET "work_mem"' in text]
+        reloads = [n for n, (_, text) in enumerate(lines) if changes and n > changes[0] and "pg_reload_conf" in text]
+        if not reloads:
+            return None
+        sessions = {}
+        for n in changes + reloads[:1]:
+            sessions.setdefault(lines[n][0], None)
+        return {session: [text for owner, text in lines if owner == session] for session in sessions}
+
+    sessions = pgharness.wait_until(change, timeout=60, interval=0.5, what="the change in test-0's log")
+    print(sessions, file=sys.stderr)
+    log = pod_log(k8s, pod).splitlines()
+    first = next(n for n, line in enumerate(log) if 'RESET "work_mem"' in line)
+    last = next(n for n, line in enumerate(log) if n > first and "pg_reload_conf" in line)
+    print("\n".join(log[first:last + 1]), file=sys.stderr)
+    # one session for all of it, and one for the prefixed name alone
+    assert len(sessions) == 2, sessions
+    main = next(session for session, lines in sessions.items() if any("pg_reload_conf" in line for line in lines))
+    statements = [line for line in sessions[main] if line.startswith("ALTER SYSTEM") or "pg_reload_conf" in line]
+    # in order: the reset, the sets (the prefixed one refused here; those unchanged too), then the reload
+    assert statements[0] == 'ALTER SYSTEM RESET "work_mem"', statements
+    assert {'ALTER SYSTEM SET "auto_explain.log_min_duration" = \'1234ms\'',
+            'ALTER SYSTEM SET "effective_cache_size" = \'333MB\'',
+            'ALTER SYSTEM SET "maintenance_work_mem" = \'77MB\'',
+            'ALTER SYSTEM SET "temp_buffers" = \'3MB\''} <= set(statements[1:-1]), statements
+    assert all(line.startswith("ALTER SYSTEM SET ") for line in statements[1:-1]), statements
+    assert statements[-1] == "SELECT pg_catalog.pg_reload_conf()", statements
+    # pghad authenticated no other backend on test-0 meanwhile than the one for the prefixed
+    # name; the pod's own fence watch (pgha-entrypoint, also "pgha") may have
+    authorized = {found.group(1) for found in (re.search(r"\[(\S+) .*connection authorized: .*application_name=pghad?$",
+                                                         line) for line in log[first:last + 1]) if found}
+
+    def executed():
+        """{session: its statements} once each backend authorized meanwhile has sent one."""
+        statements = {}
+        for found in filter(None, map(statement.search, pod_log(k8s, pod).splitlines())):
+            statements.setdefault(found.group(1), []).append(found.group(2))
+        return statements if authorized <= set(statements) else None
+
+    executed = pgharness.wait_until(executed, timeout=30, interval=0.5, what="a statement from every new backend")
+    watch = {session for session in authorized
+             if all("pg_is_in_recovery()" in text and "reply_time" in text
+                                              for text in executed[session])}
+    assert authorized - watch == set(sessions) - {main}, (authorized, watch, sessions)
+    other = next(lines for session, lines in sessions.items() if session != main)
+    assert [line for line in other if line.startswith("ALTER SYSTEM")] == \
+        ['ALTER SYSTEM SET "auto_explain.log_min_duration" = \'1234ms\''], other
+
+
 def test_a_deleted_standby_pod_comes_back_with_its_claim(k8s):
     k8s.start_daemon()
     k8s.wait_healthy()
