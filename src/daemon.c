@@ -1072,9 +1072,6 @@ static json_t *request_failover(struct daemon *daemon, const json_t *request, en
 	if (!request_string(request, "cluster", &name, &refusal) || !request_string(request, "to", &to, &refusal) ||
 	    !request_boolean(request, "force", &wanted.force, &refusal))
 		return refusal;
-	const char *refusal_reason = daemon->platform.ops->refusal(&daemon->platform, kind);
-	if (refusal_reason)
-		return refuse("%s", refusal_reason);
 	if (!name)
 		return refuse("%s needs the cluster's name", kind == FAILOVER_SWITCHOVER ? "switchover" : "failover");
 	const struct cluster_config *cluster = configured_cluster(daemon, name);

@@ -141,8 +141,6 @@ struct platform_ops {
 	/* What the platform adds to status: to the whole reply, and to a cluster's. */
 	void (*status)(const struct platform *platform, json_t *reply);
 	void (*cluster_status)(const struct platform *platform, const struct cluster_config *cluster, json_t *reply);
-	/* Why the platform refuses an operator's failover of kind, or NULL. */
-	const char *(*refusal)(struct platform *platform, enum failover_kind kind);
 };
 
 #endif

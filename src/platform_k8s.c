@@ -2511,13 +2511,6 @@ static void kube_cluster_status(const struct platform *platform, const struct cl
 	}
 }
 
-static const char *kube_refusal(struct platform *platform, enum failover_kind kind)
-{
-	(void)platform;
-	(void)kind;
-	return NULL;
-}
-
 static void kube_attach_platform(struct platform *platform, sd_event *event)
 {
 	kube_attach(kube_of(platform), event);
@@ -2555,5 +2548,4 @@ const struct platform_ops kube_platform_ops = {
 	.member_port = kube_port,
 	.status = kube_status,
 	.cluster_status = kube_cluster_status,
-	.refusal = kube_refusal,
 };

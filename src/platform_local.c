@@ -1468,13 +1468,6 @@ static void local_cluster_status(const struct platform *platform, const struct c
 	(void)reply;
 }
 
-static const char *local_refusal(struct platform *platform, enum failover_kind kind)
-{
-	(void)platform;
-	(void)kind;
-	return NULL;
-}
-
 /* The history file is all there is of it here. */
 static bool local_record(struct platform *platform, const struct history_entry *entry, char *why, size_t why_size)
 {
@@ -1523,5 +1516,4 @@ const struct platform_ops local_platform_ops = {
 	.member_port = local_port,
 	.status = local_status,
 	.cluster_status = local_cluster_status,
-	.refusal = local_refusal,
 };

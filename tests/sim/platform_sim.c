@@ -553,13 +553,6 @@ static void sim_cluster_status(const struct platform *platform, const struct clu
 	(void)reply;
 }
 
-static const char *sim_refusal(struct platform *platform, enum failover_kind kind)
-{
-	(void)platform;
-	(void)kind;
-	return NULL;
-}
-
 /* Nothing of its own to run between iterations. */
 static void sim_attach_loop(struct platform *platform, sd_event *event)
 {
@@ -598,5 +591,4 @@ const struct platform_ops sim_platform_ops = {
 	.member_port = sim_port,
 	.status = sim_status,
 	.cluster_status = sim_cluster_status,
-	.refusal = sim_refusal,
 };
