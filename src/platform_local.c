@@ -21,6 +21,7 @@
 #include "act.h"
 #include "bindir.h"
 #include "datadir.h"
+#include "entrypoint.h" /* pg_controldata's output, read as the member's entrypoint reads it */
 #include "exitcode.h"
 #include "file.h"
 #include "log.h"
@@ -775,19 +776,13 @@ bool local_control_checkpoint(const struct local_platform *platform, const struc
 	struct proc_result result;
 	bool read = false;
 
-	if (proc_run(argv, c_locale, NULL, PROGRAM_TIMEOUT_MS, &result) && proc_result_succeeded(&result)) {
-		const char *location = strstr(result.output, "Latest checkpoint location:");
-		const char *state = strstr(result.output, "Database cluster state:");
-		uint64_t lsn = location ? pg_lsn_parse(location + strlen("Latest checkpoint location:")) : 0;
-		if (lsn && state) {
-			*checkpoint_lsn = lsn;
-			state += strlen("Database cluster state:");
-			state += strspn(state, " ");
-			*shut_down = strncmp(state, "shut down\n", 10) == 0;
-			const char *line = strstr(result.output, "Latest checkpoint's TimeLineID:");
-			*timeline = line ? (uint32_t)strtoul(line + strlen("Latest checkpoint's TimeLineID:"), NULL, 10) : 0;
-			read = true;
-		}
+	struct entrypoint_control control;
+	if (proc_run(argv, c_locale, NULL, PROGRAM_TIMEOUT_MS, &result) && proc_result_succeeded(&result) &&
+	    entrypoint_parse_controldata(result.output, &control)) {
+		*checkpoint_lsn = control.checkpoint_lsn;
+		*timeline = control.timeline;
+		*shut_down = control.shut_down;
+		read = true;
 	}
 	proc_result_free(&result);
 	free(controldata);
