@@ -5,9 +5,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -497,6 +500,32 @@ static size_t header_seen(char *data, size_t size, size_t count, void *context)
 	return bytes;
 }
 
+/* A connection to the API server whose peer went silent (a partition, a lost NAT entry,
+ * a host gone without a reset) is given up within a few seconds, not the ~10 min of the
+ * kernel's keepalive defaults or ~15 min of retransmissions: every request shares it
+ * (HTTP/2), and a watch on it would keep the last view in force without a word. Idle,
+ * a probe goes out after KEEPALIVE_IDLE_S and every KEEPALIVE_INTERVAL_S after; data sent
+ * or probes left unacknowledged for USER_TIMEOUT_MS end the connection (ACKs come from
+ * the peer's kernel: a slow or stopped API server process still sends them). */
+#define KEEPALIVE_IDLE_S 3
+#define KEEPALIVE_INTERVAL_S 1
+#define KEEPALIVE_COUNT 5
+#define USER_TIMEOUT_MS 8000
+
+/* What libcurl 7.88 cannot set itself on a new connection's socket. Failures are not
+ * fatal: the connection works, only a dead peer is noticed later. */
+static int socket_options(void *context, curl_socket_t fd, curlsocktype purpose)
+{
+	(void)context;
+	if (purpose != CURLSOCKTYPE_IPCXN)
+		return CURL_SOCKOPT_OK;
+	int count = KEEPALIVE_COUNT, user_timeout = USER_TIMEOUT_MS;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout) != 0)
+		log_debug("kubernetes: a connection's keepalive options cannot be set: %s", strerror(errno));
+	return CURL_SOCKOPT_OK;
+}
+
 /* Sets the options of one attempt of call on its handle. */
 static CURLcode prepare(struct k8s_call *call, long timeout_ms)
 {
@@ -518,6 +547,9 @@ static CURLcode prepare(struct k8s_call *call, long timeout_ms)
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)client->limits.connect_timeout_ms);
 	SET(CURLOPT_TIMEOUT_MS, timeout_ms);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_TCP_KEEPIDLE, (long)KEEPALIVE_IDLE_S);
+	SET(CURLOPT_TCP_KEEPINTVL, (long)KEEPALIVE_INTERVAL_S);
+	SET(CURLOPT_SOCKOPTFUNCTION, socket_options);
 	/* the environment's http_proxy and friends do not apply: only the kubeconfig's */
 	SET(CURLOPT_PROXY, config->proxy_url ? config->proxy_url : "");
 	SET(CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
@@ -1092,6 +1124,14 @@ void k8s_cancel(struct k8s_call *call)
 	struct k8s_client *client = call->client;
 	call_free(call);
 	arm_timer(client);
+}
+
+int k8s_call_status(const struct k8s_call *call)
+{
+	long status = 0;
+	if (call && call->in_multi)
+		curl_easy_getinfo(call->curl, CURLINFO_RESPONSE_CODE, &status);
+	return (int)status;
 }
 
 void k8s_run(struct k8s_client *client, const bool *over, long long deadline_ms)

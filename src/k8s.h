@@ -71,6 +71,8 @@ struct k8s_call *k8s_stream(struct k8s_client *client, const char *path, long lo
 			    k8s_done_fn done, void *context, char *why, size_t why_size);
 /* Ends a call at once; its done is not called. NULL: nothing. */
 void k8s_cancel(struct k8s_call *call);
+/* The HTTP status of call's answer so far (a watch's while it streams); 0: none yet. */
+int k8s_call_status(const struct k8s_call *call);
 /* Runs the client's transfers until *over (set by a done callback) or deadline_ms (0:
  * the longest a request may take with its waits after 429/503). */
 void k8s_run(struct k8s_client *client, const bool *over, long long deadline_ms);

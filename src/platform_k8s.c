@@ -111,6 +111,7 @@ struct kube_platform {
 	sd_event_source *renewal;     /* the Leases' renewal timer, once attached to the loop */
 	struct kube_watch *watches;   /* pods, claims */
 	bool list_ended;              /* set when a list answers or fails */
+	long long silent_since_ms;    /* monotonic: the API server was last seen silent since then (0: not) */
 	/* requests made by verb, sampled at most once a second: the rates status shows */
 	struct rate_sample {
 		long long ms;
@@ -325,6 +326,7 @@ struct kube_watch {
 	bool listing;
 	bool expired;           /* the watch said 410 Gone: list again */
 	long long retry_ms;     /* monotonic: not before then after a failure */
+	long long sent_ms;      /* monotonic: when the watch in flight was sent */
 	char error[1024];
 	unsigned long lists, watches, events;
 };
@@ -462,6 +464,7 @@ static void watch_kick(struct kube_watch *watch)
 	char *path = watch_path(watch, streaming);
 	if (streaming) {
 		watch->watches++;
+		watch->sent_ms = monotonic_ms();
 		watch->call = k8s_stream(kube->client, path, monotonic_ms() + (WATCH_SECONDS + 30) * 1000LL, on_watch_event,
 					 on_watch_end, watch, why, sizeof why);
 	} else {
@@ -472,6 +475,36 @@ static void watch_kick(struct kube_watch *watch)
 	free(path);
 	if (!watch->call)
 		watch_failed(watch, why);
+}
+
+/* The API server answers again after a silence: each watch sent before the silence is
+ * made again from its resourceVersion (nothing is missed, and a live stream costs one
+ * request). Its connection may be alive while the stream is not: an HTTP/2 proxy or load
+ * balancer in front of the API server keeps the TCP connection whose upstream is gone,
+ * and the kernel's keepalives cannot see that. A stream on a dead connection has been
+ * ended by its keepalives already. */
+static void watches_after_silence(struct kube_platform *kube)
+{
+	long long silent = k8s_client_silent_since(kube->client);
+
+	if (silent) {
+		if (!kube->silent_since_ms)
+			kube->silent_since_ms = silent;
+		return;
+	}
+	if (!kube->silent_since_ms)
+		return;
+	for (int i = 0; i <= WATCH_LEASES; i++) {
+		struct kube_watch *watch = &kube->watches[i];
+		if (!watch->call || watch->listing || watch->sent_ms >= kube->silent_since_ms)
+			continue;
+		log_message(LOG_LEVEL_INFO, NULL, NULL, "kubernetes: the API server answers again: watching %s again "
+			    "from where it was", watch->kind);
+		k8s_cancel(watch->call);
+		watch->call = NULL;
+		watch_kick(watch);
+	}
+	kube->silent_since_ms = 0;
 }
 
 static bool watches_listed(const struct kube_platform *kube)
@@ -568,6 +601,7 @@ bool kube_refresh(struct kube_platform *kube, char *why, size_t why_size)
 	kube_set_budget(kube, monotonic_ms() + ITERATION_BUDGET_MS);
 	rates_sample(kube);
 	bool failing = false;
+	watches_after_silence(kube);
 	for (int i = 0; i <= WATCH_LEASES; i++)
 		watch_kick(&kube->watches[i]);
 	while (!watches_listed(kube) && !failing && !k8s_client_silent_since(kube->client) &&
@@ -583,6 +617,14 @@ bool kube_refresh(struct kube_platform *kube, char *why, size_t why_size)
 			error = kube->watches[i].error;
 		snprintf(why, why_size, "the lists of pods, claims and services: %s", error[0] ? error : "no answer yet");
 		return false;
+	}
+	/* a watch that failed and was made again from where it was: it streams again */
+	for (int i = 0; i <= WATCH_LEASES; i++) {
+		struct kube_watch *watch = &kube->watches[i];
+		if (watch->error[0] && watch->call && !watch->listing && k8s_call_status(watch->call) == 200) {
+			log_message(LOG_LEVEL_NOTICE, NULL, NULL, "kubernetes: watching %s again", watch->kind);
+			watch->error[0] = '\0';
+		}
 	}
 	json_decref(kube->pods);
 	json_decref(kube->claims);
