@@ -24,6 +24,7 @@
 #include "entrypoint.h" /* pg_controldata's output, read as the member's entrypoint reads it */
 #include "exitcode.h"
 #include "file.h"
+#include "jsonpack.h"
 #include "log.h"
 #include "memory.h"
 #include "names.h"
@@ -1456,11 +1457,53 @@ static void local_status(const struct platform *platform, json_t *reply)
 	(void)reply;
 }
 
+/* The member's data directory last moved aside (local_move_aside): the newest of its
+ * DATA.unusable.STAMP siblings, whose stamps sort as they were made; NULL when none. */
+static char *local_kept_aside(const struct local_platform *platform, const struct cluster_config *cluster, int index)
+{
+	char *data = local_data_directory(platform, cluster, index);
+	char *slash = strrchr(data, '/');
+	char *newest = NULL;
+
+	if (slash) {
+		*slash = '\0';
+		char *prefix = xasprintf("%s.unusable.", slash + 1);
+		DIR *directory = opendir(data);
+		struct dirent *entry;
+		while (directory && (entry = readdir(directory)))
+			if (strncmp(entry->d_name, prefix, strlen(prefix)) == 0 &&
+			    (!newest || strcmp(entry->d_name, newest) > 0)) {
+				free(newest);
+				newest = xstrdup(entry->d_name);
+			}
+		if (directory)
+			closedir(directory);
+		free(prefix);
+		if (newest) {
+			char *path = xasprintf("%s/%s", data, newest);
+			free(newest);
+			newest = path;
+		}
+	}
+	free(data);
+	return newest;
+}
+
 static void local_cluster_status(const struct platform *platform, const struct cluster_config *cluster, json_t *reply)
 {
-	(void)platform;
-	(void)cluster;
-	(void)reply;
+	const struct local_platform *local = platform->state;
+	/* each member: its data directory last kept aside, "" when none (as on Kubernetes) */
+	size_t i;
+	json_t *member;
+	json_array_foreach(json_object_get(reply, "members"), i, member) {
+		const char *name = json_string_value(json_object_get(member, "name"));
+		size_t length = strlen(cluster->name);
+		char *kept = NULL;
+		if (name && strncmp(name, cluster->name, length) == 0 && name[length] == '-')
+			kept = local_kept_aside(local, cluster, atoi(name + length + 1));
+		json_object_set_new(member, "kept_aside", jsonpack_text(kept ? kept : ""));
+		free(kept);
+	}
 }
 
 /* The history file is all there is of it here. */

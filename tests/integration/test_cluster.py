@@ -253,11 +253,20 @@ def test_an_unusable_directory_is_moved_aside_never_deleted(cluster, tmp_workdir
             precious.write("not PostgreSQL's, but somebody's")
         account.chown(data)
     # the event itself, not the status (which shows the view of the iteration before)
-    daemon.wait_for_log(r"\[test-2\] unusable data directory kept as ", timeout=60, since=mark)
+    moved = daemon.wait_for_log(r"\[test-2\] unusable data directory kept as (\S+)", timeout=60, since=mark)
     daemon.wait_for_log(r"\[test-2\] clone", timeout=60, since=mark)
     pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="test-2 cloned again")
     kept = [name for name in os.listdir(member_dir) if name.startswith("data.unusable.")]
     assert len(kept) == 1
+    assert moved.group(1) == os.path.join(member_dir, kept[0])
+    # status shows where, as it does on Kubernetes (kept_aside), and nothing for the others
+    def kept_aside_shown():
+        by_name = members(status(tmp_workdir))
+        return by_name if by_name["test-2"]["kept_aside"] else None
+
+    shown = pgharness.wait_until(kept_aside_shown, timeout=30, what="kept_aside in status")
+    assert shown["test-2"]["kept_aside"] == moved.group(1)
+    assert shown["test-0"]["kept_aside"] == "" and shown["test-1"]["kept_aside"] == ""
     with open(os.path.join(member_dir, kept[0], "precious.txt")) as precious:
         assert precious.read() == "not PostgreSQL's, but somebody's"
 
