@@ -68,7 +68,7 @@ static const char *const cluster_keys = "name replicas port synchronous failover
 static const char *const failover_keys = "automatic timeout_ms paused under_way last request_error request_pending "
 					 "counts last_ended";
 static const char *const member_keys = "name port role state reachable timeline lag_bytes replay_lag_seconds sync_state "
-				       "configured error last_event last_event_ms last_event_failed clone";
+				       "configured error last_event last_event_ms last_event_failed clone kept_aside";
 
 static const json_t *cluster_of(const json_t *status, size_t index)
 {
@@ -102,6 +102,7 @@ static void test_status_of_members_without_data(void)
 	is_int(json_integer_value(json_object_get(member, "port")), 6002, "status: its port");
 	is_str(text(member, "role"), "unknown", "status: its role");
 	is_str(text(member, "state"), "no data", "status: its state");
+	is_str(text(member, "kept_aside"), "", "status: nothing kept aside");
 	ok(json_is_null(json_object_get(member, "lag_bytes")), "status: no lag without a primary");
 	json_decref(status);
 }
