@@ -312,13 +312,20 @@ void actor_reload(struct actor *actor, const struct cluster_config *cluster, int
 /* A standby that a failover cuts reloads its settings, and its client sessions end: a
  * query in conflict with replay would hold it back (up to max_standby_streaming_delay,
  * for ever at -1), and with it the reading of the new settings and a promotion. */
+struct actor_step actor_reload_ending_sessions_step(void)
+{
+	return (struct actor_step){
+		.what = "reloading and ending the sessions that may hold replay",
+		.sql = "SELECT pg_catalog.pg_reload_conf(), (SELECT count(*) FROM (SELECT "
+		       "pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE "
+		       "backend_type = 'client backend' AND pid <> pg_catalog.pg_backend_pid()) AS ended)",
+	};
+}
+
 bool actor_reload_ending_sessions(struct actor *actor, const struct cluster_config *cluster, int index)
 {
-	return actor_statement(actor, cluster, index, "reloading and ending the sessions that may hold replay",
-			     "SELECT pg_catalog.pg_reload_conf(), (SELECT count(*) FROM (SELECT "
-			     "pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE "
-			     "backend_type = 'client backend' AND pid <> pg_catalog.pg_backend_pid()) AS ended)",
-			     0, NULL, NULL, NULL);
+	struct actor_step step = actor_reload_ending_sessions_step();
+	return actor_statement(actor, cluster, index, step.what, step.sql, 0, NULL, NULL, NULL);
 }
 
 /* CREATE ROLE, or ALTER ROLE of one that exists without LOGIN or REPLICATION. */

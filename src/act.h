@@ -140,6 +140,8 @@ struct actor_step {
  * costs one timeout. True when every step succeeded. */
 bool actor_statements(struct actor *actor, const struct cluster_config *cluster, int index, struct actor_step *steps,
 		      size_t count);
+/* actor_reload_ending_sessions's statement as a step, to run after others on their connection. */
+struct actor_step actor_reload_ending_sessions_step(void);
 /* ALTER SYSTEM SET name = value (value NULL: RESET) as a step (setting->step), custom
  * names included; name and value are kept as pointers. Clear it after the run. */
 struct actor_setting {

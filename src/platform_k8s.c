@@ -2242,16 +2242,22 @@ static bool kube_act(struct platform *platform, struct actor *actor, const struc
 		kube_alter_system(actor, cluster, action->member, 1, (const char *[]){"synchronous_standby_names"},
 				  (const char *[]){action->text}, true, true);
 		break;
-	case ACTION_CUT:
+	case ACTION_CUT: {
 		/* '' rather than RESET, which would fall back to the upstream the pod started
 		 * with. The WAL receiver of another pod cannot be signalled from here: it ends
 		 * once the startup process reads the new setting, so the sessions whose queries
 		 * may hold replay back (a replay conflict waits up to
 		 * max_standby_streaming_delay) are ended; the choice waits for the receiver
-		 * to be gone from pg_stat_wal_receiver */
-		if (actor_alter_system(actor, cluster, action->member, "primary_conninfo", ""))
-			actor_reload_ending_sessions(actor, cluster, action->member);
+		 * to be gone from pg_stat_wal_receiver. Both on one connection, the reload
+		 * only once the setting is written */
+		struct actor_setting setting;
+		actor_setting_init(&setting, "primary_conninfo", "");
+		struct actor_step steps[] = {setting.step, actor_reload_ending_sessions_step()};
+		steps[1].after_all = true;
+		actor_statements(actor, cluster, action->member, steps, 2);
+		actor_setting_clear(&setting);
 		break;
+	}
 	case ACTION_FENCE:
 		if (kube_fence(kube, cluster, action->member, why, sizeof why))
 			actor_report(actor, LOG_LEVEL_WARNING, name, action->member,
