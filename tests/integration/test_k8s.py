@@ -1305,7 +1305,8 @@ def test_a_frozen_api_server_holds_up_no_iteration(k8s):
     waits on it beyond a small budget), the members are probed, a standby killed
     meanwhile is noticed at the next iteration, and the holder stops acting once its
     Lease is over, which it cannot renew. Resumed, the API server sees pghad take its
-    Lease again and bring the standby back."""
+    Lease again and bring the standby back; the watches sent before the freeze are made
+    again from their resourceVersion (their connection lived, a stream may not have)."""
     apiserver = apiserver_process(k8s.kube)
     daemon = k8s.start_daemon()
     k8s.wait_healthy()
@@ -1344,6 +1345,8 @@ def test_a_frozen_api_server_holds_up_no_iteration(k8s):
         os.kill(apiserver.pid, signal.SIGCONT)
     thawed = time.monotonic()
     daemon.wait_for_log(r"lease pgha-test taken by pghad", timeout=30, since=mark)
+    daemon.wait_for_log(r"kubernetes: the API server answers again: watching pods again from where it was",
+                        timeout=30, since=mark)
     k8s.wait_healthy(after=k8s.iteration_mark(), timeout=120)
     # the longest time with no iteration completed, frozen: 300 ms apart, each short
     longest, run = 0.0, 0.0
