@@ -556,3 +556,86 @@ def test_f_flapping_partitions(cluster):
         run.heal_and_check(failover=None)
     finally:
         run.stop()
+
+
+def test_a_standby_pod_deleted_at_once_on_a_node_cut_off_is_made_again_only_once_its_node_is_back(cluster):
+    """A standby's node agent is cut from the API server (a partitioned kubelet), then its
+    pod is deleted at once (grace 0, as kubectl delete --force): the pod leaves the API
+    server while its postgres runs on, on its volume. pghad does not make the member again
+    meanwhile (its claim's pgha.io/pod annotation names the pod and node; the node's Lease
+    is not renewed), however many turns it takes; after healing, the agent kills the old
+    postgres, renews its Lease, and only then is the member made again: it streams."""
+    run = Run(cluster)
+    try:
+        index = next(index for index, node in enumerate(cluster.member_nodes) if node is not run.old_node)
+        member, agent, node = f"test-{index}", cluster.agents[index], cluster.member_nodes[index]
+        pod_name, claim = f"postgres-{member}", f"pgdata-postgres-{member}"
+        pod = cluster.pods()[pod_name]
+        uid, node_name = pod["metadata"]["uid"], pod["spec"]["nodeName"]
+
+        def recorded():
+            annotations = cluster.api.get(cluster.path("persistentvolumeclaims", claim))["metadata"].get(
+                "annotations") or {}
+            return json.loads(annotations["pgha.io/pod"]) if "pgha.io/pod" in annotations else None
+        # the claim names the pod running on its node
+        pgharness.wait_until(lambda: recorded() == {"node": node_name, "pod": pod_name, "uid": uid}, timeout=30,
+                             what=f"claim {claim} naming pod {pod_name} on {node_name}")
+        with open(os.path.join(agent.volume_dir(claim), "pgdata", "postmaster.pid")) as pid_file:
+            postmaster = int(pid_file.readline())
+        assert pgharness.process_alive(postmaster)
+        holder = cluster.daemons[run.holder]
+        mark = holder.log_mark()
+        agent_mark = len(agent.log_text())
+
+        def fault():
+            cluster.network.cut_from_api(node, agent_only=True)
+            cluster.api.delete(cluster.path("pods", pod_name), grace_period=0, uid=uid)
+        run.fault(fault)
+        holder.wait_for_log(rf"\[{member}\] pod {pod_name} \(uid {uid}\) left the API server but may still run on "
+                            rf"node {node_name}", timeout=30, since=mark)
+        # pghad looks again, turn after turn, and makes nothing on the claim: no pod, the
+        # member running for it (its status says why), the old postgres alive
+        seen = status(cluster.workdir, run.holder)["iterations"]
+        pgharness.wait_until(lambda: status(cluster.workdir, run.holder)["iterations"] >= seen + 5, timeout=30,
+                             what="five more iterations")
+        assert pod_name not in cluster.pods()
+        assert pgharness.process_alive(postmaster)
+        error = next(item for item in status(cluster.workdir, run.holder)["clusters"][0]["members"]
+                     if item["name"] == member)["error"]
+        assert "may still run on its node" in error and node_name in error, error
+        log = holder.log_text(mark)
+        for action in ("start", "clone", "rejoin"):
+            assert f"[{member}] {action}" not in log, log
+        assert recorded() == {"node": node_name, "pod": pod_name, "uid": uid}
+        # the agent's requests time out (10 s): it says it is cut, and pghad still waits
+        pgharness.wait_until(lambda: "turn failed" in agent.log_text()[agent_mark:], timeout=60,
+                             what="the agent failing a turn, cut from the API server")
+        assert pod_name not in cluster.pods()
+        assert pgharness.process_alive(postmaster)
+
+        waited = (time.monotonic_ns() - run.fault_ns) / 1e9
+        marks = cluster.iteration_marks()
+        cluster.network.heal()
+        healed = time.monotonic_ns()
+        holder.wait_for_log(rf"\[{member}\] pod {pod_name} \(uid {uid}\) is gone from node {node_name}: node "
+                            rf"{node_name} is Ready and renewed its Lease 2 times", timeout=60, since=mark)
+        gone = (time.monotonic_ns() - healed) / 1e9
+        _, _, members = cluster.wait_healthy(after=marks)
+        print(f"{member} waited {waited:.2f} s cut off; gone {gone:.2f} s after the heal, streaming again "
+              f"{(time.monotonic_ns() - healed) / 1e9:.2f} s after", file=sys.stderr)
+        assert members[member]["state"] == "streaming", members
+        assert not pgharness.process_alive(postmaster)
+        new_uid = cluster.pods()[pod_name]["metadata"]["uid"]
+        assert new_uid != uid
+        pgharness.wait_until(lambda: recorded() == {"node": node_name, "pod": pod_name, "uid": new_uid}, timeout=30,
+                             what=f"claim {claim} naming the new pod")
+        # as the agent saw it: the old pod's processes killed once it heard the deletion,
+        # its Lease renewed after, and only then the member's new pod bound
+        agent_log = agent.log_text()[agent_mark:]
+        killed = agent_log.index(f"{pod_name}: gone: SIGKILL")
+        renewed = agent_log.index("node lease renewed", killed)
+        bound = agent_log.index(f"{pod_name}: bound to {node_name} (uid {new_uid})")
+        assert killed < renewed < bound, agent_log
+        run.heal_and_check(failover=False)
+    finally:
+        run.stop()
