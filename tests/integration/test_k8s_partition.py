@@ -558,6 +558,22 @@ def test_f_flapping_partitions(cluster):
         run.stop()
 
 
+def agent_order(agent_log, pod_name, node_name, new_uid):
+    """As the node agent logged it: the old pod's processes killed once it heard the
+    deletion, its node Lease renewed after, and only then the member's new pod bound;
+    prints the seconds between the kill and the binding."""
+    killed = agent_log.index(f"{pod_name}: gone: SIGKILL")
+    renewed = agent_log.index("node lease renewed", killed)
+    bound = agent_log.index(f"{pod_name}: bound to {node_name} (uid {new_uid})")
+    assert killed < renewed < bound, agent_log
+
+    def stamp(position):
+        clock = agent_log[agent_log.rindex("\n", 0, position) + 1:].split(" ", 1)[0]
+        hours, minutes, seconds = clock.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    print(f"{pod_name}: old pod killed, new pod bound {stamp(bound) - stamp(killed):.2f} s later", file=sys.stderr)
+
+
 def test_a_standby_pod_deleted_at_once_on_a_node_cut_off_is_made_again_only_once_its_node_is_back(cluster):
     """A standby's node agent is cut from the API server (a partitioned kubelet), then its
     pod is deleted at once (grace 0, as kubectl delete --force): the pod leaves the API
@@ -629,13 +645,44 @@ def test_a_standby_pod_deleted_at_once_on_a_node_cut_off_is_made_again_only_once
         assert new_uid != uid
         pgharness.wait_until(lambda: recorded() == {"node": node_name, "pod": pod_name, "uid": new_uid}, timeout=30,
                              what=f"claim {claim} naming the new pod")
-        # as the agent saw it: the old pod's processes killed once it heard the deletion,
-        # its Lease renewed after, and only then the member's new pod bound
-        agent_log = agent.log_text()[agent_mark:]
-        killed = agent_log.index(f"{pod_name}: gone: SIGKILL")
-        renewed = agent_log.index("node lease renewed", killed)
-        bound = agent_log.index(f"{pod_name}: bound to {node_name} (uid {new_uid})")
-        assert killed < renewed < bound, agent_log
+        agent_order(agent.log_text()[agent_mark:], pod_name, node_name, new_uid)
         run.heal_and_check(failover=False)
     finally:
         run.stop()
+
+
+def test_a_primary_pod_deleted_at_once_on_a_node_cut_off_fails_over_and_is_made_again_only_once_its_node_is_back(
+        cluster):
+    """The primary's node agent is cut from the API server, then the primary's pod is
+    deleted at once (grace 0): pghad fails over (0 acknowledged commits lost), and does not
+    make the old member again while its pod may still run on its node, however many turns
+    it takes; after the heal, only once the agent killed what was left of it and renewed
+    its node Lease: the old primary then rejoins and streams."""
+    marks = {}
+
+    def fault(run):
+        index = int(run.old.rsplit("-", 1)[1])
+        marks["agent"] = len(cluster.agents[index].log_text())
+        marks["node"] = cluster.pods()[f"postgres-{run.old}"]["spec"]["nodeName"]
+        cluster.network.cut_from_api(run.old_node, agent_only=True)
+        cluster.api.delete(cluster.path("pods", f"postgres-{run.old}"), grace_period=0, uid=run.old_uid)
+
+    def during(run):
+        holder = cluster.daemons[run.holder]
+        holder.wait_for_log(rf"\[{run.old}\] pod postgres-{run.old} \(uid {run.old_uid}\) left the API server but "
+                            rf"may still run on node {marks['node']}", timeout=30, since=run.marks[run.holder])
+        seen = status(cluster.workdir, run.holder)["iterations"]
+        pgharness.wait_until(lambda: status(cluster.workdir, run.holder)["iterations"] >= seen + 5, timeout=30,
+                             what="five more iterations")
+        assert f"postgres-{run.old}" not in cluster.pods()
+        log = holder.log_text(run.marks[run.holder])
+        for action in ("start", "clone", "rejoin"):
+            assert f"[{run.old}] {action}" not in log, log
+
+    run = partition_run(cluster, fault, "primary's pod deleted at once, its node agent cut from the API server", during)
+    index = int(run.old.rsplit("-", 1)[1])
+    new_uid = cluster.pods()[f"postgres-{run.old}"]["metadata"]["uid"]
+    agent_order(cluster.agents[index].log_text()[marks["agent"]:], f"postgres-{run.old}", marks["node"], new_uid)
+    cluster.daemons[run.holder].wait_for_log(
+        rf"\[{run.old}\] pod postgres-{run.old} \(uid {run.old_uid}\) is gone from node {marks['node']}: node "
+        rf"{marks['node']} is Ready and renewed its Lease 2 times", timeout=5, since=run.marks[run.holder])

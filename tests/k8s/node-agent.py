@@ -60,8 +60,8 @@ The node itself, as a kubelet keeps it: the Node object --node (made when missin
 Ready condition True, and its Lease in kube-node-lease (same name) renewed (spec.renewTime)
 every --lease-interval seconds (1 s) after a complete turn, so that a renewal always comes
 after the turn that killed the pods gone from the API server; cut from the API server, the
-agent renews nothing. "node lease renewed" is logged at the first renewal and the first
-after a failed one.
+agent renews nothing. "node lease renewed" is logged at the first renewal, the first
+after a failed turn, and one that comes late (a turn held up by a request that hung).
 Lists the namespace's pods every --interval (0.15 s) and at once on any event of a watch.
 After each complete turn it writes how many it has completed to ROOT/turns, so that a test
 can wait for a turn that began after something it did (a pod that should stay Pending does
@@ -861,9 +861,12 @@ class Agent:
                 self.log(f"node lease not renewed: {type(error).__name__}: {error}")
             self.lease_renewed = None
             raise
+        renewed = time.monotonic()
         if self.lease_renewed is None:
             self.log("node lease renewed")
-        self.lease_renewed = time.monotonic()
+        elif renewed - self.lease_renewed > max(3 * self.lease_interval, 2):
+            self.log(f"node lease renewed ({renewed - self.lease_renewed:.1f} s after the last renewal)")
+        self.lease_renewed = renewed
 
     def run(self, kubeconfig_path):
         self.kubeconfig_path = kubeconfig_path
