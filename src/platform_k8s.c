@@ -61,6 +61,10 @@
 #define ANNOTATION_POD "pgha.io/pod"
 /* The uids of pods the watch saw deleted with their containers ended, the latest kept. */
 #define ENDED_UIDS 64
+/* The pods the watch saw deleted bound to a node with their containers not ended, whose
+ * claim's ANNOTATION_POD is written from this if it was not yet (a pod deleted before
+ * kube_publish recorded it), the latest kept. */
+#define VANISHED_PODS 16
 /* A Node and its Lease are read again no sooner than this while a member waits on them. */
 #define NODE_READ_MS 500
 
@@ -148,6 +152,11 @@ struct kube_platform {
 	size_t sample_count, sample_next;
 	char ended_uids[ENDED_UIDS][64]; /* see ENDED_UIDS */
 	size_t ended_next;
+	struct vanished_pod {              /* see VANISHED_PODS */
+		char pod[NAMES_BUFFER_SIZE], uid[64];
+		char *record;              /* its ANNOTATION_POD text; NULL: an empty slot */
+	} vanished[VANISHED_PODS];
+	size_t vanished_next;
 	struct pod_wait **waits;         /* each at its own address: calls in flight point to it */
 	size_t wait_count;
 };
@@ -215,6 +224,8 @@ void kube_platform_free(struct kube_platform *kube)
 	/* the calls in flight first, while the client they belong to still exists */
 	kube_watches_free(kube);
 	waits_free(kube);
+	for (size_t i = 0; i < VANISHED_PODS; i++)
+		free(kube->vanished[i].record);
 	for (size_t i = 0; i < kube->lease_count; i++) {
 		k8s_cancel(kube->leases[i]->call);
 		json_decref(kube->leases[i]->object);
@@ -753,13 +764,47 @@ static bool pod_ended(const json_t *pod)
 /* The watch saw pod deleted: as it was then, its containers ended or not. A kubelet
  * removes a pod only once it reported them ended; a pod removed at once (grace 0), or by
  * the pod garbage collector, need not have. */
+static char *pod_record_text(const json_t *pod);
+
 static void pod_deleted(struct kube_platform *kube, const json_t *pod)
 {
 	const char *uid = object_uid(pod);
-	if (!uid || !pod_ended(pod))
+	if (!uid)
 		return;
-	snprintf(kube->ended_uids[kube->ended_next], sizeof kube->ended_uids[0], "%s", uid);
-	kube->ended_next = (kube->ended_next + 1) % ENDED_UIDS;
+	if (pod_ended(pod)) {
+		snprintf(kube->ended_uids[kube->ended_next], sizeof kube->ended_uids[0], "%s", uid);
+		kube->ended_next = (kube->ended_next + 1) % ENDED_UIDS;
+		return;
+	}
+	char *record = pod_record_text(pod);
+	if (!record)
+		return;
+	struct vanished_pod *slot = &kube->vanished[kube->vanished_next];
+	kube->vanished_next = (kube->vanished_next + 1) % VANISHED_PODS;
+	free(slot->record);
+	snprintf(slot->pod, sizeof slot->pod, "%s", object_name(pod));
+	snprintf(slot->uid, sizeof slot->uid, "%s", uid);
+	slot->record = record;
+}
+
+/* The latest pod of that name the watch saw vanish while it may run, NULL when none. */
+static struct vanished_pod *vanished_pod(struct kube_platform *kube, const char *name)
+{
+	for (size_t back = 1; back <= VANISHED_PODS; back++) {
+		struct vanished_pod *slot = &kube->vanished[(kube->vanished_next + VANISHED_PODS - back) % VANISHED_PODS];
+		if (slot->record && strcmp(slot->pod, name) == 0)
+			return slot;
+	}
+	return NULL;
+}
+
+static void vanished_forget(struct kube_platform *kube, const char *uid)
+{
+	for (size_t i = 0; i < VANISHED_PODS; i++)
+		if (kube->vanished[i].record && strcmp(kube->vanished[i].uid, uid) == 0) {
+			free(kube->vanished[i].record);
+			kube->vanished[i].record = NULL;
+		}
 }
 
 static bool ended_uid(const struct kube_platform *kube, const char *uid)
@@ -941,13 +986,20 @@ static bool pod_may_run(struct kube_platform *kube, const struct cluster_config 
 {
 	const char *text = claim ? object_annotation(claim, ANNOTATION_POD) : NULL;
 	struct pod_record record;
-	char why[512];
+	char why[512], pod_name[NAMES_BUFFER_SIZE];
 
+	/* not recorded yet: as the watch saw it vanish (kube_publish records it) */
+	names_pod(pod_name, sizeof pod_name, cluster->name, member->index);
+	const struct vanished_pod *vanished = text ? NULL : vanished_pod(kube, pod_name);
+	if (vanished)
+		text = vanished->record;
 	if (!text) {
 		wait_drop(kube, cluster->name, member->index);
 		return false;
 	}
 	bool read = pod_record_parse(text, &record);
+	if (read && !vanished)
+		vanished_forget(kube, record.uid); /* recorded: the claim keeps it from now on */
 	if (read && ended_uid(kube, record.uid)) {
 		/* seen deleted with its containers ended: kube_publish removes the annotation */
 		wait_drop(kube, cluster->name, member->index);
@@ -958,7 +1010,8 @@ static bool pod_may_run(struct kube_platform *kube, const struct cluster_config 
 	struct pod_wait *wait = wait_for(kube, cluster->name, member->index, &record);
 	enum podgone_verdict verdict = PODGONE_MAY_RUN;
 	if (!read) {
-		snprintf(why, sizeof why, "claim %s's annotation " ANNOTATION_POD " cannot be read", object_name(claim));
+		snprintf(why, sizeof why, "claim %s's annotation " ANNOTATION_POD " cannot be read",
+			 claim ? object_name(claim) : "?");
 	} else if (wait->gone) {
 		verdict = PODGONE_GONE;
 	} else {
@@ -974,6 +1027,7 @@ static bool pod_may_run(struct kube_platform *kube, const struct cluster_config 
 			log_message(LOG_LEVEL_NOTICE, cluster->name, member->name,
 				    "pod %s (uid %s) is gone from node %s: %s", wait->pod, wait->uid, wait->node, why);
 		wait->gone = true;
+		vanished_forget(kube, wait->uid);
 		return false;
 	}
 	if (strcmp(wait->why, why) != 0) {
@@ -981,7 +1035,8 @@ static bool pod_may_run(struct kube_platform *kube, const struct cluster_config 
 			    "pod %s (uid %s) left the API server but may still run on node %s: not made again on "
 			    "claim %s until it is known gone: %s; if you know it no longer runs there: kubectl "
 			    "annotate pvc %s " ANNOTATION_POD "-",
-			    record.pod, record.uid, record.node, object_name(claim), why, object_name(claim));
+			    record.pod, record.uid, record.node, claim ? object_name(claim) : "?", why,
+			    claim ? object_name(claim) : "CLAIM");
 		snprintf(wait->why, sizeof wait->why, "%s", why);
 	}
 	member->postmaster = 1;
@@ -2104,8 +2159,20 @@ void kube_publish(struct kube_platform *kube, const struct cluster_config *clust
 		if (claim) {
 			const char *recorded = object_annotation(claim, ANNOTATION_POD);
 			char *wanted = pod ? pod_record_text(pod) : NULL;
+			/* a pod the watch saw vanish before it was recorded */
+			char pod_name[NAMES_BUFFER_SIZE];
+			names_pod(pod_name, sizeof pod_name, cluster->name, member->index);
+			const struct vanished_pod *vanished = !pod && !recorded ? vanished_pod(kube, pod_name) : NULL;
+			const struct pod_wait *judged = vanished ? wait_find(kube, cluster->name, member->index) : NULL;
+			if (vanished && !(judged && judged->gone && strcmp(judged->uid, vanished->uid) == 0) &&
+			    !ended_uid(kube, vanished->uid))
+				wanted = xstrdup(vanished->record);
 			struct pod_record record;
 			bool known = recorded && pod_record_parse(recorded, &record);
+			/* recorded: the claim keeps it from now on (and an operator who removes the
+			 * annotation is not overruled by this memory) */
+			if (known)
+				vanished_forget(kube, record.uid);
 			const struct pod_wait *wait = known ? wait_find(kube, cluster->name, member->index) : NULL;
 			bool over = known && ((pod && pod_ended(pod) && strcmp(object_uid(pod) ?: "", record.uid) == 0) ||
 					      ended_uid(kube, record.uid) ||
@@ -2114,8 +2181,11 @@ void kube_publish(struct kube_platform *kube, const struct cluster_config *clust
 						 ? jsonpack("{s:s}", ANNOTATION_POD, wanted)
 					 : !wanted && over ? jsonpack("{s:n}", ANNOTATION_POD)
 							   : NULL;
-			if (change && !annotate_claim(kube, cluster, member->index, change, why, sizeof why))
+			bool written = change && annotate_claim(kube, cluster, member->index, change, why, sizeof why);
+			if (change && !written)
 				log_message(LOG_LEVEL_WARNING, cluster->name, member->name, "%s", why);
+			if (vanished && (written || !wanted))
+				vanished_forget(kube, vanished->uid);
 			free(wanted);
 		}
 		/* the claim remembers what its data is, for when no pod runs */

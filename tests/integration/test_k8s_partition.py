@@ -686,3 +686,69 @@ def test_a_primary_pod_deleted_at_once_on_a_node_cut_off_fails_over_and_is_made_
     cluster.daemons[run.holder].wait_for_log(
         rf"\[{run.old}\] pod postgres-{run.old} \(uid {run.old_uid}\) is gone from node {marks['node']}: node "
         rf"{marks['node']} is Ready and renewed its Lease 2 times", timeout=5, since=run.marks[run.holder])
+
+
+def test_a_pod_deleted_at_once_before_pghad_recorded_it_is_recorded_from_the_deletion_seen(cluster):
+    """As test_a_standby_pod_deleted_at_once..., but the claim does not record the pod yet
+    when it is deleted (the annotation removed while both pghad are frozen, as if the pod
+    had just started): the watch's deletion event, which shows the pod bound and running,
+    is enough. pghad records it on the claim, does not make the member again while it
+    may run, and does once its node is back."""
+    for name in DAEMONS:
+        cluster.start_daemon(name)
+    holder_name, _, _ = cluster.wait_healthy()
+    holder = cluster.daemons[holder_name]
+    primary = cluster.rw_member()
+    index = next(index for index in range(REPLICAS) if [f"test-{index}"] != primary)
+    member, agent, node = f"test-{index}", cluster.agents[index], cluster.member_nodes[index]
+    pod_name, claim = f"postgres-{member}", f"pgdata-postgres-{member}"
+    pod = cluster.pods()[pod_name]
+    uid, node_name = pod["metadata"]["uid"], pod["spec"]["nodeName"]
+    record = {"node": node_name, "pod": pod_name, "uid": uid}
+
+    def recorded():
+        annotations = cluster.api.get(cluster.path("persistentvolumeclaims", claim))["metadata"].get(
+            "annotations") or {}
+        return json.loads(annotations["pgha.io/pod"]) if "pgha.io/pod" in annotations else None
+    pgharness.wait_until(lambda: recorded() == record, timeout=30, what=f"claim {claim} naming pod {pod_name}")
+    with open(os.path.join(agent.volume_dir(claim), "pgdata", "postmaster.pid")) as pid_file:
+        postmaster = int(pid_file.readline())
+    mark = holder.log_mark()
+    agent_mark = len(agent.log_text())
+    cluster.network.cut_from_api(node, agent_only=True)
+    daemons = list(cluster.daemons.values())
+    for daemon in daemons:
+        os.kill(daemon.process.pid, signal.SIGSTOP)
+    try:
+        for daemon in daemons:
+            pgharness.wait_until(lambda: pgharness.process_state(daemon.process.pid) == "T", timeout=10,
+                                 what=f"{daemon.name} stopped")
+        cluster.api.patch(cluster.path("persistentvolumeclaims", claim),
+                          {"metadata": {"annotations": {"pgha.io/pod": None}}})
+        cluster.api.delete(cluster.path("pods", pod_name), grace_period=0, uid=uid)
+        assert recorded() is None
+    finally:
+        for daemon in daemons:
+            os.kill(daemon.process.pid, signal.SIGCONT)
+    holder.wait_for_log(rf"\[{member}\] pod {pod_name} \(uid {uid}\) left the API server but may still run on "
+                        rf"node {node_name}", timeout=30, since=mark)
+    # the pod is gone from the API server: only the deletion seen can have told pghad
+    pgharness.wait_until(lambda: recorded() == record, timeout=30, what=f"claim {claim} naming the deleted pod again")
+    seen = status(cluster.workdir, holder_name)["iterations"]
+    pgharness.wait_until(lambda: status(cluster.workdir, holder_name)["iterations"] >= seen + 5, timeout=30,
+                         what="five more iterations")
+    assert pod_name not in cluster.pods()
+    assert pgharness.process_alive(postmaster)
+    log = holder.log_text(mark)
+    for action in ("start", "clone", "rejoin"):
+        assert f"[{member}] {action}" not in log, log
+
+    marks = cluster.iteration_marks()
+    cluster.network.heal()
+    holder.wait_for_log(rf"\[{member}\] pod {pod_name} \(uid {uid}\) is gone from node {node_name}", timeout=60,
+                        since=mark)
+    _, _, members = cluster.wait_healthy(after=marks)
+    assert members[member]["state"] == "streaming", members
+    new_uid = cluster.pods()[pod_name]["metadata"]["uid"]
+    assert new_uid != uid
+    agent_order(agent.log_text()[agent_mark:], pod_name, node_name, new_uid)
