@@ -6,7 +6,8 @@ alone and records what it gets acknowledged. Each test ends with the same checks
 acknowledged commit missing on the final primary (so nothing the old primary acknowledged
 after the promotion, which would be on a fork), the candidate chosen only after the
 standbys were cut, and after healing: one primary, every standby streaming, the old
-primary rejoined."""
+primary rejoined. The tests of pods deleted at once (grace 0) on a node whose agent is cut
+check that a member is made again only once its old pod is gone from its node."""
 import base64
 import importlib.util
 import json
