@@ -338,8 +338,11 @@ static struct observe_round *prepare(struct observer *observer, struct platform 
 		struct member_observation *member = &observation->members[i];
 		struct pg_request *request = &round->requests[round->count];
 		if (!member->postmaster || member->postmaster_exited) {
-			snprintf(member->error, sizeof member->error, "%s",
-				 member->postmaster ? "its postmaster exited" : "not running");
+			/* what the platform said of it (a pod being deleted, one that may still run
+			 * on its node) says more */
+			if (!member->error[0])
+				snprintf(member->error, sizeof member->error, "%s",
+					 member->postmaster ? "its postmaster exited" : "not running");
 			continue;
 		}
 		if (!platform->ops->admin_target(platform, cluster, member->index, member, &request->target,

@@ -25,6 +25,7 @@
 #include "names.h"
 #include "history.h"
 #include "observation.h"
+#include "podgone.h"
 
 #define SUPERUSER "postgres"
 #define REPLICATION_USER "pgha_replicator"
@@ -52,11 +53,43 @@
 #define ANNOTATION_STATE "pgha.io/state"
 /* on a claim: what pgha-entrypoint last kept aside in the volume (a failed rewind), for status */
 #define ANNOTATION_KEPT_ASIDE "pgha.io/kept-aside"
+/* on a claim: the member's pod last seen bound to a node with its containers not all ended,
+ * {"node", "pod", "uid"}; removed once they are seen ended, or its node back (podgone.h).
+ * A pod that leaves the API server without that (deleted at once, or by the pod garbage
+ * collector after its Node object went) may still run there: the member is not made
+ * again on the claim meanwhile. */
+#define ANNOTATION_POD "pgha.io/pod"
+/* The uids of pods the watch saw deleted with their containers ended, the latest kept. */
+#define ENDED_UIDS 64
+/* The pods the watch saw deleted bound to a node with their containers not ended, whose
+ * claim's ANNOTATION_POD is written from this if it was not yet (a pod deleted before
+ * kube_publish recorded it), the latest kept. */
+#define VANISHED_PODS 16
+/* A Node and its Lease are read again no sooner than this while a member waits on them. */
+#define NODE_READ_MS 500
 
 /* How often the holder renews: see kube_lead and lease.h. */
 #define RENEW_FRACTION LEASE_RENEW_FRACTION
 
 struct kube_platform;
+
+/* A member whose pod left the API server while it may still run on its node: what its
+ * claim's ANNOTATION_POD says, the reads of the node and its Lease, the judgement's memory. */
+struct pod_wait {
+	struct kube_platform *kube;
+	char cluster[NAMES_BUFFER_SIZE];
+	int index;
+	char pod[NAMES_BUFFER_SIZE], uid[64], node[256];
+	struct podgone_memory memory;
+	struct k8s_call *node_call, *lease_call;
+	long long read_ms;           /* monotonic: when the last reads were sent */
+	bool node_read, lease_read;  /* answered (200 or 404) since the wait began */
+	bool node_exists, node_ready;
+	char renew_time[PODGONE_TIME_SIZE];
+	char read_error[512];        /* the last read that failed otherwise, "" when none */
+	char why[512];               /* the last judgement's reason, logged when it changes */
+	bool gone;                   /* judged gone: the annotation is removed (kube_publish) */
+};
 
 struct lease_cache {
 	struct kube_platform *kube;
@@ -118,6 +151,15 @@ struct kube_platform {
 		unsigned long counts[RATE_VERBS];
 	} samples[RATE_SAMPLES];
 	size_t sample_count, sample_next;
+	char ended_uids[ENDED_UIDS][64]; /* see ENDED_UIDS */
+	size_t ended_next;
+	struct vanished_pod {              /* see VANISHED_PODS */
+		char pod[NAMES_BUFFER_SIZE], uid[64];
+		char *record;              /* its ANNOTATION_POD text; NULL: an empty slot */
+	} vanished[VANISHED_PODS];
+	size_t vanished_next;
+	struct pod_wait **waits;         /* each at its own address: calls in flight point to it */
+	size_t wait_count;
 };
 
 static const char *const rate_verbs[RATE_VERBS] = {"GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE"};
@@ -125,6 +167,8 @@ static const char *const rate_verbs[RATE_VERBS] = {"GET", "LIST", "WATCH", "POST
 static void kube_watches_new(struct kube_platform *kube);
 static void kube_watches_free(struct kube_platform *kube);
 static const char *object_name(const json_t *object);
+static void pod_deleted(struct kube_platform *kube, const json_t *pod);
+static void waits_free(struct kube_platform *kube);
 
 static long long monotonic_ms(void)
 {
@@ -180,6 +224,9 @@ void kube_platform_free(struct kube_platform *kube)
 	sd_event_source_disable_unref(kube->renewal);
 	/* the calls in flight first, while the client they belong to still exists */
 	kube_watches_free(kube);
+	waits_free(kube);
+	for (size_t i = 0; i < VANISHED_PODS; i++)
+		free(kube->vanished[i].record);
 	for (size_t i = 0; i < kube->lease_count; i++) {
 		k8s_cancel(kube->leases[i]->call);
 		json_decref(kube->leases[i]->object);
@@ -420,6 +467,8 @@ static void on_watch_event(json_t *line, void *context)
 		if (strcmp(object_name(item), name) == 0)
 			break;
 	if (strcmp(type, "DELETED") == 0) {
+		if (strcmp(watch->kind, "pods") == 0)
+			pod_deleted(watch->kube, object);
 		if (i < json_array_size(watch->live))
 			json_array_remove(watch->live, i);
 	} else if (i < json_array_size(watch->live)) {
@@ -741,6 +790,305 @@ static void read_termination(const json_t *status, struct member_observation *me
 	member->timeline = control.timeline;
 }
 
+/* ---- pods that left the API server while they may still run ---- */
+
+/* Whether nothing of pod runs any more: its phase says its container ended, or it is
+ * being deleted and its kubelet reported every container terminated. */
+static bool pod_ended(const json_t *pod)
+{
+	const json_t *status = json_object_get(pod, "status");
+	const char *phase = json_string_value(json_object_get(status, "phase"));
+	if (phase && (strcmp(phase, "Failed") == 0 || strcmp(phase, "Succeeded") == 0))
+		return true;
+	return json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp") && containers_ended(status);
+}
+
+/* The watch saw pod deleted: as it was then, its containers ended or not. A kubelet
+ * removes a pod only once it reported them ended; a pod removed at once (grace 0), or by
+ * the pod garbage collector, need not have. */
+static char *pod_record_text(const json_t *pod);
+
+static void pod_deleted(struct kube_platform *kube, const json_t *pod)
+{
+	const char *uid = object_uid(pod);
+	if (!uid)
+		return;
+	if (pod_ended(pod)) {
+		snprintf(kube->ended_uids[kube->ended_next], sizeof kube->ended_uids[0], "%s", uid);
+		kube->ended_next = (kube->ended_next + 1) % ENDED_UIDS;
+		return;
+	}
+	char *record = pod_record_text(pod);
+	if (!record)
+		return;
+	struct vanished_pod *slot = &kube->vanished[kube->vanished_next];
+	kube->vanished_next = (kube->vanished_next + 1) % VANISHED_PODS;
+	free(slot->record);
+	snprintf(slot->pod, sizeof slot->pod, "%s", object_name(pod));
+	snprintf(slot->uid, sizeof slot->uid, "%s", uid);
+	slot->record = record;
+}
+
+/* The latest pod of that name the watch saw vanish while it may run, NULL when none. */
+static struct vanished_pod *vanished_pod(struct kube_platform *kube, const char *name)
+{
+	for (size_t back = 1; back <= VANISHED_PODS; back++) {
+		struct vanished_pod *slot = &kube->vanished[(kube->vanished_next + VANISHED_PODS - back) % VANISHED_PODS];
+		if (slot->record && strcmp(slot->pod, name) == 0)
+			return slot;
+	}
+	return NULL;
+}
+
+static void vanished_forget(struct kube_platform *kube, const char *uid)
+{
+	for (size_t i = 0; i < VANISHED_PODS; i++)
+		if (kube->vanished[i].record && strcmp(kube->vanished[i].uid, uid) == 0) {
+			free(kube->vanished[i].record);
+			kube->vanished[i].record = NULL;
+		}
+}
+
+static bool ended_uid(const struct kube_platform *kube, const char *uid)
+{
+	for (size_t i = 0; uid && uid[0] && i < ENDED_UIDS; i++)
+		if (strcmp(kube->ended_uids[i], uid) == 0)
+			return true;
+	return false;
+}
+
+/* A claim's ANNOTATION_POD read: false when it is not there or cannot be read. */
+struct pod_record {
+	char pod[NAMES_BUFFER_SIZE], uid[64], node[256];
+};
+
+static bool pod_record_parse(const char *text, struct pod_record *record)
+{
+	json_t *object = text ? json_loads(text, 0, NULL) : NULL;
+	const char *pod = json_string_value(json_object_get(object, "pod"));
+	const char *uid = json_string_value(json_object_get(object, "uid"));
+	const char *node = json_string_value(json_object_get(object, "node"));
+	bool read = pod && uid && node && uid[0] && node[0] && strlen(pod) < sizeof record->pod &&
+		    strlen(uid) < sizeof record->uid && strlen(node) < sizeof record->node;
+	if (read) {
+		snprintf(record->pod, sizeof record->pod, "%s", pod);
+		snprintf(record->uid, sizeof record->uid, "%s", uid);
+		snprintf(record->node, sizeof record->node, "%s", node);
+	}
+	json_decref(object);
+	return read;
+}
+
+/* The annotation a pod bound to a node whose containers have not all ended calls for, NULL
+ * for any other pod. */
+static char *pod_record_text(const json_t *pod)
+{
+	const char *node = json_string_value(json_object_get(json_object_get(pod, "spec"), "nodeName"));
+	const char *uid = object_uid(pod);
+	if (!node || !node[0] || !uid || !uid[0] || pod_ended(pod))
+		return NULL;
+	json_t *object = jsonpack("{s:s, s:s, s:s}", "node", node, "pod", object_name(pod), "uid", uid);
+	char *text = object ? json_dumps(object, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(object);
+	return text;
+}
+
+static void wait_free(struct pod_wait *wait)
+{
+	k8s_cancel(wait->node_call);
+	k8s_cancel(wait->lease_call);
+	free(wait);
+}
+
+static void waits_free(struct kube_platform *kube)
+{
+	for (size_t i = 0; i < kube->wait_count; i++)
+		wait_free(kube->waits[i]);
+	free(kube->waits);
+	kube->waits = NULL;
+	kube->wait_count = 0;
+}
+
+static struct pod_wait *wait_find(const struct kube_platform *kube, const char *cluster, int index)
+{
+	for (size_t i = 0; i < kube->wait_count; i++)
+		if (kube->waits[i]->index == index && strcmp(kube->waits[i]->cluster, cluster) == 0)
+			return kube->waits[i];
+	return NULL;
+}
+
+/* The member no longer waits (its pod is there again, or its claim records none). */
+static void wait_drop(struct kube_platform *kube, const char *cluster, int index)
+{
+	for (size_t i = 0; i < kube->wait_count; i++)
+		if (kube->waits[i]->index == index && strcmp(kube->waits[i]->cluster, cluster) == 0) {
+			wait_free(kube->waits[i]);
+			kube->waits[i] = kube->waits[--kube->wait_count];
+			return;
+		}
+}
+
+/* The member's wait for the pod record names, a new one when it names another pod. */
+static struct pod_wait *wait_for(struct kube_platform *kube, const char *cluster, int index,
+				 const struct pod_record *record)
+{
+	struct pod_wait *wait = wait_find(kube, cluster, index);
+	if (wait && strcmp(wait->uid, record->uid) == 0 && strcmp(wait->node, record->node) == 0)
+		return wait;
+	wait_drop(kube, cluster, index);
+	wait = xcalloc(1, sizeof *wait);
+	wait->kube = kube;
+	snprintf(wait->cluster, sizeof wait->cluster, "%s", cluster);
+	wait->index = index;
+	snprintf(wait->pod, sizeof wait->pod, "%s", record->pod);
+	snprintf(wait->uid, sizeof wait->uid, "%s", record->uid);
+	snprintf(wait->node, sizeof wait->node, "%s", record->node);
+	kube->waits = xreallocarray(kube->waits, kube->wait_count + 1, sizeof *kube->waits);
+	kube->waits[kube->wait_count++] = wait;
+	return wait;
+}
+
+static void on_node_read(int status, json_t *reply, const char *why, long long sent_ms, void *context)
+{
+	struct pod_wait *wait = context;
+	(void)sent_ms;
+
+	wait->node_call = NULL;
+	if (status == 200 && json_is_object(reply)) {
+		bool ready = false;
+		size_t i;
+		json_t *condition;
+		json_array_foreach(json_object_get(json_object_get(reply, "status"), "conditions"), i, condition) {
+			const char *type = json_string_value(json_object_get(condition, "type"));
+			const char *value = json_string_value(json_object_get(condition, "status"));
+			if (type && strcmp(type, "Ready") == 0)
+				ready = value && strcmp(value, "True") == 0;
+		}
+		wait->node_read = wait->node_exists = true;
+		wait->node_ready = ready;
+	} else if (status == 404) {
+		wait->node_read = true;
+		wait->node_exists = wait->node_ready = false;
+	} else {
+		snprintf(wait->read_error, sizeof wait->read_error, "%s", why ? why : "no answer");
+	}
+}
+
+static void on_node_lease_read(int status, json_t *reply, const char *why, long long sent_ms, void *context)
+{
+	struct pod_wait *wait = context;
+	(void)sent_ms;
+
+	wait->lease_call = NULL;
+	if (status == 200 && json_is_object(reply)) {
+		const char *renewed = json_string_value(json_object_get(json_object_get(reply, "spec"), "renewTime"));
+		snprintf(wait->renew_time, sizeof wait->renew_time, "%s", renewed ? renewed : "");
+		wait->lease_read = true;
+	} else if (status == 404) {
+		wait->renew_time[0] = '\0';
+		wait->lease_read = true;
+	} else {
+		snprintf(wait->read_error, sizeof wait->read_error, "%s", why ? why : "no answer");
+	}
+}
+
+/* Reads the Node and its Lease (kube-node-lease) again, in flight, once the last reads
+ * are over and NODE_READ_MS old: their answers come on the loop, for the next turn. */
+static void wait_read(struct kube_platform *kube, struct pod_wait *wait)
+{
+	char why[1024];
+	long long now = monotonic_ms();
+
+	if (wait->node_call || wait->lease_call || (wait->read_ms && now - wait->read_ms < NODE_READ_MS))
+		return;
+	wait->read_ms = now;
+	wait->read_error[0] = '\0';
+	char *name = k8s_escape(wait->node);
+	char *path = xasprintf("/api/v1/nodes/%s", name);
+	long long deadline = now + ITERATION_BUDGET_MS;
+	wait->node_call = k8s_send(kube->client, "GET", path, NULL, NULL, deadline, on_node_read, wait, why, sizeof why);
+	if (!wait->node_call)
+		snprintf(wait->read_error, sizeof wait->read_error, "%.511s", why);
+	free(path);
+	path = xasprintf("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/%s", name);
+	wait->lease_call =
+		k8s_send(kube->client, "GET", path, NULL, NULL, deadline, on_node_lease_read, wait, why, sizeof why);
+	if (!wait->lease_call)
+		snprintf(wait->read_error, sizeof wait->read_error, "%.511s", why);
+	free(path);
+	free(name);
+}
+
+/* A member whose pod is not in the API server: whether its claim records a pod that may
+ * still run on its node (then the member is observed as a pod being deleted whose
+ * container has not ended: fenced, and running for anything that would start on its
+ * volume), or not (no pod). */
+static bool pod_may_run(struct kube_platform *kube, const struct cluster_config *cluster, const json_t *claim,
+			struct member_observation *member)
+{
+	const char *text = claim ? object_annotation(claim, ANNOTATION_POD) : NULL;
+	struct pod_record record;
+	char why[512], pod_name[NAMES_BUFFER_SIZE];
+
+	/* not recorded yet: as the watch saw it vanish (kube_publish records it) */
+	names_pod(pod_name, sizeof pod_name, cluster->name, member->index);
+	const struct vanished_pod *vanished = text ? NULL : vanished_pod(kube, pod_name);
+	if (vanished)
+		text = vanished->record;
+	if (!text) {
+		wait_drop(kube, cluster->name, member->index);
+		return false;
+	}
+	bool read = pod_record_parse(text, &record);
+	if (read && !vanished)
+		vanished_forget(kube, record.uid); /* recorded: the claim keeps it from now on */
+	if (read && ended_uid(kube, record.uid)) {
+		/* seen deleted with its containers ended: kube_publish removes the annotation */
+		wait_drop(kube, cluster->name, member->index);
+		return false;
+	}
+	if (!read)
+		record = (struct pod_record){.pod = "?", .uid = "", .node = "?"};
+	struct pod_wait *wait = wait_for(kube, cluster->name, member->index, &record);
+	enum podgone_verdict verdict = PODGONE_MAY_RUN;
+	if (!read) {
+		snprintf(why, sizeof why, "claim %s's annotation " ANNOTATION_POD " cannot be read",
+			 claim ? object_name(claim) : "?");
+	} else if (wait->gone) {
+		verdict = PODGONE_GONE;
+	} else {
+		wait_read(kube, wait);
+		struct podgone_node seen = {.answered = wait->node_read && wait->lease_read, .exists = wait->node_exists,
+					    .ready = wait->node_ready, .renew_time = wait->renew_time};
+		verdict = podgone_judge(&wait->memory, wait->node, &seen, why, sizeof why);
+		if (verdict == PODGONE_MAY_RUN && !seen.answered && wait->read_error[0])
+			snprintf(why + strlen(why), sizeof why - strlen(why), " (%.200s)", wait->read_error);
+	}
+	if (verdict == PODGONE_GONE) {
+		if (!wait->gone)
+			log_message(LOG_LEVEL_NOTICE, cluster->name, member->name,
+				    "pod %s (uid %s) is gone from node %s: %s", wait->pod, wait->uid, wait->node, why);
+		wait->gone = true;
+		vanished_forget(kube, wait->uid);
+		return false;
+	}
+	if (strcmp(wait->why, why) != 0) {
+		log_message(LOG_LEVEL_WARNING, cluster->name, member->name,
+			    "pod %s (uid %s) left the API server but may still run on node %s: not made again on "
+			    "claim %s until it is known gone: %s; if you know it no longer runs there: kubectl "
+			    "annotate pvc %s " ANNOTATION_POD "-",
+			    record.pod, record.uid, record.node, claim ? object_name(claim) : "?", why,
+			    claim ? object_name(claim) : "CLAIM");
+		snprintf(wait->why, sizeof wait->why, "%s", why);
+	}
+	member->postmaster = 1;
+	member->postmaster_exited = true;
+	member->live_processes = 1;
+	member->fenced = true;
+	snprintf(member->error, sizeof member->error, "its pod may still run on its node: %.200s", why);
+	return true;
+}
+
 /* The parameters the configuration asks for, as the text a claim's annotation keeps. */
 static char *parameters_text(const struct cluster_config *cluster)
 {
@@ -793,7 +1141,8 @@ void kube_observe_cluster(struct kube_platform *kube, const struct cluster_confi
 		const char *applied = claim ? object_annotation(claim, ANNOTATION_PARAMETERS) : NULL;
 		member->settings_current = !member->data_exists || (applied && strcmp(applied, wanted_parameters) == 0);
 		if (!pod) {
-			snprintf(member->error, sizeof member->error, "no pod");
+			if (!pod_may_run(kube, cluster, claim, member))
+				snprintf(member->error, sizeof member->error, "no pod");
 			continue;
 		}
 		const json_t *status = json_object_get(pod, "status");
@@ -1845,6 +2194,41 @@ void kube_publish(struct kube_platform *kube, const struct cluster_config *clust
 				else
 					log_message(LOG_LEVEL_WARNING, cluster->name, member->name, "%s", why);
 			}
+		}
+		/* the claim records the pod that may run on a node, for when it leaves the API
+		 * server without its containers seen ended; removed once they are, or once its
+		 * node is back (pod_may_run) */
+		if (claim) {
+			const char *recorded = object_annotation(claim, ANNOTATION_POD);
+			char *wanted = pod ? pod_record_text(pod) : NULL;
+			/* a pod the watch saw vanish before it was recorded */
+			char pod_name[NAMES_BUFFER_SIZE];
+			names_pod(pod_name, sizeof pod_name, cluster->name, member->index);
+			const struct vanished_pod *vanished = !pod && !recorded ? vanished_pod(kube, pod_name) : NULL;
+			const struct pod_wait *judged = vanished ? wait_find(kube, cluster->name, member->index) : NULL;
+			if (vanished && !(judged && judged->gone && strcmp(judged->uid, vanished->uid) == 0) &&
+			    !ended_uid(kube, vanished->uid))
+				wanted = xstrdup(vanished->record);
+			struct pod_record record;
+			bool known = recorded && pod_record_parse(recorded, &record);
+			/* recorded: the claim keeps it from now on (and an operator who removes the
+			 * annotation is not overruled by this memory) */
+			if (known)
+				vanished_forget(kube, record.uid);
+			const struct pod_wait *wait = known ? wait_find(kube, cluster->name, member->index) : NULL;
+			bool over = known && ((pod && pod_ended(pod) && strcmp(object_uid(pod) ?: "", record.uid) == 0) ||
+					      ended_uid(kube, record.uid) ||
+					      (wait && wait->gone && strcmp(wait->uid, record.uid) == 0));
+			json_t *change = wanted && (!recorded || strcmp(recorded, wanted) != 0)
+						 ? jsonpack("{s:s}", ANNOTATION_POD, wanted)
+					 : !wanted && over ? jsonpack("{s:n}", ANNOTATION_POD)
+							   : NULL;
+			bool written = change && annotate_claim(kube, cluster, member->index, change, why, sizeof why);
+			if (change && !written)
+				log_message(LOG_LEVEL_WARNING, cluster->name, member->name, "%s", why);
+			if (vanished && (written || !wanted))
+				vanished_forget(kube, vanished->uid);
+			free(wanted);
 		}
 		/* the claim remembers what its data is, for when no pod runs */
 		if (claim && member->reachable) {

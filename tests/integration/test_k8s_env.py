@@ -194,10 +194,26 @@ def test_stale_resource_version_conflicts(kube, kube_namespace):
 def test_rbac_yaml_grants_exactly_what_pghad_needs():
     with open(kube_env.RBAC_FILE) as source:
         documents = kube_env.parse_yaml(source.read())
-    kinds = {document["kind"]: document for document in documents}
-    assert sorted(kinds) == ["Role", "RoleBinding", "ServiceAccount"]
-    granted = {(rule["apiGroups"][0], resource): sorted(rule["verbs"])
-               for rule in kinds["Role"]["rules"] for resource in rule["resources"]}
+    # in the namespace: the ServiceAccount, its Role and RoleBinding; outside it, get on
+    # Nodes (a ClusterRole) and on the kubelets' Leases (a Role in kube-node-lease)
+    kinds = {(document["kind"], document["metadata"].get("namespace")): document for document in documents}
+    assert sorted(kinds) == [("ClusterRole", None), ("ClusterRoleBinding", None), ("Role", "default"),
+                             ("Role", "kube-node-lease"), ("RoleBinding", "default"),
+                             ("RoleBinding", "kube-node-lease"), ("ServiceAccount", "default")]
+    subjects = [{"kind": "ServiceAccount", "name": "pgha", "namespace": "default"}]
+
+    def grants(role):
+        return {(rule["apiGroups"][0], resource): sorted(rule["verbs"])
+                for rule in role["rules"] for resource in rule["resources"]}
+    assert grants(kinds["ClusterRole", None]) == {("", "nodes"): ["get"]}
+    assert grants(kinds["Role", "kube-node-lease"]) == {("coordination.k8s.io", "leases"): ["get"]}
+    for role, binding in ((("ClusterRole", None), ("ClusterRoleBinding", None)),
+                          (("Role", "kube-node-lease"), ("RoleBinding", "kube-node-lease"))):
+        assert kinds[binding]["roleRef"]["kind"] == role[0]
+        assert kinds[binding]["roleRef"]["name"] == kinds[role]["metadata"]["name"]
+        assert kinds[binding]["subjects"] == subjects
+    kinds = {kind: document for (kind, namespace), document in kinds.items() if namespace == "default"}
+    granted = grants(kinds["Role"])
     assert granted == {
         ("", "pods"): sorted(["get", "list", "watch", "create", "delete", "patch"]),
         ("", "persistentvolumeclaims"): sorted(["get", "list", "watch", "create", "delete", "patch"]),
@@ -249,9 +265,18 @@ def test_rbac_kubeconfig_is_the_service_account(kube, kube_namespace, account):
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "test-rw"},
         "spec": {"selector": {"app": "postgres"}, "ports": [{"port": 5432, "targetPort": 5432}]}})
 
+    # outside the namespace, only get on a Node and on a kubelet's Lease (404: none here)
+    for path in ("/api/v1/nodes/no-such-node", path_of("leases", "no-such-node", "kube-node-lease")):
+        with pytest.raises(KubeError) as missing:
+            api.get(path)
+        assert missing.value.status == 404, missing.value
+
     # not allowed
     forbidden = [
         lambda: api.list("/api/v1/nodes"),
+        lambda: api.list(path_of("leases", namespace="kube-node-lease")),
+        lambda: api.create(path_of("leases", namespace="kube-node-lease"), {
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "n"}}),
         lambda: api.list(path_of("secrets", namespace=kube_namespace)),
         lambda: api.list(path_of("serviceaccounts", namespace=kube_namespace)),
         lambda: api.create(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{kube_namespace}/roles", {

@@ -6,7 +6,8 @@ alone and records what it gets acknowledged. Each test ends with the same checks
 acknowledged commit missing on the final primary (so nothing the old primary acknowledged
 after the promotion, which would be on a fork), the candidate chosen only after the
 standbys were cut, and after healing: one primary, every standby streaming, the old
-primary rejoined."""
+primary rejoined. The tests of pods deleted at once (grace 0) on a node whose agent is cut
+check that a member is made again only once its old pod is gone from its node."""
 import base64
 import importlib.util
 import json
@@ -556,3 +557,199 @@ def test_f_flapping_partitions(cluster):
         run.heal_and_check(failover=None)
     finally:
         run.stop()
+
+
+def agent_order(agent_log, pod_name, node_name, new_uid):
+    """As the node agent logged it: the old pod's processes killed once it heard the
+    deletion, its node Lease renewed after, and only then the member's new pod bound;
+    prints the seconds between the kill and the binding."""
+    killed = agent_log.index(f"{pod_name}: gone: SIGKILL")
+    renewed = agent_log.index("node lease renewed", killed)
+    bound = agent_log.index(f"{pod_name}: bound to {node_name} (uid {new_uid})")
+    assert killed < renewed < bound, agent_log
+
+    def stamp(position):
+        clock = agent_log[agent_log.rindex("\n", 0, position) + 1:].split(" ", 1)[0]
+        hours, minutes, seconds = clock.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    print(f"{pod_name}: old pod killed, new pod bound {stamp(bound) - stamp(killed):.2f} s later", file=sys.stderr)
+
+
+def test_a_standby_pod_deleted_at_once_on_a_node_cut_off_is_made_again_only_once_its_node_is_back(cluster):
+    """A standby's node agent is cut from the API server (a partitioned kubelet), then its
+    pod is deleted at once (grace 0, as kubectl delete --force): the pod leaves the API
+    server while its postgres runs on, on its volume. pghad does not make the member again
+    meanwhile (its claim's pgha.io/pod annotation names the pod and node; the node's Lease
+    is not renewed), however many turns it takes; after healing, the agent kills the old
+    postgres, renews its Lease, and only then is the member made again: it streams."""
+    run = Run(cluster)
+    try:
+        index = next(index for index, node in enumerate(cluster.member_nodes) if node is not run.old_node)
+        member, agent, node = f"test-{index}", cluster.agents[index], cluster.member_nodes[index]
+        pod_name, claim = f"postgres-{member}", f"pgdata-postgres-{member}"
+        pod = cluster.pods()[pod_name]
+        uid, node_name = pod["metadata"]["uid"], pod["spec"]["nodeName"]
+
+        def recorded():
+            annotations = cluster.api.get(cluster.path("persistentvolumeclaims", claim))["metadata"].get(
+                "annotations") or {}
+            return json.loads(annotations["pgha.io/pod"]) if "pgha.io/pod" in annotations else None
+        # the claim names the pod running on its node
+        pgharness.wait_until(lambda: recorded() == {"node": node_name, "pod": pod_name, "uid": uid}, timeout=30,
+                             what=f"claim {claim} naming pod {pod_name} on {node_name}")
+        with open(os.path.join(agent.volume_dir(claim), "pgdata", "postmaster.pid")) as pid_file:
+            postmaster = int(pid_file.readline())
+        assert pgharness.process_alive(postmaster)
+        holder = cluster.daemons[run.holder]
+        mark = holder.log_mark()
+        agent_mark = len(agent.log_text())
+
+        def fault():
+            cluster.network.cut_from_api(node, agent_only=True)
+            cluster.api.delete(cluster.path("pods", pod_name), grace_period=0, uid=uid)
+        run.fault(fault)
+        holder.wait_for_log(rf"\[{member}\] pod {pod_name} \(uid {uid}\) left the API server but may still run on "
+                            rf"node {node_name}", timeout=30, since=mark)
+        # pghad looks again, turn after turn, and makes nothing on the claim: no pod, the
+        # member running for it (its status says why), the old postgres alive
+        seen = status(cluster.workdir, run.holder)["iterations"]
+        pgharness.wait_until(lambda: status(cluster.workdir, run.holder)["iterations"] >= seen + 5, timeout=30,
+                             what="five more iterations")
+        assert pod_name not in cluster.pods()
+        assert pgharness.process_alive(postmaster)
+        error = next(item for item in status(cluster.workdir, run.holder)["clusters"][0]["members"]
+                     if item["name"] == member)["error"]
+        assert "may still run on its node" in error and node_name in error, error
+        log = holder.log_text(mark)
+        for action in ("start", "clone", "rejoin"):
+            assert f"[{member}] {action}" not in log, log
+        assert recorded() == {"node": node_name, "pod": pod_name, "uid": uid}
+        # the agent's requests time out (10 s): it says it is cut, and pghad still waits
+        pgharness.wait_until(lambda: "turn failed" in agent.log_text()[agent_mark:], timeout=60,
+                             what="the agent failing a turn, cut from the API server")
+        assert pod_name not in cluster.pods()
+        assert pgharness.process_alive(postmaster)
+
+        waited = (time.monotonic_ns() - run.fault_ns) / 1e9
+        marks = cluster.iteration_marks()
+        cluster.network.heal()
+        healed = time.monotonic_ns()
+        holder.wait_for_log(rf"\[{member}\] pod {pod_name} \(uid {uid}\) is gone from node {node_name}: node "
+                            rf"{node_name} is Ready and renewed its Lease 2 times", timeout=60, since=mark)
+        gone = (time.monotonic_ns() - healed) / 1e9
+        _, _, members = cluster.wait_healthy(after=marks)
+        print(f"{member} waited {waited:.2f} s cut off; gone {gone:.2f} s after the heal, streaming again "
+              f"{(time.monotonic_ns() - healed) / 1e9:.2f} s after", file=sys.stderr)
+        assert members[member]["state"] == "streaming", members
+        assert not pgharness.process_alive(postmaster)
+        new_uid = cluster.pods()[pod_name]["metadata"]["uid"]
+        assert new_uid != uid
+        pgharness.wait_until(lambda: recorded() == {"node": node_name, "pod": pod_name, "uid": new_uid}, timeout=30,
+                             what=f"claim {claim} naming the new pod")
+        agent_order(agent.log_text()[agent_mark:], pod_name, node_name, new_uid)
+        run.heal_and_check(failover=False)
+    finally:
+        run.stop()
+
+
+def test_a_primary_pod_deleted_at_once_on_a_node_cut_off_fails_over_and_is_made_again_only_once_its_node_is_back(
+        cluster):
+    """The primary's node agent is cut from the API server, then the primary's pod is
+    deleted at once (grace 0): pghad fails over (0 acknowledged commits lost), and does not
+    make the old member again while its pod may still run on its node, however many turns
+    it takes; after the heal, only once the agent killed what was left of it and renewed
+    its node Lease: the old primary then rejoins and streams."""
+    marks = {}
+
+    def fault(run):
+        index = int(run.old.rsplit("-", 1)[1])
+        marks["agent"] = len(cluster.agents[index].log_text())
+        marks["node"] = cluster.pods()[f"postgres-{run.old}"]["spec"]["nodeName"]
+        cluster.network.cut_from_api(run.old_node, agent_only=True)
+        cluster.api.delete(cluster.path("pods", f"postgres-{run.old}"), grace_period=0, uid=run.old_uid)
+
+    def during(run):
+        holder = cluster.daemons[run.holder]
+        holder.wait_for_log(rf"\[{run.old}\] pod postgres-{run.old} \(uid {run.old_uid}\) left the API server but "
+                            rf"may still run on node {marks['node']}", timeout=30, since=run.marks[run.holder])
+        seen = status(cluster.workdir, run.holder)["iterations"]
+        pgharness.wait_until(lambda: status(cluster.workdir, run.holder)["iterations"] >= seen + 5, timeout=30,
+                             what="five more iterations")
+        assert f"postgres-{run.old}" not in cluster.pods()
+        log = holder.log_text(run.marks[run.holder])
+        for action in ("start", "clone", "rejoin"):
+            assert f"[{run.old}] {action}" not in log, log
+
+    run = partition_run(cluster, fault, "primary's pod deleted at once, its node agent cut from the API server", during)
+    index = int(run.old.rsplit("-", 1)[1])
+    new_uid = cluster.pods()[f"postgres-{run.old}"]["metadata"]["uid"]
+    agent_order(cluster.agents[index].log_text()[marks["agent"]:], f"postgres-{run.old}", marks["node"], new_uid)
+    cluster.daemons[run.holder].wait_for_log(
+        rf"\[{run.old}\] pod postgres-{run.old} \(uid {run.old_uid}\) is gone from node {marks['node']}: node "
+        rf"{marks['node']} is Ready and renewed its Lease 2 times", timeout=5, since=run.marks[run.holder])
+
+
+def test_a_pod_deleted_at_once_before_pghad_recorded_it_is_recorded_from_the_deletion_seen(cluster):
+    """As test_a_standby_pod_deleted_at_once..., but the claim does not record the pod yet
+    when it is deleted (the annotation removed while both pghad are frozen, as if the pod
+    had just started): the watch's deletion event, which shows the pod bound and running,
+    is enough. pghad records it on the claim, does not make the member again while it
+    may run, and does once its node is back."""
+    for name in DAEMONS:
+        cluster.start_daemon(name)
+    holder_name, _, _ = cluster.wait_healthy()
+    holder = cluster.daemons[holder_name]
+    primary = cluster.rw_member()
+    index = next(index for index in range(REPLICAS) if [f"test-{index}"] != primary)
+    member, agent, node = f"test-{index}", cluster.agents[index], cluster.member_nodes[index]
+    pod_name, claim = f"postgres-{member}", f"pgdata-postgres-{member}"
+    pod = cluster.pods()[pod_name]
+    uid, node_name = pod["metadata"]["uid"], pod["spec"]["nodeName"]
+    record = {"node": node_name, "pod": pod_name, "uid": uid}
+
+    def recorded():
+        annotations = cluster.api.get(cluster.path("persistentvolumeclaims", claim))["metadata"].get(
+            "annotations") or {}
+        return json.loads(annotations["pgha.io/pod"]) if "pgha.io/pod" in annotations else None
+    pgharness.wait_until(lambda: recorded() == record, timeout=30, what=f"claim {claim} naming pod {pod_name}")
+    with open(os.path.join(agent.volume_dir(claim), "pgdata", "postmaster.pid")) as pid_file:
+        postmaster = int(pid_file.readline())
+    mark = holder.log_mark()
+    agent_mark = len(agent.log_text())
+    cluster.network.cut_from_api(node, agent_only=True)
+    daemons = list(cluster.daemons.values())
+    for daemon in daemons:
+        os.kill(daemon.process.pid, signal.SIGSTOP)
+    try:
+        for daemon in daemons:
+            pgharness.wait_until(lambda: pgharness.process_state(daemon.process.pid) == "T", timeout=10,
+                                 what=f"{daemon.name} stopped")
+        cluster.api.patch(cluster.path("persistentvolumeclaims", claim),
+                          {"metadata": {"annotations": {"pgha.io/pod": None}}})
+        cluster.api.delete(cluster.path("pods", pod_name), grace_period=0, uid=uid)
+        assert recorded() is None
+    finally:
+        for daemon in daemons:
+            os.kill(daemon.process.pid, signal.SIGCONT)
+    holder.wait_for_log(rf"\[{member}\] pod {pod_name} \(uid {uid}\) left the API server but may still run on "
+                        rf"node {node_name}", timeout=30, since=mark)
+    # the pod is gone from the API server: only the deletion seen can have told pghad
+    pgharness.wait_until(lambda: recorded() == record, timeout=30, what=f"claim {claim} naming the deleted pod again")
+    seen = status(cluster.workdir, holder_name)["iterations"]
+    pgharness.wait_until(lambda: status(cluster.workdir, holder_name)["iterations"] >= seen + 5, timeout=30,
+                         what="five more iterations")
+    assert pod_name not in cluster.pods()
+    assert pgharness.process_alive(postmaster)
+    log = holder.log_text(mark)
+    for action in ("start", "clone", "rejoin"):
+        assert f"[{member}] {action}" not in log, log
+
+    marks = cluster.iteration_marks()
+    cluster.network.heal()
+    holder.wait_for_log(rf"\[{member}\] pod {pod_name} \(uid {uid}\) is gone from node {node_name}", timeout=60,
+                        since=mark)
+    _, _, members = cluster.wait_healthy(after=marks)
+    assert members[member]["state"] == "streaming", members
+    new_uid = cluster.pods()[pod_name]["metadata"]["uid"]
+    assert new_uid != uid
+    agent_order(agent.log_text()[agent_mark:], pod_name, node_name, new_uid)

@@ -628,14 +628,26 @@ class Kube:
         with open(rbac_file) as source:
             documents = parse_yaml(source.read())
         account = None
+        # objects outside the namespace (cluster-wide, or in kube-node-lease) are shared by
+        # every test's namespace: each gets its own, named after it
+        outside = {(obj["kind"], obj["metadata"]["name"]) for obj in documents
+                   if not _RESOURCES.get(plural(obj["kind"]), ("", True))[1]
+                   or obj["metadata"].get("namespace", "default") != "default"}
         for obj in documents:
-            obj.setdefault("metadata", {})["namespace"] = namespace
+            metadata = obj.setdefault("metadata", {})
+            if (obj["kind"], metadata["name"]) in outside:
+                metadata["name"] = f"{metadata['name']}-{namespace}"
+            else:
+                metadata["namespace"] = namespace
+            reference = obj.get("roleRef")
+            if reference and (reference["kind"], reference["name"]) in outside:
+                reference["name"] = f"{reference['name']}-{namespace}"
             if obj["kind"] == "ServiceAccount":
-                account = obj["metadata"]["name"]
+                account = metadata["name"]
             for subject in obj.get("subjects") or []:
                 if subject.get("kind") == "ServiceAccount":
                     subject["namespace"] = namespace
-            self.api.apply(obj, namespace)
+            self.api.apply(obj, metadata.get("namespace") or namespace)
         if account is None:
             raise SetupError(f"{rbac_file} defines no ServiceAccount")
         answer = self.api.create(resource_path("serviceaccounts", account, namespace, "token"), {

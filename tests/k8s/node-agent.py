@@ -4,7 +4,7 @@ a bare kube-apiserver, running each pod's command as a local process.
 
     node-agent.py --kubeconfig FILE --namespace NS --root DIR --entrypoint PATH --user USER
                   [--node NAME] [--ip-base 127.0.X] [--command NAME=PATH]... [--log FILE]
-                  [--interval SECONDS] [--pod-ip ADDRESS] [--select KEY=VALUE]...
+                  [--interval SECONDS] [--lease-interval SECONDS] [--pod-ip ADDRESS] [--select KEY=VALUE]...
                   [--service-host HOST --service-port PORT]
 
 What it does (the contract between pghad, the pods, pgha-entrypoint and this agent):
@@ -56,6 +56,12 @@ A node of several (tests/k8s/nodes.py runs each agent in a network namespace of 
 - --service-host/--service-port: what the pods get as KUBERNETES_SERVICE_HOST and _PORT
   instead of this agent's own API server, so that the agent's way to the API server can
   be cut while its pods keep theirs (a partitioned kubelet).
+The node itself, as a kubelet keeps it: the Node object --node (made when missing) with a
+Ready condition True, and its Lease in kube-node-lease (same name) renewed (spec.renewTime)
+every --lease-interval seconds (1 s) after a complete turn, so that a renewal always comes
+after the turn that killed the pods gone from the API server; cut from the API server, the
+agent renews nothing. "node lease renewed" is logged at the first renewal, the first
+after a failed turn, and one that comes late (a turn held up by a request that hung).
 Lists the namespace's pods every --interval (0.15 s) and at once on any event of a watch.
 After each complete turn it writes how many it has completed to ROOT/turns, so that a test
 can wait for a turn that began after something it did (a pod that should stay Pending does
@@ -93,6 +99,11 @@ SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def micro_now():
+    """A MicroTime, as a kubelet writes its Lease's renewTime."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Log:
@@ -615,6 +626,8 @@ class Agent:
         self.user = User(options.user)
         self.log = Log(options.log)
         self.interval = options.interval
+        self.lease_interval = options.lease_interval
+        self.lease_renewed = None  # monotonic: the last renewal; None: none yet, or the last failed
         self.commands = {"pgha-entrypoint": os.path.abspath(options.entrypoint)}
         for item in options.command or []:
             name, _, path = item.partition("=")
@@ -814,8 +827,50 @@ class Agent:
             if error.status != 409:
                 raise
 
+    def register_node(self):
+        """The Node object (made when missing), Ready."""
+        path = resource_path("nodes", self.node)
+        try:
+            self.api.create(resource_path("nodes"), {"apiVersion": "v1", "kind": "Node",
+                                                     "metadata": {"name": self.node}})
+        except KubeError as error:
+            if error.status != 409:
+                raise
+        stamp = now()
+        self.api.patch(path + "/status", {"status": {"conditions": [
+            {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "the node agent runs",
+             "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}]}})
+        self.log(f"node {self.node} registered, Ready")
+
+    def renew_lease(self):
+        """The node's Lease in kube-node-lease, renewed once due (made when missing)."""
+        if self.lease_renewed is not None and time.monotonic() - self.lease_renewed < self.lease_interval:
+            return
+        path = resource_path("leases", self.node, "kube-node-lease")
+        try:
+            try:
+                self.api.patch(path, {"spec": {"renewTime": micro_now()}})
+            except KubeError as error:
+                if error.status != 404:
+                    raise
+                self.api.create(resource_path("leases", namespace="kube-node-lease"), {
+                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": self.node},
+                    "spec": {"holderIdentity": self.node, "leaseDurationSeconds": 40, "renewTime": micro_now()}})
+        except Exception as error:
+            if self.lease_renewed is not None:
+                self.log(f"node lease not renewed: {type(error).__name__}: {error}")
+            self.lease_renewed = None
+            raise
+        renewed = time.monotonic()
+        if self.lease_renewed is None:
+            self.log("node lease renewed")
+        elif renewed - self.lease_renewed > max(3 * self.lease_interval, 2):
+            self.log(f"node lease renewed ({renewed - self.lease_renewed:.1f} s after the last renewal)")
+        self.lease_renewed = renewed
+
     def run(self, kubeconfig_path):
         self.kubeconfig_path = kubeconfig_path
+        self.register_node()
         self.publish_root_ca()
         threading.Thread(target=self.watcher, daemon=True).start()
         self.log(f"watching namespace {self.namespace} of {self.api.server} as node {self.node}; "
@@ -825,10 +880,12 @@ class Agent:
         while not self.stopping:
             try:
                 self.turn()
+                self.renew_lease()
                 failures = 0
                 turns += 1
                 self.record_turns(turns)
             except Exception as error:
+                self.lease_renewed = None  # renewed at the first turn that completes again
                 failures += 1
                 if failures <= 3 or failures % 50 == 0:
                     self.log(f"turn failed ({failures}): {type(error).__name__}: {error}")
@@ -871,6 +928,8 @@ def main(argv=None):
     parser.add_argument("--command", action="append", metavar="NAME=PATH", help="another command's local program")
     parser.add_argument("--log", help="log file (default: stderr)")
     parser.add_argument("--interval", type=float, default=0.15, help="seconds between two lists of the pods")
+    parser.add_argument("--lease-interval", type=float, default=1.0,
+                        help="seconds between two renewals of the node's Lease in kube-node-lease")
     parser.add_argument("--pod-ip", help="every pod gets this address (the node's), also as hostIP")
     parser.add_argument("--select", action="append", metavar="KEY=VALUE",
                         help="bind only new pods with this label (repeatable: all must match)")

@@ -1,0 +1,135 @@
+/* podgone: whether a member's pod that left the API server may still run on its node, pure: the pod's last record on its claim, what its Node and node Lease say now, and the renewals seen since. */
+#include "autoconfig.h"
+
+#include "podgone.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil) */
+static long long days_from_civil(long long year, unsigned month, unsigned day)
+{
+	year -= month <= 2;
+	long long era = (year >= 0 ? year : year - 399) / 400;
+	unsigned year_of_era = (unsigned)(year - era * 400);
+	unsigned day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+	unsigned day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+	return era * 146097 + (long long)day_of_era - 719468;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)" as seconds since the epoch and
+ * microseconds (a longer fraction is cut, a shorter one padded). */
+static bool parse_time(const char *text, long long *seconds, long *micros)
+{
+	int year, month, day, hour, minute, second, length = 0;
+
+	if (!text || sscanf(text, "%4d-%2d-%2d%*1[Tt]%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute, &second,
+			    &length) != 6 || length != 19)
+		return false;
+	if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+		return false;
+	const char *rest = text + length;
+	long fraction = 0;
+	if (*rest == '.') {
+		int digits = 0;
+		for (rest++; *rest >= '0' && *rest <= '9'; rest++, digits++)
+			if (digits < 6)
+				fraction = fraction * 10 + (*rest - '0');
+		if (!digits)
+			return false;
+		for (; digits < 6; digits++)
+			fraction *= 10;
+	}
+	long offset = 0;
+	if (*rest == 'Z' || *rest == 'z') {
+		rest++;
+	} else if (*rest == '+' || *rest == '-') {
+		int hours, minutes, used = 0;
+		if (sscanf(rest + 1, "%2d:%2d%n", &hours, &minutes, &used) != 2 || used != 5 || hours > 23 || minutes > 59)
+			return false;
+		offset = (hours * 60L + minutes) * 60L * (*rest == '-' ? -1 : 1);
+		rest += 6;
+	} else {
+		return false;
+	}
+	if (*rest)
+		return false;
+	*seconds = days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 + hour * 3600LL + minute * 60LL +
+		   second - offset;
+	*micros = fraction;
+	return true;
+}
+
+bool podgone_time_compare(const char *a, const char *b, int *order)
+{
+	long long a_seconds, b_seconds;
+	long a_micros, b_micros;
+
+	if (!parse_time(a, &a_seconds, &a_micros) || !parse_time(b, &b_seconds, &b_micros))
+		return false;
+	*order = a_seconds != b_seconds ? (a_seconds < b_seconds ? -1 : 1)
+					: a_micros != b_micros ? (a_micros < b_micros ? -1 : 1) : 0;
+	return true;
+}
+
+static void remember(char *buffer, const char *value)
+{
+	snprintf(buffer, PODGONE_TIME_SIZE, "%s", value ? value : "");
+}
+
+enum podgone_verdict podgone_judge(struct podgone_memory *memory, const char *node, const struct podgone_node *seen,
+				   char *why, size_t why_size)
+{
+	const char *renewed = seen->renew_time && seen->renew_time[0] ? seen->renew_time : NULL;
+	int order = 0;
+
+	if (!seen->answered) {
+		snprintf(why, why_size, "reading node %s and its Lease", node);
+		return PODGONE_MAY_RUN;
+	}
+	if (!seen->exists) {
+		/* the node may come back (its kubelet registers it again), its pod with it */
+		memory->baseline[0] = memory->last[0] = '\0';
+		memory->renewals = 0;
+		snprintf(why, why_size, "node %s does not exist: waiting for it to be Ready again", node);
+		return PODGONE_MAY_RUN;
+	}
+	if (renewed && !podgone_time_compare(renewed, renewed, &order)) {
+		snprintf(why, why_size, "node %s's Lease has a renewTime that cannot be read (%.64s)", node, renewed);
+		return PODGONE_MAY_RUN;
+	}
+	if (!seen->ready) {
+		/* counted again from here: a kubelet not Ready may renew and still not clean up */
+		remember(memory->baseline, renewed);
+		remember(memory->last, renewed);
+		memory->renewals = 0;
+		snprintf(why, why_size, "node %s is not Ready", node);
+		return PODGONE_MAY_RUN;
+	}
+	if (renewed) {
+		if (!memory->baseline[0]) {
+			remember(memory->baseline, renewed);
+			remember(memory->last, renewed);
+		} else if (podgone_time_compare(renewed, memory->last, &order) && order > 0) {
+			remember(memory->last, renewed);
+			memory->renewals++;
+		} else if (order < 0) {
+			/* earlier than the last one seen (the Lease made again, the kubelet's clock
+			 * set back): counted again from it */
+			remember(memory->baseline, renewed);
+			remember(memory->last, renewed);
+			memory->renewals = 0;
+		}
+	}
+	if (memory->renewals >= PODGONE_RENEWALS) {
+		snprintf(why, why_size, "node %s is Ready and renewed its Lease %d times since", node, memory->renewals);
+		return PODGONE_GONE;
+	}
+	if (!renewed && !memory->baseline[0])
+		snprintf(why, why_size, "node %s is Ready but has no Lease renewed: waiting for %d renewals", node,
+			 PODGONE_RENEWALS);
+	else
+		snprintf(why, why_size, "waiting for node %s to renew its Lease (%d of %d renewals seen)", node,
+			 memory->renewals, PODGONE_RENEWALS);
+	return PODGONE_MAY_RUN;
+}
