@@ -139,6 +139,21 @@ def primary_changes(connected, since_ns):
     return changes
 
 
+def partitions(calls, since_ns):
+    """How many partitions the calls (ns, method, arguments) made from since_ns on: the
+    calls between two heals make one (a cut from both pghad is two calls)."""
+    count, healed = 0, True
+    for at, method, _ in calls:
+        if at < since_ns:
+            continue
+        if method == "heal":
+            healed = True
+        elif healed:
+            count += 1
+            healed = False
+    return count
+
+
 def seconds(ns):
     return None if ns is None else round(ns / 1e9, 3)
 
@@ -395,9 +410,9 @@ def measure(fault, observer, cluster, passed):
                        "rejoined": rejoined is not None,
                        "held_s": seconds(heal_ns - fault_ns) if heal_ns else None})
     elif fault == "f":
-        schedule = [(seconds(at - fault_ns), method, args) for at, method, args in observer.network_calls
-                    if at >= fault_ns and method != "heal"]
-        result.update({"faults_injected": len(schedule), "seed": int(os.environ.get("PGHA_PARTITION_SEED", "20261203")),
+        result.update({"faults_injected": partitions(observer.network_calls, fault_ns),
+                       "promoted": [member for _, member in promotions],
+                       "seed": int(os.environ.get("PGHA_PARTITION_SEED", "20261203")),
                        "end_ok": healthy_at_end and final is not None and lost == 0})
     return result
 
