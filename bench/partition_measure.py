@@ -36,7 +36,7 @@ LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) UTC \S+ (\w+): (.*)
 ACTION = re.compile(r"^\[(?P<member>[^\]]+-\d+)\] (?P<verb>" + "|".join(re.escape(verb) for verb in ACTIONS)
                     + r")(?: \S+)?: ")
 ACQUIRED = re.compile(r"lease \S+ (?:taken|created) by \S+: acting on the cluster")
-LOST = re.compile(r"lease \S+ lost \(.*\): not acting on the cluster")
+LOST = re.compile(r"lease \S+ lost \((?:expired (?P<expired>\d+) ms ago)?.*\): not acting on the cluster")
 
 
 # ---- pure functions ----
@@ -65,16 +65,20 @@ def actions(lines, since_ns):
     return found
 
 
-def holding_intervals(lines, held_at_start, start_ns, end_ns):
-    """[(from, to)] when this pghad held the Lease by its own log (acquired .. lost)."""
+def holding_intervals(lines, held_at_start, start_ns, end_ns, valid=False):
+    """[(from, to)] when this pghad held the Lease by its own log (acquired .. lost); valid:
+    until its validity ended instead, by its own clock, which a line "lost (expired N ms
+    ago ...)" gives (pghad acts only while the Lease is valid, with a margin)."""
     intervals, since = [], start_ns if held_at_start else None
     for at, message in lines:
         if at < start_ns or at > end_ns:
             continue
+        lost = LOST.search(message)
         if ACQUIRED.search(message) and since is None:
             since = at
-        elif LOST.search(message) and since is not None:
-            intervals.append((since, at))
+        elif lost and since is not None:
+            expired = int(lost.group("expired")) * 1_000_000 if valid and lost.group("expired") else 0
+            intervals.append((since, max(since, at - expired)))
             since = None
     if since is not None:
         intervals.append((since, end_ns))
@@ -329,7 +333,8 @@ def measure(fault, observer, cluster, passed):
         lost += len(writer.acknowledged() - rows)
 
     offset = observer.offset_ns
-    logs = {name: log_lines(daemon.log_text(run.marks.get(name, 0)), offset) for name, daemon in cluster.daemons.items()}
+    logs = {name: log_lines(daemon.log_text(run.marks.get(name, 0)), offset)
+            for name, daemon in cluster.daemons.items()}
     all_actions = sorted(action for name in logs for action in actions(logs[name], fault_ns))
     promotions = [(at, member) for at, member, verb in all_actions if verb == "promote"]
     acks = acks_by_member(run.writer.events("ack"), lambda index: f"test-{index}")
@@ -338,7 +343,8 @@ def measure(fault, observer, cluster, passed):
     gap = longest_gap([at for at, _ in acks_by_member(run.writer.events("ack"), str)], fault_ns)
     result = {"fault": fault, "passed": passed, "lost": lost, "lost_unreadable": unreadable,
               "acked_after_promotion": acked_by_another(acks, promotions, run.old, fault_ns),
-              "failovers": len(promotions), "primary_changes": primary_changes(run.writer.events("connected"), fault_ns),
+              "failovers": len(promotions),
+              "primary_changes": primary_changes(run.writer.events("connected"), fault_ns),
               "longest_gap_s": seconds(gap), "acknowledged": len(run.writer.acknowledged()),
               "final_primary": final, "healthy_at_end": healthy_at_end and final is not None,
               "old_primary": run.old, "old_index": old_index}
@@ -357,6 +363,8 @@ def measure(fault, observer, cluster, passed):
         lost_at = next((at for at, message in logs[old_holder] if at >= fault_ns and LOST.search(message)), None)
         intervals = [holding_intervals(logs[old_holder], True, fault_ns, end_ns),
                      holding_intervals(logs[other], False, fault_ns, end_ns)]
+        validity = [holding_intervals(logs[old_holder], True, fault_ns, end_ns, valid=True),
+                    holding_intervals(logs[other], False, fault_ns, end_ns, valid=True)]
         old_actions = [action for action in actions(logs[old_holder], fault_ns)]
         acting = {other} if taken is not None else set()
         if old_actions and (taken is None or any(at >= taken for at, _, _ in old_actions)):
@@ -376,6 +384,8 @@ def measure(fault, observer, cluster, passed):
             new_uids |= {uid for _, uid in pods.values()} - set((observer.initial_pods or {}).values())
         result.update({"old_holder": old_holder, "takeover_s": seconds(taken - fault_ns) if taken else None,
                        "holders_at_once_log": most_at_once(intervals), "holders_at_once_status": sampled_held,
+                       "valid_at_once": most_at_once(validity),
+                       "old_holder_expired_s": seconds(validity[0][-1][1] - fault_ns) if validity[0] else None,
                        "old_holder_actions": len(old_actions), "actors_at_once": len(acting),
                        "duplicate_pods": duplicates, "new_pods": len(new_uids),
                        "old_holder_lost_s": seconds(lost_at - fault_ns) if lost_at else None})
