@@ -348,6 +348,11 @@ class Run:
         # the writers beside the members (a commit the old primary acknowledged after the
         # promotion would be on a fork, so missing)
         for writer in [self.writer, *self.sides]:
+            if not writer.acknowledged():
+                # a writer beside a member that was never primary while it ran made no
+                # table (it creates it on the first primary it reaches): nothing to lose
+                print(f"{writer.table}: nothing acknowledged", file=sys.stderr)
+                continue
             rows = {row[0] for row in cluster.sql(final, f"SELECT id FROM {writer.table}")}
             lost = writer.acknowledged() - rows
             last = writer.last_ack_ns()
