@@ -407,7 +407,8 @@ static size_t settle(struct observe_round *round)
 {
 	for (size_t i = 0; i < round->count; i++) {
 		const struct pg_request *request = &round->requests[i];
-		if (!request->succeeded || PQntuples(request->result) != 1)
+		if (!request->succeeded || PQntuples(request->result) != 1 || PQnfields(request->result) <= COLUMN_CONF_LOAD_TIME ||
+		    (request->sql == probe_settings_sql && PQnfields(request->result) <= COLUMN_OVERRIDDEN))
 			continue;
 		if (request->sql == probe_settings_sql) {
 			keep_settings(round->slots[i], request->result);
