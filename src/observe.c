@@ -364,6 +364,7 @@ static bool slot_of_cluster(const struct probe_slot *slot, const struct cluster_
 static void with_settings(struct pg_request *request, char **names)
 {
 	request->sql = probe_settings_sql;
+	request->statement = "pgha_probe_settings";
 	request->parameter_count = 1;
 	request->parameters = (const char *const *)names;
 }
@@ -489,7 +490,9 @@ static struct observe_round *prepare(struct observer *observer, struct platform 
 		struct probe_slot *slot = slot_for(observer, cluster->name, member->index);
 		slot->used = true;
 		round->names[round->count] = platform->ops->owned_settings(platform, cluster);
+		/* prepared once per connection: planning it cost nine times running it */
 		request->sql = probe_sql;
+		request->statement = "pgha_probe";
 		if (!slot->settings.known || now - slot->settings.read_ms >= PROBE_SETTINGS_PERIOD_MS) {
 			log_message(LOG_LEVEL_DEBUG, cluster->name, member->name, "reading its settings: %s",
 				    slot->settings.known ? "their period passed" : "first probe on this connection");
