@@ -18,54 +18,98 @@
 #include "names.h"
 #include "pg.h"
 
-/* One round trip tells everything decide needs about a member. Lists come as JSON so
- * that one row carries them. */
-static const char probe_sql[] =
-	"SELECT pg_is_in_recovery(),"
-	" (SELECT timeline_id FROM pg_control_checkpoint()),"
-	" CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,"
-	" pg_last_wal_receive_lsn(),"
-	" EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'),"
-	" EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart),"
-	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "' AND rolreplication AND rolcanlogin),"
-	" current_setting('synchronous_standby_names'),"
-	" current_setting('primary_conninfo'),"
-	" current_setting('primary_slot_name'),"
-	" (SELECT coalesce(json_agg(json_build_array(application_name, state, sync_state,"
-	"                                            flush_lsn::text, replay_lsn::text,"
-	"                                            extract(epoch FROM replay_lag))), '[]')"
-	"  FROM pg_stat_replication),"
-	" (SELECT coalesce(json_agg(slot_name), '[]') FROM pg_replication_slots WHERE slot_type = 'physical'),"
-	/* a hot-standby-sensitive setting waiting for a restart with a lower value than runs */
-	" EXISTS (SELECT 1 FROM pg_settings s"
-	"         JOIN (SELECT DISTINCT ON (name) name, setting FROM pg_file_settings"
-	"               WHERE error IS NULL ORDER BY name, seqno DESC) f USING (name)"
-	"         WHERE s.pending_restart AND s.name IN ('max_connections', 'max_prepared_transactions',"
-	"               'max_locks_per_transaction', 'max_wal_senders', 'max_worker_processes')"
-	"           AND f.setting ~ '^[0-9]+$' AND f.setting::bigint < s.setting::bigint),"
-	/* started with a recorded value (-c) while its files give another: a restart is due */
-	" EXISTS (SELECT 1 FROM pg_settings WHERE source = 'command line' AND name IN ('max_connections',"
-	"         'max_prepared_transactions', 'max_locks_per_transaction', 'max_wal_senders', 'max_worker_processes')),"
-	/* ALTER SYSTEM over a setting pgha owns or configures ($1: their names) */
-	" (SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pg_file_settings"
-	"  WHERE sourcefile LIKE '%/postgresql.auto.conf' AND name = ANY ($1::text[])),"
-	/* the WAL receiver, in any state: what a replication cut must confirm gone */
-	" (SELECT pid FROM pg_stat_wal_receiver),"
-	/* the timeline of its WAL: a primary's current one, a standby's latest segment's */
-	" CASE WHEN pg_is_in_recovery()"
-	"  THEN (SELECT max(('x' || substr(name, 1, 8))::bit(32)::bigint) FROM pg_ls_waldir()"
-	"        WHERE name ~ '^[0-9A-F]{24}$')"
-	"  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint END,"
-	/* a primary's timeline history (none on timeline 1) */
-	" CASE WHEN NOT pg_is_in_recovery()"
-	"  THEN pg_read_file('pg_wal/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '.history', 0, 1048576, true) END,"
-	/* the replication role exists, usable or not (without LOGIN or REPLICATION) */
-	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "'),"
-	/* for status: the timeline a standby receives, and the clones a primary sends */
-	" (SELECT received_tli FROM pg_stat_wal_receiver),"
-	" (SELECT coalesce(json_agg(json_build_array(a.application_name, p.phase, p.backup_total, p.backup_streamed)),"
-	"                  '[]')"
-	"  FROM pg_stat_progress_basebackup p JOIN pg_stat_activity a USING (pid))";
+/* One round trip per iteration tells everything decide needs about a member. Lists come
+ * as JSON so that one row carries them. The facts that fail-over and replication need
+ * are read at every probe; they cost little. The views over pg_stat_get_activity are
+ * read through its one-backend form: the views join every backend's entry with the
+ * catalogs, which costs more to plan than to run. */
+#define PROBE_FAST_COLUMNS \
+	"pg_is_in_recovery()," \
+	" (SELECT timeline_id FROM pg_control_checkpoint())," \
+	" CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END," \
+	" pg_last_wal_receive_lsn()," \
+	" EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')," \
+	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "' AND rolreplication AND rolcanlogin)," \
+	" current_setting('synchronous_standby_names')," \
+	" current_setting('primary_conninfo')," \
+	" current_setting('primary_slot_name')," \
+	" (SELECT coalesce(json_agg(json_build_array(a.application_name, w.state, w.sync_state," \
+	"                                            w.flush_lsn::text, w.replay_lsn::text," \
+	"                                            extract(epoch FROM w.replay_lag))), '[]')" \
+	"  FROM pg_stat_get_wal_senders() w, pg_stat_get_activity(w.pid) a)," \
+	" (SELECT coalesce(json_agg(slot_name), '[]') FROM pg_replication_slots WHERE slot_type = 'physical')," \
+	/* the WAL receiver, in any state: what a replication cut must confirm gone */ \
+	" (SELECT pid FROM pg_stat_wal_receiver)," \
+	/* the timeline of its WAL: a primary's current one, a standby's latest segment's */ \
+	" CASE WHEN pg_is_in_recovery()" \
+	"  THEN (SELECT max(('x' || substr(name, 1, 8))::bit(32)::bigint) FROM pg_ls_waldir()" \
+	"        WHERE name ~ '^[0-9A-F]{24}$')" \
+	"  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint END," \
+	/* a primary's timeline history (none on timeline 1) */ \
+	" CASE WHEN NOT pg_is_in_recovery()" \
+	"  THEN pg_read_file('pg_wal/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '.history', 0, 1048576, true) END," \
+	/* the replication role exists, usable or not (without LOGIN or REPLICATION) */ \
+	" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" REPLICATION_ROLE "')," \
+	/* for status: the timeline a standby receives, and the clones a primary sends */ \
+	" (SELECT received_tli FROM pg_stat_wal_receiver)," \
+	" (SELECT coalesce(json_agg(json_build_array(a.application_name, p.phase, p.backup_total, p.backup_streamed))," \
+	"                  '[]')" \
+	"  FROM pg_stat_progress_basebackup p, pg_stat_get_activity(p.pid) a)," \
+	/* what the settings read below depend on: the backend that read them (a new one after \
+	 * a restart or a reconnect), when it last read its files (a reload) */ \
+	" pg_backend_pid(), pg_conf_load_time()::text"
+
+/* The settings: each read builds every setting (pg_settings) or parses the files
+ * (pg_file_settings), ten times the cost of all the rest; they change only when someone
+ * edits the files or reloads, restarts or promotes. Read with the rest when a member is
+ * first probed, every PROBE_SETTINGS_PERIOD_MS, and whenever the columns above show a
+ * reload, a restart, a new backend, a promotion or a new timeline (see probe_slot). */
+#define PROBE_SETTINGS_COLUMNS \
+	" EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart)," \
+	/* a hot-standby-sensitive setting waiting for a restart with a lower value than runs */ \
+	" EXISTS (SELECT 1 FROM pg_settings s" \
+	"         JOIN (SELECT DISTINCT ON (name) name, setting FROM pg_file_settings" \
+	"               WHERE error IS NULL ORDER BY name, seqno DESC) f USING (name)" \
+	"         WHERE s.pending_restart AND s.name IN ('max_connections', 'max_prepared_transactions'," \
+	"               'max_locks_per_transaction', 'max_wal_senders', 'max_worker_processes')" \
+	"           AND f.setting ~ '^[0-9]+$' AND f.setting::bigint < s.setting::bigint)," \
+	/* started with a recorded value (-c) while its files give another: a restart is due */ \
+	" EXISTS (SELECT 1 FROM pg_settings WHERE source = 'command line' AND name IN ('max_connections'," \
+	"         'max_prepared_transactions', 'max_locks_per_transaction', 'max_wal_senders', 'max_worker_processes'))," \
+	/* ALTER SYSTEM over a setting pgha owns or configures ($1: their names) */ \
+	" (SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pg_file_settings" \
+	"  WHERE sourcefile LIKE '%/postgresql.auto.conf' AND name = ANY ($1::text[]))"
+
+static const char probe_sql[] = "SELECT " PROBE_FAST_COLUMNS;
+static const char probe_settings_sql[] = "SELECT " PROBE_FAST_COLUMNS "," PROBE_SETTINGS_COLUMNS;
+
+enum {
+	COLUMN_BACKEND_PID = 17,
+	COLUMN_CONF_LOAD_TIME,
+	COLUMN_PENDING_RESTART,
+	COLUMN_LOWERS_STANDBY_SENSITIVE,
+	COLUMN_STARTED_WITH_RECORDED,
+	COLUMN_OVERRIDDEN,
+};
+
+/* How often a member's settings are read when nothing shows they changed: an ALTER
+ * SYSTEM or a file edited without a reload, which nothing else shows, is seen within it. */
+#define PROBE_SETTINGS_PERIOD_MS 10000
+
+/* What a member's settings columns said when last read, and what they depended on: the
+ * probes in between read the rest and take these; a probe showing that what they depend
+ * on changed is made again with the settings before the observation is complete. */
+struct probe_settings {
+	bool known;
+	long long read_ms; /* observation_clock_ms() */
+	long backend_pid;
+	char conf_load_time[64];
+	bool in_recovery;
+	char timeline[16];
+	bool pending_restart;
+	bool lowers_standby_sensitive;
+	char overridden[sizeof ((struct member_observation *)0)->overridden];
+};
 
 /* A member's kept probe connection. */
 struct probe_slot {
@@ -75,6 +119,7 @@ struct probe_slot {
 	struct pg_session session;
 	sd_event_source *watch; /* while idle: readable when the server closes it */
 	bool used;              /* probed in the current observation */
+	struct probe_settings settings; /* forgotten with the connection */
 };
 
 struct observer {
@@ -240,7 +285,7 @@ static void read_slots(struct member_observation *member, const char *text)
 
 static void read_probe(struct platform *platform, const struct cluster_config *cluster,
 		       const struct cluster_observation *observation, struct member_observation *member,
-		       const struct pg_request *request)
+		       const struct pg_request *request, const struct probe_slot *probed)
 {
 	const PGresult *result = request->result;
 
@@ -256,26 +301,25 @@ static void read_probe(struct platform *platform, const struct cluster_config *c
 	member->lsn = pg_lsn_parse(PQgetisnull(result, 0, 2) ? NULL : PQgetvalue(result, 0, 2));
 	member->receive_lsn = pg_lsn_parse(PQgetisnull(result, 0, 3) ? NULL : PQgetvalue(result, 0, 3));
 	member->streaming = is_true(result, 4);
-	member->pending_restart = is_true(result, 5);
-	member->replication_role = is_true(result, 6);
-	copy_text(member->synchronous_standby_names, sizeof member->synchronous_standby_names, result, 7);
-	copy_text(member->primary_conninfo, sizeof member->primary_conninfo, result, 8);
-	copy_text(member->primary_slot_name, sizeof member->primary_slot_name, result, 9);
-	read_peers(member, PQgetvalue(result, 0, 10));
-	read_slots(member, PQgetvalue(result, 0, 11));
-	member->lowers_standby_sensitive = is_true(result, 12);
-	/* a standby started with its primary's recorded values runs them until restarted */
-	member->pending_restart |= is_true(result, 13);
-	copy_text(member->overridden, sizeof member->overridden, result, 14);
-	member->receiver_pid = PQgetisnull(result, 0, 15) ? 0 : (pid_t)strtol(PQgetvalue(result, 0, 15), NULL, 10);
+	member->replication_role = is_true(result, 5);
+	copy_text(member->synchronous_standby_names, sizeof member->synchronous_standby_names, result, 6);
+	copy_text(member->primary_conninfo, sizeof member->primary_conninfo, result, 7);
+	copy_text(member->primary_slot_name, sizeof member->primary_slot_name, result, 8);
+	read_peers(member, PQgetvalue(result, 0, 9));
+	read_slots(member, PQgetvalue(result, 0, 10));
+	member->receiver_pid = PQgetisnull(result, 0, 11) ? 0 : (pid_t)strtol(PQgetvalue(result, 0, 11), NULL, 10);
 	member->receiving = member->receiver_pid != 0;
-	member->wal_timeline = PQgetisnull(result, 0, 16) ? 0 : (uint32_t)strtoul(PQgetvalue(result, 0, 16), NULL, 10);
-	if (!PQgetisnull(result, 0, 17) &&
-	    !timeline_parse_history(PQgetvalue(result, 0, 17), &member->history, &member->history_count))
+	member->wal_timeline = PQgetisnull(result, 0, 12) ? 0 : (uint32_t)strtoul(PQgetvalue(result, 0, 12), NULL, 10);
+	if (!PQgetisnull(result, 0, 13) &&
+	    !timeline_parse_history(PQgetvalue(result, 0, 13), &member->history, &member->history_count))
 		member->wal_timeline = 0; /* an unreadable history tells nothing about divergence */
-	member->replication_role_exists = is_true(result, 18);
-	member->received_timeline = PQgetisnull(result, 0, 19) ? 0 : (uint32_t)strtoul(PQgetvalue(result, 0, 19), NULL, 10);
-	read_clones(member, PQgetvalue(result, 0, 20));
+	member->replication_role_exists = is_true(result, 14);
+	member->received_timeline = PQgetisnull(result, 0, 15) ? 0 : (uint32_t)strtoul(PQgetvalue(result, 0, 15), NULL, 10);
+	read_clones(member, PQgetvalue(result, 0, 16));
+	/* the settings: read now, or taken from when they were (settle made sure they hold) */
+	member->pending_restart = probed->settings.pending_restart;
+	member->lowers_standby_sensitive = probed->settings.lowers_standby_sensitive;
+	snprintf(member->overridden, sizeof member->overridden, "%s", probed->settings.overridden);
 	if (member->in_recovery && member->primary_conninfo[0]) {
 		char slot[NAMES_BUFFER_SIZE];
 		member->upstream = platform->ops->upstream_of(platform, cluster, observation, member->primary_conninfo);
@@ -298,7 +342,15 @@ struct observe_round {
 	struct pg_request *requests;
 	char **names;
 	struct member_observation **owners;
+	struct probe_slot **slots;
 	size_t count;
+	int timeout_ms;
+	/* the probes made again with the settings, in the same observation: their indexes
+	 * in requests; NULL: none (yet) */
+	struct pg_request *again;
+	size_t *again_of;
+	size_t again_count;
+	bool settled; /* made again already: never twice */
 	struct pg_batch *batch; /* NULL: not started on a loop, or over */
 	observe_done_fn done;
 	void *context;
@@ -307,6 +359,94 @@ struct observe_round {
 static bool slot_of_cluster(const struct probe_slot *slot, const struct cluster_config *cluster)
 {
 	return strcmp(slot->cluster, cluster->name) == 0;
+}
+
+static void with_settings(struct pg_request *request, char **names)
+{
+	request->sql = probe_settings_sql;
+	request->statement = "pgha_probe_settings";
+	request->parameter_count = 1;
+	request->parameters = (const char *const *)names;
+}
+
+/* What, of what a member's settings depend on, changed since slot's were read (NULL:
+ * nothing), by a probe without them. */
+static const char *settings_changed(const struct probe_slot *slot, const PGresult *result)
+{
+	if (strtol(PQgetvalue(result, 0, COLUMN_BACKEND_PID), NULL, 10) != slot->settings.backend_pid)
+		return "its probe connection has a new backend";
+	if (strcmp(PQgetvalue(result, 0, COLUMN_CONF_LOAD_TIME), slot->settings.conf_load_time) != 0)
+		return "it reloaded its configuration";
+	if (is_true(result, 0) != slot->settings.in_recovery || strcmp(PQgetvalue(result, 0, 1), slot->settings.timeline) != 0)
+		return "its recovery state or timeline changed";
+	return NULL;
+}
+
+/* Keeps what a probe with the settings read, for the probes after it. */
+static void keep_settings(struct probe_slot *slot, const PGresult *result)
+{
+	struct probe_settings *settings = &slot->settings;
+
+	settings->known = true;
+	settings->read_ms = observation_clock_ms();
+	settings->backend_pid = strtol(PQgetvalue(result, 0, COLUMN_BACKEND_PID), NULL, 10);
+	snprintf(settings->conf_load_time, sizeof settings->conf_load_time, "%s",
+		 PQgetvalue(result, 0, COLUMN_CONF_LOAD_TIME));
+	settings->in_recovery = is_true(result, 0);
+	snprintf(settings->timeline, sizeof settings->timeline, "%s", PQgetvalue(result, 0, 1));
+	/* a standby started with its primary's recorded values runs them until restarted */
+	settings->pending_restart = is_true(result, COLUMN_PENDING_RESTART) || is_true(result, COLUMN_STARTED_WITH_RECORDED);
+	settings->lowers_standby_sensitive = is_true(result, COLUMN_LOWERS_STANDBY_SENSITIVE);
+	snprintf(settings->overridden, sizeof settings->overridden, "%s",
+		 PQgetisnull(result, 0, COLUMN_OVERRIDDEN) ? "" : PQgetvalue(result, 0, COLUMN_OVERRIDDEN));
+}
+
+/* After round's probes answered: keeps the settings read, and readies again the probes
+ * whose member's settings may have changed since read (none the second time). Returns
+ * how many are to run again. */
+static size_t settle(struct observe_round *round)
+{
+	for (size_t i = 0; i < round->count; i++) {
+		const struct pg_request *request = &round->requests[i];
+		if (!request->succeeded || PQntuples(request->result) != 1 || PQnfields(request->result) <= COLUMN_CONF_LOAD_TIME ||
+		    (request->sql == probe_settings_sql && PQnfields(request->result) <= COLUMN_OVERRIDDEN))
+			continue;
+		if (request->sql == probe_settings_sql) {
+			keep_settings(round->slots[i], request->result);
+			continue;
+		}
+		const char *why = round->settled ? NULL : settings_changed(round->slots[i], request->result);
+		if (!why)
+			continue;
+		log_message(LOG_LEVEL_DEBUG, round->cluster->name, round->owners[i]->name,
+			    "reading its settings: %s", why);
+		if (!round->again) {
+			round->again = xcalloc(round->count, sizeof *round->again);
+			round->again_of = xcalloc(round->count, sizeof *round->again_of);
+		}
+		struct pg_request *again = &round->again[round->again_count];
+		*again = (struct pg_request){.target = request->target, .session = request->session};
+		with_settings(again, &round->names[i]);
+		round->again_of[round->again_count++] = i;
+	}
+	round->settled = true;
+	return round->again_count;
+}
+
+/* The probes made again replace the first ones; their settings are kept. */
+static void take_again(struct observe_round *round)
+{
+	for (size_t j = 0; j < round->again_count; j++) {
+		size_t i = round->again_of[j];
+		pg_request_clear(&round->requests[i]);
+		round->requests[i] = round->again[j];
+	}
+	free(round->again);
+	free(round->again_of);
+	round->again = NULL;
+	round->again_of = NULL;
+	round->again_count = 0;
+	settle(round);
 }
 
 /* The platform's half of cluster's observation, and its probes made ready. */
@@ -334,6 +474,8 @@ static struct observe_round *prepare(struct observer *observer, struct platform 
 	round->requests = xcalloc(probes + 1, sizeof *round->requests);
 	round->names = xcalloc(probes + 1, sizeof *round->names);
 	round->owners = xcalloc(probes + 1, sizeof *round->owners);
+	round->slots = xcalloc(probes + 1, sizeof *round->slots);
+	long long now = observation_clock_ms();
 	for (size_t i = 0; i < observation->count; i++) {
 		struct member_observation *member = &observation->members[i];
 		struct pg_request *request = &round->requests[round->count];
@@ -348,13 +490,19 @@ static struct observe_round *prepare(struct observer *observer, struct platform 
 		if (!platform->ops->admin_target(platform, cluster, member->index, member, &request->target,
 						 member->error, sizeof member->error))
 			continue;
-		request->sql = probe_sql;
-		round->names[round->count] = platform->ops->owned_settings(platform, cluster);
-		request->parameter_count = 1;
-		request->parameters = (const char *const *)&round->names[round->count];
 		struct probe_slot *slot = slot_for(observer, cluster->name, member->index);
 		slot->used = true;
+		round->names[round->count] = platform->ops->owned_settings(platform, cluster);
+		/* prepared once per connection: planning it cost nine times running it */
+		request->sql = probe_sql;
+		request->statement = "pgha_probe";
+		if (!slot->settings.known || now - slot->settings.read_ms >= PROBE_SETTINGS_PERIOD_MS) {
+			log_message(LOG_LEVEL_DEBUG, cluster->name, member->name, "reading its settings: %s",
+				    slot->settings.known ? "their period passed" : "first probe on this connection");
+			with_settings(request, &round->names[round->count]);
+		}
 		request->session = &slot->session;
+		round->slots[round->count] = slot;
 		round->owners[round->count++] = member;
 	}
 	return round;
@@ -365,14 +513,20 @@ static void release(struct observe_round *round, bool read)
 {
 	for (size_t i = 0; i < round->count; i++) {
 		if (read)
-			read_probe(round->platform, round->cluster, round->observation, round->owners[i], &round->requests[i]);
+			read_probe(round->platform, round->cluster, round->observation, round->owners[i], &round->requests[i],
+				   round->slots[i]);
 		pg_request_clear(&round->requests[i]);
 		free((char *)round->requests[i].target.host);
 		free(round->names[i]);
 	}
+	for (size_t j = 0; j < round->again_count; j++)
+		pg_request_clear(&round->again[j]);
+	free(round->again);
+	free(round->again_of);
 	free(round->requests);
 	free(round->names);
 	free(round->owners);
+	free(round->slots);
 	free(round);
 }
 
@@ -408,6 +562,10 @@ void observe_clusters(struct observer *observer, struct platform *platform, cons
 		struct observe_round *round =
 			prepare(observer, platform, &config->clusters[c], busy, busy_context, &observations[c]);
 		platform->ops->execute(platform, round->requests, round->count, timeout_ms);
+		if (settle(round)) {
+			platform->ops->execute(platform, round->again, round->again_count, timeout_ms);
+			take_again(round);
+		}
 		conclude(round);
 	}
 	observer_prune(observer, config);
@@ -423,6 +581,15 @@ static void on_probes_done(struct pg_request *requests, size_t count, void *cont
 	(void)requests;
 	(void)count;
 	round->batch = NULL;
+	if (round->again)
+		take_again(round);
+	else if (settle(round)) {
+		/* those answered at once before: their own deadline again, not what is left of it */
+		round->batch = round->platform->ops->execute_start(round->platform, round->observer->event, round->again,
+								   round->again_count, round->timeout_ms, on_probes_done,
+								   round);
+		return;
+	}
 	conclude(round);
 	done(observation, done_context);
 }
@@ -435,6 +602,7 @@ struct observe_round *observe_cluster_start(struct observer *observer, struct pl
 	struct observe_round *round = prepare(observer, platform, cluster, busy, busy_context, observation);
 	round->done = done;
 	round->context = context;
+	round->timeout_ms = timeout_ms;
 	round->batch = platform->ops->execute_start(platform, observer->event, round->requests, round->count, timeout_ms,
 						    on_probes_done, round);
 	return round;

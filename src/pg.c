@@ -70,6 +70,27 @@ void pg_session_close(struct pg_session *session)
 	session->connection = NULL;
 	free(session->key);
 	session->key = NULL;
+	memset(session->prepared, 0, sizeof session->prepared);
+}
+
+static bool prepared(const struct pg_session *session, const char *statement)
+{
+	for (int i = 0; i < PG_SESSION_STATEMENTS; i++)
+		if (strcmp(session->prepared[i], statement) == 0)
+			return true;
+	return false;
+}
+
+/* Records statement as prepared on the connection session is about to keep (when a
+ * place is left and the name fits: else it is prepared again next time, and fails). */
+static void add_prepared(struct pg_session *session, const char *statement)
+{
+	for (int i = 0; i < PG_SESSION_STATEMENTS; i++)
+		if (!session->prepared[i][0]) {
+			if (strlen(statement) < sizeof session->prepared[i])
+				memcpy(session->prepared[i], statement, strlen(statement) + 1);
+			return;
+		}
 }
 
 /* Ends a request: its connection goes back to its session when kept (the request
@@ -79,7 +100,11 @@ static void finish(struct pg_request *request, bool keep)
 	if (request->connection && keep && request->session &&
 	    PQstatus(request->connection) == CONNECTION_OK &&
 	    PQtransactionStatus(request->connection) == PQTRANS_IDLE) {
+		/* what was prepared on it stays with it */
+		char statements[PG_SESSION_STATEMENTS][32];
+		memcpy(statements, request->session->prepared, sizeof statements);
 		pg_session_close(request->session);
+		memcpy(request->session->prepared, statements, sizeof statements);
 		request->session->connection = request->connection;
 		request->session->key = session_key(request);
 	} else if (request->connection) {
@@ -249,6 +274,9 @@ static void start(struct pg_request *request, int timeout_ms)
 	request->timeout_ms = timeout_ms;
 	if (reuse(request))
 		return;
+	/* a new connection has nothing prepared */
+	if (request->session)
+		memset(request->session->prepared, 0, sizeof request->session->prepared);
 	snprintf(port, sizeof port, "%d", request->target.port);
 	snprintf(connect_timeout, sizeof connect_timeout, "%d", timeout_ms / 1000 > 2 ? timeout_ms / 1000 : 2);
 	snprintf(user_timeout, sizeof user_timeout, "%d", timeout_ms);
@@ -292,9 +320,18 @@ static void send_query(struct pg_request *request)
 			return;
 		}
 	}
-	bool sent = PQsetnonblocking(request->connection, 1) == 0 &&
-		    PQsendQueryParams(request->connection, built ? built : request->sql, request->parameter_count, NULL,
-				      request->parameters, NULL, NULL, 0);
+	bool sent = PQsetnonblocking(request->connection, 1) == 0;
+	request->preparing = false;
+	if (sent && !built && request->statement && request->session &&
+	    !prepared(request->session, request->statement)) {
+		request->preparing = true;
+		sent = PQsendPrepare(request->connection, request->statement, request->sql, request->parameter_count, NULL);
+	} else if (sent && !built && request->statement && request->session)
+		sent = PQsendQueryPrepared(request->connection, request->statement, request->parameter_count,
+					   request->parameters, NULL, NULL, 0);
+	else if (sent)
+		sent = PQsendQueryParams(request->connection, built ? built : request->sql, request->parameter_count, NULL,
+					 request->parameters, NULL, NULL, 0);
 	free(built);
 	if (!sent) {
 		fail(request, "cannot send the query");
@@ -316,6 +353,15 @@ static void read_results(struct pg_request *request)
 			if (PQstatus(request->connection) != CONNECTION_OK) {
 				/* the server ended the connection with its answer (a terminated backend) */
 				fail(request, "connection lost");
+				return;
+			}
+			if (request->preparing && request->succeeded) {
+				/* prepared: now the query itself */
+				add_prepared(request->session, request->statement);
+				PQclear(request->result);
+				request->result = NULL;
+				request->succeeded = false;
+				send_query(request);
 				return;
 			}
 			finish(request, true);

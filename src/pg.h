@@ -25,6 +25,8 @@ struct pg_target {
  * one backend serves them all instead of one forked and authenticated per request. It is
  * dropped after any error or a request that passed its deadline, and made again by the
  * next request. Its backend's application_name is "pghad". Start it zeroed. */
+#define PG_SESSION_STATEMENTS 4
+
 struct pg_session {
 	PGconn *connection; /* NULL: none now */
 	char *key;          /* the target and timeout it was made for: another one reconnects */
@@ -32,6 +34,8 @@ struct pg_session {
 	 * run one after another at once, where the connection was just made: a check would
 	 * fork a child per statement, what the session is there to save. */
 	bool without_postmaster_check;
+	/* the statements prepared on its connection (private: pg keeps them) */
+	char prepared[PG_SESSION_STATEMENTS][32];
 };
 
 /* Closes a session's connection (if any); the session may be used again. */
@@ -49,6 +53,11 @@ struct pg_request {
 	 * for that server; returns a malloc()ed string or NULL on failure. Used instead of sql. */
 	char *(*build_sql)(PGconn *connection, void *context);
 	void *build_context;
+	/* With a session, and without build_sql: the name of sql prepared on the session's
+	 * connection, the first time it runs there (an extra round trip, once), and only
+	 * executed after: it is then neither parsed nor planned again. A name stands for one
+	 * sql and its parameters' count for the life of the process. NULL: sent whole. */
+	const char *statement;
 	/* NULL: a connection for this request only. Otherwise the request runs on the
 	 * session's connection (made when it has none) and leaves it there when it succeeds.
 	 * Each request is one statement in its own transaction: nothing it reads (statistics
@@ -74,6 +83,7 @@ struct pg_request {
 	int phase;
 	short wanted_events;
 	bool reused;     /* runs on a session's kept connection, not retried yet */
+	bool preparing;  /* its statement is being prepared; the query follows */
 	int timeout_ms;
 	int listener;    /* -1: none. A connection to the postmaster beside a kept one */
 	int listener_phase;

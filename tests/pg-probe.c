@@ -12,12 +12,17 @@ int main(int argc, char **argv)
 {
 	if (argc < 5) {
 		fprintf(stderr, "usage: pg-probe TIMEOUT_MS USER SQL HOST:PORT...\n"
-				"prints per target: HOST:PORT<TAB>ok|error|timeout<TAB>first value or reason\n");
+				"prints per target: HOST:PORT<TAB>ok|error|timeout<TAB>first value or reason\n"
+				"PG_PROBE_STATEMENT=NAME: SQL runs PG_PROBE_RUNS times (default 1) on a kept\n"
+				"connection per target, as the statement NAME; a line per run\n");
 		return 2;
 	}
 	int timeout_ms = atoi(argv[1]);
 	size_t count = (size_t)argc - 4;
+	const char *statement = getenv("PG_PROBE_STATEMENT");
+	int runs = statement && getenv("PG_PROBE_RUNS") ? atoi(getenv("PG_PROBE_RUNS")) : 1;
 	struct pg_request *requests = xcalloc(count, sizeof *requests);
+	struct pg_session *sessions = xcalloc(count, sizeof *sessions);
 	char **hosts = xcalloc(count, sizeof *hosts);
 
 	for (size_t i = 0; i < count; i++) {
@@ -28,20 +33,33 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		*colon = '\0';
-		requests[i].target = (struct pg_target){.host = hosts[i], .port = atoi(colon + 1), .user = argv[2]};
-		requests[i].sql = argv[3];
 	}
-	pg_execute_all(requests, count, timeout_ms);
+	for (int run = 0; run < runs; run++) {
+		for (size_t i = 0; i < count; i++) {
+			char *colon = strrchr(argv[4 + i], ':');
+			requests[i] = (struct pg_request){
+				.target = {.host = hosts[i], .port = atoi(colon + 1), .user = argv[2]},
+				.sql = argv[3],
+				.statement = statement,
+				.session = statement ? &sessions[i] : NULL,
+			};
+		}
+		pg_execute_all(requests, count, timeout_ms);
+		for (size_t i = 0; i < count; i++) {
+			const struct pg_request *request = &requests[i];
+			if (request->succeeded)
+				printf("%s\tok\t%s\n", argv[4 + i],
+				       PQntuples(request->result) > 0 ? PQgetvalue(request->result, 0, 0) : "");
+			else
+				printf("%s\t%s\t%s\n", argv[4 + i], request->timed_out ? "timeout" : "error", request->error);
+			pg_request_clear(&requests[i]);
+		}
+	}
 	for (size_t i = 0; i < count; i++) {
-		const struct pg_request *request = &requests[i];
-		if (request->succeeded)
-			printf("%s\tok\t%s\n", argv[4 + i],
-			       PQntuples(request->result) > 0 ? PQgetvalue(request->result, 0, 0) : "");
-		else
-			printf("%s\t%s\t%s\n", argv[4 + i], request->timed_out ? "timeout" : "error", request->error);
-		pg_request_clear(&requests[i]);
+		pg_session_close(&sessions[i]);
 		free(hosts[i]);
 	}
+	free(sessions);
 	free(requests);
 	free(hosts);
 	return 0;

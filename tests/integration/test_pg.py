@@ -70,3 +70,19 @@ def test_the_probe_is_recognisable_on_the_server(postgres):
     outcomes = probe(5000, "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()",
                      address(postgres))
     assert outcomes[address(postgres)] == ("ok", "pgha")
+
+
+def test_a_named_statement_is_prepared_once_per_kept_connection_and_executed_after(postgres):
+    """A named statement on a kept connection is prepared by its first run and only
+    executed by the next ones: the server counts the executions of one statement, on one
+    backend."""
+    sql = ("SELECT pg_backend_pid() || ':' || (SELECT generic_plans + custom_plans FROM pg_prepared_statements "
+           "WHERE name = 'pgha_test')")
+    result = subprocess.run([os.environ["PG_PROBE"], "5000", pgharness.PostgresServer.SUPERUSER, sql, address(postgres)],
+                            capture_output=True, text=True, timeout=60, check=True,
+                            env={**os.environ, "PG_PROBE_STATEMENT": "pgha_test", "PG_PROBE_RUNS": "3"})
+    runs = [line.split("\t", 2) for line in result.stdout.splitlines()]
+    assert [outcome for _, outcome, _ in runs] == ["ok"] * 3, runs
+    backends = {value.split(":")[0] for _, _, value in runs}
+    assert len(backends) == 1, runs
+    assert [value.split(":")[1] for _, _, value in runs] == ["1", "2", "3"], runs

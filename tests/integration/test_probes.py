@@ -1,6 +1,8 @@
 """pghad's probes on real PostgreSQL: one kept connection per member, whose backend serves
-probe after probe, made again at once when the server ends it."""
+probe after probe, made again at once when the server ends it; the settings, costly to
+read, read every 10 s or when something shows they may have changed."""
 import os
+import re
 import signal
 import sys
 
@@ -62,6 +64,86 @@ def test_one_backend_serves_every_probe_and_a_terminated_one_is_replaced(pghad, 
             assert member["role"] == "primary" and member["state"] == "running", member
         assert [pid for pid, _, _ in probe_backends(tmp_workdir, account, port)] == [backends[0][0]]
         assert "probe failed" not in daemon.log_text(log_mark), daemon.log_text(log_mark)
+    finally:
+        stop_everything(tmp_workdir, daemon)
+
+
+def start_one_member(pghad, workdir, port):
+    text = config_text(workdir, port, replicas=1).replace('method = "any"; number = 1;', 'method = "off";')
+    daemon = pghad(text, env={"PGHA_TEST_INITDB_NOSYNC": "1"})
+    pgharness.wait_until(lambda: healthy(workdir, replicas=1), timeout=120, what="a healthy 1-member cluster")
+    return daemon
+
+
+SETTINGS_READ = r"\[test-0\] reading its settings: "
+
+
+def test_settings_are_read_now_and_then_and_an_alter_system_behind_pghads_back_is_still_reset(
+        pghad, tmp_workdir, account):
+    """pg_settings and pg_file_settings (which parses the configuration files) cost ten
+    times the rest of a probe: they are not read at every probe. An ALTER SYSTEM without
+    a reload, which no other column shows, is still found within their period."""
+    port = pgharness.free_port_range(2)
+    daemon = start_one_member(pghad, tmp_workdir, port)
+    try:
+        mark = iteration_mark(tmp_workdir)
+        log_mark = daemon.log_mark()
+        pgharness.wait_until(lambda: daemon_status(tmp_workdir)["iterations"] > mark + 21, timeout=120,
+                             what="20 iterations")
+        # each of those iterations probed test-0; at most a few read its settings: one per
+        # period of 10 s, and 20 iterations would need 5 s each to reach 10 periods
+        reads = re.findall(SETTINGS_READ + r".*", daemon.log_text(log_mark))
+        assert len(reads) < 10, f"test-0's settings read {len(reads)} times in 20 iterations: {reads}"
+
+        log_mark = daemon.log_mark()
+        # primary_slot_name is one of pgha's: an override of it is reset. No reload: only
+        # the periodic read of the files can find it
+        sql(tmp_workdir, account, port, "test-0", "ALTER SYSTEM SET primary_slot_name = 'behind_pghads_back'")
+        reset = daemon.wait_for_log(r"\[test-0\] reset-overrides: ALTER SYSTEM overrides primary_slot_name",
+                                    timeout=90, since=log_mark)
+        before = daemon.log_text(log_mark)[:reset.start()]
+        assert re.search(SETTINGS_READ + "their period passed", before), before
+        pgharness.wait_until(
+            lambda: sql(tmp_workdir, account, port, "test-0",
+                        "SELECT count(*) FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf'") == "0",
+            timeout=60, what="postgresql.auto.conf emptied")
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
+    finally:
+        stop_everything(tmp_workdir, daemon)
+
+
+def test_a_reload_behind_pghads_back_has_its_settings_read_at_once_and_acted_on(pghad, tmp_workdir, account):
+    """A reload shows in the probe (pg_conf_load_time): the settings are read again in
+    the same observation, and a setting waiting for a restart is applied by one."""
+    port = pgharness.free_port_range(2)
+    daemon = start_one_member(pghad, tmp_workdir, port)
+    try:
+        postmaster = postmaster_pid(tmp_workdir, "test-0")
+        log_mark = daemon.log_mark()
+        sql(tmp_workdir, account, port, "test-0", "ALTER SYSTEM SET max_prepared_transactions = 7")
+        sql(tmp_workdir, account, port, "test-0", "SELECT pg_reload_conf()")
+        restart = daemon.wait_for_log(r"\[test-0\] restart: test-0, the primary, waits for a restart", timeout=90,
+                                      since=log_mark)
+        before = daemon.log_text(log_mark)[:restart.start()]
+        # read because of the reload, or (once in many iterations) because their period
+        # ended with it
+        assert re.search(SETTINGS_READ + "(it reloaded its configuration|their period passed)", before), before
+        # (refused while it restarts)
+        pgharness.wait_until(lambda: sql(tmp_workdir, account, port, "test-0", "SHOW max_prepared_transactions",
+                                         check=False) == "7",
+                             timeout=90, what="test-0 restarted with max_prepared_transactions = 7")
+        assert postmaster_pid(tmp_workdir, "test-0") != postmaster
+        # once restarted, nothing is pending: no second restart
+        after = daemon.log_mark()
+        mark = iteration_mark(tmp_workdir)
+        pgharness.wait_until(lambda: daemon_status(tmp_workdir)["iterations"] > mark + 5, timeout=60,
+                             what="5 iterations")
+        assert not re.search(r"\[test-0\] restart: ", daemon.log_text(after)), daemon.log_text(after)
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
     finally:
         stop_everything(tmp_workdir, daemon)
 

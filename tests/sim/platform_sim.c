@@ -207,12 +207,14 @@ static const char *sync_state(const struct sim_member *primary, const char *name
 	return state;
 }
 
-/* The one row of observe.c's probe, from the records. */
-static PGresult *probe_result(struct sim_cluster *cluster, int index)
+/* The one row of observe.c's probe, from the records; with_settings: with its settings
+ * columns (none pending, none overridden). */
+static PGresult *probe_result(struct sim_cluster *cluster, int index, bool with_settings)
 {
-	enum { COLUMNS = 21 };
+	enum { COLUMNS = 23 };
+	int columns = with_settings ? COLUMNS : COLUMNS - 4;
 	struct sim_member *member = &cluster->members[index];
-	char timeline[16], lsn[32], peers[4096] = "[", slots[1024] = "[", slot[64] = "", receiver[16];
+	char timeline[16], lsn[32], peers[4096] = "[", slots[1024] = "[", slot[64] = "", receiver[16], backend[16];
 	char *follow = member->standby && member->upstream >= 0 ? conninfo(cluster->name, index, member->upstream)
 								   : xstrdup("");
 	const char *values[COLUMNS] = {NULL};
@@ -220,6 +222,7 @@ static PGresult *probe_result(struct sim_cluster *cluster, int index)
 	snprintf(timeline, sizeof timeline, "%" PRIu32, member->timeline);
 	lsn_text(lsn, sizeof lsn, member->lsn);
 	snprintf(receiver, sizeof receiver, "%d", 2000 + index);
+	snprintf(backend, sizeof backend, "%d", 3000 + index);
 	if (member->standby && member->upstream >= 0)
 		names_slot(slot, sizeof slot, cluster->name, index);
 	for (int i = 0; !member->standby && i < SIM_MAX_MEMBERS; i++) {
@@ -242,29 +245,31 @@ static PGresult *probe_result(struct sim_cluster *cluster, int index)
 	values[2] = lsn;
 	values[3] = member->standby ? lsn : NULL;
 	values[4] = streaming(cluster, member) ? "t" : "f";
-	values[5] = "f";
-	values[6] = member->role ? "t" : "f";
-	values[7] = member->synchronous;
-	values[8] = follow;
-	values[9] = slot;
-	values[10] = peers;
-	values[11] = slots;
-	values[12] = "f";
-	values[13] = "f";
-	values[14] = "";
-	values[15] = member->standby && member->upstream >= 0 ? receiver : NULL;
-	values[16] = NULL; /* the WAL's timeline unknown: divergence is not simulated */
-	values[17] = NULL;
-	values[18] = member->role ? "t" : "f";
-	values[19] = streaming(cluster, member) ? timeline : NULL; /* the timeline received: the member's own */
-	values[20] = "[]"; /* no clone's progress: copies are not simulated */
+	values[5] = member->role ? "t" : "f";
+	values[6] = member->synchronous;
+	values[7] = follow;
+	values[8] = slot;
+	values[9] = peers;
+	values[10] = slots;
+	values[11] = member->standby && member->upstream >= 0 ? receiver : NULL;
+	values[12] = NULL; /* the WAL's timeline unknown: divergence is not simulated */
+	values[13] = NULL;
+	values[14] = member->role ? "t" : "f";
+	values[15] = streaming(cluster, member) ? timeline : NULL; /* the timeline received: the member's own */
+	values[16] = "[]"; /* no clone's progress: copies are not simulated */
+	values[17] = backend;
+	values[18] = "2026-01-01 00:00:00+00"; /* never reloaded */
+	values[19] = "f";
+	values[20] = "f";
+	values[21] = "f";
+	values[22] = "";
 
 	PGresult *result = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
 	PGresAttDesc attributes[COLUMNS];
 	for (int i = 0; i < COLUMNS; i++)
 		attributes[i] = (PGresAttDesc){.name = (char *)"column", .typid = 25, .typlen = -1, .atttypmod = -1};
-	PQsetResultAttrs(result, COLUMNS, attributes);
-	for (int i = 0; i < COLUMNS; i++)
+	PQsetResultAttrs(result, columns, attributes);
+	for (int i = 0; i < columns; i++)
 		PQsetvalue(result, 0, i, (char *)values[i], values[i] ? (int)strlen(values[i]) : -1);
 	free(follow);
 	return result;
@@ -293,7 +298,7 @@ static void answer(struct sim_world *world, struct pg_request *request)
 	}
 	request->succeeded = true;
 	if (strncmp(sql, "SELECT pg_is_in_recovery(),", 27) == 0) {
-		request->result = probe_result(cluster, index);
+		request->result = probe_result(cluster, index, strstr(sql, "pg_file_settings") != NULL);
 		return;
 	}
 	if (request->build_sql)
