@@ -539,6 +539,7 @@ struct pg_batch {
 	size_t count;
 	int timeout_ms;
 	bool answered; /* the requests came answered (pg_batch_answered): nothing to run */
+	bool extended; /* its deadline fired late once and was given again */
 	struct batch_socket *sockets; /* two per request: its connection, its postmaster's */
 	sd_event_source *deadline;
 	pg_batch_done_fn done;
@@ -627,11 +628,30 @@ static int on_batch_socket(sd_event_source *source, int fd, uint32_t revents, vo
 	return 0;
 }
 
+/* A deadline that fires this long after its time was passed by pghad, not by the servers. */
+#define DEADLINE_LATE_MS 250
+
+/* The deadline. When pghad itself could not look in time (stopped, its machine paused or
+ * starved of CPU), the answers may have come and wait unread: a primary would count as
+ * not answering for as long as pghad was away, and be failed over. Once per batch, a
+ * deadline that fires late gives the requests their time again from now, and what waits
+ * on their sockets is read first. */
 static int on_batch_deadline(sd_event_source *source, uint64_t usec, void *userdata)
 {
-	(void)source;
-	(void)usec;
-	batch_complete(userdata);
+	struct pg_batch *batch = userdata;
+	uint64_t now = 0;
+
+	if (!batch->extended && sd_event_now(batch->event, CLOCK_MONOTONIC, &now) >= 0 &&
+	    now > usec + DEADLINE_LATE_MS * 1000ULL &&
+	    sd_event_source_set_time(source, now + (uint64_t)batch->timeout_ms * 1000ULL) >= 0 &&
+	    sd_event_source_set_enabled(source, SD_EVENT_ONESHOT) >= 0) {
+		batch->extended = true;
+		log_info("a query deadline passed %llu ms before pghad could look (stopped, or starved of CPU): "
+			 "the servers get %d ms more before they count as not answering",
+			 (unsigned long long)((now - usec) / 1000), batch->timeout_ms);
+		return 0;
+	}
+	batch_complete(batch);
 	return 0;
 }
 

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -285,6 +286,36 @@ def test_pghad_stopping_never_stops_postgresql_and_a_new_one_adopts(cluster, pgh
     assert healthy(tmp_workdir)
     assert {name: postmaster_pid(tmp_workdir, name) for name in before} == before
     assert not any(action in again.log_text(mark) for action in ("] start:", "] clone", "] initialize:"))
+    request_stop()
+
+
+def test_a_pghad_frozen_while_its_probes_are_out_counts_nothing_against_the_members(cluster, pghad, tmp_workdir,
+                                                                                   account):
+    """pghad frozen right after sending its probes (its machine paused, a debugger, a
+    starved CPU) for twice the failover timeout: the members answered meanwhile, and once
+    it resumes it reads those answers rather than count its own absence as theirs. Before,
+    every probe of that round failed ("no answer within 750 ms"), each member counted as
+    not answering since before the freeze, and a primary whose standbys answered first
+    could be failed over (seen in bench/scale)."""
+    daemon, port = cluster
+    before = {f"test-{i}": postmaster_pid(tmp_workdir, f"test-{i}") for i in range(REPLICAS)}
+    assert daemon.stop() == 0
+    again = pghad(config_text(tmp_workdir, port), name="again",
+                  env={"PGHA_TEST_INITDB_NOSYNC": "1", "PGHA_TEST_STOP_BEFORE": "probe-answers"})
+    request_stop = again.stop
+    # its first probes: it may stop before the fixture hands it over, so its whole log counts
+    again.wait_for_log(r"PGHA_TEST_STOP_BEFORE=probe-answers: stopping with SIGSTOP", timeout=30)
+    pgharness.wait_until(lambda: pgharness.process_state(again.process.pid) == "T", timeout=10,
+                         what="pghad stopped")
+    time.sleep(3.0)  # the fault itself: frozen for twice failover.timeout_ms (1500 ms)
+    os.kill(again.process.pid, signal.SIGCONT)
+    again.wait_for_log(r"loop iteration 10\b", timeout=30)
+    log = again.log_text()
+    assert "probe failed" not in log, log
+    assert "a query deadline passed" in log, log
+    assert not any(action in log for action in ("] fence:", "] cut:", "] promote:", "] start:")), log
+    assert healthy(tmp_workdir)
+    assert {name: postmaster_pid(tmp_workdir, name) for name in before} == before
     request_stop()
 
 
