@@ -5,17 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
-
-/* days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil) */
-static long long days_from_civil(long long year, unsigned month, unsigned day)
-{
-	year -= month <= 2;
-	long long era = (year >= 0 ? year : year - 399) / 400;
-	unsigned year_of_era = (unsigned)(year - era * 400);
-	unsigned day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-	unsigned day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-	return era * 146097 + (long long)day_of_era - 719468;
-}
+#include <time.h>
 
 /* "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)" as seconds since the epoch and
  * microseconds (a longer fraction is cut, a shorter one padded). */
@@ -54,8 +44,9 @@ static bool parse_time(const char *text, long long *seconds, long *micros)
 	}
 	if (*rest)
 		return false;
-	*seconds = days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 + hour * 3600LL + minute * 60LL +
-		   second - offset;
+	struct tm civil = {.tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day, .tm_hour = hour,
+			   .tm_min = minute, .tm_sec = second};
+	*seconds = (long long)timegm(&civil) - offset;
 	*micros = fraction;
 	return true;
 }
