@@ -39,12 +39,16 @@ struct member_observation {
 	bool standby_signal; /* standby.signal is present: the member starts as a standby */
 	pid_t postmaster;   /* the running postmaster, 0 when none */
 	bool postmaster_exited; /* postmaster has exited but is not reaped yet: it serves nothing */
+	/* the running postmaster's process state as /proc shows it ('S', 'R', 'T' when stopped
+	 * by a signal or a debugger...); 0 where the platform cannot see the process (kubernetes) */
+	char postmaster_state;
 	/* processes of the member still alive (the postmaster and its children, also those
 	 * a dead postmaster left behind); counted before the probes when the postmaster is
 	 * gone or has exited, else 1 */
 	int live_processes;
 	/* its end is asked but may never be heard (on kubernetes: its pod is being deleted and
-	 * its container is not reported terminated, as on a node cut off, for ever): what may
+	 * its container is not reported terminated, as on a node cut off, for ever; locally:
+	 * SIGKILL waits on each of its processes, frozen or stuck in the kernel): what may
 	 * still run of it is fenced off by the failover's cut, so a failover need not wait for
 	 * it; but it counts as running (live_processes) for everything else: nothing starts on
 	 * its volume meanwhile */

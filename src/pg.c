@@ -201,6 +201,8 @@ static void advance_listener(struct pg_request *request, short events)
 		/* its end, or what a child had to say first (too many clients...): the
 		 * postmaster accepted and forked */
 		close_listener(request);
+		if (request->session)
+			request->session->postmaster_served_ms = now_ms();
 		return;
 	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -251,9 +253,12 @@ static bool reuse(struct pg_request *request)
 		pg_session_close(session);
 		return false;
 	}
-	/* its backend may answer while its postmaster hangs: that is checked alongside,
-	 * and a postmaster that cannot be reached so is left to a new connection to find */
-	if (!session->without_postmaster_check && !listen_postmaster(request, session->connection)) {
+	/* its backend may answer while its postmaster hangs: that is checked alongside (when
+	 * due), and a postmaster that cannot be reached so is left to a new connection to find */
+	bool due = !session->without_postmaster_check &&
+		   (session->postmaster_check_ms <= 0 ||
+		    now_ms() - session->postmaster_served_ms >= session->postmaster_check_ms);
+	if (due && !listen_postmaster(request, session->connection)) {
 		pg_session_close(session);
 		return false;
 	}
@@ -388,6 +393,9 @@ static void advance(struct pg_request *request, short events)
 	case PHASE_CONNECTING:
 		switch (PQconnectPoll(request->connection)) {
 		case PGRES_POLLING_OK:
+			/* a new connection: its postmaster served it just now */
+			if (request->session)
+				request->session->postmaster_served_ms = now_ms();
 			send_query(request);
 			break;
 		case PGRES_POLLING_READING:

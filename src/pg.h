@@ -34,6 +34,14 @@ struct pg_session {
 	 * run one after another at once, where the connection was just made: a check would
 	 * fork a child per statement, what the session is there to save. */
 	bool without_postmaster_check;
+	/* 0: the postmaster is checked alongside every request on the kept connection.
+	 * Otherwise only when it last served a new connection (one made for a request, or
+	 * a check's) this many milliseconds ago or more: for a caller that sees the
+	 * postmaster's process otherwise (a stopped one at once, by its state in /proc) and
+	 * would not have it fork a child at every request. */
+	int postmaster_check_ms;
+	/* when its postmaster last served a new connection, CLOCK_MONOTONIC ms (private) */
+	long long postmaster_served_ms;
 	/* the statements prepared on its connection (private: pg keeps them) */
 	char prepared[PG_SESSION_STATEMENTS][32];
 };
@@ -70,7 +78,8 @@ struct pg_request {
 	 * writing at once. The postmaster accepts it and forks a child, which reads the end
 	 * and closes it silently (PostgreSQL does not log an empty connection). Only once
 	 * that end is read, within the same deadline, does the request succeed: otherwise it
-	 * fails as if connecting had timed out, and the session's connection is dropped. */
+	 * fails as if connecting had timed out, and the session's connection is dropped.
+	 * (How often: the session's postmaster_check_ms.) */
 	struct pg_session *session;
 
 	PGresult *result; /* the query's result, also on an SQL error; PQclear() it */

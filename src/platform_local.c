@@ -710,6 +710,27 @@ int local_count_processes(const struct local_platform *platform, const struct cl
 	return count;
 }
 
+static bool kill_not_pending(pid_t pid, void *context)
+{
+	(void)context;
+	return !proc_kill_pending(pid);
+}
+
+/* Whether every process of a member still alive has SIGKILL waiting on it (pghad's fence
+ * sent it): frozen or stuck in the kernel, they cannot run to their end, but none of them
+ * will run its own code again, so none will write or send WAL. */
+static bool local_all_killed(const struct local_platform *platform, const struct cluster_config *cluster,
+			     int index, pid_t postmaster, bool postmaster_exited)
+{
+	/* the postmaster first: the one read at every iteration, and the first killed */
+	if (postmaster && !postmaster_exited && !proc_kill_pending(postmaster))
+		return false;
+	char *data = local_data_directory(platform, cluster, index);
+	int running = each_process_in(data, kill_not_pending, NULL);
+	free(data);
+	return running == 0;
+}
+
 static bool kill_one(pid_t pid, void *context)
 {
 	(void)context;
@@ -1226,12 +1247,18 @@ static void local_observe(struct platform *platform, const struct cluster_config
 		member->standby_signal = state.standby_signal;
 		member->postmaster = state.postmaster;
 		member->postmaster_exited = state.postmaster_exited;
+		if (member->postmaster && !member->postmaster_exited)
+			member->postmaster_state = proc_state(member->postmaster);
 		member->settings_current = !member->data_exists || local_settings_current(local, cluster, i);
 		/* counted before the probes: when none is left, nothing the probes see can
 		 * change because of this member any more (a failover relies on it) */
 		member->live_processes = member->postmaster && !member->postmaster_exited
 						 ? 1
 						 : local_count_processes(local, cluster, i);
+		/* killed but not ended (frozen, stuck in the kernel): a failover need not wait
+		 * for its end, nothing else starts on its data meanwhile */
+		member->fenced = member->live_processes &&
+				 local_all_killed(local, cluster, i, member->postmaster, member->postmaster_exited);
 		if (member->data_exists && !member->standby_signal && !member->live_processes)
 			local_control_checkpoint(local, cluster, i, &member->checkpoint_lsn, &member->timeline,
 						 &member->shut_down);

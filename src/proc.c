@@ -731,6 +731,26 @@ pid_t proc_spawn_detached(const char *const *argv, const char *const *extra_env,
 
 /* ---- other processes ---- */
 
+bool proc_kill_pending(pid_t pid)
+{
+	char path[64], why[256];
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+	char *status = file_read(path, 16 * 1024, NULL, why, sizeof why);
+	bool pending = false;
+	/* "SigPnd:" (the thread's) and "ShdPnd:" (the process's): masks in hex, signal N at
+	 * bit N - 1 */
+	for (const char *line = status; line && *line && !pending;) {
+		if (strncmp(line, "SigPnd:", 7) == 0 || strncmp(line, "ShdPnd:", 7) == 0) {
+			unsigned long long mask = strtoull(line + 7, NULL, 16);
+			pending = (mask >> (SIGKILL - 1)) & 1;
+		}
+		const char *end = strchr(line, '\n');
+		line = end ? end + 1 : NULL;
+	}
+	free(status);
+	return pending;
+}
+
 char proc_state(pid_t pid)
 {
 	char path[64], why[256];

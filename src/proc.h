@@ -109,4 +109,9 @@ pid_t proc_spawn_detached(const char *const *argv, const char *const *extra_env,
 /* A process's state letter from /proc/PID/stat ('R', 'S', 'Z' for a zombie...), 0 when it is gone. */
 char proc_state(pid_t pid);
 
+/* Whether SIGKILL waits on pid: it never runs its own code again, and ends as soon as it
+ * is scheduled, which a process frozen (cgroup freezer) or stuck in the kernel may not be
+ * for long. False when it is gone or cannot be read. */
+bool proc_kill_pending(pid_t pid);
+
 #endif

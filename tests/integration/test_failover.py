@@ -4,6 +4,7 @@ primary, and there must never be two primaries."""
 import bisect
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import time
 
 import pytest
 
+import freezer
 import pgharness
 from test_cluster import (config_text, healthy, iteration_mark, members, postmaster_pid, sql, start_healthy, status,
                           stop_everything)
@@ -150,6 +152,16 @@ def converged(workdir, old_primary, after=None):
     return cluster
 
 
+def failed_over(workdir, old_primary):
+    """The status once a member other than old_primary is primary and no failover is
+    under way; else None."""
+    cluster = status(workdir)
+    if cluster is None or cluster["failover"]["under_way"] is not None:
+        return None
+    primary = [name for name, member in members(cluster).items() if member["role"] == "primary"]
+    return cluster if len(primary) == 1 and primary[0] != old_primary else None
+
+
 def check_no_commit_lost(workdir, account, port, writer, new_primary):
     index = int(new_primary.split("-")[1])
     acknowledged = writer.acknowledged()
@@ -203,6 +215,12 @@ def fault_hang(workdir, member):
     return stopped
 
 
+def fault_freeze(workdir, member):
+    """The postmaster and all its processes frozen (cgroup freezer): hung, as SIGSTOP
+    leaves them, but not shown stopped in /proc, so only the probe's deadline finds it."""
+    return freezer.Frozen(member_processes(workdir, member))
+
+
 def resume(pids):
     for pid in pids:
         try:
@@ -211,12 +229,13 @@ def resume(pids):
             pass
 
 
-@pytest.mark.parametrize("fault", ["kill", "hang", "immediate"])
+@pytest.mark.parametrize("fault", ["kill", "hang", "freeze", "immediate"])
 def test_failover_loses_no_acknowledged_commit(cluster, tmp_workdir, account, fault):
     daemon, port = cluster
     writer = Writer(tmp_workdir, account, port)
     watcher = PrimaryWatcher(tmp_workdir, account, port)
     stopped = []
+    frozen = None
     try:
         pgharness.wait_until(lambda: len(writer.acknowledged()) > 50, timeout=30, what="the writer committing")
         watcher.start()
@@ -224,11 +243,27 @@ def test_failover_loses_no_acknowledged_commit(cluster, tmp_workdir, account, fa
             fault_kill(tmp_workdir, "test-0")
         elif fault == "immediate":
             fault_immediate(tmp_workdir, "test-0", account)
+        elif fault == "freeze":
+            frozen = fault_freeze(tmp_workdir, "test-0")
+            stopped = frozen.pids
         else:
             stopped = fault_hang(tmp_workdir, "test-0")
+        if frozen:
+            # killed, its processes cannot end while frozen: the failover does not wait
+            # for that end (nothing of it runs again), its rejoin does
+            pgharness.wait_until(lambda: failed_over(tmp_workdir, "test-0"), timeout=90,
+                                 what="a new primary while test-0 is frozen")
+            assert [pid for pid in stopped if pgharness.process_alive(pid)], "test-0's processes ended frozen"
+            frozen.thaw()
         state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=90,
                                      what="a new primary with both others streaming from it")
         resume(stopped)
+        # each hang found its own way: a stopped postmaster by its state in /proc, a frozen
+        # one by the probe's deadline
+        found = {"hang": r"its postmaster \(pid \d+\) is stopped", "freeze": r"no answer within \d+ ms"}.get(fault)
+        if found:
+            assert re.search(r"\[test-0\] fence: test-0 has not answered for \d+ ms \(" + found, daemon.log_text()), \
+                daemon.log_text()
         new_primary = [m["name"] for m in state["members"] if m["role"] == "primary"][0]
         resumed = iteration_mark(tmp_workdir)
         before = len(writer.acknowledged())
@@ -254,10 +289,14 @@ def test_failover_loses_no_acknowledged_commit(cluster, tmp_workdir, account, fa
         assert "failover" not in remembered
     except BaseException:
         resume(stopped)
+        if frozen:
+            frozen.thaw()
         print(daemon.log_report(), file=sys.stderr)
         raise
     finally:
         resume(stopped)
+        if frozen:
+            frozen.thaw()
         writer.stop()
         watcher.stop()
 

@@ -4,6 +4,7 @@ import os
 import re
 import signal
 
+import freezer
 import pgharness
 from test_cluster import daemon_status, members, stop_everything
 
@@ -96,16 +97,16 @@ def events(text):
 def test_a_hung_member_of_one_cluster_does_not_slow_another_clusters_failover(pghad, tmp_workdir, account):
     port = pgharness.free_port_range(2 * REPLICAS + 1)
     daemon = pghad(two_clusters(tmp_workdir, port), env={"PGHA_TEST_INITDB_NOSYNC": "1"})
-    stopped = []
+    hung = None
     try:
         for name in ("a", "b"):
             pgharness.wait_until(lambda: healthy(tmp_workdir, name, f"{name}-0"), timeout=180,
                                  what=f"cluster {name} healthy")
-        # a-1 hangs: a's turns now each wait for its probe's deadline
-        stopped = member_processes(tmp_workdir, "a-1")
-        assert stopped, "no process of a-1"
-        for pid in stopped:
-            os.kill(pid, signal.SIGSTOP)
+        # a-1 hangs: a's turns now each wait for its probe's deadline. Frozen, not
+        # stopped: pghad sees a stopped postmaster in /proc and does not wait for it
+        processes = member_processes(tmp_workdir, "a-1")
+        assert processes, "no process of a-1"
+        hung = freezer.Frozen(processes)
         pgharness.wait_until(lambda: members(cluster_status(tmp_workdir, "a"))["a-1"]["state"] == "unreachable",
                              timeout=60, what="a-1 unreachable in status")
         # b's primary is killed while a's probe of a-1 is under way
@@ -131,11 +132,8 @@ def test_a_hung_member_of_one_cluster_does_not_slow_another_clusters_failover(pg
         pgharness.wait_until(lambda: f"probe failed: no answer within {A_PROBE_MS} ms" in daemon.log_text(mark),
                              timeout=60, what="a's probe of a-1 timing out on a's own deadline")
     finally:
-        for pid in stopped:
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
+        if hung:
+            hung.thaw()
         stop_everything(tmp_workdir, daemon)
 
 

@@ -1,11 +1,13 @@
 """pghad's probes on real PostgreSQL: one kept connection per member, whose backend serves
 probe after probe, made again at once when the server ends it; the settings, costly to
-read, read every 10 s or when something shows they may have changed."""
+read, read every 10 s or when something shows they may have changed; a postmaster that
+serves no new connection found though its backends answer."""
 import os
 import re
 import signal
 import sys
 
+import freezer
 import pgharness
 from test_cluster import (config_text, daemon_status, healthy, iteration_mark, members, postmaster_pid, sql,
                           start_healthy, stop_everything)
@@ -148,10 +150,11 @@ def test_a_reload_behind_pghads_back_has_its_settings_read_at_once_and_acted_on(
         stop_everything(tmp_workdir, daemon)
 
 
-def test_a_primary_whose_postmaster_alone_is_frozen_is_unreachable_and_failed_over(pghad, tmp_workdir, account):
+def test_a_primary_whose_postmaster_alone_is_stopped_is_unreachable_and_failed_over(pghad, tmp_workdir, account):
     """SIGSTOP to the primary's postmaster only: its backends, the kept probe connection's
-    included, go on answering, but no new connection is served. pghad counts it
-    unreachable, as when each probe made a new connection, and fails over."""
+    included, go on answering, but no new connection is served. On the local platform
+    pghad sees the stopped process in /proc, counts it unreachable from that iteration
+    on, and fails over."""
     from test_failover import REPLICAS, converged, failover_config
     port = pgharness.free_port_range(REPLICAS + 1)
     daemon = start_healthy(pghad, tmp_workdir, failover_config(tmp_workdir, port))
@@ -162,9 +165,10 @@ def test_a_primary_whose_postmaster_alone_is_frozen_is_unreachable_and_failed_ov
                              what="one backend serving pghad's probes of test-0")
         mark = daemon.log_mark()
         os.kill(postmaster, signal.SIGSTOP)
-        # its backend answered: the connection beside it to its postmaster did not
-        daemon.wait_for_log(r"test-0, the primary, has not answered for \d+ ms \(no answer within \d+ ms "
-                            r"\(connecting: the postmaster accepts no connection\)\)", timeout=90, since=mark)
+        # its backend would answer: its postmaster's state says it serves nothing new
+        daemon.wait_for_log(rf"test-0, the primary, has not answered for \d+ ms \(its postmaster \(pid {postmaster}\) "
+                            r"is stopped \(state T: a signal or a debugger\): it serves no new connection\)",
+                            timeout=90, since=mark)
         state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=90,
                                      what="a new primary with both others streaming from it")
         assert "test-0" not in [m["name"] for m in state["members"] if m["role"] == "primary"]
@@ -176,4 +180,81 @@ def test_a_primary_whose_postmaster_alone_is_frozen_is_unreachable_and_failed_ov
             os.kill(postmaster, signal.SIGCONT)
         except ProcessLookupError:
             pass
+        stop_everything(tmp_workdir, daemon)
+
+
+def process_state(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_primary_whose_postmaster_alone_hangs_unseen_in_proc_is_found_by_a_new_connection(
+        pghad, tmp_workdir, account):
+    """The primary's postmaster alone frozen (cgroup freezer): its process state is not
+    'stopped', and its backends, the kept probe connection's included, go on answering.
+    The postmaster is asked for a new connection now and then beside the kept one: that
+    one is not served, and pghad counts the primary unreachable and fails over."""
+    from test_failover import REPLICAS, converged, failover_config
+    port = pgharness.free_port_range(REPLICAS + 1)
+    daemon = start_healthy(pghad, tmp_workdir, failover_config(tmp_workdir, port))
+    postmaster = postmaster_pid(tmp_workdir, "test-0")
+    try:
+        pgharness.wait_until(lambda: len(probe_backends(tmp_workdir, account, port)) == 1, timeout=30,
+                             what="one backend serving pghad's probes of test-0")
+        mark = daemon.log_mark()
+        with freezer.Frozen([postmaster]):
+            assert process_state(postmaster) != "T"
+            # found by the connection beside the kept one (the probes after it make new
+            # ones, which time out connecting)
+            daemon.wait_for_log(r"test-0, the primary, has not answered for \d+ ms \(no answer within \d+ ms "
+                                r"\(connecting: the postmaster accepts no connection\)\)", timeout=90, since=mark)
+            # and failed: its processes are killed, its postmaster once thawed
+            daemon.wait_for_log(r"\[test-0\] fence: test-0 has not answered for \d+ ms", timeout=90, since=mark)
+        state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=90,
+                                     what="a new primary with both others streaming from it")
+        assert "test-0" not in [m["name"] for m in state["members"] if m["role"] == "primary"]
+        # not by its state in /proc: a frozen process is not a stopped one
+        assert "its postmaster (pid" not in daemon.log_text(mark)
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
+    finally:
+        stop_everything(tmp_workdir, daemon)
+
+
+def connections_received(workdir):
+    with open(os.path.join(workdir, "clusters", "test", "test-0", "postgresql.log"), errors="replace") as f:
+        return len(re.findall(r"LOG:  connection received: ", f.read()))
+
+
+def test_the_postmaster_of_a_member_seen_in_proc_is_asked_for_a_connection_only_now_and_then(
+        pghad, tmp_workdir, account):
+    """Each connection beside the kept one forks a child of the postmaster, which cost the
+    member more than the probe: on the local platform, which sees the postmaster's process,
+    it is made every 10 s, not at every probe. log_connections logs each one it receives."""
+    port = pgharness.free_port_range(2)
+    text = config_text(tmp_workdir, port, replicas=1,
+                       parameters={"log_connections": "true"}).replace('method = "any"; number = 1;', 'method = "off";')
+    daemon = pghad(text, env={"PGHA_TEST_INITDB_NOSYNC": "1"})
+    pgharness.wait_until(lambda: healthy(tmp_workdir, replicas=1), timeout=120, what="a healthy 1-member cluster")
+    try:
+        pgharness.wait_until(lambda: sql(tmp_workdir, account, port, "test-0", "SHOW log_connections") == "on",
+                             timeout=60, what="log_connections on")
+        # nothing but pghad connects to test-0 over these iterations (the status is read
+        # from pghad's socket)
+        mark = iteration_mark(tmp_workdir)
+        before = connections_received(tmp_workdir)
+        pgharness.wait_until(lambda: daemon_status(tmp_workdir)["iterations"] > mark + 21, timeout=120,
+                             what="20 iterations")
+        received = connections_received(tmp_workdir) - before
+        # 20 probes; without the period, one connection beside each
+        assert received < 5, f"test-0's postmaster received {received} connections in 20 iterations"
+        # and the log does show a connection made
+        sql(tmp_workdir, account, port, "test-0", "SELECT 1")
+        pgharness.wait_until(lambda: connections_received(tmp_workdir) > before + received, timeout=30,
+                             what="psql's connection in test-0's log")
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
+    finally:
         stop_everything(tmp_workdir, daemon)
