@@ -72,13 +72,15 @@ class Frozen:
             return
         _write(os.path.join(self.group, "cgroup.freeze" if self.v2 else "freezer.state"),
                "0" if self.v2 else "THAWED")
-        for pid in self.pids:
-            try:
-                _write(os.path.join(self.root, "cgroup.procs"), str(pid))
-            except (ProcessLookupError, OSError):
-                pass  # killed meanwhile, and gone once thawed
 
         def removed():
+            # those given, and any child one of them forked before it froze (in the
+            # group by birth): back where cgroups start
+            for pid in _read(os.path.join(self.group, "cgroup.procs")).split():
+                try:
+                    _write(os.path.join(self.root, "cgroup.procs"), pid)
+                except OSError:
+                    pass  # exiting
             try:
                 os.rmdir(self.group)
                 return True
