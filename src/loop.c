@@ -29,8 +29,10 @@ struct watch {
 
 struct loop {
 	struct daemon *daemon;
-	struct watch *watches;
+	struct watch *watches; /* sorted by pid */
 	size_t watch_count;
+	pid_t *seen; /* the daemon's list of primaries to watch, as last acted on */
+	size_t seen_count;
 	sd_event *event;
 	sd_event_source *timer;
 	bool ready_sent;
@@ -78,41 +80,66 @@ static int on_postmaster_exit(sd_event_source *source, int fd, uint32_t revents,
 	return 0;
 }
 
-/* Watches exactly the postmasters the daemon names. A kernel without pidfd_open (before
- * 5.3) just leaves detection to the next iteration. */
+static int compare_pids(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* A pidfd watch on pid appended to watches (nothing when the process is gone already, or
+ * on a kernel without pidfd_open, before 5.3: detection is left to the next iteration). */
+static void add_watch(struct loop *loop, struct watch *watches, size_t *count, pid_t pid)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return;
+	sd_event_source *source = NULL;
+	if (sd_event_add_io(loop->event, &source, fd, EPOLLIN, on_postmaster_exit, loop) < 0) {
+		close(fd);
+		return;
+	}
+	sd_event_source_set_io_fd_own(source, 1);
+	watches[(*count)++] = (struct watch){.pid = pid, .source = source};
+}
+
+/* Watches exactly the primaries' postmasters the daemon lists. Called after every cluster's
+ * turn: when the list is what it was (nearly always), that costs one comparison of it;
+ * otherwise one pass over both, sorted by pid (loop->watches always is), not a search
+ * of one for each of the other, which grew with the cube of the clusters per iteration. */
 static void update_watches(struct loop *loop)
 {
 	const struct daemon *daemon = loop->daemon;
-	size_t kept = 0;
+	size_t count = daemon->watched_count;
 
-	for (size_t i = 0; i < loop->watch_count; i++) {
-		bool wanted = false;
-		for (size_t w = 0; w < daemon->watched_count && !wanted; w++)
-			wanted = daemon->watched[w] == loop->watches[i].pid;
-		if (wanted)
-			loop->watches[kept++] = loop->watches[i];
-		else
-			sd_event_source_disable_unref(loop->watches[i].source);
-	}
-	loop->watch_count = kept;
-	for (size_t w = 0; w < daemon->watched_count; w++) {
-		bool watched = false;
-		for (size_t i = 0; i < loop->watch_count && !watched; i++)
-			watched = loop->watches[i].pid == daemon->watched[w];
-		if (watched)
-			continue;
-		int fd = (int)syscall(SYS_pidfd_open, daemon->watched[w], 0);
-		if (fd < 0)
-			continue;
-		sd_event_source *source = NULL;
-		if (sd_event_add_io(loop->event, &source, fd, EPOLLIN, on_postmaster_exit, loop) < 0) {
-			close(fd);
-			continue;
+	if (count == loop->seen_count && (count == 0 || memcmp(daemon->watched, loop->seen, count * sizeof *loop->seen) == 0))
+		return;
+	loop->seen = xreallocarray(loop->seen, count + 1, sizeof *loop->seen);
+	if (count)
+		memcpy(loop->seen, daemon->watched, count * sizeof *loop->seen);
+	loop->seen_count = count;
+
+	pid_t *wanted = xreallocarray(NULL, count + 1, sizeof *wanted);
+	if (count)
+		memcpy(wanted, daemon->watched, count * sizeof *wanted);
+	qsort(wanted, count, sizeof *wanted, compare_pids);
+	struct watch *next = xreallocarray(NULL, loop->watch_count + count + 1, sizeof *next);
+	size_t kept = 0, i = 0, w = 0;
+	while (i < loop->watch_count || w < count) {
+		if (w > 0 && w < count && wanted[w] == wanted[w - 1]) {
+			w++; /* listed twice */
+		} else if (w == count || (i < loop->watch_count && loop->watches[i].pid < wanted[w])) {
+			sd_event_source_disable_unref(loop->watches[i++].source);
+		} else if (i < loop->watch_count && loop->watches[i].pid == wanted[w]) {
+			next[kept++] = loop->watches[i++];
+			w++;
+		} else {
+			add_watch(loop, next, &kept, wanted[w++]);
 		}
-		sd_event_source_set_io_fd_own(source, 1);
-		loop->watches = xreallocarray(loop->watches, loop->watch_count + 1, sizeof *loop->watches);
-		loop->watches[loop->watch_count++] = (struct watch){.pid = daemon->watched[w], .source = source};
 	}
+	free(wanted);
+	free(loop->watches);
+	loop->watches = next;
+	loop->watch_count = kept;
 }
 
 /* Once every cluster's turn of an iteration is over: the status, and the first time,
@@ -309,6 +336,7 @@ out:
 	for (size_t i = 0; i < loop.watch_count; i++)
 		sd_event_source_disable_unref(loop.watches[i].source);
 	free(loop.watches);
+	free(loop.seen);
 	sd_event_source_unref(loop.watchdog);
 	sd_event_source_unref(loop.timer);
 	sd_event_unref(loop.event);

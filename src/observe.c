@@ -98,12 +98,12 @@ enum {
 #define PROBE_SETTINGS_PERIOD_MS 10000
 
 /* How often a member's postmaster is asked to serve a new connection beside the kept one
- * when the platform shows its process (local): each check forks a child, which cost the
- * member more than the probe itself (1.5 ms against 0.08 ms). A postmaster stopped by a
- * signal or a debugger shows in its process state at once and is unreachable from the
- * iteration that sees it; one hung otherwise (it runs but serves nothing) is seen by the
- * next check, within this period. Where the process cannot be seen (kubernetes), every
- * probe checks. */
+ * when the platform shows its process (postmaster_state): each check forks a child, which
+ * cost the member more than the probe itself (1.5 ms against 0.08 ms). A postmaster
+ * stopped by a signal or a debugger shows in its process state at once and is unreachable
+ * from the iteration that sees it; one hung otherwise (it runs but serves nothing) is seen
+ * by the next check, within this period. Where the process cannot be seen, every probe
+ * checks. */
 #define POSTMASTER_CHECK_PERIOD_MS 10000
 
 static bool stopped(char process_state)

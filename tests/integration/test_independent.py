@@ -117,6 +117,8 @@ def test_a_hung_member_of_one_cluster_does_not_slow_another_clusters_failover(pg
             return cluster if cluster and cluster["known_primary"] not in ("", "b-0") else None
         pgharness.wait_until(failed_over, timeout=120, what="cluster b failed over and healthy")
         text = daemon.log_text(mark)
+        # b's primary, one of the two watched, was seen dying through its pidfd
+        assert "a primary's postmaster exited: iterating now" in text, text
         seen = events(text)
         steps = [line for kind, line in seen if kind == "b-failover"]
         assert len(steps) >= 2, f"b's failover steps in the log:\n{text}"
