@@ -324,29 +324,32 @@ int main(int argc, char **argv)
 	}
 
 	/* at rest */
-	double *walls = calloc((size_t)options.rest, sizeof *walls), cpu_total = 0;
+	double *walls = calloc((size_t)options.rest, sizeof *walls), *cpus = calloc((size_t)options.rest, sizeof *cpus);
+	double cpu_total = 0;
 	unsigned long statements = world.statements, promotions = world.promotions;
-	if (!walls)
+	if (!walls || !cpus)
 		return 1;
 	if (options.interval_ms < 0)
 		options.interval_ms = daemon.config->daemon.loop_interval_ms;
 	for (int i = 0; i < options.rest; i++) {
-		double cpu;
 		if (options.interval_ms)
 			usleep((useconds_t)options.interval_ms * 1000);
-		iterate(&daemon, &walls[i], &cpu);
-		cpu_total += cpu;
+		iterate(&daemon, &walls[i], &cpus[i]);
+		cpu_total += cpus[i];
 	}
 	int still_whole = whole_count();
 	qsort(walls, (size_t)options.rest, sizeof *walls, compare_doubles);
+	qsort(cpus, (size_t)options.rest, sizeof *cpus, compare_doubles);
 	printf("rest_iterations=%d\nrest_interval_ms=%d\n", options.rest, options.interval_ms);
 	printf("iteration_ms_median=%.3f\niteration_ms_p99=%.3f\niteration_ms_max=%.3f\n",
 	       percentile(walls, options.rest, 0.5), percentile(walls, options.rest, 0.99), walls[options.rest - 1]);
-	printf("cpu_ms_per_iteration=%.3f\n", cpu_total / options.rest);
+	printf("cpu_ms_per_iteration=%.3f\ncpu_ms_p99=%.3f\n", cpu_total / options.rest,
+	       percentile(cpus, options.rest, 0.99));
 	printf("statements_per_iteration=%.1f\n", (double)(world.statements - statements) / options.rest);
 	printf("rest_whole_clusters=%d\nrest_promotions=%lu\n", still_whole, world.promotions - promotions);
 	printf("rss_kib=%ld\n", rss_kib());
 	free(walls);
+	free(cpus);
 	fflush(stdout);
 	if (still_whole != options.clusters || world.promotions != promotions) {
 		fprintf(stderr, "scale-sim: at rest, %d of %d clusters whole and %lu promotions\n", still_whole,
