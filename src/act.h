@@ -25,6 +25,11 @@ void actor_free(struct actor *actor);
 
 /* observe_busy_fn: an operation on the member is under way. */
 bool actor_busy(const char *cluster, int index, void *actor);
+/* Between iterations: the operations under way first, so that lookups (actor_busy, each
+ * turn's settling) scan only them and not every operation that ever ran at once. */
+void actor_tidy(struct actor *actor);
+/* The operation slots a lookup scans now (tests). */
+size_t actor_scanned(const struct actor *actor);
 
 /* Ends the waits that the observation shows are over (a started member answers, a
  * stopped one is gone), and clears the busy flag of their members in observation, so

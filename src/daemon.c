@@ -627,6 +627,7 @@ static bool begin_turns(struct daemon *daemon)
 	log_debug("loop iteration %llu", (unsigned long long)daemon->iterations);
 	if (!daemon->actor)
 		return false;
+	actor_tidy(daemon->actor);
 	prepare_turns(daemon);
 	if (!daemon->platform.ops->refresh(&daemon->platform)) {
 		/* nothing can be seen now: nothing is shown as if it were */

@@ -26,11 +26,34 @@ static struct sim_world *world_of(const struct platform *platform)
 	return platform->state;
 }
 
+static unsigned int name_hash(const char *name)
+{
+	unsigned int hash = 2166136261u; /* FNV-1a */
+	for (; *name; name++)
+		hash = (hash ^ (unsigned char)*name) * 16777619u;
+	return hash;
+}
+
+/* The slot of the index where name is, or the free one where it would go. */
+static unsigned int slot_of(const struct sim_world *world, const char *name)
+{
+	unsigned int slot = name_hash(name) & (SIM_INDEX_SIZE - 1);
+	while (world->index[slot] && strcmp(world->clusters[world->index[slot] - 1].name, name) != 0)
+		slot = (slot + 1) & (SIM_INDEX_SIZE - 1);
+	return slot;
+}
+
+static const struct sim_cluster *find_cluster(const struct sim_world *world, const char *name)
+{
+	int found = world->index[slot_of(world, name)];
+	return found ? &world->clusters[found - 1] : NULL;
+}
+
 struct sim_cluster *sim_cluster(struct sim_world *world, const char *name)
 {
-	for (int i = 0; i < world->cluster_count; i++)
-		if (strcmp(world->clusters[i].name, name) == 0)
-			return &world->clusters[i];
+	int *slot = &world->index[slot_of(world, name)];
+	if (*slot)
+		return &world->clusters[*slot - 1];
 	if (world->cluster_count == SIM_MAX_CLUSTERS)
 		abort();
 	struct sim_cluster *cluster = &world->clusters[world->cluster_count++];
@@ -39,6 +62,7 @@ struct sim_cluster *sim_cluster(struct sim_world *world, const char *name)
 	for (int i = 0; i < SIM_MAX_MEMBERS; i++)
 		cluster->members[i].upstream = -1;
 	state_init(&cluster->state);
+	*slot = world->cluster_count;
 	return cluster;
 }
 
@@ -100,15 +124,12 @@ void sim_blip(struct sim_world *world, const char *cluster, int index, int probe
 
 int sim_primary(const struct sim_world *world, const char *name)
 {
+	const struct sim_cluster *cluster = find_cluster(world, name);
 	int primary = -1;
-	for (int c = 0; c < world->cluster_count; c++) {
-		if (strcmp(world->clusters[c].name, name) != 0)
-			continue;
-		for (int i = 0; i < SIM_MAX_MEMBERS; i++) {
-			const struct sim_member *member = &world->clusters[c].members[i];
-			if (member->running && !member->standby)
-				primary = primary == -1 ? i : -2;
-		}
+	for (int i = 0; cluster && i < SIM_MAX_MEMBERS; i++) {
+		const struct sim_member *member = &cluster->members[i];
+		if (member->running && !member->standby)
+			primary = primary == -1 ? i : -2;
 	}
 	return primary;
 }

@@ -8,6 +8,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "act.h"
 #include "daemon.h"
 #include "exitcode.h"
 #include "log.h"
@@ -106,6 +107,28 @@ int main(void)
 	ok(strstr(cluster->members[old].synchronous, "sim-1") && strstr(cluster->members[old].synchronous, "sim-2"),
 	   "both standbys are in its synchronous list: %s", cluster->members[old].synchronous);
 	ok(cluster->state_saved && cluster->state.primary == old, "the state remembers the primary");
+
+	/* the operations of the creation have ended: once tidied between iterations, a lookup
+	 * (each member's busy flag, each turn's settling) scans none of them; one begun then
+	 * is scanned again, and tidying keeps an operation under way while dropping one ended */
+	daemon_iterate(&daemon);
+	sim_advance(&world, 4096);
+	daemon_iterate(&daemon);
+	sim_advance(&world, 4096);
+	is_int((int)actor_scanned(daemon.actor), 0, "at rest no operation slot is scanned");
+	struct operation *ended = actor_begin(daemon.actor, "other", 0, OPERATION_START, -1);
+	struct operation *going = actor_begin(daemon.actor, "other", 1, OPERATION_START, -1);
+	ok(ended != going && actor_busy("other", 0, daemon.actor) && actor_busy("other", 1, daemon.actor),
+	   "operations begun at rest are seen under way");
+	ended->active = false;
+	actor_tidy(daemon.actor);
+	ok(actor_scanned(daemon.actor) == 1 && actor_busy("other", 1, daemon.actor) && !actor_busy("other", 0, daemon.actor),
+	   "tidied: the one under way is still seen, the one ended is no longer scanned");
+	ok(actor_begin(daemon.actor, "other", 2, OPERATION_START, -1) == ended && actor_scanned(daemon.actor) == 2 &&
+	   actor_busy("other", 2, daemon.actor), "an ended slot beyond the scanned ones is reused and scanned again");
+	going->active = false;
+	ended->active = false;
+	actor_tidy(daemon.actor);
 
 	uint64_t acknowledged = cluster->members[old].lsn;
 	/* the right to act is asked of the platform right before each action: refused (a Lease
