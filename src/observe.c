@@ -4,6 +4,7 @@
 #include "observe.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,17 +182,44 @@ void observer_free(struct observer *observer)
 	free(observer);
 }
 
+/* Where the slot of cluster's member index is or would go: the slots are kept sorted by
+ * cluster, then member, so that a cluster's turn finds its own without going through
+ * every cluster's (which, at every turn, grew with the square of the clusters). */
+static size_t slot_position(const struct observer *observer, const char *cluster, int index)
+{
+	size_t low = 0, high = observer->slot_count;
+	while (low < high) {
+		size_t middle = low + (high - low) / 2;
+		const struct probe_slot *slot = observer->slots[middle];
+		int order = strcmp(slot->cluster, cluster);
+		if (order < 0 || (order == 0 && slot->index < index))
+			low = middle + 1;
+		else
+			high = middle;
+	}
+	return low;
+}
+
+/* The first of cluster's slots, or where they would go. */
+static size_t first_slot(const struct observer *observer, const char *cluster)
+{
+	return slot_position(observer, cluster, INT_MIN);
+}
+
 static struct probe_slot *slot_for(struct observer *observer, const char *cluster, int index)
 {
-	for (size_t i = 0; i < observer->slot_count; i++)
-		if (observer->slots[i]->index == index && strcmp(observer->slots[i]->cluster, cluster) == 0)
-			return observer->slots[i];
+	size_t at = slot_position(observer, cluster, index);
+	if (at < observer->slot_count && observer->slots[at]->index == index &&
+	    strcmp(observer->slots[at]->cluster, cluster) == 0)
+		return observer->slots[at];
 	struct probe_slot *slot = xcalloc(1, sizeof *slot);
 	snprintf(slot->cluster, sizeof slot->cluster, "%s", cluster);
 	slot->index = index;
 	slot->observer = observer;
 	observer->slots = xreallocarray(observer->slots, observer->slot_count + 1, sizeof *observer->slots);
-	observer->slots[observer->slot_count++] = slot;
+	memmove(&observer->slots[at + 1], &observer->slots[at], (observer->slot_count - at) * sizeof *observer->slots);
+	observer->slots[at] = slot;
+	observer->slot_count++;
 	return slot;
 }
 
@@ -473,12 +501,12 @@ static struct observe_round *prepare(struct observer *observer, struct platform 
 	*round = (struct observe_round){.observer = observer, .platform = platform, .cluster = cluster,
 					.observation = observation};
 
-	for (size_t i = 0; i < observer->slot_count; i++)
-		if (slot_of_cluster(observer->slots[i], cluster)) {
-			observer->slots[i]->used = false;
-			/* the probe reads the connection itself now */
-			unwatch(observer->slots[i]);
-		}
+	for (size_t i = first_slot(observer, cluster->name);
+	     i < observer->slot_count && slot_of_cluster(observer->slots[i], cluster); i++) {
+		observer->slots[i]->used = false;
+		/* the probe reads the connection itself now */
+		unwatch(observer->slots[i]);
+	}
 	platform->ops->observe(platform, cluster, observation);
 	size_t probes = 0;
 	for (size_t i = 0; i < observation->count; i++) {
@@ -561,21 +589,21 @@ static void conclude(struct observe_round *round)
 {
 	struct observer *observer = round->observer;
 	const struct cluster_config *cluster = round->cluster;
-	size_t kept = 0;
 
 	release(round, true);
-	for (size_t i = 0; i < observer->slot_count; i++) {
-		struct probe_slot *slot = observer->slots[i];
-		if (slot_of_cluster(slot, cluster)) {
-			if (!slot->used || !slot->session.connection) {
-				slot_free(slot);
-				continue;
-			}
-			watch(observer, slot);
+	size_t first = first_slot(observer, cluster->name), end = first, kept = first;
+	for (; end < observer->slot_count && slot_of_cluster(observer->slots[end], cluster); end++) {
+		struct probe_slot *slot = observer->slots[end];
+		if (!slot->used || !slot->session.connection) {
+			slot_free(slot);
+			continue;
 		}
+		watch(observer, slot);
 		observer->slots[kept++] = slot;
 	}
-	observer->slot_count = kept;
+	/* the other clusters' after them, in order */
+	memmove(&observer->slots[kept], &observer->slots[end], (observer->slot_count - end) * sizeof *observer->slots);
+	observer->slot_count -= end - kept;
 }
 
 void observe_clusters(struct observer *observer, struct platform *platform, const struct pgha_config *config,
