@@ -720,10 +720,14 @@ static bool kill_not_pending(pid_t pid, void *context)
  * sent it): frozen or stuck in the kernel, they cannot run to their end, but none of them
  * will run its own code again, so none will write or send WAL. */
 static bool local_all_killed(const struct local_platform *platform, const struct cluster_config *cluster,
-			     int index, pid_t postmaster, bool postmaster_exited)
+			     int index, const struct member_observation *member)
 {
-	/* the postmaster first: the one read at every iteration, and the first killed */
-	if (postmaster && !postmaster_exited && !proc_kill_pending(postmaster))
+	/* the postmaster first, the first killed: SIGKILL ends at once a process that can
+	 * run or sleeps interruptibly, so only one in uninterruptible sleep (D: frozen, or
+	 * stuck in the kernel) can have it waiting, and /proc/PID/status is not read for
+	 * the others at every iteration */
+	if (member->postmaster && !member->postmaster_exited &&
+	    (member->postmaster_state != 'D' || !proc_kill_pending(member->postmaster)))
 		return false;
 	char *data = local_data_directory(platform, cluster, index);
 	int running = each_process_in(data, kill_not_pending, NULL);
@@ -1258,7 +1262,7 @@ static void local_observe(struct platform *platform, const struct cluster_config
 		/* killed but not ended (frozen, stuck in the kernel): a failover need not wait
 		 * for its end, nothing else starts on its data meanwhile */
 		member->fenced = member->live_processes &&
-				 local_all_killed(local, cluster, i, member->postmaster, member->postmaster_exited);
+				 local_all_killed(local, cluster, i, member);
 		if (member->data_exists && !member->standby_signal && !member->live_processes)
 			local_control_checkpoint(local, cluster, i, &member->checkpoint_lsn, &member->timeline,
 						 &member->shut_down);
