@@ -150,26 +150,37 @@ def test_a_reload_behind_pghads_back_has_its_settings_read_at_once_and_acted_on(
         stop_everything(tmp_workdir, daemon)
 
 
+def healthy_with_one_probe_backend(pghad, workdir, account):
+    """pghad and the postmaster of test-0, the primary of a healthy 3-member cluster, once
+    one backend serves pghad's probes of it: the kept connection whose answers must not
+    hide a postmaster that hangs."""
+    from test_failover import REPLICAS, failover_config
+    port = pgharness.free_port_range(REPLICAS + 1)
+    daemon = start_healthy(pghad, workdir, failover_config(workdir, port))
+    try:
+        pgharness.wait_until(lambda: len(probe_backends(workdir, account, port)) == 1, timeout=30,
+                             what="one backend serving pghad's probes of test-0")
+    except BaseException:
+        stop_everything(workdir, daemon)
+        raise
+    return daemon, postmaster_pid(workdir, "test-0")
+
+
 def test_a_primary_whose_postmaster_alone_is_stopped_is_unreachable_and_failed_over(pghad, tmp_workdir, account):
     """SIGSTOP to the primary's postmaster only: its backends, the kept probe connection's
     included, go on answering, but no new connection is served. On the local platform
     pghad sees the stopped process in /proc, counts it unreachable from that iteration
     on, and fails over."""
-    from test_failover import REPLICAS, converged, failover_config
-    port = pgharness.free_port_range(REPLICAS + 1)
-    daemon = start_healthy(pghad, tmp_workdir, failover_config(tmp_workdir, port))
-    postmaster = postmaster_pid(tmp_workdir, "test-0")
+    from test_failover import converged as failover_converged
+    daemon, postmaster = healthy_with_one_probe_backend(pghad, tmp_workdir, account)
     try:
-        # the kept connection's backend serves the probes: it is what must not hide the hang
-        pgharness.wait_until(lambda: len(probe_backends(tmp_workdir, account, port)) == 1, timeout=30,
-                             what="one backend serving pghad's probes of test-0")
         mark = daemon.log_mark()
         os.kill(postmaster, signal.SIGSTOP)
         # its backend would answer: its postmaster's state says it serves nothing new
         daemon.wait_for_log(rf"test-0, the primary, has not answered for \d+ ms \(its postmaster \(pid {postmaster}\) "
                             r"is stopped \(state T: a signal or a debugger\): it serves no new connection\)",
                             timeout=90, since=mark)
-        state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=90,
+        state = pgharness.wait_until(lambda: failover_converged(tmp_workdir, "test-0"), timeout=90,
                                      what="a new primary with both others streaming from it")
         assert "test-0" not in [m["name"] for m in state["members"] if m["role"] == "primary"]
     except BaseException:
@@ -194,13 +205,9 @@ def test_a_primary_whose_postmaster_alone_hangs_unseen_in_proc_is_found_by_a_new
     'stopped', and its backends, the kept probe connection's included, go on answering.
     The postmaster is asked for a new connection now and then beside the kept one: that
     one is not served, and pghad counts the primary unreachable and fails over."""
-    from test_failover import REPLICAS, converged, failover_config
-    port = pgharness.free_port_range(REPLICAS + 1)
-    daemon = start_healthy(pghad, tmp_workdir, failover_config(tmp_workdir, port))
-    postmaster = postmaster_pid(tmp_workdir, "test-0")
+    from test_failover import converged as failover_converged
+    daemon, postmaster = healthy_with_one_probe_backend(pghad, tmp_workdir, account)
     try:
-        pgharness.wait_until(lambda: len(probe_backends(tmp_workdir, account, port)) == 1, timeout=30,
-                             what="one backend serving pghad's probes of test-0")
         mark = daemon.log_mark()
         with freezer.Frozen([postmaster]):
             assert process_state(postmaster) != "T"
@@ -210,7 +217,7 @@ def test_a_primary_whose_postmaster_alone_hangs_unseen_in_proc_is_found_by_a_new
                                 r"\(connecting: the postmaster accepts no connection\)\)", timeout=90, since=mark)
             # and failed: its processes are killed, its postmaster once thawed
             daemon.wait_for_log(r"\[test-0\] fence: test-0 has not answered for \d+ ms", timeout=90, since=mark)
-        state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=90,
+        state = pgharness.wait_until(lambda: failover_converged(tmp_workdir, "test-0"), timeout=90,
                                      what="a new primary with both others streaming from it")
         assert "test-0" not in [m["name"] for m in state["members"] if m["role"] == "primary"]
         # not by its state in /proc: a frozen process is not a stopped one
