@@ -783,6 +783,8 @@ char *entrypoint_primary_conninfo(const struct entrypoint_environment *environme
 	pg_conninfo_append(&conninfo, "application_name", environment->member);
 	if (!host)
 		pg_conninfo_append(&conninfo, "target_session_attrs", "read-write");
+	/* a primary that hangs must not keep the walreceiver waiting forever */
+	pg_conninfo_append(&conninfo, "connect_timeout", "5");
 	pg_conninfo_append_receiver_timeouts(&conninfo);
 	return conninfo;
 }

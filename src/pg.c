@@ -831,7 +831,6 @@ void pg_conninfo_append(char **conninfo, const char *key, const char *value)
 
 void pg_conninfo_append_receiver_timeouts(char **conninfo)
 {
-	pg_conninfo_append(conninfo, "connect_timeout", "5");
 	pg_conninfo_append(conninfo, "keepalives_idle", "5");
 	pg_conninfo_append(conninfo, "keepalives_interval", "2");
 	pg_conninfo_append(conninfo, "keepalives_count", "3");
