@@ -785,9 +785,7 @@ char *entrypoint_primary_conninfo(const struct entrypoint_environment *environme
 		pg_conninfo_append(&conninfo, "target_session_attrs", "read-write");
 	/* a primary that hangs must not keep the walreceiver waiting forever */
 	pg_conninfo_append(&conninfo, "connect_timeout", "5");
-	pg_conninfo_append(&conninfo, "keepalives_idle", "5");
-	pg_conninfo_append(&conninfo, "keepalives_interval", "2");
-	pg_conninfo_append(&conninfo, "keepalives_count", "3");
+	pg_conninfo_append_receiver_timeouts(&conninfo);
 	return conninfo;
 }
 

@@ -113,9 +113,27 @@ enum {
  * checks. */
 #define POSTMASTER_CHECK_PERIOD_MS 10000
 
-static bool stopped(char process_state)
+/* Whether a running member's postmaster, by its process state, cannot answer: it is
+ * then not probed (its connection goes), and member->error says why. */
+static bool unreachable_by_its_state(struct member_observation *member)
 {
-	return process_state == 'T' || process_state == 't';
+	long pid = (long)member->postmaster;
+	char state = member->postmaster_state;
+
+	if (state == 'T' || state == 't')
+		/* its backends may answer, but nothing new is served */
+		snprintf(member->error, sizeof member->error,
+			 "its postmaster (pid %ld) is stopped (state %c: a signal or a debugger): it serves no new connection",
+			 pid, state);
+	else if (member->fenced && state)
+		/* none of its processes runs its own code again, and a probe would only wait
+		 * for its deadline, at every step of the failover from it */
+		snprintf(member->error, sizeof member->error,
+			 "its postmaster (pid %ld) is killed but cannot end yet (state %c: frozen or stuck in the kernel)",
+			 pid, state);
+	else
+		return false;
+	return true;
 }
 
 /* What a member's settings columns said when last read, and what they depended on: the
@@ -542,11 +560,7 @@ static struct observe_round *prepare(struct observer *observer, struct platform 
 					 member->postmaster ? "its postmaster exited" : "not running");
 			continue;
 		}
-		if (stopped(member->postmaster_state)) {
-			/* its backends may answer, but nothing new is served: its connection goes */
-			snprintf(member->error, sizeof member->error,
-				 "its postmaster (pid %ld) is stopped (state %c: a signal or a debugger): it serves no new connection",
-				 (long)member->postmaster, member->postmaster_state);
+		if (unreachable_by_its_state(member)) {
 			log_message(LOG_LEVEL_DEBUG, cluster->name, member->name, "probe failed: %s", member->error);
 			continue;
 		}

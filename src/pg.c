@@ -829,6 +829,14 @@ void pg_conninfo_append(char **conninfo, const char *key, const char *value)
 	*conninfo = text;
 }
 
+void pg_conninfo_append_receiver_timeouts(char **conninfo)
+{
+	pg_conninfo_append(conninfo, "keepalives_idle", "5");
+	pg_conninfo_append(conninfo, "keepalives_interval", "2");
+	pg_conninfo_append(conninfo, "keepalives_count", "3");
+	pg_conninfo_append(conninfo, "tcp_user_timeout", "10000");
+}
+
 /* Appends text to out with ':' and '\\' escaped, as a password file field. */
 static char *passfile_field(char *out, const char *text)
 {

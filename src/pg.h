@@ -134,6 +134,13 @@ char *pg_conf_quote(const char *value);
  * quoting value as libpq's conninfo parser reads it. */
 void pg_conninfo_append(char **conninfo, const char *key, const char *value);
 
+/* Appends the timeouts of a standby's primary_conninfo (but connect_timeout, the
+ * caller's): a primary whose host is cut off must not keep the WAL receiver waiting for
+ * wal_receiver_timeout (60 s by default) or the kernel's retransmissions (minutes).
+ * Keepalives find a silent peer while nothing is unacknowledged, tcp_user_timeout while
+ * something is (the receiver's replies always are, soon). */
+void pg_conninfo_append_receiver_timeouts(char **conninfo);
+
 /* The SCRAM-SHA-256 verifier of user's password, as an SQL literal quoted for the server
  * of connection, for CREATE or ALTER ROLE ... PASSWORD: the server stores a verifier as
  * given, and a statement it logs (any under log_statement, or one that fails) then holds

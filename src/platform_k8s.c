@@ -1317,6 +1317,7 @@ char *kube_primary_conninfo(const struct cluster_config *cluster, int index, con
 	pg_conninfo_append(&conninfo, "user", REPLICATION_USER);
 	pg_conninfo_append(&conninfo, "application_name", application);
 	pg_conninfo_append(&conninfo, "connect_timeout", "2");
+	pg_conninfo_append_receiver_timeouts(&conninfo);
 	return conninfo;
 }
 

@@ -242,9 +242,7 @@ char *local_primary_conninfo(const struct local_platform *platform, const struct
 	pg_conninfo_append(&conninfo, "application_name", member);
 	/* a primary that hangs must not keep the walreceiver waiting forever */
 	pg_conninfo_append(&conninfo, "connect_timeout", "5");
-	pg_conninfo_append(&conninfo, "keepalives_idle", "5");
-	pg_conninfo_append(&conninfo, "keepalives_interval", "2");
-	pg_conninfo_append(&conninfo, "keepalives_count", "3");
+	pg_conninfo_append_receiver_timeouts(&conninfo);
 	free(passfile);
 	return conninfo;
 }

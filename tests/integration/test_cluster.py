@@ -4,6 +4,7 @@ after a restart of pghad, and scaling by reload."""
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -211,6 +212,9 @@ def test_a_new_cluster_replicates_synchronously(cluster, tmp_workdir, account):
     assert sql(tmp_workdir, account, port, "test-0", "SHOW data_checksums") == "on"
     assert sql(tmp_workdir, account, port + 1, "test-1", "SELECT sourcefile FROM pg_settings WHERE name = 'primary_conninfo'") \
         .endswith("/test-1/data/pgha-standby.conf")
+    # and its WAL receiver gives a silent primary up within 10 s (keepalives, TCP user timeout)
+    conninfo = sql(tmp_workdir, account, port + 1, "test-1", "SELECT conninfo FROM pg_stat_wal_receiver")
+    assert re.search(r"tcp_user_timeout='?10000\b", conninfo) and re.search(r"keepalives_idle='?5\b", conninfo), conninfo
 
 
 def test_a_killed_standby_is_restarted_and_listed_again(cluster, tmp_workdir, account):

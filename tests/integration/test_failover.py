@@ -251,9 +251,11 @@ def test_failover_loses_no_acknowledged_commit(cluster, tmp_workdir, account, fa
         if frozen:
             # killed, its processes cannot end while frozen: the failover does not wait
             # for that end (nothing of it runs again), its rejoin does
-            pgharness.wait_until(lambda: failed_over(tmp_workdir, "test-0"), timeout=90,
-                                 what="a new primary while test-0 is frozen")
+            state = pgharness.wait_until(lambda: failed_over(tmp_workdir, "test-0"), timeout=90,
+                                        what="a new primary while test-0 is frozen")
             assert [pid for pid in stopped if pgharness.process_alive(pid)], "test-0's processes ended frozen"
+            # and it is no longer probed (each probe would wait for its deadline)
+            assert "is killed but cannot end yet (state D" in members(state)["test-0"]["error"], state
             frozen.thaw()
         state = pgharness.wait_until(lambda: converged(tmp_workdir, "test-0"), timeout=90,
                                      what="a new primary with both others streaming from it")

@@ -445,6 +445,13 @@ def test_deleting_the_primary_pod_fails_over_without_losing_commits(k8s):
     assert k8s.sql("test-0", "SELECT pg_is_in_recovery()") == [(True,)]
     assert k8s.rw_member() == [new_primary]
     assert cluster["failover"]["last"], cluster["failover"]
+    # each standby's WAL receiver, pointed by pghad or by the entrypoint, gives a silent
+    # primary up within 10 s
+    for name in members:
+        if name != new_primary:
+            ((conninfo,),) = k8s.sql(name, "SELECT conninfo FROM pg_stat_wal_receiver")
+            assert re.search(r"tcp_user_timeout='?10000\b", conninfo) and re.search(r"keepalives_idle='?5\b", conninfo), \
+                (name, conninfo)
 
     # what kubectl get events shows: the failover on the new primary's pod, by pghad
     def failover_event():

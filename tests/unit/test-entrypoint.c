@@ -404,6 +404,10 @@ static void test_files(void)
 	ok(attributes == NULL, "conninfo: one host needs no target_session_attrs");
 	ok(!strstr(reached, "password="), "conninfo: no password in it");
 	free(host), free(port), free(user), free(name), free(passfile), free(attributes);
+	char *user_timeout = parsed_value(reached, "tcp_user_timeout"), *idle = parsed_value(reached, "keepalives_idle");
+	ok(user_timeout && strcmp(user_timeout, "10000") == 0 && idle && strcmp(idle, "5") == 0,
+	   "conninfo: a silent primary is given up within 10 s, with or without data unacknowledged");
+	free(user_timeout), free(idle);
 
 	char *any = entrypoint_primary_conninfo(&environment, NULL, "/v/pgdata.pgpass");
 	host = parsed_value(any, "host");
