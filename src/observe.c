@@ -105,13 +105,14 @@ enum {
 #define PROBE_SETTINGS_PERIOD_MS 60000
 
 /* How often a member's postmaster is asked to serve a new connection beside the kept one
- * when the platform shows its process (postmaster_state): each check forks a child, which
- * cost the member more than the probe itself (1.5 ms against 0.08 ms). A postmaster
- * stopped by a signal or a debugger shows in its process state at once and is unreachable
- * from the iteration that sees it; one hung otherwise (it runs but serves nothing) is seen
- * by the next check, within this period. Where the process cannot be seen, every probe
- * checks. */
-#define POSTMASTER_CHECK_PERIOD_MS 10000
+ * when the platform shows its process (postmaster_state) asleep waiting for connections
+ * (S), as it is at rest: each check forks a child, which cost the member more than the
+ * probe itself (1.5 ms against 0.09 ms). A postmaster stopped by a signal or a debugger
+ * (T) is unreachable from the iteration that sees it, without a probe; one in any other
+ * state (D: frozen, or stuck in the kernel; R: busy) is checked at every probe; one hung
+ * while it shows asleep is found within this period. Where the process cannot be seen,
+ * every probe checks. */
+#define POSTMASTER_CHECK_PERIOD_MS 30000
 
 /* Whether a running member's postmaster, by its process state, cannot answer: it is
  * then not probed (its connection goes), and member->error says why. */
@@ -569,7 +570,7 @@ static struct observe_round *prepare(struct observer *observer, struct platform 
 			continue;
 		struct probe_slot *slot = slot_for(observer, cluster->name, member->index);
 		slot->used = true;
-		slot->session.postmaster_check_ms = member->postmaster_state ? POSTMASTER_CHECK_PERIOD_MS : 0;
+		slot->session.postmaster_check_ms = member->postmaster_state == 'S' ? POSTMASTER_CHECK_PERIOD_MS : 0;
 		round->names[round->count] = platform->ops->owned_settings(platform, cluster);
 		/* prepared once per connection: planning it cost nine times running it */
 		request->sql = probe_sql;
