@@ -141,8 +141,11 @@ def make_workdir(prefix="pgha-test-", account=None):
 
 
 def remove_tree(path):
-    """Removes a directory made by make_workdir, if it is still there."""
+    """Removes a directory made by make_workdir (or any directory a test made), if it
+    is still there, after the shared memory its killed servers left behind (see
+    release_shared_memory_under): every test directory goes through here."""
     if os.path.lexists(path):
+        release_shared_memory_under(path)
         shutil.rmtree(path)
 
 
@@ -351,6 +354,94 @@ def member_logs_report(workdir):
     what a failed wait for a healthy cluster needs beside pghad's log."""
     logs = sorted(glob.glob(os.path.join(workdir, "**", "postgresql.log"), recursive=True))
     return "".join(log_report("PostgreSQL log", path) for path in logs)
+
+
+# ---- SysV shared memory of killed servers ----
+
+# A postmaster keeps a small SysV shared memory segment, its key and id on line 7 of
+# postmaster.pid ("     KEY     SHMID"). It removes the segment when it stops, and
+# the next postmaster on the same data directory removes the one a killed predecessor
+# left; a server SIGKILLed whose directory is then deleted leaves it forever, and
+# enough of them (SHMMNI, 4096) make every initdb on the machine fail with "could not
+# create shared memory segment: No space left on device".
+
+_IPC_RMID = 0
+
+
+def shm_segments():
+    """{shmid: (key, processes attached, owner uid)} of every SysV shared memory
+    segment of this IPC namespace, from /proc/sysvipc/shm (the key as the kernel
+    prints it: a signed 32-bit number)."""
+    segments = {}
+    with open("/proc/sysvipc/shm") as table:
+        header = table.readline().split()
+        for line in table:
+            fields = dict(zip(header, line.split()))
+            segments[int(fields["shmid"])] = (int(fields["key"]), int(fields["nattch"]), int(fields["uid"]))
+    return segments
+
+
+def postmaster_shm(pid_file):
+    """(postmaster pid, key, shmid) from a postmaster.pid, or None when it names no
+    segment (not written yet, or not a lock file). A single-user backend writes its
+    pid negated."""
+    try:
+        with open(pid_file) as lock:
+            lines = lock.read().splitlines()
+        key, shmid = (int(value) for value in lines[6].split())
+        return abs(int(lines[0])), key, shmid
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _remove_segment(shmid):
+    """shmctl(shmid, IPC_RMID): True if removed, False if it was gone or not ours."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.shmctl(ctypes.c_int(shmid), ctypes.c_int(_IPC_RMID), None) == 0
+
+
+def release_shared_memory_under(directory, timeout=30):
+    """Removes the SysV shared memory segment of every postmaster.pid under directory
+    (symbolic links not followed) whose server is dead: only a segment that still has
+    the id and the key written there, the owner of the file, and no process attached.
+    A segment attached to anything, or whose postmaster still runs, or that is not the
+    one the file names, is left alone. While the postmaster is dead but processes are
+    still attached (its children, which exit when they notice), waits for them up to
+    timeout seconds in all, then leaves the segment. Returns the ids removed."""
+    pending = {}
+    for root, _, files in os.walk(directory):
+        if "postmaster.pid" not in files:
+            continue
+        pid_file = os.path.join(root, "postmaster.pid")
+        named = postmaster_shm(pid_file)
+        try:
+            owner = os.lstat(pid_file).st_uid
+        except OSError:
+            continue
+        if named is not None:
+            pid, key, shmid = named
+            pending[shmid] = (pid, key & 0xFFFFFFFF, owner)
+    removed = []
+    deadline = time.monotonic() + timeout
+    while pending:
+        segments = shm_segments()
+        for shmid, (pid, key, owner) in list(pending.items()):
+            segment = segments.get(shmid)
+            if segment is None or segment[0] & 0xFFFFFFFF != key or segment[2] != owner or process_alive(pid):
+                del pending[shmid]  # gone, somebody else's, or in use
+            elif segment[1] == 0:
+                del pending[shmid]
+                if _remove_segment(shmid):
+                    removed.append(shmid)
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            print(f"pgharness: shared memory segments {sorted(pending)} of dead postmasters under {directory} "
+                  f"still attached after {timeout} s: left in place", file=sys.stderr)
+            break
+        time.sleep(0.05)
+    return removed
 
 
 # ---- PostgreSQL ----

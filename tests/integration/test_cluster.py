@@ -5,7 +5,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -236,7 +235,7 @@ def test_a_lost_standby_directory_is_cloned_again(cluster, tmp_workdir, account)
     with held_still(daemon):
         os.kill(killed, signal.SIGKILL)
         pgharness.wait_until(lambda: not pgharness.process_alive(killed), timeout=30, what="test-2's postmaster gone")
-        shutil.rmtree(os.path.join(tmp_workdir, "clusters", "test", "test-2", "data"))
+        pgharness.remove_tree(os.path.join(tmp_workdir, "clusters", "test", "test-2", "data"))
     daemon.wait_for_log(r"\[test-2\] clone test-0: test-2 has no data directory", timeout=60, since=mark)
     pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="test-2 cloned and streaming again")
     assert postmaster_pid(tmp_workdir, "test-0") == primary, "the primary was not touched"
@@ -252,7 +251,7 @@ def test_an_unusable_directory_is_moved_aside_never_deleted(cluster, tmp_workdir
         pgharness.wait_until(lambda: not pgharness.process_alive(killed), timeout=30, what="test-2's postmaster gone")
         # replace the data directory by one that is not a data directory
         data = os.path.join(member_dir, "data")
-        shutil.rmtree(data)
+        pgharness.remove_tree(data)
         os.mkdir(data, 0o700)
         with open(os.path.join(data, "precious.txt"), "w") as precious:
             precious.write("not PostgreSQL's, but somebody's")

@@ -150,3 +150,86 @@ def test_work_directories_belong_to_the_account(tmp_workdir, account):
     result = pgharness.run_as_user(["touch", os.path.join(tmp_workdir, "written")], account=account)
     assert result.returncode == 0
     assert os.stat(os.path.join(tmp_workdir, "written")).st_uid == account.uid
+
+
+def _segment_of(server):
+    """(key, shmid) of the SysV segment server's postmaster.pid names."""
+    named = pgharness.postmaster_shm(os.path.join(server.datadir, "postmaster.pid"))
+    assert named is not None, "postmaster.pid names no shared memory segment"
+    assert named[0] == server.pid
+    return named[1], named[2]
+
+
+def _assert_in_use(server, key, shmid):
+    """server's segment is there, attached, not marked for removal (its key would be 0
+    then), and the server answers."""
+    segment = pgharness.shm_segments().get(shmid)
+    assert segment is not None, f"the running server's segment {shmid} was removed"
+    assert segment[0] & 0xFFFFFFFF == key & 0xFFFFFFFF, f"the running server's segment {shmid} was marked for removal"
+    assert segment[1] > 0
+    assert server.execute("SELECT 1") == [(1,)]
+
+
+def test_a_killed_servers_shared_memory_goes_with_its_directory(postgres, account):
+    """SIGKILL leaves the postmaster's SysV segment behind; removing the directory
+    (every fixture's teardown) removes it too, once its orphaned children are gone,
+    and leaves the segment of a server still running alone."""
+    running_key, running_shmid = _segment_of(postgres)
+    workdir = pgharness.make_workdir("pgha-test-", account)
+    killed = pgharness.PostgresServer(base_dir=workdir, name="killed", account=account)
+    try:
+        killed.init()
+        killed.start()
+        killed.wait_ready()
+        key, shmid = _segment_of(killed)
+        assert pgharness.shm_segments()[shmid][0] & 0xFFFFFFFF == key & 0xFFFFFFFF
+        killed.kill(signal.SIGKILL)  # the postmaster only: its children exit on their own
+        killed.wait()
+        assert shmid in pgharness.shm_segments(), "a killed postmaster leaves its segment"
+        pgharness.remove_tree(workdir)
+        assert not os.path.exists(workdir)
+        assert shmid not in pgharness.shm_segments(), "the killed server's segment outlived its directory"
+        _assert_in_use(postgres, running_key, running_shmid)
+    finally:
+        killed.close()
+        pgharness.remove_tree(workdir)
+
+
+def test_only_the_segment_a_dead_servers_postmaster_pid_names_is_removed(account):
+    """Beside a running server, under the same directory: a dead server's segment is
+    kept while its postmaster.pid names another key, removed once the key matches; the
+    running server's segment (attached, its postmaster alive) is never touched."""
+    workdir = pgharness.make_workdir("pgha-test-", account)
+    servers = [pgharness.PostgresServer(base_dir=workdir, name=name, account=account) for name in ("killed", "running")]
+    try:
+        for server in servers:
+            server.init()
+            server.start()
+            server.wait_ready()
+        killed, running = servers
+        key, shmid = _segment_of(killed)
+        running_key, running_shmid = _segment_of(running)
+        killed.kill(signal.SIGKILL)
+        killed.wait()
+        pgharness.kill_group(killed.pid)
+        pgharness.wait_until(lambda: pgharness.shm_segments()[shmid][1] == 0, timeout=60,
+                             what="the killed server's segment detached")
+        pid_file = os.path.join(killed.datadir, "postmaster.pid")
+        with open(pid_file) as lock:
+            lines = lock.read().splitlines(keepends=True)
+        forged = list(lines)
+        forged[6] = f"{(key + 1) & 0xFFFFFFFF:9d} {shmid:9d}\n"
+        with open(pid_file, "w") as lock:
+            lock.writelines(forged)
+        assert pgharness.release_shared_memory_under(workdir) == []
+        assert pgharness.shm_segments()[shmid][1] == 0, "a segment of another key was removed"
+        _assert_in_use(running, running_key, running_shmid)
+        with open(pid_file, "w") as lock:
+            lock.writelines(lines)
+        assert pgharness.release_shared_memory_under(workdir) == [shmid]
+        assert shmid not in pgharness.shm_segments()
+        _assert_in_use(running, running_key, running_shmid)
+    finally:
+        for server in servers:
+            server.close()
+        pgharness.remove_tree(workdir)

@@ -91,6 +91,11 @@ _spec = importlib.util.spec_from_file_location("pgha_kube_env", os.path.join(HER
 kube_env = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(kube_env)
 KubeError = kube_env.KubeError
+# the integration tests' harness, for release_shared_memory_under: a volume or a pod
+# directory removed after its PostgreSQL was SIGKILLed must not leave its segment
+_spec = importlib.util.spec_from_file_location("pgharness", os.path.join(HERE, os.pardir, "integration", "pgharness.py"))
+pgharness = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(pgharness)
 resource_path = kube_env.resource_path
 
 PVC_PROTECTION = "kubernetes.io/pvc-protection"
@@ -598,9 +603,17 @@ class Pod:
         if self.process is not None:
             self.kill_group(signal.SIGKILL)
         self.state = "gone"
-        shutil.rmtree(self.directory, ignore_errors=True)
+        remove_directory(self.directory)
         if self.socket_dir:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+def remove_directory(directory):
+    """shutil.rmtree(directory, ignore_errors=True), after removing the SysV shared memory
+    of the dead PostgreSQL servers that ran in it (bounded: the loop must go on)."""
+    if os.path.isdir(directory):
+        pgharness.release_shared_memory_under(directory, timeout=5)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def grace_was(pod):
@@ -680,6 +693,7 @@ class Agent:
         if previous != uid:
             if os.path.exists(directory):
                 self.log(f"claim {name}: a new claim (uid {uid}): its directory starts empty")
+                pgharness.release_shared_memory_under(directory, timeout=5)
                 shutil.rmtree(directory)
             with open(marker, "w") as out:
                 out.write(uid + "\n")
@@ -732,7 +746,7 @@ class Agent:
                 continue
             if entry not in self.claims and entry not in in_use:
                 self.log(f"claim {entry}: deleted: its directory is removed")
-                shutil.rmtree(os.path.join(directory, entry), ignore_errors=True)
+                remove_directory(os.path.join(directory, entry))
                 try:
                     os.unlink(os.path.join(directory, f".{entry}.uid"))
                 except FileNotFoundError:
