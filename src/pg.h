@@ -76,9 +76,10 @@ struct pg_request {
 	 * connection would show: so alongside a request on a kept connection, a connection is
 	 * opened to the postmaster's own socket (the kept one's peer address) and closed for
 	 * writing at once. The postmaster accepts it and forks a child, which reads the end
-	 * and closes it silently (PostgreSQL does not log an empty connection). Only once
-	 * that end is read, within the same deadline, does the request succeed: otherwise it
-	 * fails as if connecting had timed out, and the session's connection is dropped.
+	 * and closes it silently (PostgreSQL logs it only under log_connections, as
+	 * "connection received"). Only once that end is read, within the same deadline,
+	 * does the request succeed: otherwise it fails as if connecting had timed out, and
+	 * the session's connection is dropped.
 	 * (How often: the session's postmaster_check_ms.) */
 	struct pg_session *session;
 
