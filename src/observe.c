@@ -629,8 +629,11 @@ static void conclude(struct observe_round *round)
 		observer->slots[kept++] = slot;
 	}
 	/* the other clusters' after them, in order */
-	memmove(&observer->slots[kept], &observer->slots[end], (observer->slot_count - end) * sizeof *observer->slots);
-	observer->slot_count -= end - kept;
+	if (end > kept) {
+		memmove(&observer->slots[kept], &observer->slots[end],
+			(observer->slot_count - end) * sizeof *observer->slots);
+		observer->slot_count -= end - kept;
+	}
 }
 
 void observe_clusters(struct observer *observer, struct platform *platform, const struct pgha_config *config,
