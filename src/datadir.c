@@ -98,14 +98,17 @@ const char *datadir_kind_name(enum datadir_kind kind)
 	return "unknown";
 }
 
-pid_t datadir_postmaster(const char *data, bool *exited)
+pid_t datadir_postmaster(const char *data, bool *exited, char *state)
 {
 	char path[64], why[256], command[256] = "";
 	char *pid_file = xasprintf("%s/postmaster.pid", data);
 	char *content = file_read(pid_file, 64 * 1024, NULL, why, sizeof why);
 	long pid;
+	char letter;
 
 	*exited = false;
+	if (state)
+		*state = 0;
 	free(pid_file);
 	if (!content)
 		return 0;
@@ -113,8 +116,11 @@ pid_t datadir_postmaster(const char *data, bool *exited)
 	free(content);
 	if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno != EPERM))
 		return 0;
-	if (proc_state((pid_t)pid) == 'Z') {
+	letter = proc_state((pid_t)pid);
+	if (letter == 'Z') {
 		*exited = true;
+		if (state)
+			*state = letter;
 		return (pid_t)pid;
 	}
 	/* a pid reused by another program after a crash is not our postmaster */
@@ -125,7 +131,11 @@ pid_t datadir_postmaster(const char *data, bool *exited)
 		free(content);
 	}
 	const char *base = strrchr(command, '/');
-	return strcmp(base ? base + 1 : command, "postgres") == 0 ? (pid_t)pid : 0;
+	if (strcmp(base ? base + 1 : command, "postgres") != 0)
+		return 0;
+	if (state)
+		*state = letter;
+	return (pid_t)pid;
 }
 
 void datadir_append_setting(char **text, const char *name, const char *value)

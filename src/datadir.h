@@ -37,8 +37,9 @@ const char *datadir_kind_name(enum datadir_kind kind);
 /* The postmaster recorded in data's postmaster.pid while that process still runs
  * postgres, else 0. A postmaster that exited but whose parent has not reaped it yet still
  * holds the directory in PostgreSQL's eyes (its lock check is kill(pid, 0)): it is
- * returned too, with *exited set. */
-pid_t datadir_postmaster(const char *data, bool *exited);
+ * returned too, with *exited set. With state, the process state letter /proc showed
+ * for it ('S', 'R', 'T', 'D', 'Z'...; 0 with no postmaster). */
+pid_t datadir_postmaster(const char *data, bool *exited, char *state);
 
 /* Appends one "name = 'value'\n" line to *text (a malloc()ed string, replaced). */
 void datadir_append_setting(char **text, const char *name, const char *value);

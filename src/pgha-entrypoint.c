@@ -736,12 +736,12 @@ static int stopped_status(const struct entrypoint *entrypoint)
 static pid_t postmaster_on(const char *data)
 {
 	bool exited;
-	pid_t pid = datadir_postmaster(data, &exited);
+	pid_t pid = datadir_postmaster(data, &exited, NULL);
 
 	for (long long deadline = now_ms() + ZOMBIE_WAIT_MS; pid && exited && now_ms() < deadline;) {
 		struct timespec pause = {0, 20 * 1000000L};
 		nanosleep(&pause, NULL);
-		pid = datadir_postmaster(data, &exited);
+		pid = datadir_postmaster(data, &exited, NULL);
 	}
 	if (pid && exited)
 		log_warning("the postmaster (pid %d) of an earlier start has ended but is not reaped yet", (int)pid);

@@ -128,7 +128,7 @@ void local_member_state(const struct local_platform *platform, const struct clus
 		free(data);
 		return;
 	}
-	state->postmaster = datadir_postmaster(data, &state->postmaster_exited);
+	state->postmaster = datadir_postmaster(data, &state->postmaster_exited, &state->postmaster_state);
 	/* an empty directory is no data yet: initdb and pg_basebackup can fill it (nor is one
 	 * that cannot be listed: initdb or pg_basebackup then says why) */
 	struct datadir_contents contents;
@@ -1250,7 +1250,7 @@ static void local_observe(struct platform *platform, const struct cluster_config
 		member->postmaster = state.postmaster;
 		member->postmaster_exited = state.postmaster_exited;
 		if (member->postmaster && !member->postmaster_exited)
-			member->postmaster_state = proc_state(member->postmaster);
+			member->postmaster_state = state.postmaster_state;
 		member->settings_current = !member->data_exists || local_settings_current(local, cluster, i);
 		/* counted before the probes: when none is left, nothing the probes see can
 		 * change because of this member any more (a failover relies on it) */

@@ -47,6 +47,7 @@ struct local_member_state {
 	bool standby_signal;
 	pid_t postmaster;
 	bool postmaster_exited; /* postmaster is a zombie: exited, not yet reaped */
+	char postmaster_state;  /* its state in /proc when it was read ('S', 'D', 'T'...) */
 };
 void local_member_state(const struct local_platform *platform, const struct cluster_config *cluster, int index,
 			struct local_member_state *state);
