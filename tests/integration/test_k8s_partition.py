@@ -564,6 +564,18 @@ def test_f_flapping_partitions(cluster):
         run.stop()
 
 
+def may_patch_claim(cluster, claim):
+    """Whether the API server, asked now, lets pghad's ServiceAccount patch claim."""
+    review = cluster.api.create("/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": f"system:serviceaccount:{cluster.namespace}:pgha",
+                 "groups": ["system:serviceaccounts", f"system:serviceaccounts:{cluster.namespace}",
+                            "system:authenticated"],
+                 "resourceAttributes": {"namespace": cluster.namespace, "verb": "patch",
+                                        "resource": "persistentvolumeclaims", "name": claim}}})
+    return review["status"].get("allowed", False)
+
+
 def agent_order(agent_log, pod_name, node_name, new_uid):
     """As the node agent logged it: the old pod's processes killed once it heard the
     deletion, its node Lease renewed after, and only then the member's new pod bound;
@@ -696,10 +708,16 @@ def test_a_primary_pod_deleted_at_once_on_a_node_cut_off_fails_over_and_is_made_
 
 def test_a_pod_deleted_at_once_before_pghad_recorded_it_is_recorded_from_the_deletion_seen(cluster):
     """As test_a_standby_pod_deleted_at_once..., but the claim does not record the pod yet
-    when it is deleted (the annotation removed while both pghad are frozen, as if the pod
-    had just started): the watch's deletion event, which shows the pod bound and running,
-    is enough. pghad records it on the claim, does not make the member again while it
-    may run, and does once its node is back."""
+    when it is deleted (as if the pod had just started): pghad's Role loses the patch of
+    claims, the annotation is removed, and the pod is deleted only once the holder has
+    tried to record it again and been refused (so it has seen the claim without it). The
+    watch's deletion event, which shows the pod bound and running, is then enough: pghad
+    does not make the member again while it may run, records the pod on the claim once it
+    may, and makes the member again once its node is back.
+
+    (Both pghad frozen while the annotation is removed and the pod deleted is not this
+    case: a pghad may then take in the deletion, and act, before the claim's change, which
+    is an operator removing the annotation of a deleted pod, and is obeyed.)"""
     for name in DAEMONS:
         cluster.start_daemon(name)
     holder_name, _, _ = cluster.wait_healthy()
@@ -722,22 +740,28 @@ def test_a_pod_deleted_at_once_before_pghad_recorded_it_is_recorded_from_the_del
     mark = holder.log_mark()
     agent_mark = len(agent.log_text())
     cluster.network.cut_from_api(node, agent_only=True)
-    daemons = list(cluster.daemons.values())
-    for daemon in daemons:
-        os.kill(daemon.process.pid, signal.SIGSTOP)
+    role_path = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{cluster.namespace}/roles/pgha"
+    rules = cluster.api.get(role_path)["rules"]
+
+    def claims_patchable(patchable):
+        for rule in rules:
+            if "persistentvolumeclaims" in rule["resources"]:
+                rule["verbs"] = [verb for verb in rule["verbs"] if verb != "patch"] + (["patch"] if patchable else [])
+        cluster.api.patch(role_path, {"rules": rules})
+        # the API server authorizes from its own cache of Roles: asked as pghad's account
+        pgharness.wait_until(lambda: may_patch_claim(cluster, claim) == patchable, timeout=30,
+                             what=f"the patch of claims {'allowed' if patchable else 'refused'} to pghad")
+    claims_patchable(False)
     try:
-        for daemon in daemons:
-            pgharness.wait_until(lambda: pgharness.process_state(daemon.process.pid) == "T", timeout=10,
-                                 what=f"{daemon.name} stopped")
         cluster.api.patch(cluster.path("persistentvolumeclaims", claim),
                           {"metadata": {"annotations": {"pgha.io/pod": None}}})
+        holder.wait_for_log(rf"\[{member}\] PATCH \S*/persistentvolumeclaims/{claim}: 403", timeout=30, since=mark)
         cluster.api.delete(cluster.path("pods", pod_name), grace_period=0, uid=uid)
+        holder.wait_for_log(rf"\[{member}\] pod {pod_name} \(uid {uid}\) left the API server but may still run "
+                            rf"on node {node_name}", timeout=30, since=mark)
         assert recorded() is None
     finally:
-        for daemon in daemons:
-            os.kill(daemon.process.pid, signal.SIGCONT)
-    holder.wait_for_log(rf"\[{member}\] pod {pod_name} \(uid {uid}\) left the API server but may still run on "
-                        rf"node {node_name}", timeout=30, since=mark)
+        claims_patchable(True)
     # the pod is gone from the API server: only the deletion seen can have told pghad
     pgharness.wait_until(lambda: recorded() == record, timeout=30, what=f"claim {claim} naming the deleted pod again")
     seen = status(cluster.workdir, holder_name)["iterations"]
