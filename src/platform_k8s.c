@@ -160,6 +160,10 @@ struct kube_platform {
 	size_t vanished_next;
 	struct pod_wait **waits;         /* each at its own address: calls in flight point to it */
 	size_t wait_count;
+	/* "CLUSTER/INDEX": the uid of the pod pghad last made for that member, which its
+	 * operation awaits (kube_failed): right after pghad replaced a pod, the watch may
+	 * still show the one it replaced, ended */
+	json_t *made;
 };
 
 static const char *const rate_verbs[RATE_VERBS] = {"GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE"};
@@ -227,6 +231,7 @@ void kube_platform_free(struct kube_platform *kube)
 	waits_free(kube);
 	for (size_t i = 0; i < VANISHED_PODS; i++)
 		free(kube->vanished[i].record);
+	json_decref(kube->made);
 	for (size_t i = 0; i < kube->lease_count; i++) {
 		k8s_cancel(kube->leases[i]->call);
 		json_decref(kube->leases[i]->object);
@@ -721,6 +726,29 @@ static json_t *member_pod(const struct kube_platform *kube, const char *cluster,
 static const char *object_uid(const json_t *object)
 {
 	return json_string_value(json_object_get(json_object_get(object, "metadata"), "uid"));
+}
+
+/* The pod pghad made for a member (uid: NULL when it does not know which is there). */
+static void made_record(struct kube_platform *kube, const char *cluster, int index, const char *uid)
+{
+	char key[NAMES_BUFFER_SIZE + 16];
+	snprintf(key, sizeof key, "%s/%d", cluster, index);
+	if (!kube->made)
+		kube->made = json_object();
+	if (uid)
+		json_object_set_new(kube->made, key, json_string(uid));
+	else
+		json_object_del(kube->made, key);
+}
+
+/* Whether the member's pod, as the watch shows it now, is the one pghad made last for it
+ * (or pghad does not know which one it made). */
+static bool pod_is_made(const struct kube_platform *kube, const char *cluster, int index, const json_t *pod)
+{
+	char key[NAMES_BUFFER_SIZE + 16];
+	snprintf(key, sizeof key, "%s/%d", cluster, index);
+	const char *made = json_string_value(json_object_get(kube->made, key));
+	return !made || strcmp(object_uid(pod) ?: "", made) == 0;
 }
 
 /* Deletes the pod as observed, on the condition that it is still that pod (its uid): a
@@ -1899,8 +1927,11 @@ bool kube_create_member(struct kube_platform *kube, const struct cluster_config 
 	names_pod(pod_name, sizeof pod_name, cluster->name, index);
 	if (existing) {
 		const char *phase = json_string_value(json_object_get(json_object_get(existing, "status"), "phase"));
-		if (!phase || (strcmp(phase, "Failed") != 0 && strcmp(phase, "Succeeded") != 0))
-			return true; /* already there: its start is awaited like a new one's */
+		if (!phase || (strcmp(phase, "Failed") != 0 && strcmp(phase, "Succeeded") != 0)) {
+			/* already there: its start is awaited like a new one's */
+			made_record(kube, cluster->name, index, object_uid(existing));
+			return true;
+		}
 		if (!delete_pod(kube, existing, 0, why, why_size))
 			return false;
 	}
@@ -1977,9 +2008,13 @@ bool kube_create_member(struct kube_platform *kube, const struct cluster_config 
 				container, "volumes", "name", "pgdata", "persistentVolumeClaim", "claimName", claim, "name",
 				"secrets", "secret", "secretName", secret, "defaultMode", 0440, service_account);
 	char *path = core_path(kube, "pods", NULL);
-	int status = k8s_create(kube->client, path, pod, NULL, why, why_size);
+	json_t *created = NULL;
+	int status = k8s_create(kube->client, path, pod, &created, why, why_size);
 	free(path);
 	json_decref(pod);
+	/* 409: one is there already, whichever it is: its start is awaited like a new one's */
+	made_record(kube, cluster->name, index, status == 201 ? object_uid(created) : NULL);
+	json_decref(created);
 	return status == 201 || status == 409;
 }
 
@@ -2827,9 +2862,14 @@ static bool kube_gone(const struct member_observation *member)
 static bool kube_failed(struct platform *platform, const struct operation *operation,
 			const struct member_observation *member, char *why, size_t why_size)
 {
-	(void)platform;
-	(void)operation;
 	if (!member || !member->postmaster_exited || member->live_processes)
+		return false;
+	/* what ended must be the pod the operation awaits: right after pghad replaced a pod
+	 * (a rejoin's rewind pod in place of the one it stopped), its watch may still show
+	 * the old one, ended, for a few milliseconds */
+	const struct kube_platform *kube = kube_of(platform);
+	const json_t *pod = member_pod(kube, operation->cluster, operation->index);
+	if (!pod || !pod_ended(pod) || !pod_is_made(kube, operation->cluster, operation->index, pod))
 		return false;
 	snprintf(why, why_size, "its pod's container ended; see its log (kubectl logs)");
 	return true;
