@@ -4,6 +4,7 @@
 #include "observation.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 void cluster_observation_free(struct cluster_observation *observation)
@@ -52,6 +53,13 @@ const struct member_observation *observation_primary(const struct cluster_observ
 		if (observation->members[i].reachable && !observation->members[i].in_recovery)
 			return &observation->members[i];
 	return NULL;
+}
+
+bool observation_peer_streaming(const struct replication_peer *peer, long long bound_ms)
+{
+	if (strcmp(peer->state, "streaming") != 0)
+		return false;
+	return bound_ms <= 0 || (peer->reply_age_ms >= 0 && peer->reply_age_ms <= bound_ms);
 }
 
 long long observation_clock_ms(void)

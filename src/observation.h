@@ -19,6 +19,9 @@ struct replication_peer {
 	uint64_t flush_lsn;
 	uint64_t replay_lsn;
 	double replay_lag_seconds; /* pg_stat_replication.replay_lag; -1 when unknown (idle, or none yet) */
+	/* how long before the probe it last answered (clock_timestamp() - reply_time, ms, by
+	 * the primary's clock: 0 when the standby's is ahead); -1 when it has not yet */
+	long long reply_age_ms;
 };
 
 /* A base backup the primary is sending (pg_stat_progress_basebackup): a member's clone. */
@@ -129,6 +132,9 @@ const struct member_observation *observation_member(const struct cluster_observa
  * primary only once rewound. primary may also be a standby about to be promoted, whose
  * timeline will fork off where its WAL ends. False when either's timeline is unknown. */
 bool observation_diverged(const struct member_observation *standby, const struct member_observation *primary);
+/* Whether peer streams and last answered its primary within bound_ms (0: no bound): a
+ * standby cut off stays "streaming" until wal_sender_timeout, but answers no more. */
+bool observation_peer_streaming(const struct replication_peer *peer, long long bound_ms);
 /* How far a standby's WAL goes: what it received and flushed, or replayed if more. */
 uint64_t observation_position(const struct member_observation *member);
 

@@ -37,7 +37,11 @@
 	" current_setting('primary_slot_name')," \
 	" (SELECT coalesce(json_agg(json_build_array(a.application_name, w.state, w.sync_state," \
 	"                                            w.flush_lsn::text, w.replay_lsn::text," \
-	"                                            extract(epoch FROM w.replay_lag))), '[]')" \
+	"                                            extract(epoch FROM w.replay_lag)," \
+	"                                            CASE WHEN w.reply_time IS NOT NULL" \
+	"                                             THEN greatest(floor(extract(epoch FROM clock_timestamp() - w.reply_time) * 1000), 0)" \
+	"                                            END))," \
+	"                   '[]')" \
 	"  FROM pg_stat_get_wal_senders() w, pg_stat_get_activity(w.pid) a)," \
 	" (SELECT coalesce(json_agg(slot_name), '[]') FROM pg_replication_slots WHERE slot_type = 'physical')," \
 	/* the WAL receiver, in any state: what a replication cut must confirm gone */ \
@@ -313,6 +317,8 @@ static void read_peers(struct member_observation *member, const char *text)
 		into->replay_lsn = pg_lsn_parse(json_string_value(json_array_get(peer, 4)));
 		const json_t *lag = json_array_get(peer, 5);
 		into->replay_lag_seconds = json_is_number(lag) ? json_number_value(lag) : -1;
+		const json_t *age = json_array_get(peer, 6);
+		into->reply_age_ms = json_is_number(age) ? (long long)json_number_value(age) : -1;
 	}
 	json_decref(peers);
 }
