@@ -530,6 +530,57 @@ def test_a_stopped_receiver_a_blip_then_a_dead_primary_lose_nothing(cluster, tmp
         watcher.stop()
 
 
+@pytest.mark.parametrize("fault", ["receiver", "freeze"])
+def test_a_standby_cut_off_leaves_the_synchronous_list_long_before_wal_sender_timeout(cluster, tmp_workdir, account,
+                                                                                      fault):
+    """Fault e: a standby cut off (its WAL receiver stopped, or the whole member frozen)
+    stays "streaming" in its primary's pg_stat_replication until wal_sender_timeout (60 s),
+    but answers no more. pghad stops counting it once its last answer is older than five
+    status intervals (1 s each): the list changes while the primary still lists it
+    streaming, and the standby is listed again once it answers again."""
+    daemon, port = cluster
+    held, frozen = [], None
+    try:
+        mark = daemon.log_mark()
+        if fault == "receiver":
+            receiver = wal_receiver(tmp_workdir, account, port, "test-1")
+            os.kill(receiver, signal.SIGSTOP)
+            held.append(receiver)
+        else:
+            frozen = fault_freeze(tmp_workdir, "test-1")
+        daemon.wait_for_log(r"set-synchronous: .* call for 'ANY 1 \(\"test-2\"\)'", timeout=50, since=mark)
+        # before wal_sender_timeout: pghad did not wait for the walsender to end
+        still = sql(tmp_workdir, account, port, "test-0",
+                    "SELECT state FROM pg_stat_replication WHERE application_name = 'test-1'")
+        assert still == "streaming", f"the primary no longer lists test-1 streaming ({still!r}): not seen early"
+        pgharness.wait_until(lambda: sql(tmp_workdir, account, port, "test-0", "SHOW synchronous_standby_names")
+                             == 'ANY 1 ("test-2")', timeout=30, what="the primary running the list without test-1")
+        if fault == "receiver":
+            # it answers pghad itself and says it streams: the status tells the truth
+            after = iteration_mark(tmp_workdir)
+            seen = pgharness.wait_until(lambda: (status(tmp_workdir, after=after) or {}).get("members"), timeout=30,
+                                        what="a status after the change")
+            test_1 = {member["name"]: member for member in seen}["test-1"]
+            assert test_1["state"] == "not answering its primary", test_1
+            assert test_1["reply_age_ms"] > 5000, test_1
+        mark = daemon.log_mark()
+        resume(held)
+        held = []
+        if frozen:
+            frozen.thaw()
+            frozen = None
+        daemon.wait_for_log(r"set-synchronous: .* call for 'ANY 1 \(\"test-1\", \"test-2\"\)'", timeout=60,
+                            since=mark)
+        pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=60, what="test-1 streaming and listed again")
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
+    finally:
+        resume(held)
+        if frozen:
+            frozen.thaw()
+
+
 def test_a_diverged_standby_is_rewound_streams_again_and_is_not_listed_meanwhile(cluster, tmp_workdir, account):
     """test-2's WAL receiver stops while test-1 acknowledges every commit; the operator
     forces a failover to test-2, behind: test-1 now holds WAL past the point where
