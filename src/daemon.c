@@ -288,6 +288,8 @@ bool daemon_reload(struct daemon *daemon)
 			log_notice("plan: %s", plan.messages[i]);
 		diag_free(&plan);
 		forget_observations(daemon); /* they describe the configuration being replaced */
+		/* and every member is probed again under the new one */
+		observer_forget_probes(daemon->observer);
 		config_free(daemon->config);
 		daemon->config = candidate;
 		daemon->platform.ops->set_config(&daemon->platform, candidate);
@@ -430,8 +432,18 @@ static void count_failover_end(struct daemon *daemon, const struct cluster_confi
 		     metrics_outcome_names[outcome], runtime->last_duration_ms, after->last);
 }
 
-/* One cluster: decide, record the intent, act. Returns whether to hurry. */
-static bool reconcile(struct daemon *daemon, size_t index)
+/* Whether pgha does something long to a member of the observation. */
+static bool any_busy(const struct cluster_observation *observation)
+{
+	for (size_t m = 0; m < observation->count; m++)
+		if (observation->members[m].busy)
+			return true;
+	return false;
+}
+
+/* One cluster: decide, record the intent, act. Returns whether to hurry; at_rest tells
+ * whether nothing was done, waited for or under way (struct cluster_turn). */
+static bool reconcile(struct daemon *daemon, size_t index, bool *at_rest)
 {
 	const struct cluster_config *cluster = &daemon->config->clusters[index];
 	struct cluster_observation *observation = &daemon->observations[index];
@@ -482,6 +494,9 @@ static bool reconcile(struct daemon *daemon, size_t index)
 		snprintf(runtime->last_waiting, sizeof runtime->last_waiting, "%s", actions.waiting);
 	}
 	snprintf(daemon->waiting[index], sizeof daemon->waiting[index], "%s", actions.waiting);
+	*at_rest = actions.count == 0 && !actions.waiting[0] && !actions.hurry && !request &&
+		   runtime->request.kind == FAILOVER_NONE && runtime->state.failover.kind == FAILOVER_NONE &&
+		   !any_busy(observation);
 	actor_run(daemon->actor, cluster, observation, &actions);
 	bool hurry = actions.hurry;
 	action_list_free(&actions);
@@ -583,7 +598,9 @@ static void on_observed(struct cluster_observation *observation, void *context)
 	turn->observed = turn->stamp;
 	if (daemon->platform.ops->turn)
 		daemon->platform.ops->turn(&daemon->platform, true);
-	bool hurry = reconcile(daemon, index);
+	bool at_rest = false;
+	bool hurry = reconcile(daemon, index, &at_rest);
+	turn->at_rest = at_rest && !hurry;
 	if (daemon->platform.ops->turn)
 		daemon->platform.ops->turn(&daemon->platform, false);
 	turn->hurried = hurry;
@@ -616,7 +633,7 @@ static void start_turn(struct daemon *daemon, size_t index)
 	turn->next = (struct cluster_observation){0};
 	observer_set_wake(daemon->observer, daemon->wake, daemon->wake_data);
 	turn->round = observe_cluster_start(daemon->observer, &daemon->platform, cluster, actor_busy, daemon->actor,
-					    probe_timeout_ms(cluster), &turn->next, on_observed, turn);
+					    turn->at_rest, probe_timeout_ms(cluster), &turn->next, on_observed, turn);
 }
 
 /* Refreshes the platform's view and begins every cluster's turn; false when the platform
@@ -868,6 +885,12 @@ static json_t *member_status(const struct daemon *daemon, const struct cluster_c
 			    : member->data_exists ? "stopped" : "no data";
 	const char *sync_state = "";
 	json_t *lag = json_null(), *replay_lag = json_null(), *clone = json_null(), *reply_age = json_null();
+	/* a standby of a cluster at rest shows its last probe, from up to a few seconds before */
+	json_t *probe_age = member->reachable && member->probed_ms > 0
+				    ? json_integer((json_int_t)(observation->now_ms > member->probed_ms
+									? observation->now_ms - member->probed_ms
+									: 0))
+				    : json_null();
 	const struct replication_peer *peer = peer_of(primary, member);
 
 	if (peer) {
@@ -893,10 +916,10 @@ static json_t *member_status(const struct daemon *daemon, const struct cluster_c
 	const char *event =
 		daemon->actor ? actor_member_event(daemon->actor, cluster->name, member->index, &event_ms, &event_failed) : "";
 	/* errors and events quote programs and servers: whatever their bytes, they encode */
-	return jsonpack("{s:s, s:i, s:s, s:s, s:b, s:I, s:o, s:o, s:o, s:s, s:b, s:o, s:o, s:I, s:b, s:o}", "name",
-			member->name,
+	return jsonpack("{s:s, s:i, s:s, s:s, s:b, s:o, s:I, s:o, s:o, s:o, s:s, s:b, s:o, s:o, s:I, s:b, s:o}",
+			"name", member->name,
 			"port", daemon->platform.ops->member_port(&daemon->platform, cluster, member->index), "role", role,
-			"state", state, "reachable", member->reachable, "timeline", (json_int_t)shown_timeline(member),
+			"state", state, "reachable", member->reachable, "probe_age_ms", probe_age, "timeline", (json_int_t)shown_timeline(member),
 			"lag_bytes", lag, "replay_lag_seconds", replay_lag, "reply_age_ms", reply_age, "sync_state",
 			sync_state, "configured",
 			member->index < cluster->replicas, "error", jsonpack_text(member->reachable ? "" : member->error),

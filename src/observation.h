@@ -109,6 +109,9 @@ struct member_observation {
 	uint32_t received_timeline;
 	char (*slots)[MEMBER_NAME_SIZE]; /* physical replication slots on this member */
 	size_t slot_count;
+	/* when the PostgreSQL fields above were read (wall clock ms; 0: not read): a standby
+	 * of a cluster at rest is not probed at every iteration, and keeps its last probe's */
+	long long probed_ms;
 };
 
 /* Every member with an index below replicas, and any above it that still has data
@@ -120,6 +123,11 @@ struct cluster_observation {
 };
 
 void cluster_observation_free(struct cluster_observation *observation);
+/* Frees what a member's observation holds (its lists) and empties them. */
+void member_observation_clear_lists(struct member_observation *member);
+/* Gives to what the probe of from found (every field read from PostgreSQL, its
+ * lists copied); leaves what the platform found as it is. */
+void observation_copy_probe(struct member_observation *to, const struct member_observation *from);
 /* The member that is reachable and not in recovery, or NULL (decide refuses to act when
  * there are several; this returns the first). */
 const struct member_observation *observation_primary(const struct cluster_observation *observation);
