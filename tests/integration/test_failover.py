@@ -481,14 +481,30 @@ def wal_receiver(workdir, account, port, member):
     return int(pid)
 
 
-def test_a_stopped_receiver_a_blip_then_a_dead_primary_lose_nothing(cluster, tmp_workdir, account):
+@pytest.fixture
+def cluster_slow_replies(pghad, tmp_workdir, account):
+    """cluster, with standbys that answer their primary only every 60 s when no WAL
+    comes (wal_receiver_status_interval): pghad counts one that stops answering as
+    streaming for five intervals, not 5 s."""
+    port = pgharness.free_port_range(REPLICAS + 1)
+    text = failover_config(tmp_workdir, port).replace("parameters = { };",
+                                                      'parameters = { wal_receiver_status_interval = "60s"; };')
+    daemon = start_healthy(pghad, tmp_workdir, text)
+    yield daemon, port
+    stop_everything(tmp_workdir, daemon)
+
+
+def test_a_stopped_receiver_a_blip_then_a_dead_primary_lose_nothing(cluster_slow_replies, tmp_workdir, account):
     """The audit's sequence on real PostgreSQL (issue 12): test-1's WAL receiver stops
     (SIGSTOP) and it falls behind; then test-2, which acknowledged every commit since,
     blips (its walsender ends and its receiver is held); the primary still sees test-1
     as streaming, so pghad lists test-1 alone; then the primary is killed. The list
     before must stay in the failover pool, both standbys must be cut before the choice,
-    and test-2 must be promoted: promoting test-1 would lose what test-2 acknowledged."""
-    daemon, port = cluster
+    and test-2 must be promoted: promoting test-1 would lose what test-2 acknowledged.
+    (pghad stops counting a standby that stopped answering after five of its status
+    intervals: with 60 s ones, test-1 still counts as streaming however slowly this
+    sequence runs, as a standby that falls behind but still answers would.)"""
+    daemon, port = cluster_slow_replies
     writer = Writer(tmp_workdir, account, port)
     watcher = PrimaryWatcher(tmp_workdir, account, port)
     held = []
