@@ -38,8 +38,10 @@
 	" (SELECT coalesce(json_agg(json_build_array(a.application_name, w.state, w.sync_state," \
 	"                                            w.flush_lsn::text, w.replay_lsn::text," \
 	"                                            extract(epoch FROM w.replay_lag)," \
-	"                                            CASE WHEN w.reply_time IS NOT NULL" \
-	"                                             THEN greatest(floor(extract(epoch FROM clock_timestamp() - w.reply_time) * 1000), 0)" \
+	/* how long ago the standby last answered, by the primary's clock (as the fence \
+	 * watch reads it): one cut off stays "streaming" until wal_sender_timeout */ \
+	"                                            CASE WHEN w.reply_time IS NOT NULL THEN greatest(floor(" \
+	"                                             extract(epoch FROM clock_timestamp() - w.reply_time) * 1000), 0)" \
 	"                                            END))," \
 	"                   '[]')" \
 	"  FROM pg_stat_get_wal_senders() w, pg_stat_get_activity(w.pid) a)," \

@@ -255,7 +255,9 @@ static PGresult *probe_result(struct sim_cluster *cluster, int index, bool with_
 			continue;
 		names_member(name, sizeof name, cluster->name, i);
 		lsn_text(position, sizeof position, standby->lsn);
-		snprintf(peers + strlen(peers), sizeof peers - strlen(peers), "%s[\"%s\", \"streaming\", \"%s\", \"%s\", \"%s\", null, 0]",
+		/* no replay lag known; answered just now */
+		snprintf(peers + strlen(peers), sizeof peers - strlen(peers),
+			 "%s[\"%s\", \"streaming\", \"%s\", \"%s\", \"%s\", null, 0]",
 			 peers[1] ? ", " : "", name, sync_state(member, name), position, position);
 	}
 	strcat(peers, "]");
