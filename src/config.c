@@ -1176,6 +1176,46 @@ int config_member_priority(const struct cluster_config *cluster, int index)
 	return defaults.priority;
 }
 
+long long config_standby_reply_interval_ms(const struct cluster_config *cluster)
+{
+	static const struct {
+		const char *unit;
+		long long ms;
+	} units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"min", 60000}, {"h", 3600000}, {"d", 86400000}};
+	const struct pg_parameter *parameter = find_parameter(cluster, "wal_receiver_status_interval");
+
+	if (!parameter)
+		return 1000;
+	char *end;
+	errno = 0;
+	long long value = strtoll(parameter->value, &end, 10);
+	if (errno || end == parameter->value || value <= 0 || value > 86400000)
+		return 0;
+	while (isspace((unsigned char)*end))
+		end++;
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+		if (strcmp(end, units[i].unit) == 0)
+			return value * units[i].ms;
+	return 0;
+}
+
+/* A standby sends its primary a status reply at least every wal_receiver_status_interval,
+ * WAL or not; one cut off (isolated, frozen) stays "streaming" in pg_stat_replication until
+ * wal_sender_timeout (60 s), but replies no more. Five intervals missed in a row is no
+ * scheduling delay of a starved machine; and a standby is never judged faster than a
+ * primary: failover.timeout_ms is how long one may not answer before it counts as failed. */
+#define STANDBY_REPLY_INTERVALS 5
+
+long long config_standby_reply_bound_ms(const struct cluster_config *cluster)
+{
+	long long interval = config_standby_reply_interval_ms(cluster);
+
+	if (interval <= 0)
+		return 0;
+	long long bound = STANDBY_REPLY_INTERVALS * interval;
+	return bound > cluster->failover.timeout_ms ? bound : cluster->failover.timeout_ms;
+}
+
 void config_print_summary(const struct pgha_config *config, FILE *out)
 {
 	fprintf(out, "%s: valid; platform %s", config->path, platform_type_names[config->platform.type]);

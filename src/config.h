@@ -161,6 +161,13 @@ const struct member_config *config_member(const struct cluster_config *cluster, 
 int config_member_priority(const struct cluster_config *cluster, int index);
 /* The port member index listens on when members share a host (the local platform): port + index. */
 int config_member_port(const struct cluster_config *cluster, int index);
+/* How often a standby of the cluster answers its primary at least, in ms: its
+ * wal_receiver_status_interval, as configured, else the 1 s both platforms set; 0 when
+ * it does not answer unless WAL comes (0, or a value that cannot be read). */
+long long config_standby_reply_interval_ms(const struct cluster_config *cluster);
+/* How long ago a standby may have last answered its primary and still count as
+ * streaming (config.c says why); 0: no bound, as when its standbys need not answer. */
+long long config_standby_reply_bound_ms(const struct cluster_config *cluster);
 
 /* Loads path and prints either the summary to out or every error and their count to
  * errors_out, as --check-config does. Returns whether the file is valid. */

@@ -288,6 +288,8 @@ bool daemon_reload(struct daemon *daemon)
 			log_notice("plan: %s", plan.messages[i]);
 		diag_free(&plan);
 		forget_observations(daemon); /* they describe the configuration being replaced */
+		/* and every member is probed again under the new one */
+		observer_forget_probes(daemon->observer);
 		config_free(daemon->config);
 		daemon->config = candidate;
 		daemon->platform.ops->set_config(&daemon->platform, candidate);
@@ -430,8 +432,18 @@ static void count_failover_end(struct daemon *daemon, const struct cluster_confi
 		     metrics_outcome_names[outcome], runtime->last_duration_ms, after->last);
 }
 
-/* One cluster: decide, record the intent, act. Returns whether to hurry. */
-static bool reconcile(struct daemon *daemon, size_t index)
+/* Whether pgha does something long to a member of the observation. */
+static bool any_busy(const struct cluster_observation *observation)
+{
+	for (size_t m = 0; m < observation->count; m++)
+		if (observation->members[m].busy)
+			return true;
+	return false;
+}
+
+/* One cluster: decide, record the intent, act. Returns whether to hurry; at_rest tells
+ * whether nothing was done, waited for or under way (struct cluster_turn). */
+static bool reconcile(struct daemon *daemon, size_t index, bool *at_rest)
 {
 	const struct cluster_config *cluster = &daemon->config->clusters[index];
 	struct cluster_observation *observation = &daemon->observations[index];
@@ -482,6 +494,9 @@ static bool reconcile(struct daemon *daemon, size_t index)
 		snprintf(runtime->last_waiting, sizeof runtime->last_waiting, "%s", actions.waiting);
 	}
 	snprintf(daemon->waiting[index], sizeof daemon->waiting[index], "%s", actions.waiting);
+	*at_rest = actions.count == 0 && !actions.waiting[0] && !actions.hurry && !request &&
+		   runtime->request.kind == FAILOVER_NONE && runtime->state.failover.kind == FAILOVER_NONE &&
+		   !any_busy(observation);
 	actor_run(daemon->actor, cluster, observation, &actions);
 	bool hurry = actions.hurry;
 	action_list_free(&actions);
@@ -583,7 +598,9 @@ static void on_observed(struct cluster_observation *observation, void *context)
 	turn->observed = turn->stamp;
 	if (daemon->platform.ops->turn)
 		daemon->platform.ops->turn(&daemon->platform, true);
-	bool hurry = reconcile(daemon, index);
+	bool at_rest = false;
+	bool hurry = reconcile(daemon, index, &at_rest);
+	turn->at_rest = at_rest && !hurry;
 	if (daemon->platform.ops->turn)
 		daemon->platform.ops->turn(&daemon->platform, false);
 	turn->hurried = hurry;
@@ -616,7 +633,7 @@ static void start_turn(struct daemon *daemon, size_t index)
 	turn->next = (struct cluster_observation){0};
 	observer_set_wake(daemon->observer, daemon->wake, daemon->wake_data);
 	turn->round = observe_cluster_start(daemon->observer, &daemon->platform, cluster, actor_busy, daemon->actor,
-					    probe_timeout_ms(cluster), &turn->next, on_observed, turn);
+					    turn->at_rest, probe_timeout_ms(cluster), &turn->next, on_observed, turn);
 }
 
 /* Refreshes the platform's view and begins every cluster's turn; false when the platform
@@ -689,6 +706,26 @@ void daemon_stop(struct daemon *daemon)
 	*daemon = (struct daemon){0};
 }
 
+/* How the primary lists member in pg_stat_replication; NULL: it does not. */
+static const struct replication_peer *peer_of(const struct member_observation *primary,
+					      const struct member_observation *member)
+{
+	for (size_t i = 0; primary && i < primary->peer_count; i++)
+		if (strcmp(primary->peers[i].application_name, member->name) == 0)
+			return &primary->peers[i];
+	return NULL;
+}
+
+/* A standby that says it streams, but that its primary lists as not answering for
+ * longer than the cluster allows (cut off, or its walreceiver stuck): not streaming. */
+static bool stalled(const struct cluster_config *cluster, const struct member_observation *primary,
+		    const struct member_observation *member)
+{
+	const struct replication_peer *peer = peer_of(primary, member);
+	return peer && strcmp(peer->state, "streaming") == 0 &&
+	       !observation_peer_streaming(peer, config_standby_reply_bound_ms(cluster));
+}
+
 void daemon_status_line(const struct daemon *daemon, char *buffer, size_t size)
 {
 	/* the first error of a rejected reload, first so that no truncation hides it; then per
@@ -731,7 +768,8 @@ void daemon_status_line(const struct daemon *daemon, char *buffer, size_t size)
 			const struct member_observation *member = &observation->members[m];
 			if (member->index >= cluster->replicas)
 				continue;
-			streaming += member->reachable && member->in_recovery && member->streaming;
+			streaming += member->reachable && member->in_recovery && member->streaming &&
+				     !stalled(cluster, primary, member);
 			if (!failing && member->postmaster && !member->reachable && !member->busy)
 				failing = member;
 		}
@@ -839,19 +877,30 @@ static json_t *member_status(const struct daemon *daemon, const struct cluster_c
 	const struct member_observation *primary = observation_primary(observation);
 	const char *role = !member->reachable ? "unknown" : member->in_recovery ? "replica" : "primary";
 	const char *state = member->busy ? "busy"
-			    : member->reachable ? (member->in_recovery ? (member->streaming ? "streaming" : "recovering")
-									: "running")
+			    : member->reachable ? (!member->in_recovery ? "running"
+						   : !member->streaming ? "recovering"
+						   : stalled(cluster, primary, member) ? "not answering its primary"
+										     : "streaming")
 			    : member->postmaster ? "unreachable"
 			    : member->data_exists ? "stopped" : "no data";
 	const char *sync_state = "";
-	json_t *lag = json_null(), *replay_lag = json_null(), *clone = json_null();
+	json_t *lag = json_null(), *replay_lag = json_null(), *clone = json_null(), *reply_age = json_null();
+	/* a standby of a cluster at rest shows its last probe, from up to a few seconds before */
+	json_t *probe_age = member->reachable && member->probed_ms > 0
+				    ? json_integer((json_int_t)(observation->now_ms > member->probed_ms
+									? observation->now_ms - member->probed_ms
+									: 0))
+				    : json_null();
+	const struct replication_peer *peer = peer_of(primary, member);
 
-	for (size_t i = 0; primary && i < primary->peer_count; i++)
-		if (strcmp(primary->peers[i].application_name, member->name) == 0) {
-			sync_state = primary->peers[i].sync_state;
-			if (primary->peers[i].replay_lag_seconds >= 0)
-				replay_lag = json_real(primary->peers[i].replay_lag_seconds);
-		}
+	if (peer) {
+		sync_state = peer->sync_state;
+		if (peer->replay_lag_seconds >= 0)
+			replay_lag = json_real(peer->replay_lag_seconds);
+		/* how long before the probe it last answered its primary */
+		if (peer->reply_age_ms >= 0)
+			reply_age = json_integer((json_int_t)peer->reply_age_ms);
+	}
 	if (primary && member->reachable && member->in_recovery)
 		lag = json_integer(primary->lsn > member->lsn ? (json_int_t)(primary->lsn - member->lsn) : 0);
 	const struct clone_progress *progress = clone_of(primary, member);
@@ -867,11 +916,13 @@ static json_t *member_status(const struct daemon *daemon, const struct cluster_c
 	const char *event =
 		daemon->actor ? actor_member_event(daemon->actor, cluster->name, member->index, &event_ms, &event_failed) : "";
 	/* errors and events quote programs and servers: whatever their bytes, they encode */
-	return jsonpack("{s:s, s:i, s:s, s:s, s:b, s:I, s:o, s:o, s:s, s:b, s:o, s:o, s:I, s:b, s:o}", "name", member->name,
-			"port", daemon->platform.ops->member_port(&daemon->platform, cluster, member->index), "role", role,
-			"state", state, "reachable", member->reachable, "timeline", (json_int_t)shown_timeline(member),
-			"lag_bytes", lag, "replay_lag_seconds", replay_lag, "sync_state", sync_state, "configured",
-			member->index < cluster->replicas, "error", jsonpack_text(member->reachable ? "" : member->error),
+	return jsonpack("{s:s, s:i, s:s, s:s, s:b, s:o, s:I, s:o, s:o, s:o, s:s, s:b, s:o, s:o, s:I, s:b, s:o}",
+			"name", member->name, "port",
+			daemon->platform.ops->member_port(&daemon->platform, cluster, member->index), "role", role, "state",
+			state, "reachable", member->reachable, "probe_age_ms", probe_age, "timeline",
+			(json_int_t)shown_timeline(member), "lag_bytes", lag, "replay_lag_seconds", replay_lag, "reply_age_ms",
+			reply_age, "sync_state", sync_state, "configured", member->index < cluster->replicas, "error",
+			jsonpack_text(member->reachable ? "" : member->error),
 			"last_event", jsonpack_text(event), "last_event_ms", (json_int_t)event_ms, "last_event_failed",
 			event_failed, "clone", clone);
 }

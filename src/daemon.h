@@ -36,6 +36,9 @@ struct cluster_turn {
 	uint64_t stamp;                     /* daemon->iterations when the round under way began */
 	uint64_t observed;                  /* the same of the last round completed (0: none yet) */
 	pid_t watched;                      /* its primary's postmaster (0: none) */
+	/* its last decision took no action, waited for nothing, asked for no hurry, and no
+	 * failover, request or operation of pgha's is under way: its standbys may rest */
+	bool at_rest;
 };
 
 /* Members a cluster can have: indexes 0..98 (replicas <= 99). */

@@ -339,9 +339,15 @@ static bool request_refused(struct context *context)
 			if (cluster->synchronous.method != SYNC_METHOD_OFF) {
 				/* as the primary reports it: commits wait for it now */
 				const char *sync_state = "not connected";
-				for (size_t i = 0; i < context->primary->peer_count; i++)
-					if (syncnames_name_matches(target->name, context->primary->peers[i].application_name))
-						sync_state = context->primary->peers[i].sync_state;
+				for (size_t i = 0; i < context->primary->peer_count; i++) {
+					const struct replication_peer *peer = &context->primary->peers[i];
+					if (!syncnames_name_matches(target->name, peer->application_name))
+						continue;
+					/* one that stopped answering is listed until wal_sender_timeout */
+					sync_state = observation_peer_streaming(peer, config_standby_reply_bound_ms(cluster))
+							     ? peer->sync_state
+							     : "not answering";
+				}
 				if (strcmp(sync_state, "sync") != 0 && strcmp(sync_state, "quorum") != 0) {
 					say(step->request_error, sizeof step->request_error,
 					    "%s is not a synchronous standby (%s reports it %s, with synchronous_standby_names "

@@ -3,17 +3,78 @@
 
 #include "observation.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+#include "memory.h"
+
+void member_observation_clear_lists(struct member_observation *member)
+{
+	free(member->peers);
+	free(member->slots);
+	free(member->history);
+	free(member->clones);
+	member->peers = NULL;
+	member->peer_count = 0;
+	member->slots = NULL;
+	member->slot_count = 0;
+	member->history = NULL;
+	member->history_count = 0;
+	member->clones = NULL;
+	member->clone_count = 0;
+}
+
+static void *copy_list(const void *list, size_t count, size_t size)
+{
+	if (!list || count == 0)
+		return NULL;
+	void *copy = xcalloc(count, size);
+	memcpy(copy, list, count * size);
+	return copy;
+}
+
+void observation_copy_probe(struct member_observation *to, const struct member_observation *from)
+{
+	member_observation_clear_lists(to);
+	to->reachable = from->reachable;
+	snprintf(to->error, sizeof to->error, "%s", from->error);
+	to->in_recovery = from->in_recovery;
+	to->timeline = from->timeline;
+	to->lsn = from->lsn;
+	to->receive_lsn = from->receive_lsn;
+	to->streaming = from->streaming;
+	to->receiving = from->receiving;
+	to->receiver_pid = from->receiver_pid;
+	to->wal_timeline = from->wal_timeline;
+	to->history = copy_list(from->history, from->history_count, sizeof *from->history);
+	to->history_count = to->history ? from->history_count : 0;
+	to->pending_restart = from->pending_restart;
+	to->lowers_standby_sensitive = from->lowers_standby_sensitive;
+	snprintf(to->overridden, sizeof to->overridden, "%s", from->overridden);
+	to->replication_role = from->replication_role;
+	to->replication_role_exists = from->replication_role_exists;
+	snprintf(to->synchronous_standby_names, sizeof to->synchronous_standby_names, "%s",
+		 from->synchronous_standby_names);
+	snprintf(to->primary_conninfo, sizeof to->primary_conninfo, "%s", from->primary_conninfo);
+	snprintf(to->primary_slot_name, sizeof to->primary_slot_name, "%s", from->primary_slot_name);
+	to->upstream = from->upstream;
+	to->follow_settings_current = from->follow_settings_current;
+	to->peers = copy_list(from->peers, from->peer_count, sizeof *from->peers);
+	to->peer_count = to->peers ? from->peer_count : 0;
+	to->clones = copy_list(from->clones, from->clone_count, sizeof *from->clones);
+	to->clone_count = to->clones ? from->clone_count : 0;
+	to->received_timeline = from->received_timeline;
+	to->slots = copy_list(from->slots, from->slot_count, sizeof *from->slots);
+	to->slot_count = to->slots ? from->slot_count : 0;
+	to->probed_ms = from->probed_ms;
+}
 
 void cluster_observation_free(struct cluster_observation *observation)
 {
-	for (size_t i = 0; i < observation->count; i++) {
-		free(observation->members[i].peers);
-		free(observation->members[i].slots);
-		free(observation->members[i].history);
-		free(observation->members[i].clones);
-	}
+	for (size_t i = 0; i < observation->count; i++)
+		member_observation_clear_lists(&observation->members[i]);
 	free(observation->members);
 	*observation = (struct cluster_observation){0};
 }
@@ -52,6 +113,13 @@ const struct member_observation *observation_primary(const struct cluster_observ
 		if (observation->members[i].reachable && !observation->members[i].in_recovery)
 			return &observation->members[i];
 	return NULL;
+}
+
+bool observation_peer_streaming(const struct replication_peer *peer, long long bound_ms)
+{
+	if (strcmp(peer->state, "streaming") != 0)
+		return false;
+	return bound_ms <= 0 || (peer->reply_age_ms >= 0 && peer->reply_age_ms <= bound_ms);
 }
 
 long long observation_clock_ms(void)

@@ -19,6 +19,9 @@ struct replication_peer {
 	uint64_t flush_lsn;
 	uint64_t replay_lsn;
 	double replay_lag_seconds; /* pg_stat_replication.replay_lag; -1 when unknown (idle, or none yet) */
+	/* how long before the probe it last answered (clock_timestamp() - reply_time, ms, by
+	 * the primary's clock: 0 when the standby's is ahead); -1 when it has not yet */
+	long long reply_age_ms;
 };
 
 /* A base backup the primary is sending (pg_stat_progress_basebackup): a member's clone. */
@@ -106,6 +109,9 @@ struct member_observation {
 	uint32_t received_timeline;
 	char (*slots)[MEMBER_NAME_SIZE]; /* physical replication slots on this member */
 	size_t slot_count;
+	/* when the PostgreSQL fields above were read (wall clock ms; 0: not read): a standby
+	 * of a cluster at rest is not probed at every iteration, and keeps its last probe's */
+	long long probed_ms;
 };
 
 /* Every member with an index below replicas, and any above it that still has data
@@ -117,6 +123,11 @@ struct cluster_observation {
 };
 
 void cluster_observation_free(struct cluster_observation *observation);
+/* Frees what a member's observation holds (its lists) and empties them. */
+void member_observation_clear_lists(struct member_observation *member);
+/* Gives to what the probe of from found (every field read from PostgreSQL, its
+ * lists copied); leaves what the platform found as it is. */
+void observation_copy_probe(struct member_observation *to, const struct member_observation *from);
 /* The member that is reachable and not in recovery, or NULL (decide refuses to act when
  * there are several; this returns the first). */
 const struct member_observation *observation_primary(const struct cluster_observation *observation);
@@ -129,6 +140,9 @@ const struct member_observation *observation_member(const struct cluster_observa
  * primary only once rewound. primary may also be a standby about to be promoted, whose
  * timeline will fork off where its WAL ends. False when either's timeline is unknown. */
 bool observation_diverged(const struct member_observation *standby, const struct member_observation *primary);
+/* Whether peer streams and last answered its primary within bound_ms (0: no bound): a
+ * standby cut off stays "streaming" until wal_sender_timeout, but answers no more. */
+bool observation_peer_streaming(const struct replication_peer *peer, long long bound_ms);
 /* How far a standby's WAL goes: what it received and flushed, or replayed if more. */
 uint64_t observation_position(const struct member_observation *member);
 

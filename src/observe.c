@@ -37,7 +37,13 @@
 	" current_setting('primary_slot_name')," \
 	" (SELECT coalesce(json_agg(json_build_array(a.application_name, w.state, w.sync_state," \
 	"                                            w.flush_lsn::text, w.replay_lsn::text," \
-	"                                            extract(epoch FROM w.replay_lag))), '[]')" \
+	"                                            extract(epoch FROM w.replay_lag)," \
+	/* how long ago the standby last answered, by the primary's clock (as the fence \
+	 * watch reads it): one cut off stays "streaming" until wal_sender_timeout */ \
+	"                                            CASE WHEN w.reply_time IS NOT NULL THEN greatest(floor(" \
+	"                                             extract(epoch FROM clock_timestamp() - w.reply_time) * 1000), 0)" \
+	"                                            END))," \
+	"                   '[]')" \
 	"  FROM pg_stat_get_wal_senders() w, pg_stat_get_activity(w.pid) a)," \
 	" (SELECT coalesce(json_agg(slot_name), '[]') FROM pg_replication_slots WHERE slot_type = 'physical')," \
 	/* the WAL receiver, in any state: what a replication cut must confirm gone */ \
@@ -153,6 +159,18 @@ struct probe_settings {
 	char overridden[sizeof ((struct member_observation *)0)->overridden];
 };
 
+/* How long a standby of a cluster at rest may go without a probe of its own. Each probe
+ * costs a member 0.5 to 0.8 ms of CPU however little it reads (the wake-up of an idle
+ * backend): standbys were two thirds of what pghad cost the members at rest. Between
+ * its probes, what decides a standby's fate is what its primary says of it, read at
+ * every iteration: that it streams and answered within config_standby_reply_bound_ms,
+ * five status intervals (5 s by default). So it is probed at least as often as that
+ * bound, and what only the standby knows (its settings, its follow settings after an
+ * edit and a reload) is at most this old. Its positions come from its primary's list
+ * meanwhile (its last reply). Anything else brings the probe back at once (see
+ * may_rest and wake_resting). */
+#define PROBE_REST_PERIOD_MS 5000
+
 /* A member's kept probe connection. */
 struct probe_slot {
 	struct observer *observer;
@@ -162,6 +180,12 @@ struct probe_slot {
 	sd_event_source *watch; /* while idle: readable when the server closes it */
 	bool used;              /* probed in the current observation */
 	struct probe_settings settings; /* forgotten with the connection */
+	/* what its last probe found when it answered (kept.probed_ms: when; 0: none, or
+	 * its last probe failed), and the process that answered it */
+	struct member_observation kept;
+	pid_t kept_postmaster;
+	char kept_address[sizeof ((struct member_observation *)0)->address];
+	bool kept_standby_signal;
 };
 
 struct observer {
@@ -190,11 +214,24 @@ static void unwatch(struct probe_slot *slot)
 	slot->watch = sd_event_source_disable_unref(slot->watch);
 }
 
+static void forget_kept(struct probe_slot *slot)
+{
+	member_observation_clear_lists(&slot->kept);
+	slot->kept = (struct member_observation){0};
+}
+
 static void slot_free(struct probe_slot *slot)
 {
 	unwatch(slot);
 	pg_session_close(&slot->session);
+	forget_kept(slot);
 	free(slot);
+}
+
+void observer_forget_probes(struct observer *observer)
+{
+	for (size_t i = 0; observer && i < observer->slot_count; i++)
+		forget_kept(observer->slots[i]);
 }
 
 void observer_free(struct observer *observer)
@@ -264,6 +301,7 @@ static int on_idle_readable(sd_event_source *source, int fd, uint32_t revents, v
 	log_debug("%s-%d: the server closed pghad's probe connection: iterating now", slot->cluster, slot->index);
 	unwatch(slot);
 	pg_session_close(&slot->session);
+	forget_kept(slot);
 	if (observer->wake)
 		observer->wake(observer->wake_data);
 	return 0;
@@ -313,6 +351,8 @@ static void read_peers(struct member_observation *member, const char *text)
 		into->replay_lsn = pg_lsn_parse(json_string_value(json_array_get(peer, 4)));
 		const json_t *lag = json_array_get(peer, 5);
 		into->replay_lag_seconds = json_is_number(lag) ? json_number_value(lag) : -1;
+		const json_t *age = json_array_get(peer, 6);
+		into->reply_age_ms = json_is_number(age) ? (long long)json_number_value(age) : -1;
 	}
 	json_decref(peers);
 }
@@ -365,6 +405,7 @@ static void read_probe(struct platform *platform, const struct cluster_config *c
 		return;
 	}
 	member->reachable = true;
+	member->probed_ms = observation_clock_ms();
 	member->in_recovery = is_true(result, 0);
 	member->timeline = (uint32_t)strtoul(PQgetvalue(result, 0, 1), NULL, 10);
 	member->lsn = pg_lsn_parse(PQgetisnull(result, 0, 2) ? NULL : PQgetvalue(result, 0, 2));
@@ -413,6 +454,11 @@ struct observe_round {
 	struct member_observation **owners;
 	struct probe_slot **slots;
 	size_t count;
+	/* the probes that run first: requests[0..active); those after are of standbys at
+	 * rest, made only when what those answered leaves a doubt (wake_resting) */
+	size_t active;
+	bool *resting; /* per request: its member keeps its last probe's fields */
+	long long reply_bound_ms;
 	int timeout_ms;
 	/* the probes made again with the settings, in the same observation: their indexes
 	 * in requests; NULL: none (yet) */
@@ -475,6 +521,70 @@ static void keep_settings(struct probe_slot *slot, const PGresult *result)
 		 PQgetisnull(result, 0, COLUMN_OVERRIDDEN) ? "" : PQgetvalue(result, 0, COLUMN_OVERRIDDEN));
 }
 
+/* Whether the primary's probe, result, lists name streaming and answering within bound_ms. */
+static bool lists_streaming(const PGresult *result, const char *name, long long bound_ms)
+{
+	struct member_observation primary = {0};
+	bool listed = false;
+
+	read_peers(&primary, PQgetvalue(result, 0, 9));
+	for (size_t i = 0; i < primary.peer_count && !listed; i++)
+		listed = strcmp(primary.peers[i].application_name, name) == 0 &&
+			 observation_peer_streaming(&primary.peers[i], bound_ms);
+	member_observation_clear_lists(&primary);
+	return listed;
+}
+
+/* Why the standbys left at rest must be probed after all, from what the others
+ * answered (NULL: no doubt): every probe made answered, exactly one member is the
+ * primary, and it lists each of them streaming and answering. */
+static const char *doubt(const struct observe_round *round)
+{
+	const PGresult *primary = NULL;
+
+	for (size_t i = 0; i < round->active; i++) {
+		const struct pg_request *request = &round->requests[i];
+		if (!request->succeeded || PQntuples(request->result) != 1 || PQnfields(request->result) <= COLUMN_AUTO_CONF)
+			return "a probe failed";
+		if (is_true(request->result, 0))
+			continue;
+		if (primary)
+			return "two members answer as primaries";
+		primary = request->result;
+	}
+	if (!primary)
+		return "no member answers as the primary";
+	for (size_t i = round->active; i < round->count; i++)
+		if (round->resting[i] && !lists_streaming(primary, round->owners[i]->name, round->reply_bound_ms))
+			return "the primary does not list it streaming and answering";
+	return NULL;
+}
+
+/* The standbys left at rest are probed in the second run (with their settings) when
+ * what the others answered leaves a doubt. */
+static void wake_resting(struct observe_round *round)
+{
+	if (round->active == round->count)
+		return;
+	const char *why = doubt(round);
+	if (!why)
+		return;
+	for (size_t i = round->active; i < round->count; i++) {
+		if (!round->resting[i])
+			continue;
+		log_message(LOG_LEVEL_DEBUG, round->cluster->name, round->owners[i]->name, "probing it after all: %s", why);
+		round->resting[i] = false;
+		if (!round->again) {
+			round->again = xcalloc(round->count, sizeof *round->again);
+			round->again_of = xcalloc(round->count, sizeof *round->again_of);
+		}
+		struct pg_request *again = &round->again[round->again_count];
+		*again = (struct pg_request){.target = round->requests[i].target, .session = round->requests[i].session};
+		with_settings(again, &round->names[i]);
+		round->again_of[round->again_count++] = i;
+	}
+}
+
 /* After round's probes answered: keeps the settings read, and readies again the probes
  * whose member's settings may have changed since read (none the second time). Returns
  * how many are to run again. */
@@ -482,7 +592,8 @@ static size_t settle(struct observe_round *round)
 {
 	for (size_t i = 0; i < round->count; i++) {
 		const struct pg_request *request = &round->requests[i];
-		if (!request->succeeded || PQntuples(request->result) != 1 || PQnfields(request->result) <= COLUMN_AUTO_CONF ||
+		if (round->resting[i] || !request->succeeded || PQntuples(request->result) != 1 ||
+		    PQnfields(request->result) <= COLUMN_AUTO_CONF ||
 		    (request->sql == probe_settings_sql && PQnfields(request->result) <= COLUMN_OVERRIDDEN))
 			continue;
 		if (request->sql == probe_settings_sql) {
@@ -503,6 +614,8 @@ static size_t settle(struct observe_round *round)
 		with_settings(again, &round->names[i]);
 		round->again_of[round->again_count++] = i;
 	}
+	if (!round->settled)
+		wake_resting(round);
 	round->settled = true;
 	return round->again_count;
 }
@@ -523,14 +636,102 @@ static void take_again(struct observe_round *round)
 	settle(round);
 }
 
-/* The platform's half of cluster's observation, and its probes made ready. */
+/* Puts the probes of the members at rest after the others, which run first. */
+static void rest_last(struct observe_round *round)
+{
+	size_t active = 0;
+
+	for (size_t i = 0; i < round->count; i++) {
+		if (round->resting[i])
+			continue;
+		if (i != active) {
+			struct pg_request request = round->requests[active];
+			char *names = round->names[active];
+			struct member_observation *owner = round->owners[active];
+			struct probe_slot *slot = round->slots[active];
+			round->requests[active] = round->requests[i];
+			if (round->requests[active].parameters)
+				round->requests[active].parameters = (const char *const *)&round->names[active];
+			round->names[active] = round->names[i];
+			round->owners[active] = round->owners[i];
+			round->slots[active] = round->slots[i];
+			round->resting[active] = false;
+			round->requests[i] = request;
+			round->names[i] = names;
+			round->owners[i] = owner;
+			round->slots[i] = slot;
+			round->resting[i] = true;
+		}
+		active++;
+	}
+	round->active = active;
+}
+
+/* Whether member runs the process that answered slot's last probe, seen as the platform
+ * sees a process at rest: asleep waiting for connections (S) where it sees processes,
+ * else (where it sees none) at the same address. */
+static bool same_process(const struct member_observation *member, const struct probe_slot *slot)
+{
+	if (!slot->kept.probed_ms || !member->postmaster || member->postmaster != slot->kept_postmaster ||
+	    member->postmaster_exited || member->fenced || member->standby_signal != slot->kept_standby_signal)
+		return false;
+	if (member->postmaster_state)
+		return member->postmaster_state == 'S';
+	return member->address[0] && strcmp(member->address, slot->kept_address) == 0;
+}
+
+/* The cluster's primary as its last probe found it, when it is certain: one member only
+ * answered as a primary when last probed, and runs the same process now. NULL otherwise. */
+static const struct probe_slot *kept_primary(const struct observer *observer, const struct cluster_config *cluster,
+					     const struct cluster_observation *observation)
+{
+	const struct probe_slot *found = NULL;
+
+	for (size_t i = first_slot(observer, cluster->name);
+	     i < observer->slot_count && slot_of_cluster(observer->slots[i], cluster); i++) {
+		const struct probe_slot *slot = observer->slots[i];
+		if (!slot->kept.probed_ms || slot->kept.in_recovery)
+			continue;
+		if (found)
+			return NULL;
+		found = slot;
+	}
+	const struct member_observation *member = found ? observation_member(observation, found->index) : NULL;
+	return member && same_process(member, found) && found->session.connection ? found : NULL;
+}
+
+/* Whether a standby of a cluster at rest may keep its last probe's fields rather than
+ * be probed now (PROBE_REST_PERIOD_MS says why): it was probed lately, streaming, on
+ * the connection still open; the same process runs, at rest, and pgha does nothing to
+ * it; its settings are not due; and the primary, at its last probe, listed it
+ * streaming and answering. This iteration's probe of the primary must say so too
+ * (wake_resting). */
+static bool may_rest(const struct member_observation *member, const struct probe_slot *slot,
+		     const struct probe_slot *primary, long long bound_ms, long long now)
+{
+	if (!primary || primary == slot || !slot->session.connection || member->busy || !same_process(member, slot) ||
+	    !slot->kept.reachable || !slot->kept.in_recovery || !slot->kept.streaming ||
+	    now < slot->kept.probed_ms || now - slot->kept.probed_ms >= PROBE_REST_PERIOD_MS ||
+	    !slot->settings.known || now - slot->settings.read_ms >= PROBE_SETTINGS_PERIOD_MS)
+		return false;
+	for (size_t i = 0; i < primary->kept.peer_count; i++)
+		if (strcmp(primary->kept.peers[i].application_name, member->name) == 0 &&
+		    observation_peer_streaming(&primary->kept.peers[i], bound_ms))
+			return true;
+	return false;
+}
+
+/* The platform's half of cluster's observation, and its probes made ready; at_rest:
+ * the cluster's last decision took no action, waited for nothing and nothing of pgha's
+ * is under way on it, so that standbys may rest (may_rest). */
 static struct observe_round *prepare(struct observer *observer, struct platform *platform,
 				     const struct cluster_config *cluster, observe_busy_fn busy, void *busy_context,
-				     struct cluster_observation *observation)
+				     bool at_rest, struct cluster_observation *observation)
 {
 	struct observe_round *round = xcalloc(1, sizeof *round);
 	*round = (struct observe_round){.observer = observer, .platform = platform, .cluster = cluster,
-					.observation = observation};
+					.observation = observation,
+					.reply_bound_ms = config_standby_reply_bound_ms(cluster)};
 
 	for (size_t i = first_slot(observer, cluster->name);
 	     i < observer->slot_count && slot_of_cluster(observer->slots[i], cluster); i++) {
@@ -549,7 +750,11 @@ static struct observe_round *prepare(struct observer *observer, struct platform 
 	round->names = xcalloc(probes + 1, sizeof *round->names);
 	round->owners = xcalloc(probes + 1, sizeof *round->owners);
 	round->slots = xcalloc(probes + 1, sizeof *round->slots);
+	round->resting = xcalloc(probes + 1, sizeof *round->resting);
 	long long now = observation_clock_ms();
+	/* with no primary known for certain, or bound, every member is probed */
+	const struct probe_slot *primary =
+		at_rest && round->reply_bound_ms > 0 ? kept_primary(observer, cluster, observation) : NULL;
 	for (size_t i = 0; i < observation->count; i++) {
 		struct member_observation *member = &observation->members[i];
 		struct pg_request *request = &round->requests[round->count];
@@ -581,19 +786,60 @@ static struct observe_round *prepare(struct observer *observer, struct platform 
 			with_settings(request, &round->names[round->count]);
 		}
 		request->session = &slot->session;
+		round->resting[round->count] = may_rest(member, slot, primary, round->reply_bound_ms, now);
 		round->slots[round->count] = slot;
 		round->owners[round->count++] = member;
 	}
+	rest_last(round);
 	return round;
+}
+
+/* What a member's probe found, kept for when it rests, or forgotten when it failed. */
+static void keep_probe(struct probe_slot *slot, const struct member_observation *member)
+{
+	if (!member->reachable) {
+		forget_kept(slot);
+		return;
+	}
+	observation_copy_probe(&slot->kept, member);
+	slot->kept_postmaster = member->postmaster;
+	snprintf(slot->kept_address, sizeof slot->kept_address, "%s", member->address);
+	slot->kept_standby_signal = member->standby_signal;
+}
+
+/* A member at rest: its last probe's fields, with the positions its primary's list
+ * gives now (its last reply), not those of its last probe. */
+static void rest(struct observe_round *round, size_t i)
+{
+	struct member_observation *member = round->owners[i];
+	const struct member_observation *primary = observation_primary(round->observation);
+
+	observation_copy_probe(member, &round->slots[i]->kept);
+	for (size_t p = 0; primary && p < primary->peer_count; p++) {
+		const struct replication_peer *peer = &primary->peers[p];
+		if (strcmp(peer->application_name, member->name) != 0)
+			continue;
+		if (peer->replay_lsn)
+			member->lsn = peer->replay_lsn;
+		if (peer->flush_lsn)
+			member->receive_lsn = peer->flush_lsn;
+	}
 }
 
 /* Frees a round's requests; with read, what they found goes into the observation. */
 static void release(struct observe_round *round, bool read)
 {
+	for (size_t i = 0; read && i < round->count; i++) {
+		if (round->resting[i])
+			continue;
+		read_probe(round->platform, round->cluster, round->observation, round->owners[i], &round->requests[i],
+			   round->slots[i]);
+		keep_probe(round->slots[i], round->owners[i]);
+	}
+	for (size_t i = 0; read && i < round->count; i++)
+		if (round->resting[i])
+			rest(round, i);
 	for (size_t i = 0; i < round->count; i++) {
-		if (read)
-			read_probe(round->platform, round->cluster, round->observation, round->owners[i], &round->requests[i],
-				   round->slots[i]);
 		pg_request_clear(&round->requests[i]);
 		free((char *)round->requests[i].target.host);
 		free(round->names[i]);
@@ -606,6 +852,7 @@ static void release(struct observe_round *round, bool read)
 	free(round->names);
 	free(round->owners);
 	free(round->slots);
+	free(round->resting);
 	free(round);
 }
 
@@ -642,8 +889,8 @@ void observe_clusters(struct observer *observer, struct platform *platform, cons
 {
 	for (size_t c = 0; c < config->cluster_count; c++) {
 		struct observe_round *round =
-			prepare(observer, platform, &config->clusters[c], busy, busy_context, &observations[c]);
-		platform->ops->execute(platform, round->requests, round->count, timeout_ms);
+			prepare(observer, platform, &config->clusters[c], busy, busy_context, false, &observations[c]);
+		platform->ops->execute(platform, round->requests, round->active, timeout_ms);
 		if (settle(round)) {
 			platform->ops->execute(platform, round->again, round->again_count, timeout_ms);
 			take_again(round);
@@ -678,14 +925,14 @@ static void on_probes_done(struct pg_request *requests, size_t count, void *cont
 
 struct observe_round *observe_cluster_start(struct observer *observer, struct platform *platform,
 					    const struct cluster_config *cluster, observe_busy_fn busy,
-					    void *busy_context, int timeout_ms, struct cluster_observation *observation,
-					    observe_done_fn done, void *context)
+					    void *busy_context, bool at_rest, int timeout_ms,
+					    struct cluster_observation *observation, observe_done_fn done, void *context)
 {
-	struct observe_round *round = prepare(observer, platform, cluster, busy, busy_context, observation);
+	struct observe_round *round = prepare(observer, platform, cluster, busy, busy_context, at_rest, observation);
 	round->done = done;
 	round->context = context;
 	round->timeout_ms = timeout_ms;
-	round->batch = platform->ops->execute_start(platform, observer->event, round->requests, round->count, timeout_ms,
+	round->batch = platform->ops->execute_start(platform, observer->event, round->requests, round->active, timeout_ms,
 						    on_probes_done, round);
 	/* a test freezes pghad while its probes are out, as a paused machine would */
 	testhook_stop_before("probe-answers");

@@ -38,13 +38,19 @@ void observe_clusters(struct observer *observer, struct platform *platform, cons
  * loop once each has answered or timed out, whatever other clusters' members do. */
 struct observe_round;
 typedef void (*observe_done_fn)(struct cluster_observation *observation, void *context);
+/* at_rest: the cluster's last decision took no action, waited for nothing, and nothing
+ * of pgha's is under way on it: its healthy standbys are then probed only every few
+ * seconds (observe.c says when), their observation the last probe's meanwhile. */
 struct observe_round *observe_cluster_start(struct observer *observer, struct platform *platform,
 					    const struct cluster_config *cluster, observe_busy_fn busy,
-					    void *busy_context, int timeout_ms, struct cluster_observation *observation,
-					    observe_done_fn done, void *context);
+					    void *busy_context, bool at_rest, int timeout_ms,
+					    struct cluster_observation *observation, observe_done_fn done, void *context);
 /* Abandons a round not done yet (a reload replaces its configuration): done is never
  * called, its probes' connections are closed; the observation keeps the platform's half. */
 void observe_round_cancel(struct observe_round *round);
+/* Forgets what every member's last probe found: each is probed at its next observation
+ * (after a reload of the configuration). */
+void observer_forget_probes(struct observer *observer);
 /* Closes the connections kept to members of clusters config no longer has. */
 void observer_prune(struct observer *observer, const struct pgha_config *config);
 

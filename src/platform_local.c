@@ -308,6 +308,11 @@ static char *render_settings(const struct local_platform *platform, const struct
 	 * most of a failover's time (unless set) */
 	if (!parameter_value(cluster, "wal_retrieve_retry_interval"))
 		datadir_append_setting(&text, "wal_retrieve_retry_interval", "250ms");
+	/* a standby answers its primary at least every second, WAL or not, as on kubernetes
+	 * (pgha-entrypoint): one that stops answering is soon not counted as streaming, though
+	 * its walsender lingers until wal_sender_timeout (config_standby_reply_bound_ms) */
+	if (!parameter_value(cluster, "wal_receiver_status_interval"))
+		datadir_append_setting(&text, "wal_receiver_status_interval", "1s");
 	for (size_t i = 0; i < cluster->postgresql.parameters.count; i++)
 		datadir_append_setting(&text, cluster->postgresql.parameters.items[i].name,
 			       cluster->postgresql.parameters.items[i].value);

@@ -30,10 +30,12 @@ static int compare_by_priority(const void *left, const void *right)
 	return a->index < b->index ? -1 : a->index > b->index;
 }
 
-static bool is_streaming_to(const struct member_observation *primary, const char *member)
+/* Streaming, and answering: one that has not answered for bound_ms is cut off, and is
+ * dropped as one whose walsender ended would be */
+static bool is_streaming_to(const struct member_observation *primary, const char *member, long long bound_ms)
 {
 	for (size_t i = 0; primary && i < primary->peer_count; i++)
-		if (strcmp(primary->peers[i].state, "streaming") == 0 &&
+		if (observation_peer_streaming(&primary->peers[i], bound_ms) &&
 		    syncnames_name_matches(member, primary->peers[i].application_name))
 			return true;
 	return false;
@@ -74,7 +76,7 @@ char *syncset_names(const struct cluster_config *cluster, const struct cluster_o
 		 * confirm nothing written after, and is never counted on */
 		if (member && observation_diverged(member, primary_member))
 			continue;
-		if (is_streaming_to(primary_member, names[i].text)) {
+		if (is_streaming_to(primary_member, names[i].text, config_standby_reply_bound_ms(cluster))) {
 			chosen[i] = true;
 			chosen_count++;
 		}

@@ -481,14 +481,30 @@ def wal_receiver(workdir, account, port, member):
     return int(pid)
 
 
-def test_a_stopped_receiver_a_blip_then_a_dead_primary_lose_nothing(cluster, tmp_workdir, account):
+@pytest.fixture
+def cluster_slow_replies(pghad, tmp_workdir, account):
+    """cluster, with standbys that answer their primary only every 60 s when no WAL
+    comes (wal_receiver_status_interval): pghad counts one that stops answering as
+    streaming for five intervals, not 5 s."""
+    port = pgharness.free_port_range(REPLICAS + 1)
+    text = failover_config(tmp_workdir, port).replace("parameters = { };",
+                                                      'parameters = { wal_receiver_status_interval = "60s"; };')
+    daemon = start_healthy(pghad, tmp_workdir, text)
+    yield daemon, port
+    stop_everything(tmp_workdir, daemon)
+
+
+def test_a_stopped_receiver_a_blip_then_a_dead_primary_lose_nothing(cluster_slow_replies, tmp_workdir, account):
     """The audit's sequence on real PostgreSQL (issue 12): test-1's WAL receiver stops
     (SIGSTOP) and it falls behind; then test-2, which acknowledged every commit since,
     blips (its walsender ends and its receiver is held); the primary still sees test-1
     as streaming, so pghad lists test-1 alone; then the primary is killed. The list
     before must stay in the failover pool, both standbys must be cut before the choice,
-    and test-2 must be promoted: promoting test-1 would lose what test-2 acknowledged."""
-    daemon, port = cluster
+    and test-2 must be promoted: promoting test-1 would lose what test-2 acknowledged.
+    (pghad stops counting a standby that stopped answering after five of its status
+    intervals: with 60 s ones, test-1 still counts as streaming however slowly this
+    sequence runs, as a standby that falls behind but still answers would.)"""
+    daemon, port = cluster_slow_replies
     writer = Writer(tmp_workdir, account, port)
     watcher = PrimaryWatcher(tmp_workdir, account, port)
     held = []
@@ -528,6 +544,57 @@ def test_a_stopped_receiver_a_blip_then_a_dead_primary_lose_nothing(cluster, tmp
         resume(held)
         writer.stop()
         watcher.stop()
+
+
+@pytest.mark.parametrize("fault", ["receiver", "freeze"])
+def test_a_standby_cut_off_leaves_the_synchronous_list_long_before_wal_sender_timeout(cluster, tmp_workdir, account,
+                                                                                      fault):
+    """Fault e: a standby cut off (its WAL receiver stopped, or the whole member frozen)
+    stays "streaming" in its primary's pg_stat_replication until wal_sender_timeout (60 s),
+    but answers no more. pghad stops counting it once its last answer is older than five
+    status intervals (1 s each): the list changes while the primary still lists it
+    streaming, and the standby is listed again once it answers again."""
+    daemon, port = cluster
+    held, frozen = [], None
+    try:
+        mark = daemon.log_mark()
+        if fault == "receiver":
+            receiver = wal_receiver(tmp_workdir, account, port, "test-1")
+            os.kill(receiver, signal.SIGSTOP)
+            held.append(receiver)
+        else:
+            frozen = fault_freeze(tmp_workdir, "test-1")
+        daemon.wait_for_log(r"set-synchronous: .* call for 'ANY 1 \(\"test-2\"\)'", timeout=50, since=mark)
+        # before wal_sender_timeout: pghad did not wait for the walsender to end
+        still = sql(tmp_workdir, account, port, "test-0",
+                    "SELECT state FROM pg_stat_replication WHERE application_name = 'test-1'")
+        assert still == "streaming", f"the primary no longer lists test-1 streaming ({still!r}): not seen early"
+        pgharness.wait_until(lambda: sql(tmp_workdir, account, port, "test-0", "SHOW synchronous_standby_names")
+                             == 'ANY 1 ("test-2")', timeout=30, what="the primary running the list without test-1")
+        if fault == "receiver":
+            # it answers pghad itself and says it streams: the status tells the truth
+            after = iteration_mark(tmp_workdir)
+            seen = pgharness.wait_until(lambda: (status(tmp_workdir, after=after) or {}).get("members"), timeout=30,
+                                        what="a status after the change")
+            test_1 = {member["name"]: member for member in seen}["test-1"]
+            assert test_1["state"] == "not answering its primary", test_1
+            assert test_1["reply_age_ms"] > 5000, test_1
+        mark = daemon.log_mark()
+        resume(held)
+        held = []
+        if frozen:
+            frozen.thaw()
+            frozen = None
+        daemon.wait_for_log(r"set-synchronous: .* call for 'ANY 1 \(\"test-1\", \"test-2\"\)'", timeout=60,
+                            since=mark)
+        pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=60, what="test-1 streaming and listed again")
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
+    finally:
+        resume(held)
+        if frozen:
+            frozen.thaw()
 
 
 def test_a_diverged_standby_is_rewound_streams_again_and_is_not_listed_meanwhile(cluster, tmp_workdir, account):

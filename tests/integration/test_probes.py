@@ -9,8 +9,8 @@ import sys
 
 import freezer
 import pgharness
-from test_cluster import (config_text, daemon_status, healthy, iteration_mark, members, postmaster_pid, sql,
-                          start_healthy, stop_everything)
+from test_cluster import (config_text, current_postmaster, daemon_status, healthy, iteration_mark, members,
+                          postmaster_pid, sql, start_healthy, status, stop_everything)
 
 
 def after_next_iteration(workdir):
@@ -262,6 +262,61 @@ def test_the_postmaster_of_a_member_seen_in_proc_is_asked_for_a_connection_only_
         sql(tmp_workdir, account, port, "test-0", "SELECT 1")
         pgharness.wait_until(lambda: connections_received(tmp_workdir) > before + received, timeout=30,
                              what="psql's connection in test-0's log")
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
+    finally:
+        stop_everything(tmp_workdir, daemon)
+
+
+def probe_start(workdir, account, port, member):
+    """When the backend serving pghad's probes of member last began one (its query_start)."""
+    index = int(member.split("-")[1])
+    return sql(workdir, account, port + index, member,
+               "SELECT query_start FROM pg_stat_activity WHERE application_name = 'pghad'")
+
+
+def test_a_standby_at_rest_is_probed_now_and_then_and_one_that_fails_is_still_acted_on(pghad, tmp_workdir, account):
+    """Each probe costs a member the wake-up of its backend: the standbys of a cluster at
+    rest are probed every few seconds (their primary, probed at every iteration, lists
+    them streaming and answering meanwhile). A standby frozen, or killed, at rest is
+    still found and acted on."""
+    from test_failover import REPLICAS, fault_freeze
+    port = pgharness.free_port_range(REPLICAS + 1)
+    daemon = start_healthy(pghad, tmp_workdir, config_text(tmp_workdir, port))
+    try:
+        samples = []
+        for _ in range(20):
+            after_next_iteration(tmp_workdir)
+            samples.append((probe_start(tmp_workdir, account, port, "test-0"),
+                            probe_start(tmp_workdir, account, port, "test-1")))
+        primary = [p for p, _ in samples]
+        standby = [s for _, s in samples]
+        # each sample follows a completed iteration: the primary was probed again each time
+        assert len(set(primary)) == len(primary), f"the primary not probed at every iteration: {primary}"
+        # between two samples the primary was probed again; the standby, at rest, mostly not
+        rested = sum(1 for before, after in zip(standby, standby[1:]) if before == after)
+        assert rested > 0 and len(set(standby)) < len(set(primary)), \
+            f"test-1's probes over 20 iterations began at {standby}"
+        assert all(members(status(tmp_workdir))[name]["probe_age_ms"] is not None
+                   for name in ("test-0", "test-1", "test-2"))
+
+        # frozen at rest: its primary hears from it no more, and its own probe times out
+        mark = iteration_mark(tmp_workdir)
+        with fault_freeze(tmp_workdir, "test-1"):
+            seen = pgharness.wait_until(
+                lambda: (members(status(tmp_workdir, after=mark) or {"members": []}).get("test-1") or {})
+                .get("state") == "unreachable" and status(tmp_workdir), timeout=60, what="test-1 seen unreachable")
+            assert members(seen)["test-0"]["role"] == "primary"
+        pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=60, what="test-1 streaming again once thawed")
+
+        # killed at rest: its postmaster gone is seen from the platform, and it is started again
+        for _ in range(3):
+            after_next_iteration(tmp_workdir)
+        killed = postmaster_pid(tmp_workdir, "test-1")
+        os.kill(killed, signal.SIGKILL)
+        pgharness.wait_until(lambda: current_postmaster(tmp_workdir, "test-1") not in (None, killed)
+                             and healthy(tmp_workdir), timeout=90, what="test-1 started again and streaming")
     except BaseException:
         print(daemon.log_report(), file=sys.stderr)
         raise

@@ -181,6 +181,8 @@ static void sim_observe(struct platform *platform, const struct cluster_config *
 		member->data_exists = sim->data;
 		member->standby_signal = sim->data && sim->standby;
 		member->postmaster = sim->running ? 1000 + i : 0;
+		/* asleep at rest; a hung one as frozen (D), which only its probe's deadline finds */
+		member->postmaster_state = !sim->running ? 0 : sim->hung ? 'D' : 'S';
 		member->live_processes = sim->running;
 		member->settings_current = true;
 		if (sim->data && !sim->standby && !sim->running) {
@@ -232,7 +234,7 @@ static const char *sync_state(const struct sim_member *primary, const char *name
  * columns (none pending, none overridden). */
 static PGresult *probe_result(struct sim_cluster *cluster, int index, bool with_settings)
 {
-	enum { COLUMNS = 23 };
+	enum { COLUMNS = 24 };
 	int columns = with_settings ? COLUMNS : COLUMNS - 4;
 	struct sim_member *member = &cluster->members[index];
 	char timeline[16], lsn[32], peers[4096] = "[", slots[1024] = "[", slot[64] = "", receiver[16], backend[16];
@@ -253,7 +255,9 @@ static PGresult *probe_result(struct sim_cluster *cluster, int index, bool with_
 			continue;
 		names_member(name, sizeof name, cluster->name, i);
 		lsn_text(position, sizeof position, standby->lsn);
-		snprintf(peers + strlen(peers), sizeof peers - strlen(peers), "%s[\"%s\", \"streaming\", \"%s\", \"%s\", \"%s\"]",
+		/* no replay lag known; answered just now */
+		snprintf(peers + strlen(peers), sizeof peers - strlen(peers),
+			 "%s[\"%s\", \"streaming\", \"%s\", \"%s\", \"%s\", null, 0]",
 			 peers[1] ? ", " : "", name, sync_state(member, name), position, position);
 	}
 	strcat(peers, "]");
@@ -280,10 +284,11 @@ static PGresult *probe_result(struct sim_cluster *cluster, int index, bool with_
 	values[16] = "[]"; /* no clone's progress: copies are not simulated */
 	values[17] = backend;
 	values[18] = "2026-01-01 00:00:00+00"; /* never reloaded */
-	values[19] = "f";
+	values[19] = NULL; /* no postgresql.auto.conf */
 	values[20] = "f";
 	values[21] = "f";
-	values[22] = "";
+	values[22] = "f";
+	values[23] = "";
 
 	PGresult *result = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
 	PGresAttDesc attributes[COLUMNS];
@@ -309,15 +314,25 @@ static void answer(struct sim_world *world, struct pg_request *request)
 	const char *sql = request->sql ? request->sql : "";
 
 	world->statements++;
+	if (member && strncmp(sql, "SELECT pg_is_in_recovery(),", 27) == 0)
+		member->probes++;
 	if (!member || !member->running || member->hung || member->blips > 0) {
 		if (member && member->blips > 0)
 			member->blips--;
+		/* a probe that fails loses its connection, as pg.c's do */
+		if (request->session)
+			pg_session_close(request->session);
 		request->timed_out = member && member->hung;
 		snprintf(request->error, sizeof request->error, "%s",
 			 member && member->hung ? "timed out" : "connection refused (simulated)");
 		return;
 	}
 	request->succeeded = true;
+	/* a connection kept for the member, as pg.c keeps one: a PGconn that never connects
+	 * (an unknown option), which observe.c keeps, closes and frees as any other */
+	if (request->session && !request->session->connection)
+		request->session->connection =
+			PQconnectStartParams((const char *const[]){"pgha_simulated", NULL}, (const char *const[]){"1", NULL}, 0);
 	if (strncmp(sql, "SELECT pg_is_in_recovery(),", 27) == 0) {
 		request->result = probe_result(cluster, index, strstr(sql, "pg_file_settings") != NULL);
 		return;

@@ -29,6 +29,7 @@ struct sim_member {
 	char synchronous[STATE_NAMES_SIZE];
 	char slots[SIM_MAX_MEMBERS][64];
 	int slot_count;
+	unsigned long probes; /* observe.c's probes asked of it, answered or not */
 };
 
 struct sim_cluster {

@@ -302,6 +302,44 @@ static void test_prefixed_parameters(void)
 	config_free(config);
 }
 
+/* How long a standby may go without answering its primary and still count as
+ * streaming: five of its status intervals, never less than failover.timeout_ms. */
+static void test_standby_reply_bound(void)
+{
+	static const struct {
+		const char *settings, *what;
+		long long interval_ms, bound_ms;
+	} cases[] = {
+		{"", "the 1 s both platforms set: five seconds", 1000, 5000},
+		{"failover = { timeout_ms = 8000; };", "never less than failover.timeout_ms", 1000, 8000},
+		{"postgresql = { parameters = { wal_receiver_status_interval = \"2s\"; }; };", "a configured interval",
+		 2000, 10000},
+		{"postgresql = { parameters = { wal_receiver_status_interval = 10; }; };", "seconds without a unit", 10000,
+		 50000},
+		{"postgresql = { parameters = { wal_receiver_status_interval = \"500ms\"; }; };",
+		 "in ms: the failover timeout is the floor", 500, 2500},
+		{"postgresql = { parameters = { wal_receiver_status_interval = \"1 min\"; }; };", "in minutes", 60000,
+		 300000},
+		{"postgresql = { parameters = { wal_receiver_status_interval = 0; }; };",
+		 "0: standbys answer only when WAL comes, no bound", 0, 0},
+		{"postgresql = { parameters = { wal_receiver_status_interval = \"often\"; }; };",
+		 "a value that cannot be read: no bound", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *text = xasprintf("clusters = ( { name = \"a\"; %s } );", cases[i].settings);
+		struct pgha_config *config = load_valid(text);
+		free(text);
+		ok(config != NULL, "standby reply bound: %s: loads", cases[i].what);
+		if (!config)
+			continue;
+		is_int(config_standby_reply_interval_ms(&config->clusters[0]), cases[i].interval_ms,
+		       "standby reply interval: %s", cases[i].what);
+		is_int(config_standby_reply_bound_ms(&config->clusters[0]), cases[i].bound_ms, "standby reply bound: %s",
+		       cases[i].what);
+		config_free(config);
+	}
+}
+
 static void test_platforms(void)
 {
 	struct pgha_config *config = load_valid(
@@ -461,6 +499,7 @@ int main(void)
 	test_defaults();
 	test_inheritance();
 	test_prefixed_parameters();
+	test_standby_reply_bound();
 	test_platforms();
 	test_option_table();
 	test_set_in_file();

@@ -67,8 +67,9 @@ static const char *const cluster_keys = "name replicas port synchronous failover
 					"published_synchronous_standby_names known_primary waiting members";
 static const char *const failover_keys = "automatic timeout_ms paused under_way last request_error request_pending "
 					 "counts last_ended";
-static const char *const member_keys = "name port role state reachable timeline lag_bytes replay_lag_seconds sync_state "
-				       "configured error last_event last_event_ms last_event_failed clone kept_aside";
+static const char *const member_keys = "name port role state reachable probe_age_ms timeline lag_bytes "
+				       "replay_lag_seconds reply_age_ms sync_state configured error last_event "
+				       "last_event_ms last_event_failed clone kept_aside";
 
 static const json_t *cluster_of(const json_t *status, size_t index)
 {

@@ -28,8 +28,9 @@
  *   unreachable   running with standby.signal, but the probe cannot reach it
  * modifiers: +busy +running +no-role +no-signal +stale (follow settings not current)
  *            +upstream=N +upstream=none
- * Every primary in the observation gets the case's peers ("1 2=catchup TEST-1": a member
- * index or a literal application_name, then the state, streaming if none), slots ("1 2
+ * Every primary in the observation gets the case's peers ("1 2=catchup TEST-1 3@6000": a
+ * member index or a literal application_name, then the state, streaming if none, then how
+ * many ms ago it last answered, 0 if not said, "-" for never), slots ("1 2
  * other": a member index for its slot name, or a literal slot name) and
  * synchronous_standby_names.
  *
@@ -200,6 +201,11 @@ static void set_primary_view(struct member_observation *primary, const char *pee
 		int index;
 
 		next_word(&peers, word, sizeof word);
+		char *age = strchr(word, '@');
+		if (age) {
+			*age++ = '\0';
+			peer->reply_age_ms = strcmp(age, "-") == 0 ? -1 : atoll(age);
+		}
 		state = strchr(word, '=');
 		if (state)
 			*state++ = '\0';
@@ -480,6 +486,11 @@ static const struct decide_case decide_cases[] = {
 	 "set-synchronous test-0 ANY 1 (\"test-1\", \"test-2\")", NULL},
 	{"an application_name in another case still streams for its member", "3", "primary standby standby",
 	 "TEST-1 Test-2", "1 2", "ANY 1 (\"test-1\", \"test-2\")", "", NULL},
+	{"a standby that stopped answering its primary leaves the list as one that stopped streaming", "3 any 1 optional",
+	 "primary standby standby", "1@60000 2", "1 2", "ANY 1 (\"test-1\", \"test-2\")",
+	 "set-synchronous test-0 ANY 1 (\"test-2\")", NULL},
+	{"and comes back once it answers again", "3 any 1 optional", "primary standby standby", "1@200 2", "1 2",
+	 "ANY 1 (\"test-2\")", "set-synchronous test-0 ANY 1 (\"test-1\", \"test-2\")", NULL},
 	{"peers that are not members are not listed", "3", "primary standby standby", "1 other-2 test-7", "1 2",
 	 "ANY 1 (\"test-1\")", "", NULL},
 	{"no role, no list: CREATE ROLE must not wait on standbys that cannot connect yet", "3",
@@ -648,6 +659,18 @@ static const struct synchronous_case synchronous_cases[] = {
 	 "ANY 1 (\"test-1\")"},
 	{"application_name matches ignoring case", "3", "primary standby standby", "TEST-2", 0, "ANY 1 (\"test-2\")"},
 	{"a peer listed twice counts once", "3 any 1 optional", "primary standby standby", "2 2", 0, "ANY 1 (\"test-2\")"},
+	/* a standby cut off stays "streaming" until wal_sender_timeout: its last answer tells;
+	 * the bound is five times wal_receiver_status_interval (1 s) here */
+	{"a streaming standby that has not answered for longer than the bound is not listed", "3 any 1 optional",
+	 "primary standby standby", "1@5001 2@900", 0, "ANY 1 (\"test-2\")"},
+	{"one that answered within the bound is", "3 any 1 optional", "primary standby standby", "1@5000 2", 0,
+	 "ANY 1 (\"test-1\", \"test-2\")"},
+	{"one that has not answered yet is not", "3 any 1 optional", "primary standby standby", "1@- 2", 0,
+	 "ANY 1 (\"test-2\")"},
+	{"none answering: synchronous replication off when optional", "3 any 1 optional", "primary standby standby",
+	 "1@60000 2@60000", 0, ""},
+	{"required: a standby that stopped answering pads the list as one that stopped streaming", "3 any 1 required",
+	 "primary standby standby", "1@60000", 0, "ANY 1 (\"test-1\")"},
 };
 
 static void test_synchronous_names(void)

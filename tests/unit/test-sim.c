@@ -171,6 +171,82 @@ int main(void)
 	ok(world.promotions == promotions && sim_primary(&world, "sim") == new && whole("sim", 3),
 	   "a primary that misses one probe stays the primary");
 
+	/* at rest the primary is probed at every iteration, its standbys every few seconds
+	 * (observe.c's PROBE_REST_PERIOD_MS; these iterations take milliseconds): what the
+	 * primary lists of them, at every iteration, stands in meanwhile */
+	int standby = new == 1 ? 2 : 1;
+	unsigned long probes[3];
+	for (int i = 0; i < 3; i++)
+		probes[i] = cluster->members[i].probes;
+	for (int i = 0; i < 10; i++) {
+		sim_advance(&world, 4096);
+		daemon_iterate(&daemon);
+	}
+	is_int((long long)(cluster->members[new].probes - probes[new]), 10,
+	       "at rest the primary is probed at every iteration");
+	ok(cluster->members[0].probes - probes[0] <= 1 && cluster->members[standby].probes - probes[standby] <= 1,
+	   "its standbys at most once in 10 iterations (%lu and %lu)", cluster->members[0].probes - probes[0],
+	   cluster->members[standby].probes - probes[standby]);
+	ok(whole("sim", 3) && world.promotions == promotions, "and the cluster stays whole");
+	const struct member_observation *seen = observation_member(&daemon.observations[0], standby);
+	ok(seen && seen->reachable && seen->in_recovery && seen->streaming && seen->probed_ms > 0 &&
+	   seen->lsn == cluster->members[standby].lsn,
+	   "a standby at rest shows its last probe, with the position its primary lists now");
+
+	/* a standby whose WAL receiver stops at rest, asleep and answering all the same,
+	 * leaves its primary's list: doubt, and it is probed in the same iteration */
+	sim_cluster(&world, "sim")->members[standby].upstream = -1;
+	probes[standby] = cluster->members[standby].probes;
+	daemon_iterate(&daemon);
+	seen = observation_member(&daemon.observations[0], standby);
+	is_int((long long)(cluster->members[standby].probes - probes[standby]), 1,
+	       "a standby its primary no longer lists streaming is probed in that iteration");
+	ok(seen && seen->reachable && !seen->streaming, "and seen not streaming");
+	iterations = iterate_until(&daemon, cluster_whole, "sim");
+	ok(iterations > 0, "pointed at its primary again, the cluster is whole (%d iterations)", iterations);
+	for (int i = 0; i < 3; i++) {
+		daemon_iterate(&daemon);
+		sim_advance(&world, 4096);
+	}
+
+	/* any probe that fails is doubt: the primary missing one probe has every member probed */
+	for (int i = 0; i < 3; i++)
+		probes[i] = cluster->members[i].probes;
+	sim_blip(&world, "sim", new, 1);
+	daemon_iterate(&daemon);
+	ok(cluster->members[0].probes - probes[0] == 1 && cluster->members[standby].probes - probes[standby] == 1,
+	   "when the primary's probe fails, its standbys are probed in the same iteration");
+	for (int i = 0; i < 3; i++) {
+		daemon_iterate(&daemon);
+		sim_advance(&world, 4096);
+	}
+
+	/* a standby that hangs at rest leaves its primary's list: it is probed in the same
+	 * iteration, and is seen not answering */
+	sim_hang(&world, "sim", standby, true);
+	probes[standby] = cluster->members[standby].probes;
+	daemon_iterate(&daemon);
+	seen = observation_member(&daemon.observations[0], standby);
+	is_int((long long)(cluster->members[standby].probes - probes[standby]), 1,
+	       "a standby hung at rest is probed at the next iteration");
+	ok(seen && !seen->reachable, "and seen not answering: %s", seen ? seen->error : "not observed");
+	sim_hang(&world, "sim", standby, false);
+	iterations = iterate_until(&daemon, cluster_whole, "sim");
+	ok(iterations > 0, "answering again, the cluster is whole (%d iterations)", iterations);
+
+	/* one killed at rest: its postmaster is gone, seen from the platform, and started again */
+	for (int i = 0; i < 3; i++) {
+		daemon_iterate(&daemon);
+		sim_advance(&world, 4096);
+	}
+	sim_kill(&world, "sim", standby);
+	daemon_iterate(&daemon);
+	seen = observation_member(&daemon.observations[0], standby);
+	ok(seen && !seen->reachable && !seen->postmaster, "a standby killed at rest is seen gone at the next iteration");
+	iterations = iterate_until(&daemon, cluster_whole, "sim");
+	ok(iterations > 0 && world.promotions == promotions, "started again, the cluster is whole (%d iterations)",
+	   iterations);
+
 	/* a lagging standby is not the one promoted: the other has more of the WAL. sim-0
 	 * lags: the lowest index, it would win were both as far */
 	int lagging = 0, ahead = new == 1 ? 2 : 1;
