@@ -270,15 +270,17 @@ def main():
             check(f"run {run}: {old} comes back as a standby", True)
     except AssertionError as error:
         check("the steps above", False, error)
-        for pod in deployment.pods("app.kubernetes.io/name=pgha"):
-            name = pod["metadata"]["name"]
-            note(f"----- {name} -----")
-            try:
-                log = deployment.api.request("GET", deployment.path("pods", name, "log"))
-                for line in str(log).splitlines()[-40:]:
-                    note(line)
-            except kube_env.KubeError as failure:
-                note(str(failure))
+        # pghad's pods, then the members' (what pgha-entrypoint said), each log's end
+        for selector, lines in (("app.kubernetes.io/name=pgha", 200), ("app=postgres", 40)):
+            for pod in deployment.pods(selector):
+                name = pod["metadata"]["name"]
+                note(f"----- {name} -----")
+                try:
+                    log = deployment.api.request("GET", deployment.path("pods", name) + "/log")
+                    for line in str(log).splitlines()[-lines:]:
+                        note(line)
+                except kube_env.KubeError as failure:
+                    note(str(failure))
     print(f"1..{count}")
     return 1 if failed else 0
 
