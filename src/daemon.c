@@ -943,7 +943,7 @@ static json_t *cluster_status(const struct daemon *daemon, size_t index)
 		if (strcmp(expected, observation->members[0].name) != 0)
 			continue;
 		const struct member_observation *primary = observation_primary(observation);
-		synchronous = primary ? primary->synchronous_standby_names : "";
+		synchronous = primary ? observation_text(primary->synchronous_standby_names) : "";
 		waiting = daemon->waiting[i];
 		for (size_t m = 0; m < observation->count; m++)
 			json_array_append_new(members, member_status(daemon, cluster, observation, &observation->members[m]));

@@ -50,6 +50,14 @@ char *xstrdup(const char *text)
 	return copy;
 }
 
+char *xstrndup(const char *text, size_t length)
+{
+	char *copy = strndup(text, length);
+	if (!copy)
+		out_of_memory();
+	return copy;
+}
+
 char *xvasprintf(const char *format, va_list args)
 {
 	va_list copy;

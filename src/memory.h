@@ -9,6 +9,8 @@ void *xmalloc(size_t size);
 void *xcalloc(size_t count, size_t size);
 void *xreallocarray(void *pointer, size_t count, size_t size);
 char *xstrdup(const char *text);
+/* The first length bytes of text at most, as a new string. */
+char *xstrndup(const char *text, size_t length);
 char *xasprintf(const char *format, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *format, va_list args) __attribute__((format(printf, 1, 0)));
 
