@@ -642,6 +642,11 @@ static bool begin_turns(struct daemon *daemon)
 {
 	daemon->iterations++;
 	log_debug("loop iteration %llu", (unsigned long long)daemon->iterations);
+	/* what the last turns freed goes back to the system first: a new probe connection's
+	 * libpq buffers (32 KiB, of which a probe writes a few hundred bytes) then land on
+	 * pages resident only where they are written, not on pages earlier turns dirtied
+	 * (bench/scale: -1 MiB of RSS at 20 clusters, for ~0.06 ms per iteration) */
+	memory_release_free();
 	if (!daemon->actor)
 		return false;
 	actor_tidy(daemon->actor);
