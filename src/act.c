@@ -30,7 +30,7 @@ _Static_assert(sizeof operation_names / sizeof operation_names[0] == OPERATION_K
 struct member_event {
 	char cluster[NAMES_BUFFER_SIZE];
 	int index;
-	char text[1024];
+	char *text;      /* owned; of its own length: one is kept per member of every cluster */
 	long long at_ms; /* wall clock */
 	bool failed;     /* an error or a warning */
 };
@@ -91,8 +91,10 @@ static void remember(struct actor *actor, const char *cluster, int index, const 
 		event = &actor->events[actor->event_count++];
 		snprintf(event->cluster, sizeof event->cluster, "%s", cluster);
 		event->index = index;
+		event->text = NULL;
 	}
-	snprintf(event->text, sizeof event->text, "%s", text);
+	free(event->text);
+	event->text = xstrdup(text);
 	event->at_ms = wall_ms();
 	event->failed = failed;
 }
@@ -129,6 +131,8 @@ void actor_free(struct actor *actor)
 		free(actor->operations[i]);
 	}
 	free(actor->operations);
+	for (size_t i = 0; i < actor->event_count; i++)
+		free(actor->events[i].text);
 	free(actor->events);
 	free(actor->queue);
 	sd_event_unref(actor->event);

@@ -327,18 +327,19 @@ static struct cluster_runtime *runtime_for(struct daemon *daemon, const char *na
 	struct cluster_runtime *runtime = &daemon->runtimes[daemon->runtime_count++];
 	*runtime = (struct cluster_runtime){0};
 	snprintf(runtime->name, sizeof runtime->name, "%s", name);
-	state_init(&runtime->state);
 	return runtime;
 }
 
 /* The remembered state, read every iteration (it is small), so that what pghactl pause
- * wrote, or what a previous pghad left, is what decides; and whether this pghad acts. */
+ * wrote, or what a previous pghad left, is what decides; and whether this pghad acts.
+ * state: what it is now (the one kept when the platform could not read it). */
 static enum platform_hold load_state(struct daemon *daemon, const struct cluster_config *cluster,
-				     struct cluster_runtime *runtime)
+				     struct cluster_runtime *runtime, struct cluster_state *state)
 {
 	char why[512] = "";
-	enum platform_hold hold = daemon->platform.ops->load_state(&daemon->platform, cluster, &runtime->state, why,
-								  sizeof why);
+	state_restore(state, &runtime->state);
+	enum platform_hold hold = daemon->platform.ops->load_state(&daemon->platform, cluster, state, why, sizeof why);
+	state_keep(&runtime->state, state);
 
 	if (hold == PLATFORM_HOLD_UNREADABLE && strcmp(why, runtime->state_error) != 0)
 		log_message(LOG_LEVEL_ERROR, cluster->name, NULL, "%s: not acting on this cluster until it is fixed", why);
@@ -450,10 +451,11 @@ static bool reconcile(struct daemon *daemon, size_t index, bool *at_rest)
 	struct cluster_runtime *runtime = runtime_for(daemon, cluster->name);
 	struct action_list actions = {0};
 	struct failover_request *request = runtime->request.kind != FAILOVER_NONE ? &runtime->request : NULL;
+	struct cluster_state state;
 
 	actor_settle(daemon->actor, cluster, observation);
 	track_unreachable(runtime, observation, observation_clock_ms());
-	enum platform_hold hold = load_state(daemon, cluster, runtime);
+	enum platform_hold hold = load_state(daemon, cluster, runtime, &state);
 	if (hold != PLATFORM_HOLD_ACTS) {
 		snprintf(daemon->waiting[index], sizeof daemon->waiting[index], "%s%.1000s",
 			 hold == PLATFORM_HOLD_ELSEWHERE ? "not acting: " : "", runtime->state_error);
@@ -462,7 +464,7 @@ static bool reconcile(struct daemon *daemon, size_t index, bool *at_rest)
 			actor_run(daemon->actor, cluster, observation, &actions);
 		return false;
 	}
-	decide(cluster, observation, &runtime->state, request, &actions);
+	decide(cluster, observation, &state, request, &actions);
 	if (request) {
 		if (actions.request_error[0]) {
 			snprintf(runtime->request_error, sizeof runtime->request_error, "%s", actions.request_error);
@@ -474,18 +476,18 @@ static bool reconcile(struct daemon *daemon, size_t index, bool *at_rest)
 		}
 		runtime->request.kind = FAILOVER_NONE;
 	}
-	if (!state_equal(&runtime->state, &actions.next_state)) {
-		if (actions.next_state.failover.kind != FAILOVER_NONE || runtime->state.failover.kind != FAILOVER_NONE)
+	if (!state_equal(&state, &actions.next_state)) {
+		if (actions.next_state.failover.kind != FAILOVER_NONE || state.failover.kind != FAILOVER_NONE)
 			log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "failover: %s", actions.transition);
 		if (!save_state(daemon, cluster, &actions.next_state)) {
 			action_list_free(&actions);
 			actions = (struct action_list){0};
 		} else {
-			if (strcmp(runtime->state.last, actions.next_state.last) != 0)
+			if (strcmp(state.last, actions.next_state.last) != 0)
 				log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "%s", actions.next_state.last);
-			count_failover_end(daemon, cluster, runtime, &runtime->state, &actions.next_state, observation->now_ms);
-			runtime->state = actions.next_state;
-			crash_after_intent_if_asked(cluster, &runtime->state);
+			count_failover_end(daemon, cluster, runtime, &state, &actions.next_state, observation->now_ms);
+			state_keep(&runtime->state, &actions.next_state);
+			crash_after_intent_if_asked(cluster, &actions.next_state);
 		}
 	}
 	if (strcmp(actions.waiting, runtime->last_waiting) != 0) {
@@ -642,6 +644,11 @@ static bool begin_turns(struct daemon *daemon)
 {
 	daemon->iterations++;
 	log_debug("loop iteration %llu", (unsigned long long)daemon->iterations);
+	/* what the last turns freed goes back to the system first: a new probe connection's
+	 * libpq buffers (32 KiB, of which a probe writes a few hundred bytes) then land on
+	 * pages resident only where they are written, not on pages earlier turns dirtied
+	 * (bench/scale: -1 MiB of RSS at 20 clusters, for ~0.06 ms per iteration) */
+	memory_release_free();
 	if (!daemon->actor)
 		return false;
 	actor_tidy(daemon->actor);
@@ -701,6 +708,8 @@ void daemon_stop(struct daemon *daemon)
 	free(daemon->config_path);
 	diag_free(&daemon->reload_errors);
 	history_close(&daemon->history);
+	for (size_t i = 0; i < daemon->runtime_count; i++)
+		kept_state_free(&daemon->runtimes[i].state);
 	free(daemon->runtimes);
 	free(daemon->watched);
 	*daemon = (struct daemon){0};
@@ -943,7 +952,7 @@ static json_t *cluster_status(const struct daemon *daemon, size_t index)
 		if (strcmp(expected, observation->members[0].name) != 0)
 			continue;
 		const struct member_observation *primary = observation_primary(observation);
-		synchronous = primary ? primary->synchronous_standby_names : "";
+		synchronous = primary ? observation_text(primary->synchronous_standby_names) : "";
 		waiting = daemon->waiting[i];
 		for (size_t m = 0; m < observation->count; m++)
 			json_array_append_new(members, member_status(daemon, cluster, observation, &observation->members[m]));
@@ -952,7 +961,7 @@ static json_t *cluster_status(const struct daemon *daemon, size_t index)
 	for (size_t i = 0; i < daemon->runtime_count; i++)
 		if (strcmp(daemon->runtimes[i].name, cluster->name) == 0)
 			runtime = &daemon->runtimes[i];
-	const struct cluster_state *state = runtime ? &runtime->state : NULL;
+	const struct kept_state *state = runtime ? &runtime->state : NULL;
 	json_t *under_way = json_null();
 	if (state && state->failover.kind != FAILOVER_NONE) {
 		char from[NAMES_BUFFER_SIZE], to[NAMES_BUFFER_SIZE] = "";
@@ -988,7 +997,8 @@ static json_t *cluster_status(const struct daemon *daemon, size_t index)
 				 jsonpack_text(runtime ? runtime->request_error : ""), "request_pending",
 				 runtime && runtime->request.kind != FAILOVER_NONE, "synchronous_standby_names",
 				 jsonpack_text(synchronous), "published_synchronous_standby_names",
-				 jsonpack_text(state ? state->synchronous : ""), "known_primary", primary_name, "waiting",
+				 jsonpack_text(state && state->synchronous ? state->synchronous : ""), "known_primary",
+				 primary_name, "waiting",
 				 jsonpack_text(waiting), "members", members);
 	json_t *failover = json_object_get(reply, "failover");
 	json_object_set_new(failover, "counts", counts);
@@ -1139,17 +1149,18 @@ static json_t *request_failover(struct daemon *daemon, const json_t *request, en
 		return refuse("failover needs the member to promote (--to MEMBER)");
 
 	struct cluster_runtime *runtime = runtime_for(daemon, cluster->name);
-	if (load_state(daemon, cluster, runtime) != PLATFORM_HOLD_ACTS)
+	struct cluster_state state;
+	if (load_state(daemon, cluster, runtime, &state) != PLATFORM_HOLD_ACTS)
 		return refuse("%s", runtime->state_error);
-	if (runtime->state.failover.kind != FAILOVER_NONE)
-		return refuse("a failover is under way: %s", runtime->state.failover.reason);
+	if (state.failover.kind != FAILOVER_NONE)
+		return refuse("a failover is under way: %s", state.failover.reason);
 	if (runtime->request.kind != FAILOVER_NONE)
 		return refuse("another request is pending");
 	for (size_t i = 0; i < daemon->observed_clusters; i++) {
 		if (&daemon->config->clusters[i] != cluster)
 			continue;
 		struct failover_step step;
-		failover_step(cluster, &daemon->observations[i], &runtime->state, &wanted, &step);
+		failover_step(cluster, &daemon->observations[i], &state, &wanted, &step);
 		if (step.request_error[0])
 			return refuse("%s", step.request_error);
 	}
@@ -1178,17 +1189,17 @@ static json_t *set_paused(struct daemon *daemon, const json_t *request, bool pau
 		struct cluster_runtime *runtime = runtime_for(daemon, cluster->name);
 		if (name && strcmp(name, cluster->name) != 0)
 			continue;
-		if (load_state(daemon, cluster, runtime) != PLATFORM_HOLD_ACTS) {
+		struct cluster_state next;
+		if (load_state(daemon, cluster, runtime, &next) != PLATFORM_HOLD_ACTS) {
 			json_decref(done);
 			return refuse("%s", runtime->state_error);
 		}
-		struct cluster_state next = runtime->state;
 		next.paused = paused;
 		if (!save_state(daemon, cluster, &next)) {
 			json_decref(done);
 			return refuse("cannot record the pause of %s", cluster->name);
 		}
-		runtime->state = next;
+		state_keep(&runtime->state, &next);
 		json_array_append_new(done, json_string(cluster->name));
 		log_message(LOG_LEVEL_NOTICE, cluster->name, NULL, "automatic failover %s by the operator",
 			    paused ? "paused" : "resumed");

@@ -50,7 +50,7 @@ struct cluster_runtime {
 	struct failover_request request; /* the operator's, until begun or refused */
 	char request_error[1024];        /* why the last request was refused ("" when none) */
 	long long unreachable_since[DAEMON_MAX_MEMBERS]; /* wall clock ms; 0: it answers */
-	struct cluster_state state;      /* as last read or written */
+	struct kept_state state;         /* as last read or written */
 	bool state_loaded;
 	char state_error[512];           /* the state file cannot be read: the cluster is not acted on */
 	char last_waiting[1024];         /* logged when it changes */

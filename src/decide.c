@@ -433,7 +433,7 @@ static bool may_be_synchronous(const struct member_observation *primary, const c
 	char why[256];
 	bool named = false;
 
-	if (!syncnames_parse(primary->synchronous_standby_names, &spec, why, sizeof why))
+	if (!syncnames_parse(observation_text(primary->synchronous_standby_names), &spec, why, sizeof why))
 		return true;
 	for (size_t i = 0; i < spec.count && !named; i++)
 		named = syncnames_name_matches(spec.names[i], member);
@@ -626,13 +626,14 @@ static void plan_primary(struct decision *decision, const struct member_observat
 	char *desired = syncset_names(cluster, decision->observation, primary->index);
 
 	struct cluster_state *next = &decision->next_state;
-	bool running_published = !synchronous_names_differ(primary->synchronous_standby_names, next->synchronous);
+	const char *running = observation_text(primary->synchronous_standby_names);
+	bool running_published = !synchronous_names_differ(running, next->synchronous);
 
 	/* a promotion just completed keeps the lists begin_promote published */
 	if (!next->synchronous_known ||
 	    (decision->state->primary != primary->index && decision->state->failover.to != primary->index)) {
 		/* what the primary runs is what its commits wait for: that is published */
-		snprintf(next->synchronous, sizeof next->synchronous, "%s", primary->synchronous_standby_names);
+		snprintf(next->synchronous, sizeof next->synchronous, "%s", running);
 		next->previous[0] = '\0';
 		next->synchronous_since_lsn = 0;
 		next->synchronous_known = true;
@@ -648,7 +649,7 @@ static void plan_primary(struct decision *decision, const struct member_observat
 			next->synchronous_since_lsn = 0;
 		}
 	}
-	if (synchronous_names_differ(primary->synchronous_standby_names, desired)) {
+	if (synchronous_names_differ(running, desired)) {
 		char *pool = next->previous[0] ? merge_lists(next->previous, next->synchronous) : xstrdup(next->synchronous);
 		if (!running_published) {
 			waiting(decision, "waiting for %s to run the published synchronous list '%s' before changing it",
@@ -665,7 +666,7 @@ static void plan_primary(struct decision *decision, const struct member_observat
 				decision, ACTION_SET_SYNCHRONOUS, primary->index, -1, 0,
 				"%s runs synchronous_standby_names = '%s'; the configuration and the streaming standbys "
 				"call for '%s'",
-				primary_name.text, primary->synchronous_standby_names, desired);
+				primary_name.text, running, desired);
 			snprintf(action->text, sizeof action->text, "%s", desired);
 			/* intent first: until the new list's members have confirmed what was
 			 * acknowledged before it, a failover must satisfy the lists before it too;

@@ -71,7 +71,7 @@ static bool is_standby(const struct member_observation *member)
 
 bool failover_standby_cut(const struct member_observation *member)
 {
-	return is_standby(member) && !member->receiving && member->primary_conninfo[0] == '\0';
+	return is_standby(member) && !member->receiving && observation_text(member->primary_conninfo)[0] == '\0';
 }
 
 bool failover_needs_cut(const struct member_observation *member, int old_primary)
@@ -353,7 +353,7 @@ static bool request_refused(struct context *context)
 					    "%s is not a synchronous standby (%s reports it %s, with synchronous_standby_names "
 					    "= '%s'): only a member commits wait for may become primary by switchover",
 					    target->name, context->primary->name, sync_state,
-					    context->primary->synchronous_standby_names);
+					    observation_text(context->primary->synchronous_standby_names));
 					return true;
 				}
 			}
@@ -508,7 +508,7 @@ static bool candidate_synchronous_differs(struct context *context)
 	char why[256];
 	bool differ = true;
 
-	if (!syncnames_parse(candidate->synchronous_standby_names, &running, why, sizeof why))
+	if (!syncnames_parse(observation_text(candidate->synchronous_standby_names), &running, why, sizeof why))
 		return true;
 	if (syncnames_parse(context->step->next.synchronous, &wanted, why, sizeof why)) {
 		differ = !syncnames_equal(&running, &wanted);

@@ -3,6 +3,9 @@
 
 #include "memory.h"
 
+#ifdef HAVE_MALLOC_TRIM
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +51,21 @@ char *xstrdup(const char *text)
 	if (!copy)
 		out_of_memory();
 	return copy;
+}
+
+char *xstrndup(const char *text, size_t length)
+{
+	char *copy = strndup(text, length);
+	if (!copy)
+		out_of_memory();
+	return copy;
+}
+
+void memory_release_free(void)
+{
+#ifdef HAVE_MALLOC_TRIM
+	malloc_trim(0);
+#endif
 }
 
 char *xvasprintf(const char *format, va_list args)

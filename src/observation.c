@@ -24,6 +24,15 @@ void member_observation_clear_lists(struct member_observation *member)
 	member->history_count = 0;
 	member->clones = NULL;
 	member->clone_count = 0;
+	free(member->synchronous_standby_names);
+	free(member->primary_conninfo);
+	member->synchronous_standby_names = member->primary_conninfo = NULL;
+}
+
+void observation_set_text(char **text, const char *value, size_t size)
+{
+	free(*text);
+	*text = xstrndup(value ? value : "", size - 1);
 }
 
 static void *copy_list(const void *list, size_t count, size_t size)
@@ -55,9 +64,8 @@ void observation_copy_probe(struct member_observation *to, const struct member_o
 	snprintf(to->overridden, sizeof to->overridden, "%s", from->overridden);
 	to->replication_role = from->replication_role;
 	to->replication_role_exists = from->replication_role_exists;
-	snprintf(to->synchronous_standby_names, sizeof to->synchronous_standby_names, "%s",
-		 from->synchronous_standby_names);
-	snprintf(to->primary_conninfo, sizeof to->primary_conninfo, "%s", from->primary_conninfo);
+	observation_set_text(&to->synchronous_standby_names, from->synchronous_standby_names, OBSERVATION_NAMES_SIZE);
+	observation_set_text(&to->primary_conninfo, from->primary_conninfo, OBSERVATION_CONNINFO_SIZE);
 	snprintf(to->primary_slot_name, sizeof to->primary_slot_name, "%s", from->primary_slot_name);
 	to->upstream = from->upstream;
 	to->follow_settings_current = from->follow_settings_current;

@@ -10,6 +10,12 @@
 #include "timeline.h"
 
 #define MEMBER_NAME_SIZE 64
+/* The longest synchronous_standby_names and primary_conninfo an observation keeps, with
+ * the terminator: 99 long names fit. They are heap strings of their own length, not
+ * buffers of this size: observations are made at every turn of every cluster, and a
+ * member's would otherwise be 10 KiB, mostly of nothing. */
+#define OBSERVATION_NAMES_SIZE 8192
+#define OBSERVATION_CONNINFO_SIZE 1024
 
 /* A standby as the primary sees it in pg_stat_replication. */
 struct replication_peer {
@@ -92,8 +98,11 @@ struct member_observation {
 	char overridden[512];
 	bool replication_role;        /* primary: pgha's replication role exists with LOGIN and REPLICATION */
 	bool replication_role_exists; /* primary: it exists, usable or not */
-	char synchronous_standby_names[8192]; /* as the server runs it; 99 long names fit */
-	char primary_conninfo[1024];          /* standby: as the server runs it */
+	/* as the server runs it, up to OBSERVATION_NAMES_SIZE - 1 bytes; owned (freed with the
+	 * observation); NULL: none read, as "" (observation_text) */
+	char *synchronous_standby_names;
+	/* standby: as the server runs it, up to OBSERVATION_CONNINFO_SIZE - 1 bytes; owned, as above */
+	char *primary_conninfo;
 	char primary_slot_name[MEMBER_NAME_SIZE];
 	/* standby: the member its primary_conninfo points to (-1: none or unknown), and
 	 * whether primary_conninfo and primary_slot_name are exactly what pgha writes for
@@ -123,8 +132,17 @@ struct cluster_observation {
 };
 
 void cluster_observation_free(struct cluster_observation *observation);
-/* Frees what a member's observation holds (its lists) and empties them. */
+/* Frees what a member's observation holds (its lists and texts) and empties them. */
 void member_observation_clear_lists(struct member_observation *member);
+/* A member's text (synchronous_standby_names, primary_conninfo) as a string: "" when
+ * it is NULL (not read, or the member did not answer). */
+static inline const char *observation_text(const char *text)
+{
+	return text ? text : "";
+}
+/* Sets a member's text to a copy of value (NULL: "") cut to size - 1 bytes, freeing the
+ * one it had. */
+void observation_set_text(char **text, const char *value, size_t size);
 /* Gives to what the probe of from found (every field read from PostgreSQL, its
  * lists copied); leaves what the platform found as it is. */
 void observation_copy_probe(struct member_observation *to, const struct member_observation *from);

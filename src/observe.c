@@ -412,8 +412,10 @@ static void read_probe(struct platform *platform, const struct cluster_config *c
 	member->receive_lsn = pg_lsn_parse(PQgetisnull(result, 0, 3) ? NULL : PQgetvalue(result, 0, 3));
 	member->streaming = is_true(result, 4);
 	member->replication_role = is_true(result, 5);
-	copy_text(member->synchronous_standby_names, sizeof member->synchronous_standby_names, result, 6);
-	copy_text(member->primary_conninfo, sizeof member->primary_conninfo, result, 7);
+	observation_set_text(&member->synchronous_standby_names,
+			     PQgetisnull(result, 0, 6) ? "" : PQgetvalue(result, 0, 6), OBSERVATION_NAMES_SIZE);
+	observation_set_text(&member->primary_conninfo, PQgetisnull(result, 0, 7) ? "" : PQgetvalue(result, 0, 7),
+			     OBSERVATION_CONNINFO_SIZE);
 	copy_text(member->primary_slot_name, sizeof member->primary_slot_name, result, 8);
 	read_peers(member, PQgetvalue(result, 0, 9));
 	read_slots(member, PQgetvalue(result, 0, 10));

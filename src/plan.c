@@ -229,8 +229,9 @@ static void describe_cluster(const struct plan_input *input, size_t index, struc
 			 next->name, i);
 	if (primary && observation) {
 		char *names = syncset_names(next, observation, primary->index);
-		if (strcmp(names, primary->synchronous_standby_names) != 0)
-			diag_add(lines, NULL, "  synchronous_standby_names: '%s' -> '%s'%s", primary->synchronous_standby_names,
+		const char *runs = observation_text(primary->synchronous_standby_names);
+		if (strcmp(names, runs) != 0)
+			diag_add(lines, NULL, "  synchronous_standby_names: '%s' -> '%s'%s", runs,
 				 names, next->replicas > running->replicas ? " (and the new members once they stream)" : "");
 		free(names);
 	}

@@ -12,6 +12,7 @@
 
 #include "file.h"
 #include "jsonpack.h"
+#include "memory.h"
 #include "pg.h"
 
 const char *const failover_kind_names[] = {"none", "automatic", "switchover", "manual"};
@@ -20,6 +21,42 @@ const char *const failover_phase_names[] = {"demote", "fence", "promote"};
 void state_init(struct cluster_state *state)
 {
 	*state = (struct cluster_state){.primary = -1, .failover = {.from = -1, .to = -1}};
+}
+
+void state_keep(struct kept_state *kept, const struct cluster_state *state)
+{
+	kept_state_free(kept);
+	*kept = (struct kept_state){.primary = state->primary,
+				    .synchronous = xstrdup(state->synchronous),
+				    .previous = xstrdup(state->previous),
+				    .synchronous_known = state->synchronous_known,
+				    .synchronous_since_lsn = state->synchronous_since_lsn,
+				    .paused = state->paused,
+				    .failover = state->failover};
+	snprintf(kept->last, sizeof kept->last, "%s", state->last);
+}
+
+void state_restore(struct cluster_state *state, const struct kept_state *kept)
+{
+	if (!kept->synchronous) {
+		state_init(state);
+		return;
+	}
+	*state = (struct cluster_state){.primary = kept->primary,
+					.synchronous_known = kept->synchronous_known,
+					.synchronous_since_lsn = kept->synchronous_since_lsn,
+					.paused = kept->paused,
+					.failover = kept->failover};
+	snprintf(state->synchronous, sizeof state->synchronous, "%s", kept->synchronous);
+	snprintf(state->previous, sizeof state->previous, "%s", kept->previous ? kept->previous : "");
+	snprintf(state->last, sizeof state->last, "%s", kept->last);
+}
+
+void kept_state_free(struct kept_state *kept)
+{
+	free(kept->synchronous);
+	free(kept->previous);
+	*kept = (struct kept_state){0};
 }
 
 bool state_equal(const struct cluster_state *a, const struct cluster_state *b)

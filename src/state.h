@@ -48,7 +48,27 @@ struct cluster_state {
 	char last[512]; /* the last failover's outcome, for status */
 };
 
+/* A cluster_state as pghad keeps it between turns, one per cluster: the same fields,
+ * its two lists as heap strings of their own length (never NULL once kept). A
+ * cluster_state is 17 KiB, nearly all of it room for the longest lists: kept for 100
+ * clusters, that was 1.7 MB of pghad's RSS. */
+struct kept_state {
+	int primary;
+	char *synchronous;
+	char *previous;
+	bool synchronous_known;
+	uint64_t synchronous_since_lsn;
+	bool paused;
+	struct failover_intent failover;
+	char last[512];
+};
+
 void state_init(struct cluster_state *state);
+/* kept becomes a copy of state (what it held before is freed). */
+void state_keep(struct kept_state *kept, const struct cluster_state *state);
+/* state becomes what kept holds (a kept_state all zero: the initial state). */
+void state_restore(struct cluster_state *state, const struct kept_state *kept);
+void kept_state_free(struct kept_state *kept);
 bool state_equal(const struct cluster_state *a, const struct cluster_state *b);
 
 /* Reads path into state; a missing file is the initial state. False (why written) when

@@ -88,7 +88,8 @@ char *syncset_names(const struct cluster_config *cluster, const struct cluster_o
 	 * in the failover pool until then (plan_primary) */
 	struct sync_spec running = {0};
 	char why[256];
-	if (!primary_member || !syncnames_parse(primary_member->synchronous_standby_names, &running, why, sizeof why))
+	if (!primary_member ||
+	    !syncnames_parse(observation_text(primary_member->synchronous_standby_names), &running, why, sizeof why))
 		running = (struct sync_spec){0};
 	for (int pass = 0; cluster->synchronous.required && pass < 3; pass++)
 		for (size_t i = 0; i < candidate_count && chosen_count < (size_t)cluster->synchronous.number; i++) {

@@ -99,8 +99,8 @@ static void observe_member(struct member_observation *member, const char *cluste
 	member->timeline = 1;
 	member->lsn = member->receive_lsn = 0x3000060;
 	if (index == 0) {
-		snprintf(member->synchronous_standby_names, sizeof member->synchronous_standby_names,
-			 "ANY 1 (\"%s-1\", \"%s-2\")", cluster, cluster);
+		free(member->synchronous_standby_names);
+		member->synchronous_standby_names = xasprintf("ANY 1 (\"%s-1\", \"%s-2\")", cluster, cluster);
 		member->replication_role = true;
 		member->peer_count = 2;
 		member->peers = xcalloc(2, sizeof *member->peers);

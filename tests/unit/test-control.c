@@ -386,8 +386,43 @@ static void test_kubernetes(void)
 	}
 }
 
+/* What pghad keeps of each cluster's state between turns is the state whole: every field
+ * comes back, the longest lists too. */
+static void test_kept_state(void)
+{
+	struct cluster_state state, back;
+	struct kept_state kept = {0};
+
+	state_restore(&back, &kept);
+	state_init(&state);
+	ok(state_equal(&back, &state), "kept state: nothing kept yet is the initial state");
+
+	state = (struct cluster_state){.primary = 2, .synchronous_known = true, .synchronous_since_lsn = 0x3000060,
+				       .paused = true,
+				       .failover = {.kind = FAILOVER_MANUAL, .phase = PHASE_PROMOTE, .from = 1, .to = 2,
+						    .force = true, .started_ms = 1767225600000}};
+	memset(state.synchronous, 'a', sizeof state.synchronous - 1);
+	snprintf(state.previous, sizeof state.previous, "ANY 1 (\"alpha-1\", \"alpha-2\")");
+	snprintf(state.failover.reason, sizeof state.failover.reason, "asked by the operator");
+	snprintf(state.last, sizeof state.last, "failover to alpha-2 completed");
+	state_keep(&kept, &state);
+	state_restore(&back, &kept);
+	ok(state_equal(&back, &state), "kept state: every field comes back");
+	is_int((long long)strlen(back.synchronous), STATE_NAMES_SIZE - 1, "kept state: the longest list whole");
+	ok(back.synchronous_since_lsn == state.synchronous_since_lsn && back.failover.force && back.paused,
+	   "kept state: the position, the force and the pause");
+
+	state_init(&state);
+	state_keep(&kept, &state);
+	state_restore(&back, &kept);
+	ok(state_equal(&back, &state) && !back.synchronous[0] && back.primary == -1,
+	   "kept state: keeping again replaces what was kept");
+	kept_state_free(&kept);
+}
+
 int main(void)
 {
+	test_kept_state();
 	if (!daemon_fixture_create(&fixture, FIXTURE_LOCAL) || !daemon_fixture_start(&fixture, FIXTURE_NOT_OBSERVED)) {
 		daemon_fixture_remove(&fixture);
 		ok(false, "the daemon starts on the fixture");

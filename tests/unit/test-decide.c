@@ -226,8 +226,7 @@ static void set_primary_view(struct member_observation *primary, const char *pee
 		else
 			snprintf(primary->slots[i], sizeof primary->slots[i], "%.*s", MEMBER_NAME_SIZE - 1, word);
 	}
-	snprintf(primary->synchronous_standby_names, sizeof primary->synchronous_standby_names, "%s",
-		 synchronous ? synchronous : "");
+	observation_set_text(&primary->synchronous_standby_names, synchronous, OBSERVATION_NAMES_SIZE);
 }
 
 static void build_observation(struct cluster_observation *observation, const char *members, const char *peers,
@@ -272,6 +271,8 @@ static void free_observation(struct cluster_observation *observation)
 	for (size_t i = 0; i < observation->count; i++) {
 		free(observation->members[i].peers);
 		free(observation->members[i].slots);
+		free(observation->members[i].synchronous_standby_names);
+		free(observation->members[i].primary_conninfo);
 	}
 	free(observation->members);
 	*observation = (struct cluster_observation){0};
@@ -891,7 +892,8 @@ static enum safety_property check_safety(int replicas, const struct cluster_obse
 		case ACTION_PROMOTE:
 			return SAFETY_FAILOVER;
 		case ACTION_STOP:
-			if (configured || member == primary || (primary && lists_name(primary->synchronous_standby_names, name)))
+			if (configured || member == primary ||
+			    (primary && lists_name(observation_text(primary->synchronous_standby_names), name)))
 				return SAFETY_STOP;
 			break;
 		case ACTION_CREATE_REPLICATION_ROLE:

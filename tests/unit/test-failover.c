@@ -91,14 +91,15 @@ static void build(struct cluster_observation *observation, const char *spec, con
 							      .busy = member->busy, .postmaster = 1000 + (pid_t)count,
 							      .live_processes = 1, .reachable = true, .lsn = lsn};
 			snprintf(member->name, sizeof member->name, "test-%zu", count);
-			snprintf(member->synchronous_standby_names, sizeof member->synchronous_standby_names,
-				 "ANY 1 (\"test-1\", \"test-2\")");
+			observation_set_text(&member->synchronous_standby_names, "ANY 1 (\"test-1\", \"test-2\")",
+					     OBSERVATION_NAMES_SIZE);
 		} else if (strcmp(word, "standby") == 0 || strcmp(word, "cut") == 0) {
 			member->standby_signal = member->reachable = member->in_recovery = true;
 			member->streaming = member->receiving = strcmp(word, "standby") == 0;
 			member->receiver_pid = member->receiving ? 2000 + (pid_t)count : 0;
 			if (member->receiving)
-				snprintf(member->primary_conninfo, sizeof member->primary_conninfo, "host=test-0");
+				observation_set_text(&member->primary_conninfo, "host=test-0",
+						     OBSERVATION_CONNINFO_SIZE);
 			member->postmaster = 1000 + (pid_t)count;
 			member->live_processes = 1;
 			member->receive_lsn = lsn;
@@ -153,8 +154,11 @@ static void build(struct cluster_observation *observation, const char *spec, con
 
 static void release(struct cluster_observation *observation)
 {
-	for (size_t i = 0; i < observation->count; i++)
+	for (size_t i = 0; i < observation->count; i++) {
 		free(observation->members[i].peers);
+		free(observation->members[i].synchronous_standby_names);
+		free(observation->members[i].primary_conninfo);
+	}
 	free(observation->members);
 }
 
@@ -353,9 +357,8 @@ int main(void)
 		/* a candidate in a PROMOTE case runs what that case says it runs */
 		if (strstr(test->what, "wrong list") == NULL && state.failover.phase == PHASE_PROMOTE &&
 		    state.failover.kind != FAILOVER_NONE && state.failover.to >= 0)
-			snprintf(observation.members[state.failover.to].synchronous_standby_names,
-				 sizeof observation.members[state.failover.to].synchronous_standby_names, "%s",
-				 state.synchronous);
+			observation_set_text(&observation.members[state.failover.to].synchronous_standby_names,
+					     state.synchronous, OBSERVATION_NAMES_SIZE);
 		if (test->request) {
 			int to = -1;
 			request.kind = strncmp(test->request, "switchover", 10) == 0 ? FAILOVER_SWITCHOVER : FAILOVER_MANUAL;

@@ -32,8 +32,8 @@ static void healthy_observation(struct cluster_observation *observation)
 		member->in_recovery = member->streaming = i > 0;
 	}
 	struct member_observation *primary = &observation->members[0];
-	snprintf(primary->synchronous_standby_names, sizeof primary->synchronous_standby_names,
-		 "ANY 1 (\"test-1\", \"test-2\")");
+	observation_set_text(&primary->synchronous_standby_names, "ANY 1 (\"test-1\", \"test-2\")",
+			     OBSERVATION_NAMES_SIZE);
 	primary->peer_count = 2;
 	primary->peers = xcalloc(2, sizeof *primary->peers);
 	for (int i = 0; i < 2; i++) {

@@ -156,6 +156,8 @@ struct run {
 	struct replication_peer peers[MAX_MEMBERS][MAX_MEMBERS];
 	char slots[MAX_MEMBERS][MAX_MEMBERS][MEMBER_NAME_SIZE];
 	struct timeline_switch histories[MAX_MEMBERS][MAX_TIMELINES];
+	char synchronous[MAX_MEMBERS][RUNNING_NAMES_SIZE];
+	char conninfo[MAX_MEMBERS][128];
 };
 
 #define CONVERGE_ROUNDS 16
@@ -504,6 +506,8 @@ static void observe_model(struct run *run, struct model *model, struct cluster_o
 		o->wal_timeline = 0;
 		o->history = run->histories[i];
 		o->history_count = 0;
+		o->synchronous_standby_names = run->synchronous[i];
+		o->primary_conninfo = run->conninfo[i];
 		o->overridden[0] = o->synchronous_standby_names[0] = o->primary_conninfo[0] = o->primary_slot_name[0] = '\0';
 		o->upstream = -1;
 		o->follow_settings_current = false;
@@ -535,9 +539,9 @@ static void observe_model(struct run *run, struct model *model, struct cluster_o
 		o->wal_timeline = (uint32_t)m->timeline;
 		if (!m->in_recovery)
 			o->history_count = timeline_history(world, m->timeline, run->histories[i]);
-		memcpy(o->synchronous_standby_names, m->synchronous, sizeof m->synchronous);
+		memcpy(o->synchronous_standby_names, m->synchronous, sizeof run->synchronous[i]);
 		if (m->in_recovery && m->upstream >= 0) {
-			snprintf(o->primary_conninfo, sizeof o->primary_conninfo, "host=model port=%d application_name=%s",
+			snprintf(o->primary_conninfo, sizeof run->conninfo[i], "host=model port=%d application_name=%s",
 				 5432 + m->upstream, o->name);
 			memcpy(o->primary_slot_name, slot_names[i], sizeof o->primary_slot_name);
 			o->upstream = m->upstream;
