@@ -223,10 +223,24 @@ def describe(cluster):
                      for member in cluster.get("members", [])) or "no members"
 
 
+def ephemeral_low():
+    """Where the kernel's ephemeral ports begin (outgoing connections take their local
+    port from there on)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            return int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port_range(count):
-    """A first port such that it and the count - 1 after it are free on 127.0.0.1."""
+    """A first port such that it and the count - 1 after it are free on 127.0.0.1, below
+    the ephemeral range: with hundreds of members, one's replication connection took the
+    port a member was to listen on as its own local port, and that member never started."""
+    low = 10000
+    high = max(ephemeral_low(), low + 2 * count)
     for _ in range(200):
-        first = random.randrange(20000, 60000 - count)
+        first = random.randrange(low, high - count)
         probes = []
         try:
             for port in range(first, first + count):
