@@ -562,6 +562,19 @@ static const char *doubt(const struct observe_round *round)
 	return NULL;
 }
 
+/* Readies request i of round to run again in the same round, with the settings. */
+static void probe_again(struct observe_round *round, size_t i)
+{
+	if (!round->again) {
+		round->again = xcalloc(round->count, sizeof *round->again);
+		round->again_of = xcalloc(round->count, sizeof *round->again_of);
+	}
+	struct pg_request *again = &round->again[round->again_count];
+	*again = (struct pg_request){.target = round->requests[i].target, .session = round->requests[i].session};
+	with_settings(again, &round->names[i]);
+	round->again_of[round->again_count++] = i;
+}
+
 /* The standbys left at rest are probed in the second run (with their settings) when
  * what the others answered leaves a doubt. */
 static void wake_resting(struct observe_round *round)
@@ -576,14 +589,7 @@ static void wake_resting(struct observe_round *round)
 			continue;
 		log_message(LOG_LEVEL_DEBUG, round->cluster->name, round->owners[i]->name, "probing it after all: %s", why);
 		round->resting[i] = false;
-		if (!round->again) {
-			round->again = xcalloc(round->count, sizeof *round->again);
-			round->again_of = xcalloc(round->count, sizeof *round->again_of);
-		}
-		struct pg_request *again = &round->again[round->again_count];
-		*again = (struct pg_request){.target = round->requests[i].target, .session = round->requests[i].session};
-		with_settings(again, &round->names[i]);
-		round->again_of[round->again_count++] = i;
+		probe_again(round, i);
 	}
 }
 
@@ -607,14 +613,7 @@ static size_t settle(struct observe_round *round)
 			continue;
 		log_message(LOG_LEVEL_DEBUG, round->cluster->name, round->owners[i]->name,
 			    "reading its settings: %s", why);
-		if (!round->again) {
-			round->again = xcalloc(round->count, sizeof *round->again);
-			round->again_of = xcalloc(round->count, sizeof *round->again_of);
-		}
-		struct pg_request *again = &round->again[round->again_count];
-		*again = (struct pg_request){.target = request->target, .session = request->session};
-		with_settings(again, &round->names[i]);
-		round->again_of[round->again_count++] = i;
+		probe_again(round, i);
 	}
 	if (!round->settled)
 		wake_resting(round);
