@@ -61,7 +61,9 @@ Ready condition True, and its Lease in kube-node-lease (same name) renewed (spec
 every --lease-interval seconds (1 s) after a complete turn, so that a renewal always comes
 after the turn that killed the pods gone from the API server; cut from the API server, the
 agent renews nothing. "node lease renewed" is logged at the first renewal, the first
-after a failed turn, and one that comes late (a turn held up by a request that hung).
+after a failed turn, one that comes late (a turn held up by a request that hung), and the
+first after a pod gone from the API server was killed (back from a cut, the first renewal
+may come before that kill: a test orders its kill, a renewal, and the new pod by these).
 Lists the namespace's pods every --interval (0.15 s) and at once on any event of a watch.
 After each complete turn it writes how many it has completed to ROOT/turns, so that a test
 can wait for a turn that began after something it did (a pod that should stay Pending does
@@ -595,6 +597,7 @@ class Pod:
             return
         if self.state == "running":
             self.agent.log(f"{self.name}: gone: SIGKILL to group {self.process.pid}")
+            self.agent.killed_since_renewal = True
             self.kill_group(signal.SIGKILL)
             try:
                 self.process.wait(timeout=5)
@@ -641,6 +644,7 @@ class Agent:
         self.interval = options.interval
         self.lease_interval = options.lease_interval
         self.lease_renewed = None  # monotonic: the last renewal; None: none yet, or the last failed
+        self.killed_since_renewal = False  # a pod gone from the API server was killed since the last renewal
         self.commands = {"pgha-entrypoint": os.path.abspath(options.entrypoint)}
         for item in options.command or []:
             name, _, path = item.partition("=")
@@ -861,6 +865,8 @@ class Agent:
         if self.lease_renewed is not None and time.monotonic() - self.lease_renewed < self.lease_interval:
             return
         path = resource_path("leases", self.node, "kube-node-lease")
+        # taken before the renewal: a kill while it is on its way waits for the next one
+        killed, self.killed_since_renewal = self.killed_since_renewal, False
         try:
             try:
                 self.api.patch(path, {"spec": {"renewTime": micro_now()}})
@@ -874,12 +880,15 @@ class Agent:
             if self.lease_renewed is not None:
                 self.log(f"node lease not renewed: {type(error).__name__}: {error}")
             self.lease_renewed = None
+            self.killed_since_renewal = self.killed_since_renewal or killed
             raise
         renewed = time.monotonic()
         if self.lease_renewed is None:
             self.log("node lease renewed")
         elif renewed - self.lease_renewed > max(3 * self.lease_interval, 2):
             self.log(f"node lease renewed ({renewed - self.lease_renewed:.1f} s after the last renewal)")
+        elif killed:
+            self.log("node lease renewed (the first renewal since a pod gone from the API server was killed)")
         self.lease_renewed = renewed
 
     def run(self, kubeconfig_path):
