@@ -117,8 +117,11 @@ def test_a_hung_member_of_one_cluster_does_not_slow_another_clusters_failover(pg
             return cluster if cluster and cluster["known_primary"] not in ("", "b-0") else None
         pgharness.wait_until(failed_over, timeout=120, what="cluster b failed over and healthy")
         text = daemon.log_text(mark)
-        # b's primary, one of the two watched, was seen dying through its pidfd
-        assert "a primary's postmaster exited: iterating now" in text, text
+        # b's primary, one of the two watched, was seen dying at once: through its pidfd,
+        # or through pghad's probe connection its backend closed on its way out, whichever
+        # of the two the loop took in first (both are in the same wake-up; CI saw each)
+        assert ("a primary's postmaster exited: iterating now" in text or
+                "b-0: the server closed pghad's probe connection: iterating now" in text), text
         seen = events(text)
         steps = [line for kind, line in seen if kind == "b-failover"]
         assert len(steps) >= 2, f"b's failover steps in the log:\n{text}"
