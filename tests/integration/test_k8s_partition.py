@@ -576,6 +576,17 @@ def may_patch_claim(cluster, claim):
     return review["status"].get("allowed", False)
 
 
+def wait_agent_cut(agent, agent_mark):
+    """Waits until agent has failed a turn since agent_mark (its requests time out after
+    10 s). A turn that read the pods before the cut then ended, and no later turn can
+    complete before the heal: the first one that does reads the pods as they are after
+    it. (Healed sooner, the turn under way at the cut could complete with the pods read
+    before it, and see the old pod's container exited by itself, fenced, rather than
+    the pod gone.)"""
+    pgharness.wait_until(lambda: "turn failed" in agent.log_text()[agent_mark:], timeout=60,
+                         what="the agent failing a turn, cut from the API server")
+
+
 def agent_order(agent_log, pod_name, node_name, new_uid):
     """As the node agent logged it: the old pod's processes killed once it heard the
     deletion, its node Lease renewed after, and only then the member's new pod bound;
@@ -642,8 +653,7 @@ def test_a_standby_pod_deleted_at_once_on_a_node_cut_off_is_made_again_only_once
             assert f"[{member}] {action}" not in log, log
         assert recorded() == {"node": node_name, "pod": pod_name, "uid": uid}
         # the agent's requests time out (10 s): it says it is cut, and pghad still waits
-        pgharness.wait_until(lambda: "turn failed" in agent.log_text()[agent_mark:], timeout=60,
-                             what="the agent failing a turn, cut from the API server")
+        wait_agent_cut(agent, agent_mark)
         assert pod_name not in cluster.pods()
         assert pgharness.process_alive(postmaster)
 
@@ -692,6 +702,7 @@ def test_a_primary_pod_deleted_at_once_on_a_node_cut_off_fails_over_and_is_made_
         seen = status(cluster.workdir, run.holder)["iterations"]
         pgharness.wait_until(lambda: status(cluster.workdir, run.holder)["iterations"] >= seen + 5, timeout=30,
                              what="five more iterations")
+        wait_agent_cut(cluster.agents[int(run.old.rsplit("-", 1)[1])], marks["agent"])
         assert f"postgres-{run.old}" not in cluster.pods()
         log = holder.log_text(run.marks[run.holder])
         for action in ("start", "clone", "rejoin"):
@@ -773,6 +784,7 @@ def test_a_pod_deleted_at_once_before_pghad_recorded_it_is_recorded_from_the_del
     for action in ("start", "clone", "rejoin"):
         assert f"[{member}] {action}" not in log, log
 
+    wait_agent_cut(agent, agent_mark)
     marks = cluster.iteration_marks()
     cluster.network.heal()
     holder.wait_for_log(rf"\[{member}\] pod {pod_name} \(uid {uid}\) is gone from node {node_name}", timeout=60,
