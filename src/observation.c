@@ -130,9 +130,16 @@ bool observation_peer_streaming(const struct replication_peer *peer, long long b
 	return bound_ms <= 0 || (peer->reply_age_ms >= 0 && peer->reply_age_ms <= bound_ms);
 }
 
+static long long clock_advanced_ms;
+
 long long observation_clock_ms(void)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + clock_advanced_ms;
+}
+
+void observation_clock_advance(long long ms)
+{
+	clock_advanced_ms += ms;
 }

@@ -152,6 +152,8 @@ const struct member_observation *observation_primary(const struct cluster_observ
 /* The clock of now_ms: wall clock milliseconds since the epoch (intent on disk outlives
  * a reboot, so it is not the monotonic clock). */
 long long observation_clock_ms(void);
+/* Tests on the simulated platform only: time passes, by ms, for that clock. */
+void observation_clock_advance(long long ms);
 const struct member_observation *observation_member(const struct cluster_observation *observation, int index);
 /* Whether standby, in recovery, holds WAL that primary's timeline history does not (it
  * went on past the point where the primary's timeline forked off): it can follow the

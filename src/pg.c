@@ -379,7 +379,8 @@ static void read_results(struct pg_request *request)
 		}
 		request->result = result;
 		ExecStatusType status = PQresultStatus(result);
-		request->succeeded = status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
+		/* an empty statement (observe.c's ping) answers as completed */
+		request->succeeded = status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY;
 		if (!request->succeeded)
 			set_error(request, "query failed", PQresultErrorMessage(result));
 	}

@@ -276,11 +276,22 @@ def probe_start(workdir, account, port, member):
                "SELECT query_start FROM pg_stat_activity WHERE application_name = 'pghad'")
 
 
+def probe_seen(workdir, account, port, member):
+    """What the backend serving pghad's probes of member last began, and when: (its
+    query_start, "probe" or "ping" or the start of the statement's text)."""
+    index = int(member.split("-")[1])
+    start, _, text = sql(workdir, account, port + index, member,
+                         "SELECT query_start::text || '|' || left(query, 40) FROM pg_stat_activity "
+                         "WHERE application_name = 'pghad'").strip().partition("|")
+    return start, "ping" if text == "" else "probe" if text.startswith("SELECT pg_is_in_recovery(),") else text
+
+
 def test_a_standby_at_rest_is_probed_now_and_then_and_one_that_fails_is_still_acted_on(pghad, tmp_workdir, account):
-    """Each probe costs a member the wake-up of its backend: the standbys of a cluster at
-    rest are probed every few seconds (their primary, probed at every iteration, lists
-    them streaming and answering meanwhile). A standby frozen, or killed, at rest is
-    still found and acted on."""
+    """Each probe costs a member the wake-up of its backend, and more: the standbys of a
+    cluster at rest are probed every few seconds, and so is its primary, pinged in
+    between (an empty statement: a hang would stop its answer as it would the probe's);
+    what its last probe listed of its standbys, streaming and answering, stands in
+    meanwhile. A standby frozen, or killed, at rest is still found and acted on."""
     from test_failover import REPLICAS, fault_freeze
     port = pgharness.free_port_range(REPLICAS + 1)
     daemon = start_healthy(pghad, tmp_workdir, config_text(tmp_workdir, port))
@@ -288,12 +299,24 @@ def test_a_standby_at_rest_is_probed_now_and_then_and_one_that_fails_is_still_ac
         samples = []
         for _ in range(20):
             after_next_iteration(tmp_workdir)
-            samples.append((probe_start(tmp_workdir, account, port, "test-0"),
+            samples.append((probe_seen(tmp_workdir, account, port, "test-0"),
                             probe_start(tmp_workdir, account, port, "test-1")))
-        primary = [p for p, _ in samples]
+        primary = [start for (start, _), _ in samples]
         standby = [s for _, s in samples]
-        # each sample follows a completed iteration: the primary was probed again each time
-        assert len(set(primary)) == len(primary), f"the primary not probed at every iteration: {primary}"
+        # each sample follows a completed iteration: the primary answered again each time,
+        # pinged (and now and then probed)
+        assert len(set(primary)) == len(primary), f"the primary not asked at every iteration: {samples}"
+        assert all(what in ("ping", "probe") for (_, what), _ in samples), samples
+        assert any(what == "ping" for (_, what), _ in samples), f"the primary never pinged at rest: {samples}"
+        # and is probed again, at rest, within the rest period: the age of its last probe,
+        # which grows while it is pinged, drops
+        ages = []
+
+        def probed_again():
+            ages.append(members(status(tmp_workdir))["test-0"]["probe_age_ms"])
+            return len(ages) > 1 and ages[-1] < ages[-2]
+        pgharness.wait_until(probed_again, timeout=30, what="the primary probed again at rest")
+        assert max(ages) > 0, ages
         # between two samples the primary was probed again; the standby, at rest, mostly not
         rested = sum(1 for before, after in zip(standby, standby[1:]) if before == after)
         assert rested > 0 and len(set(standby)) < len(set(primary)), \

@@ -171,36 +171,59 @@ int main(void)
 	ok(world.promotions == promotions && sim_primary(&world, "sim") == new && whole("sim", 3),
 	   "a primary that misses one probe stays the primary");
 
-	/* at rest the primary is probed at every iteration, its standbys every few seconds
-	 * (observe.c's PROBE_REST_PERIOD_MS; these iterations take milliseconds): what the
-	 * primary lists of them, at every iteration, stands in meanwhile */
+	/* at rest the primary answers at every iteration, pinged, and is probed with its
+	 * standbys every few seconds (observe.c's PROBE_REST_PERIOD_MS; these iterations take
+	 * milliseconds): what it listed of them at its last probe stands in meanwhile */
 	int standby = new == 1 ? 2 : 1;
-	unsigned long probes[3];
+	unsigned long probes[3], pings = cluster->members[new].pings;
 	for (int i = 0; i < 3; i++)
 		probes[i] = cluster->members[i].probes;
 	for (int i = 0; i < 10; i++) {
 		sim_advance(&world, 4096);
 		daemon_iterate(&daemon);
 	}
-	is_int((long long)(cluster->members[new].probes - probes[new]), 10,
-	       "at rest the primary is probed at every iteration");
+	unsigned long primary_probes = cluster->members[new].probes - probes[new];
+	is_int((long long)(primary_probes + cluster->members[new].pings - pings), 10,
+	       "at rest the primary answers at every iteration");
+	ok(primary_probes <= 1, "pinged: probed %lu times in 10 iterations", primary_probes);
 	ok(cluster->members[0].probes - probes[0] <= 1 && cluster->members[standby].probes - probes[standby] <= 1,
 	   "its standbys at most once in 10 iterations (%lu and %lu)", cluster->members[0].probes - probes[0],
 	   cluster->members[standby].probes - probes[standby]);
 	ok(whole("sim", 3) && world.promotions == promotions, "and the cluster stays whole");
 	const struct member_observation *seen = observation_member(&daemon.observations[0], standby);
-	ok(seen && seen->reachable && seen->in_recovery && seen->streaming && seen->probed_ms > 0 &&
-	   seen->lsn == cluster->members[standby].lsn,
-	   "a standby at rest shows its last probe, with the position its primary lists now");
+	const struct member_observation *primary_seen = observation_member(&daemon.observations[0], new);
+	const struct replication_peer *listed = NULL;
+	for (size_t p = 0; primary_seen && p < primary_seen->peer_count; p++)
+		if (seen && strcmp(primary_seen->peers[p].application_name, seen->name) == 0)
+			listed = &primary_seen->peers[p];
+	ok(seen && seen->reachable && seen->in_recovery && seen->streaming && seen->probed_ms > 0 && listed &&
+	   seen->lsn == listed->replay_lsn && seen->lsn < cluster->members[standby].lsn,
+	   "a standby at rest shows its last probe, with the position its primary listed at its own");
+
+	/* the rest period over, every member is probed again, in one iteration */
+	for (int i = 0; i < 3; i++)
+		probes[i] = cluster->members[i].probes;
+	observation_clock_advance(5000);
+	daemon_iterate(&daemon);
+	ok(cluster->members[new].probes - probes[new] == 1 && cluster->members[0].probes - probes[0] == 1 &&
+	   cluster->members[standby].probes - probes[standby] == 1,
+	   "after the rest period the primary and its standbys are probed again, together");
+	seen = observation_member(&daemon.observations[0], standby);
+	ok(seen && seen->lsn == cluster->members[standby].lsn, "the standby's position is its own again");
 
 	/* a standby whose WAL receiver stops at rest, asleep and answering all the same,
-	 * leaves its primary's list: doubt, and it is probed in the same iteration */
+	 * leaves its primary's list: seen at the primary's next probe (within the rest
+	 * period), which is doubt: it is probed in the same iteration */
 	sim_cluster(&world, "sim")->members[standby].upstream = -1;
 	probes[standby] = cluster->members[standby].probes;
 	daemon_iterate(&daemon);
+	is_int((long long)(cluster->members[standby].probes - probes[standby]), 0,
+	       "while the cluster rests, its primary only pinged, it is not probed");
+	observation_clock_advance(5000);
+	daemon_iterate(&daemon);
 	seen = observation_member(&daemon.observations[0], standby);
 	is_int((long long)(cluster->members[standby].probes - probes[standby]), 1,
-	       "a standby its primary no longer lists streaming is probed in that iteration");
+	       "a standby its primary no longer lists streaming is probed in the iteration of the primary's probe");
 	ok(seen && seen->reachable && !seen->streaming, "and seen not streaming");
 	iterations = iterate_until(&daemon, cluster_whole, "sim");
 	ok(iterations > 0, "pointed at its primary again, the cluster is whole (%d iterations)", iterations);
@@ -209,13 +232,42 @@ int main(void)
 		sim_advance(&world, 4096);
 	}
 
-	/* any probe that fails is doubt: the primary missing one probe has every member probed */
+	/* a primary that hangs at rest, its process frozen (D), is probed, not pinged: it is
+	 * seen not answering at the next iteration, and its standbys are probed in it */
 	for (int i = 0; i < 3; i++)
 		probes[i] = cluster->members[i].probes;
+	pings = cluster->members[new].pings;
+	sim_hang(&world, "sim", new, true);
+	daemon_iterate(&daemon);
+	seen = observation_member(&daemon.observations[0], new);
+	ok(cluster->members[new].pings == pings && cluster->members[new].probes - probes[new] == 1,
+	   "a primary whose process shows frozen is probed, not pinged");
+	ok(seen && !seen->reachable, "a primary hung at rest is seen not answering at the next iteration: %s",
+	   seen ? seen->error : "not observed");
+	ok(cluster->members[0].probes - probes[0] == 1 && cluster->members[standby].probes - probes[standby] == 1,
+	   "and its standbys are probed in that iteration");
+	sim_hang(&world, "sim", new, false);
+	iterations = iterate_until(&daemon, cluster_whole, "sim");
+	ok(iterations > 0 && world.promotions == promotions, "answering again at once, it stays the primary (%d iterations)",
+	   iterations);
+	for (int i = 0; i < 3; i++) {
+		daemon_iterate(&daemon);
+		sim_advance(&world, 4096);
+	}
+
+	/* any probe that fails is doubt: the primary at rest missing its ping (as one hung
+	 * while its process shows asleep would) has every member probed */
+	for (int i = 0; i < 3; i++)
+		probes[i] = cluster->members[i].probes;
+	pings = cluster->members[new].pings;
 	sim_blip(&world, "sim", new, 1);
 	daemon_iterate(&daemon);
+	seen = observation_member(&daemon.observations[0], new);
+	ok(cluster->members[new].pings - pings == 1 && seen && !seen->reachable,
+	   "a primary at rest that does not answer its ping is seen not answering: %s",
+	   seen ? seen->error : "not observed");
 	ok(cluster->members[0].probes - probes[0] == 1 && cluster->members[standby].probes - probes[standby] == 1,
-	   "when the primary's probe fails, its standbys are probed in the same iteration");
+	   "when the primary's ping fails, its standbys are probed in the same iteration");
 	for (int i = 0; i < 3; i++) {
 		daemon_iterate(&daemon);
 		sim_advance(&world, 4096);
