@@ -16,6 +16,8 @@
  * member's would otherwise be 10 KiB, mostly of nothing. */
 #define OBSERVATION_NAMES_SIZE 8192
 #define OBSERVATION_CONNINFO_SIZE 1024
+/* pg_stat_replication.reply_time as text: "2026-12-04 16:00:00.123456+00" */
+#define REPLY_TIME_SIZE 48
 
 /* A standby as the primary sees it in pg_stat_replication. */
 struct replication_peer {
@@ -26,8 +28,10 @@ struct replication_peer {
 	uint64_t replay_lsn;
 	double replay_lag_seconds; /* pg_stat_replication.replay_lag; -1 when unknown (idle, or none yet) */
 	/* how long before the probe it last answered (clock_timestamp() - reply_time, ms, by
-	 * the primary's clock: 0 when the standby's is ahead); -1 when it has not yet */
+	 * the primary's clock: 0 when the standby's is ahead), held within what pghad's own
+	 * probes of the primary prove (replyage.h); -1 when it has not yet */
 	long long reply_age_ms;
+	char reply_time[REPLY_TIME_SIZE]; /* as the standby stamped it; "": none */
 };
 
 /* A base backup the primary is sending (pg_stat_progress_basebackup): a member's clone. */

@@ -18,6 +18,7 @@
 #include "memory.h"
 #include "names.h"
 #include "pg.h"
+#include "replyage.h"
 #include "testhook.h"
 
 /* One round trip per iteration tells everything decide needs about a member. Lists come
@@ -38,11 +39,11 @@
 	" (SELECT coalesce(json_agg(json_build_array(a.application_name, w.state, w.sync_state," \
 	"                                            w.flush_lsn::text, w.replay_lsn::text," \
 	"                                            extract(epoch FROM w.replay_lag)," \
-	/* how long ago the standby last answered, by the primary's clock (as the fence \
-	 * watch reads it): one cut off stays "streaming" until wal_sender_timeout */ \
-	"                                            CASE WHEN w.reply_time IS NOT NULL THEN greatest(floor(" \
-	"                                             extract(epoch FROM clock_timestamp() - w.reply_time) * 1000), 0)" \
-	"                                            END))," \
+	/* how long ago the standby last answered, by the primary's clock less the standby's \
+	 * stamp (negative with the standby's clock ahead; replyage.h corrects it), and the \
+	 * stamp: one cut off stays "streaming" until wal_sender_timeout */ \
+	"                                            floor(extract(epoch FROM clock_timestamp() - w.reply_time) * 1000)," \
+	"                                            w.reply_time::text))," \
 	"                   '[]')" \
 	"  FROM pg_stat_get_wal_senders() w, pg_stat_get_activity(w.pid) a)," \
 	" (SELECT coalesce(json_agg(slot_name), '[]') FROM pg_replication_slots WHERE slot_type = 'physical')," \
@@ -200,6 +201,7 @@ struct probe_slot {
 	pid_t kept_postmaster;
 	char kept_address[sizeof ((struct member_observation *)0)->address];
 	bool kept_standby_signal;
+	struct reply_memory replies; /* what its probes read of its standbys' replies */
 };
 
 struct observer {
@@ -239,6 +241,7 @@ static void slot_free(struct probe_slot *slot)
 	unwatch(slot);
 	pg_session_close(&slot->session);
 	forget_kept(slot);
+	replyage_forget(&slot->replies);
 	free(slot);
 }
 
@@ -365,7 +368,10 @@ static void read_peers(struct member_observation *member, const char *text)
 		into->replay_lsn = pg_lsn_parse(json_string_value(json_array_get(peer, 4)));
 		const json_t *lag = json_array_get(peer, 5);
 		into->replay_lag_seconds = json_is_number(lag) ? json_number_value(lag) : -1;
+		/* with a stamp, the age by both clocks until replyage_hold makes it the primary's */
 		const json_t *age = json_array_get(peer, 6);
+		const char *stamp = json_string_value(json_array_get(peer, 7));
+		snprintf(into->reply_time, sizeof into->reply_time, "%s", stamp && json_is_number(age) ? stamp : "");
 		into->reply_age_ms = json_is_number(age) ? (long long)json_number_value(age) : -1;
 	}
 	json_decref(peers);
@@ -408,7 +414,7 @@ static void read_slots(struct member_observation *member, const char *text)
 
 static void read_probe(struct platform *platform, const struct cluster_config *cluster,
 		       const struct cluster_observation *observation, struct member_observation *member,
-		       const struct pg_request *request, const struct probe_slot *probed)
+		       const struct pg_request *request, struct probe_slot *probed)
 {
 	const PGresult *result = request->result;
 
@@ -432,6 +438,10 @@ static void read_probe(struct platform *platform, const struct cluster_config *c
 			     OBSERVATION_CONNINFO_SIZE);
 	copy_text(member->primary_slot_name, sizeof member->primary_slot_name, result, 8);
 	read_peers(member, PQgetvalue(result, 0, 9));
+	struct reply_memory replies = {0};
+	replyage_hold(&probed->replies, member->peers, member->peer_count, observation->now_ms, &replies);
+	replyage_forget(&probed->replies);
+	probed->replies = replies;
 	read_slots(member, PQgetvalue(result, 0, 10));
 	member->receiver_pid = PQgetisnull(result, 0, 11) ? 0 : (pid_t)strtol(PQgetvalue(result, 0, 11), NULL, 10);
 	member->receiving = member->receiver_pid != 0;
@@ -538,13 +548,16 @@ static void keep_settings(struct probe_slot *slot, const PGresult *result, long 
 		 PQgetisnull(result, 0, COLUMN_OVERRIDDEN) ? "" : PQgetvalue(result, 0, COLUMN_OVERRIDDEN));
 }
 
-/* Whether the primary's probe, result, lists name streaming and answering within bound_ms. */
-static bool lists_streaming(const PGresult *result, const char *name, long long bound_ms)
+/* Whether the primary's probe, result, on slot at now_ms, lists name streaming and
+ * answering within bound_ms. */
+static bool lists_streaming(const PGresult *result, const struct probe_slot *slot, const char *name,
+			    long long bound_ms, long long now_ms)
 {
 	struct member_observation primary = {0};
 	bool listed = false;
 
 	read_peers(&primary, PQgetvalue(result, 0, 9));
+	replyage_hold(&slot->replies, primary.peers, primary.peer_count, now_ms, NULL);
 	for (size_t i = 0; i < primary.peer_count && !listed; i++)
 		listed = strcmp(primary.peers[i].application_name, name) == 0 &&
 			 observation_peer_streaming(&primary.peers[i], bound_ms);
@@ -558,6 +571,7 @@ static bool lists_streaming(const PGresult *result, const char *name, long long 
 static const char *doubt(const struct observe_round *round)
 {
 	const PGresult *primary = NULL;
+	const struct probe_slot *primary_slot = NULL;
 
 	/* cluster_may_rest found no doubt in the primary's last probe, aged */
 	if (round->pinged)
@@ -571,11 +585,13 @@ static const char *doubt(const struct observe_round *round)
 		if (primary)
 			return "two members answer as primaries";
 		primary = request->result;
+		primary_slot = round->slots[i];
 	}
 	if (!primary)
 		return "no member answers as the primary";
 	for (size_t i = round->active; i < round->count; i++)
-		if (round->resting[i] && !lists_streaming(primary, round->owners[i]->name, round->reply_bound_ms))
+		if (round->resting[i] && !lists_streaming(primary, primary_slot, round->owners[i]->name, round->reply_bound_ms,
+							  round->observation->now_ms))
 			return "the primary does not list it streaming and answering";
 	return NULL;
 }

@@ -2,10 +2,15 @@
 probe after probe, made again at once when the server ends it; the settings, costly to
 read, read every 60 s or when something shows they may have changed; a postmaster that
 serves no new connection found though its backends answer."""
+import glob
 import os
 import re
+import shlex
 import signal
 import sys
+import time
+
+import pytest
 
 import freezer
 import pgharness
@@ -344,4 +349,89 @@ def test_a_standby_at_rest_is_probed_now_and_then_and_one_that_fails_is_still_ac
         print(daemon.log_report(), file=sys.stderr)
         raise
     finally:
+        stop_everything(tmp_workdir, daemon)
+
+
+FAKETIME_LIBRARY = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def skewed_bindir(workdir, member, offset):
+    """A bindir for pghad: PostgreSQL's programs, but member's postgres runs with its
+    clock off by offset (libfaketime, "+120s" or "-60s"; the monotonic clock left
+    alone). A test script, not pgha's: pgha runs programs with an argv, never a shell."""
+    library = next((path for path in [FAKETIME_LIBRARY] + sorted(
+        glob.glob("/usr/lib/*/faketime/libfaketime.so.1")) if os.path.exists(path)), None)
+    assert library, "libfaketime is missing: scripts/install-deps test installs the faketime package"
+    real = pgharness.postgres_bindir()
+    bindir = os.path.join(workdir, "bin")
+    os.makedirs(bindir)
+    for name in os.listdir(real):
+        if name != "postgres":
+            os.symlink(os.path.join(real, name), os.path.join(bindir, name))
+    wrapper = os.path.join(bindir, "postgres")
+    with open(wrapper, "w") as out:
+        out.write(f"""#!/bin/sh
+case "$*" in
+*/{member}/*) export LD_PRELOAD={shlex.quote(library)} FAKETIME={shlex.quote(offset)} DONT_FAKE_MONOTONIC=1 ;;
+esac
+exec {shlex.quote(os.path.join(real, "postgres"))} "$@"
+""")
+    os.chmod(wrapper, 0o755)
+    os.chmod(bindir, 0o755)
+    return bindir
+
+
+def member_clock(workdir, account, port, member):
+    """now() minus the test's clock, in seconds, as member's backend gives it."""
+    index = int(member.split("-")[1])
+    return float(sql(workdir, account, port + index, member,
+                     f"SELECT extract(epoch FROM clock_timestamp()) - {time.time()}"))
+
+
+@pytest.mark.parametrize("offset", ["+60s", "-120s"])
+def test_a_primary_whose_clock_disagrees_with_its_standbys_judges_them_by_pghads_clock(pghad, tmp_workdir, account,
+                                                                                        offset):
+    """How long ago a standby last answered its primary is the primary's clock minus the
+    standby's stamp (pg_stat_replication.reply_time): with the primary's clock a minute
+    ahead, standbys that answer looked silent for ever, never listed; with it two minutes
+    behind, one cut off looked answering for two minutes, listed past wal_sender_timeout
+    (60 s). pghad corrects that age for the offset its own successive probes of the
+    primary prove: ahead, the cluster is healthy, both standbys listed; behind, test-1
+    frozen leaves the list while its primary still lists it streaming, as with agreeing
+    clocks. (The primary's clock is set off, with libfaketime: that of a standby's WAL
+    receiver, which stamps the replies, cannot be.)"""
+    from test_failover import REPLICAS, fault_freeze
+    port = pgharness.free_port_range(REPLICAS + 1)
+    bindir = skewed_bindir(tmp_workdir, "test-0", offset)
+    text = config_text(tmp_workdir, port).replace('base_dir = ', f'bindir = "{bindir}"; base_dir = ')
+    daemon = start_healthy(pghad, tmp_workdir, text)
+    frozen = None
+    try:
+        skew = member_clock(tmp_workdir, account, port, "test-0") - member_clock(tmp_workdir, account, port, "test-1")
+        assert abs(skew - int(offset[:-1])) < 10, f"test-0's clock is {skew:.1f} s off test-1's, not {offset}"
+        assert members(status(tmp_workdir))["test-0"]["role"] == "primary"
+        ages = sql(tmp_workdir, account, port, "test-0",
+                   "SELECT min(extract(epoch FROM clock_timestamp() - reply_time)) FROM pg_stat_replication")
+        assert abs(float(ages) - int(offset[:-1])) < 10, f"the replies' ages by test-0's clock: {ages}"
+        seen = members(status(tmp_workdir))
+        for name in ("test-1", "test-2"):
+            assert seen[name]["state"] == "streaming" and seen[name]["reply_age_ms"] <= 5000, seen[name]
+        assert sql(tmp_workdir, account, port, "test-0", "SHOW synchronous_standby_names") == \
+            'ANY 1 ("test-1", "test-2")'
+        if offset.startswith("-"):
+            mark = daemon.log_mark()
+            frozen = fault_freeze(tmp_workdir, "test-1")
+            daemon.wait_for_log(r"set-synchronous: .* call for 'ANY 1 \(\"test-2\"\)'", timeout=50, since=mark)
+            still = sql(tmp_workdir, account, port, "test-0",
+                        "SELECT state FROM pg_stat_replication WHERE application_name = 'test-1'")
+            assert still == "streaming", f"the primary no longer lists test-1 streaming ({still!r}): not seen early"
+            frozen.thaw()
+            frozen = None
+            pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=60, what="test-1 streaming and listed again")
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
+    finally:
+        if frozen:
+            frozen.thaw()
         stop_everything(tmp_workdir, daemon)
