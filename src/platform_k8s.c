@@ -26,6 +26,7 @@
 #include "history.h"
 #include "observation.h"
 #include "podgone.h"
+#include "testhook.h"
 
 #define SUPERUSER "postgres"
 #define REPLICATION_USER "pgha_replicator"
@@ -520,6 +521,10 @@ static void watch_kick(struct kube_watch *watch)
 	if (watch->call || monotonic_ms() < watch->retry_ms)
 		return;
 	bool streaming = watch->live && watch->version[0] && !watch->expired;
+	if (streaming && testhook_expire_watch(watch->kind)) {
+		on_watch_end(410, NULL, "test hook", 0, watch); /* lists again */
+		return;
+	}
 	char *path = watch_path(watch, streaming);
 	if (streaming) {
 		watch->watches++;
