@@ -902,8 +902,9 @@ static bool ended_uid(const struct kube_platform *kube, const char *uid)
  * so, and no DELETED event will ever come for it: it is taken as deleted as last seen
  * (pod_deleted). The first list after pghad starts has no previous view: a pod deleted
  * before it is covered by its claim's ANNOTATION_POD alone. Both lists have the same label
- * selector: a pod that lost pgha's label is missing too, as the watch would have said it
- * deleted. */
+ * selector: pods not pgha's are in neither; one that lost pgha's label is missing, as the
+ * watch would have said it deleted; those of clusters not configured here are taken in as
+ * the watch's events are. */
 static void pods_unlisted(struct kube_platform *kube, const json_t *previous, const json_t *listed, const char *why)
 {
 	json_t *unlisted = podgone_unlisted(previous, listed);
