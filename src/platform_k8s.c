@@ -26,6 +26,7 @@
 #include "history.h"
 #include "observation.h"
 #include "podgone.h"
+#include "testhook.h"
 
 #define SUPERUSER "postgres"
 #define REPLICATION_USER "pgha_replicator"
@@ -171,7 +172,8 @@ static const char *const rate_verbs[RATE_VERBS] = {"GET", "LIST", "WATCH", "POST
 static void kube_watches_new(struct kube_platform *kube);
 static void kube_watches_free(struct kube_platform *kube);
 static const char *object_name(const json_t *object);
-static void pod_deleted(struct kube_platform *kube, const json_t *pod);
+static bool pod_deleted(struct kube_platform *kube, const json_t *pod);
+static void pods_unlisted(struct kube_platform *kube, const json_t *previous, const json_t *listed, const char *why);
 static void waits_free(struct kube_platform *kube);
 
 static long long monotonic_ms(void)
@@ -428,8 +430,12 @@ static void on_listed(int status, json_t *reply, const char *why, long long sent
 		watch_failed(watch, status == 200 ? "the list has no items or no resourceVersion" : why);
 		return;
 	}
+	json_t *listed = json_is_array(items) ? json_copy(items) : json_array();
+	if (strcmp(watch->kind, "pods") == 0)
+		pods_unlisted(watch->kube, watch->live, listed,
+			      watch->expired ? "was too old to resume (410 Gone)" : "ended");
 	json_decref(watch->live);
-	watch->live = json_is_array(items) ? json_copy(items) : json_array();
+	watch->live = listed;
 	snprintf(watch->version, sizeof watch->version, "%s", version);
 	watch->call = NULL;
 	watch->listing = false;
@@ -515,6 +521,10 @@ static void watch_kick(struct kube_watch *watch)
 	if (watch->call || monotonic_ms() < watch->retry_ms)
 		return;
 	bool streaming = watch->live && watch->version[0] && !watch->expired;
+	if (streaming && testhook_expire_watch(watch->kind)) {
+		on_watch_end(410, NULL, "test hook", 0, watch); /* lists again */
+		return;
+	}
 	char *path = watch_path(watch, streaming);
 	if (streaming) {
 		watch->watches++;
@@ -833,28 +843,30 @@ static bool pod_ended(const json_t *pod)
 
 /* The watch saw pod deleted: as it was then, its containers ended or not. A kubelet
  * removes a pod only once it reported them ended; a pod removed at once (grace 0), or by
- * the pod garbage collector, need not have. */
+ * the pod garbage collector, need not have. Returns whether it is remembered as a pod
+ * that may still run on its node. */
 static char *pod_record_text(const json_t *pod);
 
-static void pod_deleted(struct kube_platform *kube, const json_t *pod)
+static bool pod_deleted(struct kube_platform *kube, const json_t *pod)
 {
 	const char *uid = object_uid(pod);
 	if (!uid)
-		return;
+		return false;
 	if (pod_ended(pod)) {
 		snprintf(kube->ended_uids[kube->ended_next], sizeof kube->ended_uids[0], "%s", uid);
 		kube->ended_next = (kube->ended_next + 1) % ENDED_UIDS;
-		return;
+		return false;
 	}
 	char *record = pod_record_text(pod);
 	if (!record)
-		return;
+		return false;
 	struct vanished_pod *slot = &kube->vanished[kube->vanished_next];
 	kube->vanished_next = (kube->vanished_next + 1) % VANISHED_PODS;
 	free(slot->record);
 	snprintf(slot->pod, sizeof slot->pod, "%s", object_name(pod));
 	snprintf(slot->uid, sizeof slot->uid, "%s", uid);
 	slot->record = record;
+	return true;
 }
 
 /* The latest pod of that name the watch saw vanish while it may run, NULL when none. */
@@ -883,6 +895,33 @@ static bool ended_uid(const struct kube_platform *kube, const char *uid)
 		if (strcmp(kube->ended_uids[i], uid) == 0)
 			return true;
 	return false;
+}
+
+/* A list made again (why: what the watch did) replaces the view of pods: a pod of the
+ * previous view missing from it left the API server while the watch was not there to say
+ * so, and no DELETED event will ever come for it: it is taken as deleted as last seen
+ * (pod_deleted). The first list after pghad starts has no previous view: a pod deleted
+ * before it is covered by its claim's ANNOTATION_POD alone. Both lists have the same label
+ * selector: pods not pgha's are in neither; one that lost pgha's label is missing, as the
+ * watch would have said it deleted; those of clusters not configured here are taken in as
+ * the watch's events are. */
+static void pods_unlisted(struct kube_platform *kube, const json_t *previous, const json_t *listed, const char *why)
+{
+	json_t *unlisted = podgone_unlisted(previous, listed);
+	size_t i;
+	json_t *pod;
+
+	json_array_foreach(unlisted, i, pod) {
+		bool ended = pod_ended(pod) || ended_uid(kube, object_uid(pod));
+		bool may_run = pod_deleted(kube, pod);
+		if (!ended)
+			log_message(may_run ? LOG_LEVEL_WARNING : LOG_LEVEL_NOTICE, object_label(pod, "cluster"),
+				    object_label(pod, "member"), "pod %s (uid %s) left the API server unseen: not in the "
+				    "list made again after the watch %s; taken as deleted as last seen (%s)",
+				    object_name(pod), object_uid(pod), why,
+				    may_run ? "it may still run on its node" : "on no node");
+	}
+	json_decref(unlisted);
 }
 
 /* A claim's ANNOTATION_POD read: false when it is not there or cannot be read. */

@@ -1,4 +1,4 @@
-/* podgone: whether a member's pod that left the API server may still run on its node, pure: the pod's last record on its claim, what its Node and node Lease say now, and the renewals seen since. */
+/* podgone: whether a member's pod that left the API server may still run on its node, pure: the pod's last record on its claim, what its Node and node Lease say now, the renewals seen since, and which pods a list made again shows gone unseen. */
 #include "autoconfig.h"
 
 #include "podgone.h"
@@ -123,4 +123,25 @@ enum podgone_verdict podgone_judge(struct podgone_memory *memory, const char *no
 		snprintf(why, why_size, "waiting for node %s to renew its Lease (%d of %d renewals seen)", node,
 			 memory->renewals, PODGONE_RENEWALS);
 	return PODGONE_MAY_RUN;
+}
+
+static const char *pod_uid(const json_t *pod)
+{
+	return json_string_value(json_object_get(json_object_get(pod, "metadata"), "uid"));
+}
+
+json_t *podgone_unlisted(const json_t *previous, const json_t *listed)
+{
+	json_t *uids = json_object(), *unlisted = json_array();
+	size_t i;
+	json_t *pod;
+
+	json_array_foreach(listed, i, pod)
+		if (pod_uid(pod))
+			json_object_set_new(uids, pod_uid(pod), json_true());
+	json_array_foreach(previous, i, pod)
+		if (pod_uid(pod) && !json_object_get(uids, pod_uid(pod)))
+			json_array_append(unlisted, pod);
+	json_decref(uids);
+	return unlisted;
 }

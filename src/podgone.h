@@ -1,9 +1,11 @@
-/* podgone: whether a member's pod that left the API server may still run on its node, pure: the pod's last record on its claim, what its Node and node Lease say now, and the renewals seen since. */
+/* podgone: whether a member's pod that left the API server may still run on its node, pure: the pod's last record on its claim, what its Node and node Lease say now, the renewals seen since, and which pods a list made again shows gone unseen. */
 #ifndef PGHA_PODGONE_H
 #define PGHA_PODGONE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include <jansson.h>
 
 /* A node Lease's renewTime as the API writes it (RFC 3339, microseconds, "Z" or an offset),
  * with room to spare. */
@@ -46,5 +48,12 @@ enum podgone_verdict podgone_judge(struct podgone_memory *memory, const char *no
  * an offset): <0, 0, >0 as a is before, the same as, after b; false when either cannot be
  * read. */
 bool podgone_time_compare(const char *a, const char *b, int *order);
+
+/* The pods of previous (a watch's view, an array of pods) that listed (the list that
+ * replaces it) no longer has, as a new array holding them as previously seen: each left the
+ * API server while no watch was there to say so. A pod is matched by its uid, never its
+ * name: one of the same name but another uid is another pod, the previous one gone. NULL
+ * previous (no view yet): none. Pods without a uid are left out. */
+json_t *podgone_unlisted(const json_t *previous, const json_t *listed);
 
 #endif

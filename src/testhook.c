@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -39,4 +40,22 @@ void testhook_stop_before(const char *what)
 	log_warning("test hook: PGHA_TEST_STOP_BEFORE=%s: stopping with SIGSTOP before it", what);
 	raise(SIGSTOP);
 	log_warning("test hook: resumed before %s", what);
+}
+
+bool testhook_expire_watch(const char *kind)
+{
+	const char *path = getenv("PGHA_TEST_EXPIRE_WATCH_FILE");
+	char said[64] = "";
+
+	FILE *file = path && *path ? fopen(path, "r") : NULL;
+	if (!file)
+		return false;
+	bool read = fgets(said, sizeof said, file) != NULL;
+	fclose(file);
+	said[strcspn(said, "\n")] = '\0';
+	if (!read || strcmp(said, kind) != 0 || unlink(path) != 0)
+		return false;
+	log_warning("test hook: PGHA_TEST_EXPIRE_WATCH_FILE says %s: the watch of %s is taken as told 410 Gone", kind,
+		    kind);
+	return true;
 }

@@ -120,11 +120,11 @@ class PartitionCluster:
         self.daemons = {}
         self._passfile = None
 
-    def start_daemon(self, name, lease_seconds=4, isolation_seconds=4):
+    def start_daemon(self, name, lease_seconds=4, isolation_seconds=4, env=None):
         daemon = pgharness.Pghad(self.workdir, k8s_config(self.workdir, self.namespace, self.kubeconfig, self.port,
                                                           lease_seconds, name=name,
                                                           isolation_seconds=isolation_seconds),
-                                 name=name, env={"PGHA_IDENTITY": name}, account=self.account,
+                                 name=name, env={"PGHA_IDENTITY": name, **(env or {})}, account=self.account,
                                  wrapper=self.daemon_nodes[name].wrapper())
         daemon.start()
         daemon.wait_running()
@@ -729,8 +729,55 @@ def test_a_pod_deleted_at_once_before_pghad_recorded_it_is_recorded_from_the_del
     (Both pghad frozen while the annotation is removed and the pod deleted is not this
     case: a pghad may then take in the deletion, and act, before the claim's change, which
     is an operator removing the annotation of a deleted pod, and is obeyed.)"""
-    for name in DAEMONS:
-        cluster.start_daemon(name)
+    def delete(holder, pod_name, uid):
+        cluster.api.delete(cluster.path("pods", pod_name), grace_period=0, uid=uid)
+    deleted_before_recorded(cluster, {name: None for name in DAEMONS}, delete)
+
+
+def test_a_pod_deleted_at_once_while_the_watch_was_away_is_remembered_from_the_list_made_again(cluster):
+    """As test_a_pod_deleted_at_once_before_pghad_recorded_it..., but no watch event ever
+    tells pghad of the deletion: pghad is cut from the API server when the pod is deleted,
+    and after the heal its watch of pods, made again from where it was, is told 410 Gone
+    (too old to resume, as after a cut longer than the API server's history: the test hook
+    PGHA_TEST_EXPIRE_WATCH_FILE asks from a version long forgotten) and lists again. The
+    pod missing from that list is taken as deleted as the watch last saw it, bound and
+    running: the rest goes as when the deletion is seen. One pghad only: a second one
+    would hear the deletion through its own watch."""
+    expire = os.path.join(cluster.workdir, "expire-watch")
+
+    def delete(holder, pod_name, uid):
+        daemon, node = cluster.daemons[holder], cluster.daemon_nodes[holder]
+        mark = daemon.log_mark()
+        cluster.network.cut_from_api(node)
+        daemon.wait_for_log(r"kubernetes: watching pods: ", timeout=60, since=mark)
+        # the watch of pods is over: the deletion can reach pghad only through what it lists
+        cluster.api.delete(cluster.path("pods", pod_name), grace_period=0, uid=uid)
+        with open(expire, "w") as out:
+            out.write("pods\n")
+        cluster.account.chown(expire)
+        # pghad makes a watch again only when none is in flight: from now on it only lists
+        daemon.wait_for_log(r"test hook: PGHA_TEST_EXPIRE_WATCH_FILE says pods: the watch of pods is taken as told "
+                            r"410 Gone", timeout=30, since=mark)
+        daemon.wait_for_log(r"kubernetes: the watch of pods is too old to resume \(410 Gone\): listing again",
+                            timeout=5, since=mark)
+        assert not os.path.exists(expire)
+        node.flush()
+        member = pod_name.split("-", 1)[1]
+        daemon.wait_for_log(rf"\[{member}\] pod {pod_name} \(uid {uid}\) left the API server unseen: not in the list "
+                            r"made again after the watch was too old to resume \(410 Gone\); taken as deleted as last "
+                            r"seen \(it may still run on its node\)", timeout=60, since=mark)
+    deleted_before_recorded(cluster, {"first": {"PGHA_TEST_EXPIRE_WATCH_FILE": expire}}, delete)
+
+
+def deleted_before_recorded(cluster, daemons, delete):
+    """The daemons (name: env) started, the cluster healthy, a standby's node agent cut
+    from the API server and pghad refused the patch of claims, its claim's annotation
+    removed; once the holder has tried to record the pod again and been refused,
+    delete(holder, pod, uid) deletes the pod at once. pghad must then say it may still
+    run, not make the member again, record the deleted pod on the claim once it may, and
+    make the member again only once its node is back."""
+    for name, env in daemons.items():
+        cluster.start_daemon(name, env=env)
     holder_name, _, _ = cluster.wait_healthy()
     holder = cluster.daemons[holder_name]
     primary = cluster.rw_member()
@@ -767,7 +814,7 @@ def test_a_pod_deleted_at_once_before_pghad_recorded_it_is_recorded_from_the_del
         cluster.api.patch(cluster.path("persistentvolumeclaims", claim),
                           {"metadata": {"annotations": {"pgha.io/pod": None}}})
         holder.wait_for_log(rf"\[{member}\] PATCH \S*/persistentvolumeclaims/{claim}: 403", timeout=30, since=mark)
-        cluster.api.delete(cluster.path("pods", pod_name), grace_period=0, uid=uid)
+        delete(holder_name, pod_name, uid)
         holder.wait_for_log(rf"\[{member}\] pod {pod_name} \(uid {uid}\) left the API server but may still run "
                             rf"on node {node_name}", timeout=30, since=mark)
         assert recorded() is None

@@ -1,6 +1,7 @@
-/* test-podgone: a pod that left the API server counts as gone from its node only once the node is Ready and its kubelet renewed its Lease twice since pghad looked; never while the node is missing, not Ready, or silent. */
+/* test-podgone: a pod that left the API server counts as gone from its node only once the node is Ready and its kubelet renewed its Lease twice since pghad looked; never while the node is missing, not Ready, or silent; and a list made again shows which pods left it unseen. */
 #include "autoconfig.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "podgone.h"
@@ -94,9 +95,63 @@ static void test_times(void)
 	ok(!podgone_time_compare(NULL, T0, &order), "NULL is refused");
 }
 
+/* Each case: the watch's view and the list made again as "name:uid" pods ("name" alone:
+ * no uid; NULL view: none yet), and the pods of the view the list no longer has. */
+static const struct {
+	const char *name;
+	const char *previous[4];
+	bool no_view;
+	const char *listed[4];
+	const char *unlisted[4];
+} unlisted_cases[] = {
+	{"the first list: nothing to compare with", {NULL}, true, {"a:1", "b:2"}, {NULL}},
+	{"the same pods: none", {"a:1", "b:2"}, false, {"b:2", "a:1"}, {NULL}},
+	{"a pod deleted unseen", {"a:1", "b:2", "c:3"}, false, {"a:1", "c:3"}, {"b:2"}},
+	{"every pod deleted unseen: an empty list", {"a:1", "b:2"}, false, {NULL}, {"a:1", "b:2"}},
+	{"the same name with another uid: the previous pod is gone", {"a:1", "b:2"}, false, {"a:1", "b:7"}, {"b:2"}},
+	{"a pod made since: none", {"a:1"}, false, {"a:1", "b:2"}, {NULL}},
+	{"another name with the same uid is the same pod", {"a:1"}, false, {"z:1"}, {NULL}},
+	{"a pod without a uid is left out", {"a", "b:2"}, false, {NULL}, {"b:2"}},
+};
+
+static json_t *pods(const char *const *specs, bool none)
+{
+	if (none)
+		return NULL;
+	json_t *array = json_array();
+	for (int i = 0; i < 4 && specs[i]; i++) {
+		char name[16];
+		const char *colon = strchr(specs[i], ':');
+		snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - specs[i]) : (int)strlen(specs[i]), specs[i]);
+		json_t *metadata = json_pack("{s:s}", "name", name);
+		if (colon)
+			json_object_set_new(metadata, "uid", json_string(colon + 1));
+		json_array_append_new(array, json_pack("{s:o, s:{s:s}}", "metadata", metadata, "spec", "nodeName", "n1"));
+	}
+	return array;
+}
+
+static void test_unlisted(void)
+{
+	for (size_t i = 0; i < sizeof unlisted_cases / sizeof unlisted_cases[0]; i++) {
+		json_t *previous = pods(unlisted_cases[i].previous, unlisted_cases[i].no_view);
+		json_t *listed = pods(unlisted_cases[i].listed, false);
+		json_t *expected = pods(unlisted_cases[i].unlisted, false);
+		json_t *unlisted = podgone_unlisted(previous, listed);
+		char *text = json_dumps(unlisted, JSON_COMPACT);
+		ok(json_equal(unlisted, expected), "%s: %s", unlisted_cases[i].name, text);
+		free(text);
+		json_decref(unlisted);
+		json_decref(expected);
+		json_decref(listed);
+		json_decref(previous);
+	}
+}
+
 int main(void)
 {
 	test_cases();
 	test_times();
+	test_unlisted();
 	return done_testing();
 }
