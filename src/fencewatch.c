@@ -18,6 +18,7 @@
 #include "log.h"
 #include "memory.h"
 #include "selffence.h"
+#include "standbyreach.h"
 #include "state.h"
 
 #define ANNOTATION_STATE "pgha.io/state"
@@ -32,6 +33,7 @@ struct watch {
 	char *pod_path, *lease_path;
 	bool client_failing, api_failing, lease_failing, isolation_told;
 	long long api_reached_ms; /* the last answer of the API server */
+	struct standbyreach_memory standbys; /* the streaming standbys' last reply_time read */
 };
 
 static long long now_ms(void)
@@ -77,30 +79,44 @@ static bool have_client(struct watch *watch)
 	return true;
 }
 
-/* The role, the standbys streaming, and how long ago the last of them answered: a
- * standby cut off (its node isolated) stays "streaming" in pg_stat_replication until
+/* The role, the standbys streaming, and when one of them was last reached: a standby cut
+ * off (its node isolated) stays "streaming" in pg_stat_replication until
  * wal_sender_timeout, but answers no more; a standby answers at least every
- * wal_receiver_status_interval (1 s, pgha-entrypoint sets it), so it is reached when it
- * last answered, not when the list was read. */
+ * wal_receiver_status_interval (1 s, pgha-entrypoint sets it), so one whose reply_time
+ * changed since the last round was reached after that round's query (standbyreach).
+ * reply_time is stamped by the standby's clock: it is compared with its own earlier
+ * value only, never with this member's clock, so no clock's error delays the fence. */
 static void check_local(struct watch *watch, struct selffence_observation *seen)
 {
-	const char *sql = "SELECT pg_is_in_recovery(),"
-			  " (SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'),"
-			  " (SELECT COALESCE(floor(extract(epoch FROM clock_timestamp() - max(reply_time)) * 1000), -1)"
-			  "  FROM pg_stat_replication WHERE state = 'streaming')";
+	/* one row even with no standby streaming: its pid is then null */
+	const char *sql = "SELECT pg_is_in_recovery(), r.pid, r.application_name,"
+			  " floor(extract(epoch FROM r.reply_time) * 1000000)::bigint"
+			  " FROM (SELECT 1) AS one LEFT JOIN pg_stat_replication AS r ON r.state = 'streaming'";
 	struct pg_request request = {.target = watch->config->local, .sql = sql};
 	long long sent = now_ms();
 
 	pg_execute_all(&request, 1, LOCAL_TIMEOUT_MS);
 	seen->role = SELFFENCE_ROLE_UNKNOWN;
 	seen->streaming = -1;
-	if (request.succeeded && PQresultStatus(request.result) == PGRES_TUPLES_OK && PQntuples(request.result) == 1) {
+	int rows = request.succeeded && PQresultStatus(request.result) == PGRES_TUPLES_OK ? PQntuples(request.result) : 0;
+	if (rows > 0) {
+		struct standbyreach_row *standbys = xcalloc((size_t)rows, sizeof *standbys);
+		int count = 0;
+		for (int i = 0; i < rows; i++) {
+			if (PQgetisnull(request.result, i, 1))
+				continue;
+			struct standbyreach_row *standby = &standbys[count++];
+			standby->walsender_pid = atoi(PQgetvalue(request.result, i, 1));
+			snprintf(standby->application_name, sizeof standby->application_name, "%s",
+				 PQgetvalue(request.result, i, 2));
+			standby->replied = !PQgetisnull(request.result, i, 3);
+			standby->reply_time_us = atoll(PQgetvalue(request.result, i, 3));
+		}
 		seen->role = strcmp(PQgetvalue(request.result, 0, 0), "t") == 0 ? SELFFENCE_ROLE_STANDBY
 										 : SELFFENCE_ROLE_PRIMARY;
-		seen->streaming = atoi(PQgetvalue(request.result, 0, 1));
-		long long answered_ago = atoll(PQgetvalue(request.result, 0, 2));
-		if (seen->streaming > 0 && answered_ago >= 0)
-			seen->standby_reached_ms = sent - answered_ago;
+		seen->streaming = count;
+		seen->standby_reached_ms = standbyreach_update(&watch->standbys, standbys, (size_t)count, sent);
+		free(standbys);
 	}
 	pg_request_clear(&request);
 }

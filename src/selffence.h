@@ -36,7 +36,10 @@ struct selffence_observation {
 	long long now_ms;
 	enum selffence_role role;
 	int streaming;              /* walsenders in state streaming, -1 unknown */
-	long long standby_reached_ms; /* when the last streaming standby answered (its reply_time) */
+	/* the latest moment a streaming standby is known to have answered: the start of the
+	 * last round before its reply_time changed (standbyreach), never its reply_time itself,
+	 * which the standby's clock stamps */
+	long long standby_reached_ms;
 	long long api_reached_ms;   /* the GET of the pod that was answered (2xx or 404) */
 	enum selffence_pod pod;
 	struct selffence_lease lease;

@@ -1,9 +1,10 @@
-/* test-selffence: when a primary stops itself: its pod deleted, the Lease naming another primary, or isolated from the API server and every standby for the isolation timeout; never a standby, never a primary still reached. */
+/* test-selffence: when a primary stops itself: its pod deleted, the Lease naming another primary, or isolated from the API server and every standby for the isolation timeout, whatever the standbys' clocks say; never a standby, never a primary still reached. */
 #include "autoconfig.h"
 
 #include <string.h>
 
 #include "selffence.h"
+#include "standbyreach.h"
 #include "tap.h"
 
 #define P SELFFENCE_ROLE_PRIMARY
@@ -121,9 +122,122 @@ static void test_sweep(void)
 	is_int((int)stopped, 7000, "last reached at 4000, timeout 3000: stops at the round at 7000");
 }
 
+/* A standby's reply_time on its own clock, in microseconds: 1 s after T, and so on. */
+#define T 1700000000000000LL
+#define SECONDS(n) ((long long)(n) * 1000000)
+#define REPLY(pid, name, time) {pid, name, true, time}
+#define NO_REPLY(pid, name) {pid, name, false, 0}
+
+/* The previous round read before[] at 19000 (or at before_ms when set: the rounds since
+ * read nothing), this one reads now[] at 20000. */
+static const struct {
+	const char *name;
+	size_t before_count;
+	struct standbyreach_row before[2];
+	long long before_ms;
+	size_t now_count;
+	struct standbyreach_row now[2];
+	long long reached;
+} reach_cases[] = {
+	{"a reply_time that advanced: reached at the previous round's start", 1, {REPLY(100, "test-1", T)}, 0,
+	 1, {REPLY(100, "test-1", T + SECONDS(1))}, 19000},
+	{"a reply_time that did not advance: not reached again", 1, {REPLY(100, "test-1", T)}, 0,
+	 1, {REPLY(100, "test-1", T)}, 0},
+	{"a reply_time 60 s in the primary's future that advanced counts as any other", 1,
+	 {REPLY(100, "test-1", T + SECONDS(60))}, 0, 1, {REPLY(100, "test-1", T + SECONDS(61))}, 19000},
+	{"a reply_time 60 s in the primary's future that did not advance is not a reach", 1,
+	 {REPLY(100, "test-1", T + SECONDS(60))}, 0, 1, {REPLY(100, "test-1", T + SECONDS(60))}, 0},
+	{"a reply_time 60 s in the primary's past that advanced is a reach", 1,
+	 {REPLY(100, "test-1", T - SECONDS(60))}, 0, 1, {REPLY(100, "test-1", T - SECONDS(59))}, 19000},
+	{"a reply_time that went back (the standby's clock stepped) is an answer too", 1,
+	 {REPLY(100, "test-1", T)}, 0, 1, {REPLY(100, "test-1", T - SECONDS(3600))}, 19000},
+	{"a standby seen for the first time proves nothing yet", 0, {{0}}, 0,
+	 1, {REPLY(100, "test-1", T + SECONDS(60))}, 0},
+	{"a standby that left proves nothing, the one that stays frozen neither", 2,
+	 {REPLY(100, "test-1", T), REPLY(101, "test-2", T)}, 0, 1, {REPLY(101, "test-2", T)}, 0},
+	{"a standby that left does not hide the one that advances", 2,
+	 {REPLY(100, "test-1", T), REPLY(101, "test-2", T)}, 0, 1, {REPLY(101, "test-2", T + SECONDS(1))}, 19000},
+	{"one frozen standby and one that advances: the one that advances counts", 2,
+	 {REPLY(100, "test-1", T + SECONDS(60)), REPLY(101, "test-2", T)}, 0,
+	 2, {REPLY(100, "test-1", T + SECONDS(60)), REPLY(101, "test-2", T + SECONDS(1))}, 19000},
+	{"two frozen standbys, one with a clock 60 s ahead, prove nothing", 2,
+	 {REPLY(100, "test-1", T + SECONDS(60)), REPLY(101, "test-2", T)}, 0,
+	 2, {REPLY(100, "test-1", T + SECONDS(60)), REPLY(101, "test-2", T)}, 0},
+	{"a walsender of another pid under the same name (a reconnection) is a new standby", 1,
+	 {REPLY(100, "test-1", T)}, 0, 1, {REPLY(102, "test-1", T + SECONDS(1))}, 0},
+	{"another application_name on the same walsender pid is a new standby", 1,
+	 {REPLY(100, "test-1", T)}, 0, 1, {REPLY(100, "test-2", T + SECONDS(1))}, 0},
+	{"a first reply after none is an answer", 1, {NO_REPLY(100, "test-1")}, 0,
+	 1, {REPLY(100, "test-1", T)}, 19000},
+	{"still no reply is no answer", 1, {NO_REPLY(100, "test-1")}, 0, 1, {NO_REPLY(100, "test-1")}, 0},
+	{"after rounds that read nothing, reached at the start of the last round that read it", 1,
+	 {REPLY(100, "test-1", T)}, 16000, 1, {REPLY(100, "test-1", T + SECONDS(4))}, 16000},
+	{"no standby streaming any more proves nothing", 1, {REPLY(100, "test-1", T)}, 0, 0, {{0}}, 0},
+};
+
+static void test_reach_cases(void)
+{
+	for (size_t i = 0; i < sizeof reach_cases / sizeof reach_cases[0]; i++) {
+		struct standbyreach_memory memory = {0};
+		standbyreach_update(&memory, reach_cases[i].before, reach_cases[i].before_count,
+				    reach_cases[i].before_ms ? reach_cases[i].before_ms : 19000);
+		long long reached = standbyreach_update(&memory, reach_cases[i].now, reach_cases[i].now_count, 20000);
+		is_int((int)reached, (int)reach_cases[i].reached, "%s: reached", reach_cases[i].name);
+		ok(memory.count == reach_cases[i].now_count && memory.read_ms == 20000 &&
+			   (memory.count == 0 ||
+			    memcmp(memory.rows, reach_cases[i].now, memory.count * sizeof *memory.rows) == 0),
+		   "%s: remembers this round's standbys, read at 20000", reach_cases[i].name);
+		standbyreach_clear(&memory);
+	}
+}
+
+/* The watch's rounds every second from t = 0, as fencewatch runs them: a primary whose only
+ * standby's clock runs clock_ahead_ms ahead of its own (behind when negative), the API
+ * server never answering, and the standby answering every second (at 500, 1500, ...,
+ * before the rounds) until cut_ms; its walsender stays "streaming" all along, as until
+ * wal_sender_timeout. Returns when the primary stops, -1 when it does not by until_ms. */
+static long long isolated_stop(long long clock_ahead_ms, long long cut_ms, long long until_ms)
+{
+	const struct selffence_config config = {.member = 0, .isolation_ms = 10000};
+	struct selffence_memory memory = {0};
+	struct standbyreach_memory standbys = {0};
+	char why[256];
+	long long stopped = -1;
+
+	for (long long now = 0; now <= until_ms && stopped < 0; now += 1000) {
+		long long last_reply = (now < cut_ms ? now : cut_ms) - 500;
+		struct standbyreach_row row = REPLY(100, "test-1", T + (last_reply + clock_ahead_ms) * 1000);
+		struct selffence_observation seen = {
+			.now_ms = now, .role = SELFFENCE_ROLE_PRIMARY, .streaming = 1,
+			.standby_reached_ms = standbyreach_update(&standbys, &row, 1, now),
+			.pod = SELFFENCE_POD_UNKNOWN, .lease = NOLEASE};
+		if (selffence_decide(&config, &seen, &memory, why, sizeof why) == SELFFENCE_STOP)
+			stopped = now;
+	}
+	standbyreach_clear(&standbys);
+	return stopped;
+}
+
+static void test_skewed_clocks(void)
+{
+	/* last answer at 4500, seen changed by the round at 5000: reached at 4000 (the round
+	 * before), 10 s of isolation from there */
+	is_int((int)isolated_stop(0, 5000, 60000), 14000, "clocks that agree: the standby cut at 5000 stops it at 14000");
+	is_int((int)isolated_stop(60000, 5000, 120000), 14000,
+	       "the standby's clock 60 s ahead: stops at 14000 all the same, not 60 s late");
+	is_int((int)isolated_stop(-60000, 5000, 60000), 14000,
+	       "the standby's clock 60 s behind: stops at 14000 all the same");
+	is_int((int)isolated_stop(-60000, 1000000, 60000), -1,
+	       "the standby's clock 60 s behind, still answering: keeps running");
+	is_int((int)isolated_stop(3600000, 1000000, 60000), -1,
+	       "the standby's clock an hour ahead, still answering: keeps running");
+}
+
 int main(void)
 {
 	test_cases();
 	test_sweep();
+	test_reach_cases();
+	test_skewed_clocks();
 	return done_testing();
 }
