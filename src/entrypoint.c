@@ -760,9 +760,9 @@ char *entrypoint_render_settings(const struct entrypoint_environment *environmen
 	datadir_append_setting(&text, "max_replication_slots", WAL_SENDERS);
 	datadir_append_setting(&text, "wal_keep_size", WAL_KEEP_SIZE);
 	/* a standby answers its primary at least every second, even with no WAL to confirm:
-	 * the primary's self-fence counts a standby as reached by its last answer
-	 * (pg_stat_replication.reply_time), since a walsender whose standby is cut off stays
-	 * "streaming" until wal_sender_timeout; pghad stops counting one as streaming when it
+	 * the primary's self-fence counts a standby as reached when its answers change
+	 * pg_stat_replication.reply_time between two of its rounds a second apart, since a
+	 * walsender whose standby is cut off stays "streaming" until wal_sender_timeout; pghad stops counting one as streaming when it
 	 * has not answered for a few intervals (config_standby_reply_bound_ms); a cluster's
 	 * parameters (ALTER SYSTEM) override it, and pghad's bound follows them */
 	datadir_append_setting(&text, "wal_receiver_status_interval", "1s");
