@@ -762,9 +762,10 @@ char *entrypoint_render_settings(const struct entrypoint_environment *environmen
 	/* a standby answers its primary at least every second, even with no WAL to confirm:
 	 * the primary's self-fence counts a standby as reached when its answers change
 	 * pg_stat_replication.reply_time between two of its rounds a second apart, since a
-	 * walsender whose standby is cut off stays "streaming" until wal_sender_timeout; pghad stops counting one as streaming when it
-	 * has not answered for a few intervals (config_standby_reply_bound_ms); a cluster's
-	 * parameters (ALTER SYSTEM) override it, and pghad's bound follows them */
+	 * walsender whose standby is cut off stays "streaming" until wal_sender_timeout;
+	 * pghad stops counting one as streaming when it has not answered for a few
+	 * intervals (config_standby_reply_bound_ms); a cluster's parameters (ALTER SYSTEM)
+	 * override it, and pghad's bound follows them */
 	datadir_append_setting(&text, "wal_receiver_status_interval", "1s");
 	char *tail = xasprintf("%sinclude_if_exists = 'pgha-standby.conf'\n", text);
 	free(text);

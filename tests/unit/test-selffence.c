@@ -191,25 +191,27 @@ static void test_reach_cases(void)
 	}
 }
 
-/* The watch's rounds every second from t = 0, as fencewatch runs them: a primary whose only
- * standby's clock runs clock_ahead_ms ahead of its own (behind when negative), the API
- * server never answering, and the standby answering every second (at 500, 1500, ...,
- * before the rounds) until cut_ms; its walsender stays "streaming" all along, as until
- * wal_sender_timeout. Returns when the primary stops, -1 when it does not by until_ms. */
-static long long isolated_stop(long long clock_ahead_ms, long long cut_ms, long long until_ms)
+/* The watch's rounds every second from t = 0, as fencewatch runs them: a primary whose
+ * standbys' clocks run clock_ahead_ms[i] ahead of its own (behind when negative), the API
+ * server never answering, and the standbys answering every second (at 500, 1500, ...,
+ * before the rounds) until cut_ms; their walsenders stay "streaming" all along, as until
+ * wal_sender_timeout. Returns when the primary stops, -1 when it does not by 60 s. */
+static long long isolated_stop(const long long *clock_ahead_ms, size_t count, long long cut_ms)
 {
 	const struct selffence_config config = {.member = 0, .isolation_ms = 10000};
 	struct selffence_memory memory = {0};
 	struct standbyreach_memory standbys = {0};
+	struct standbyreach_row rows[2] = {REPLY(100, "test-1", 0), REPLY(101, "test-2", 0)};
 	char why[256];
 	long long stopped = -1;
 
-	for (long long now = 0; now <= until_ms && stopped < 0; now += 1000) {
+	for (long long now = 0; now <= 60000 && stopped < 0; now += 1000) {
 		long long last_reply = (now < cut_ms ? now : cut_ms) - 500;
-		struct standbyreach_row row = REPLY(100, "test-1", T + (last_reply + clock_ahead_ms) * 1000);
+		for (size_t i = 0; i < count; i++)
+			rows[i].reply_time_us = T + (last_reply + clock_ahead_ms[i]) * 1000;
 		struct selffence_observation seen = {
-			.now_ms = now, .role = SELFFENCE_ROLE_PRIMARY, .streaming = 1,
-			.standby_reached_ms = standbyreach_update(&standbys, &row, 1, now),
+			.now_ms = now, .role = SELFFENCE_ROLE_PRIMARY, .streaming = (int)count,
+			.standby_reached_ms = standbyreach_update(&standbys, rows, count, now),
 			.pod = SELFFENCE_POD_UNKNOWN, .lease = NOLEASE};
 		if (selffence_decide(&config, &seen, &memory, why, sizeof why) == SELFFENCE_STOP)
 			stopped = now;
@@ -218,19 +220,32 @@ static long long isolated_stop(long long clock_ahead_ms, long long cut_ms, long 
 	return stopped;
 }
 
+#define NEVER 1000000
+/* The isolation verdict whatever the standbys' clocks: a standby cut at 5000 last answered
+ * at 4500, which the round at 5000 sees as a change since the round at 4000: reached at
+ * 4000, so the primary stops at 14000, 10 s later, as with clocks that agree. */
+static const struct {
+	const char *name;
+	size_t count;
+	long long clock_ahead_ms[2];
+	long long cut_ms, stopped;
+} skew_cases[] = {
+	{"clocks that agree, the standby cut at 5000: stops at 14000", 1, {0}, 5000, 14000},
+	{"the standby's clock 60 s ahead, cut at 5000: stops at 14000 all the same, not late", 1, {60000}, 5000, 14000},
+	{"the standby's clock 5 s ahead (less than the timeout), cut at 5000: stops at 14000, not 5 s late", 1, {5000},
+	 5000, 14000},
+	{"the standby's clock 60 s behind, cut at 5000: stops at 14000 all the same", 1, {-60000}, 5000, 14000},
+	{"the standby's clock 60 s behind, still answering: keeps running", 1, {-60000}, NEVER, -1},
+	{"the standby's clock an hour ahead, still answering: keeps running", 1, {3600000}, NEVER, -1},
+	{"a standby 60 s ahead hides no other: both answering, keeps running", 2, {60000, 0}, NEVER, -1},
+	{"a standby 5 s ahead hides no other: both cut at 5000, stops at 14000", 2, {5000, 0}, 5000, 14000},
+};
+
 static void test_skewed_clocks(void)
 {
-	/* last answer at 4500, seen changed by the round at 5000: reached at 4000 (the round
-	 * before), 10 s of isolation from there */
-	is_int((int)isolated_stop(0, 5000, 60000), 14000, "clocks that agree: the standby cut at 5000 stops it at 14000");
-	is_int((int)isolated_stop(60000, 5000, 120000), 14000,
-	       "the standby's clock 60 s ahead: stops at 14000 all the same, not 60 s late");
-	is_int((int)isolated_stop(-60000, 5000, 60000), 14000,
-	       "the standby's clock 60 s behind: stops at 14000 all the same");
-	is_int((int)isolated_stop(-60000, 1000000, 60000), -1,
-	       "the standby's clock 60 s behind, still answering: keeps running");
-	is_int((int)isolated_stop(3600000, 1000000, 60000), -1,
-	       "the standby's clock an hour ahead, still answering: keeps running");
+	for (size_t i = 0; i < sizeof skew_cases / sizeof skew_cases[0]; i++)
+		is_int((int)isolated_stop(skew_cases[i].clock_ahead_ms, skew_cases[i].count, skew_cases[i].cut_ms),
+		       (int)skew_cases[i].stopped, "%s", skew_cases[i].name);
 }
 
 int main(void)
