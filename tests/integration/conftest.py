@@ -5,10 +5,13 @@ test's teardown when it failed, so pytest shows them under the failure.
 """
 import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
+import fakeapi
 import pgharness
 
 
@@ -42,6 +45,18 @@ def has_failed(request):
 def account():
     """The unprivileged account PostgreSQL and pghad run as (see pgharness.default_account)."""
     return pgharness.default_account()
+
+
+@pytest.fixture(scope="module")
+def pki():
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with
+    openssl (fakeapi.make_pki), for a FakeAPI over TLS."""
+    if not shutil.which("openssl"):
+        pytest.fail("openssl is not installed (Debian package openssl)")
+    directory = tempfile.mkdtemp(prefix="pgha-test-pki-")
+    fakeapi.make_pki(directory)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

@@ -10,8 +10,10 @@ certificate). Runs in a thread of the test process.
 import copy
 import http.server
 import json
+import os
 import socket
 import ssl
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -68,6 +70,22 @@ def split_path(path):
     if len(rest) == size:
         return path.rstrip("/"), None
     return "/" + "/".join(parts[:prefix + size]), rest[size] if len(rest) > size else None
+
+
+def make_pki(directory):
+    """A CA (ca.crt), a server certificate for 127.0.0.1 (server.crt, server.key) and a
+    client certificate (client.crt, client.key: CN pgha-robot) in directory, made with openssl."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *curve, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=pgha test CA")
+    for name, subject, extension in (("server", "/CN=fake-apiserver", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+                                     ("client", "/CN=pgha-robot", "extendedKeyUsage=clientAuth")):
+        openssl("req", "-new", *curve, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject)
+        with open(os.path.join(directory, f"{name}.ext"), "w") as ext:
+            ext.write(extension + "\n")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext")
 
 
 class FakeAPI:

@@ -1,7 +1,7 @@
 """pgha-entrypoint against real PostgreSQL: a bootstrap primary, a standby that waits for
 its primary and clones it, a refused directory, a restart as is, and a former primary
-rewound into a standby; and the passwords never seen on a command line, in an
-environment or in a log.
+rewound into a standby; the passwords never seen on a command line, in an
+environment or in a log; and the self-fence of a primary whose standby's clock is off.
 
 Each member is run the way the test node agent runs a pod: the built program as the
 unprivileged test account, in a session of its own, with the pod's environment (the
@@ -24,6 +24,7 @@ import psycopg2
 import pytest
 
 import pgharness
+from fakeapi import FakeAPI
 
 # Passwords with what a password file must escape (':' and '\'), a quote and a blank,
 # plus a random part that nothing else could contain.
@@ -844,3 +845,98 @@ def test_postmaster_killed_ends_the_container_and_nothing_is_left(cluster):
         session.close()
     except psycopg2.Error:
         pass
+
+
+# ---- the self-fence and the standbys' clocks ----
+
+ISOLATION_SECONDS = 3
+NAMESPACE_PODS = "/api/v1/namespaces/databases/pods"
+
+
+def self_fence_environment(member, index, api, pki):
+    """The environment that turns member's self-fence on against api (a FakeAPI over TLS
+    with pki's certificate): a service account directory (the CA, a token, the
+    namespace), the member's pod and the cluster's Lease, both stored in api, the Lease
+    with no state yet (no primary named: this one may run)."""
+    directory = os.path.join(member.dir, "serviceaccount")
+    os.mkdir(directory, 0o700)
+    shutil.copy(os.path.join(pki, "ca.crt"), directory)
+    for name, text in (("namespace", "databases"), ("token", "member-token")):
+        with open(os.path.join(directory, name), "w") as file:
+            file.write(text)
+    member.account.chown(directory)
+    pod = f"postgres-{member.name}"
+    api.put_object(f"{NAMESPACE_PODS}/{pod}", {"metadata": {"name": pod, "namespace": "databases"}})
+    api.put_object("/apis/coordination.k8s.io/v1/namespaces/databases/leases/pgha-test",
+                   {"metadata": {"name": "pgha-test", "namespace": "databases"}, "spec": {}})
+    return {"PGHA_K8S_SERVICEACCOUNT_DIR": directory, "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": api.port, "PGHA_LEASE": "pgha-test", "PGHA_POD_NAME": pod,
+            "PGHA_MEMBER_INDEX": index, "PGHA_ISOLATION_TIMEOUT": ISOLATION_SECONDS}
+
+
+def skew_standby_clocks(primary, seconds):
+    """Makes the standbys' replies read on primary as if their clocks ran seconds ahead
+    (behind when negative): pg_stat_replication, for the superuser whose connections the
+    self-fence makes, is a view of the real one whose reply_time (stamped by the
+    standby's clock) is moved by that much. libfaketime cannot skew a real standby's
+    replies on PostgreSQL 15: its postmaster forks the WAL receiver from a signal handler
+    run inside select(), which libfaketime wraps with its faking turned off, so the WAL
+    receiver inherits real time."""
+    primary.sql("CREATE SCHEMA skewed_clock")
+    primary.sql("CREATE VIEW skewed_clock.pg_stat_replication AS SELECT pid, application_name, state,"
+                " reply_time + make_interval(secs => %s) AS reply_time FROM pg_catalog.pg_stat_replication",
+                (seconds,))
+    primary.sql("ALTER ROLE postgres SET search_path = skewed_clock, pg_catalog, public")
+
+
+@pytest.mark.parametrize("skew", [60, -60])
+def test_the_self_fence_trusts_no_standby_clock(cluster, pki, skew):
+    """The only standby's replies read as stamped by a clock 60 s ahead of the primary's,
+    or behind. With the API server answering no more, the standby streaming keeps the
+    primary running past the isolation timeout (counted from reply_time aged by the
+    primary's clock, it never counted). Its WAL receiver then frozen (its WAL sender
+    stays "streaming" until wal_sender_timeout, its reply_time frozen), the primary
+    stops after the isolation timeout, as with clocks that agree, not a minute late."""
+    with FakeAPI(tls={"certificate": f"{pki}/server.crt", "key": f"{pki}/server.key"}) as api:
+        primary = cluster.member("test-0")
+        standby = cluster.member("test-1")
+        cluster.start(primary, "primary", PGHA_BOOTSTRAP=1, **self_fence_environment(primary, 0, api, pki))
+        primary.wait_ready()
+        create_replication(primary, "test_1")
+        cluster.start(standby, "standby", PGHA_PRIMARY_HOST="127.0.0.1", PGHA_PRIMARY_PORT=primary.port,
+                      PGHA_SLOT="test_1")
+        standby.wait_ready(timeout=90)
+        wait_streaming(primary, "test-1", slot="test_1")
+        skew_standby_clocks(primary, skew)
+        ahead = float(primary.value("SELECT extract(epoch FROM reply_time - clock_timestamp()) FROM pg_stat_replication"))
+        assert abs(ahead - skew) < 5, f"the standby's replies read {ahead:.1f} s ahead, {skew} s wanted"
+        primary.wait_for_log(r"self-fence: this member runs as the primary \(the API server answers\)")
+
+        mark = primary.log_mark()
+        api.inject("GET", f"{NAMESPACE_PODS}/postgres-test-0", 500, times=10**6)
+        primary.wait_for_log(r"self-fence: no answer from the API server for \d+ ms, but 1 standby streams from "
+                             r"this primary: it keeps running", since=mark, timeout=30)
+        # a few rounds more, each of which would stop it if the standby did not count
+        time.sleep(ISOLATION_SECONDS)
+        assert primary.process.poll() is None, primary.log_report()
+        assert "must stop" not in primary.log_text()[mark:], primary.log_report()
+        primary.sql("CREATE TABLE still_primary ()")
+
+        receiver = standby.value("SELECT pid FROM pg_stat_wal_receiver")
+        os.kill(receiver, signal.SIGSTOP)
+        try:
+            frozen = time.monotonic()
+            primary.process.wait(60)
+            elapsed = time.monotonic() - frozen
+        finally:
+            os.kill(receiver, signal.SIGCONT)
+    print(f"standby clock {skew:+d} s: the primary stopped {elapsed:.2f} s after its standby froze", file=sys.stderr)
+    log = primary.log_text()[mark:]
+    found = re.search(r"self-fence: PostgreSQL must stop now: it has reached neither the API server nor any "
+                      r"streaming standby for (\d+) ms", log)
+    assert found, primary.log_report()
+    assert int(found.group(1)) >= ISOLATION_SECONDS * 1000, found.group(0)
+    assert "self-fence: immediate shutdown of PostgreSQL" in log, primary.log_report()
+    # the standby counted reached at most two rounds before its last answer, one round
+    # to see the timeout: never the minute its clock is off
+    assert elapsed < ISOLATION_SECONDS + 10, f"stopped {elapsed:.2f} s after the standby froze"

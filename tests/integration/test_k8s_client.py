@@ -371,30 +371,6 @@ def test_a_client_that_cannot_be_made_says_why(clients, workdir):
 
 # ---- TLS ----
 
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-@pytest.fixture(scope="module")
-def pki():
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl."""
-    if not shutil.which("openssl"):
-        pytest.fail("openssl is not installed (Debian package openssl)")
-    directory = tempfile.mkdtemp(prefix="pgha-test-pki-")
-    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl("req", "-x509", *curve, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=pgha test CA",
-            cwd=directory)
-    for name, subject, extension in (("server", "/CN=fake-apiserver", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
-                                     ("client", "/CN=pgha-robot", "extendedKeyUsage=clientAuth")):
-        openssl("req", "-new", *curve, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject,
-                cwd=directory)
-        write(os.path.join(directory, f"{name}.ext"), extension + "\n")
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext", cwd=directory)
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
-
-
 @pytest.fixture
 def tls_api(pki):
     with FakeAPI(tls={"certificate": f"{pki}/server.crt", "key": f"{pki}/server.key",
