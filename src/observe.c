@@ -851,8 +851,9 @@ static struct observe_round *prepare(struct observer *observer, struct platform 
 	}
 	rest_last(round);
 	if (cluster_may_rest(round, primary, now)) {
+		/* not logged: it would be a line for every cluster at rest at every iteration
+		 * (the status' probe_age_ms shows it) */
 		struct pg_request *ping = &round->requests[0];
-		log_message(LOG_LEVEL_DEBUG, cluster->name, round->owners[0]->name, "pinged: the cluster rests");
 		ping->sql = ping_sql;
 		ping->statement = "pgha_ping";
 		ping->parameter_count = 0;

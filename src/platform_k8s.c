@@ -738,11 +738,20 @@ static const char *object_uid(const json_t *object)
 	return json_string_value(json_object_get(json_object_get(object, "metadata"), "uid"));
 }
 
+#define MADE_KEY_SIZE (NAMES_BUFFER_SIZE + 16)
+
+/* The member's key in kube->made: "CLUSTER/INDEX". */
+static const char *made_key(char key[MADE_KEY_SIZE], const char *cluster, int index)
+{
+	snprintf(key, MADE_KEY_SIZE, "%s/%d", cluster, index);
+	return key;
+}
+
 /* The pod pghad made for a member (uid: NULL when it does not know which is there). */
 static void made_record(struct kube_platform *kube, const char *cluster, int index, const char *uid)
 {
-	char key[NAMES_BUFFER_SIZE + 16];
-	snprintf(key, sizeof key, "%s/%d", cluster, index);
+	char key[MADE_KEY_SIZE];
+	made_key(key, cluster, index);
 	if (!kube->made)
 		kube->made = json_object();
 	if (uid)
@@ -755,9 +764,8 @@ static void made_record(struct kube_platform *kube, const char *cluster, int ind
  * (or pghad does not know which one it made). */
 static bool pod_is_made(const struct kube_platform *kube, const char *cluster, int index, const json_t *pod)
 {
-	char key[NAMES_BUFFER_SIZE + 16];
-	snprintf(key, sizeof key, "%s/%d", cluster, index);
-	const char *made = json_string_value(json_object_get(kube->made, key));
+	char key[MADE_KEY_SIZE];
+	const char *made = json_string_value(json_object_get(kube->made, made_key(key, cluster, index)));
 	return !made || strcmp(object_uid(pod) ?: "", made) == 0;
 }
 

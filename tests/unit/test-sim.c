@@ -312,8 +312,11 @@ int main(void)
 
 	daemon_stop(&daemon);
 	sd_event_unref(event);
-	snprintf(path, sizeof path, "%s/pgha.conf", directory);
-	unlink(path);
-	rmdir(directory);
+	/* the configuration, and what pghad wrote beside it (its history) */
+	for (const char *const *name = (const char *const[]){"pgha.conf", "history.jsonl", NULL}; *name; name++) {
+		snprintf(path, sizeof path, "%s/%s", directory, *name);
+		unlink(path);
+	}
+	ok(rmdir(directory) == 0, "nothing is left in %s", directory);
 	return done_testing();
 }
