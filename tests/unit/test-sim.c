@@ -53,6 +53,20 @@ static int iterate_until(struct daemon *daemon, bool (*done)(void *), void *cont
 	return -1;
 }
 
+/* Three iterations at rest, then what each member was asked so far: its probes, and the
+ * primary's pings. */
+static void rest_then_count(struct daemon *daemon, const struct sim_cluster *cluster, int primary,
+			    unsigned long probes[3], unsigned long *pings)
+{
+	for (int i = 0; i < 3; i++) {
+		daemon_iterate(daemon);
+		sim_advance(&world, 4096);
+	}
+	for (int i = 0; i < 3; i++)
+		probes[i] = cluster->members[i].probes;
+	*pings = cluster->members[primary].pings;
+}
+
 static bool cluster_whole(void *context)
 {
 	return whole(context, 3);
@@ -227,16 +241,10 @@ int main(void)
 	ok(seen && seen->reachable && !seen->streaming, "and seen not streaming");
 	iterations = iterate_until(&daemon, cluster_whole, "sim");
 	ok(iterations > 0, "pointed at its primary again, the cluster is whole (%d iterations)", iterations);
-	for (int i = 0; i < 3; i++) {
-		daemon_iterate(&daemon);
-		sim_advance(&world, 4096);
-	}
 
 	/* a primary that hangs at rest, its process frozen (D), is probed, not pinged: it is
 	 * seen not answering at the next iteration, and its standbys are probed in it */
-	for (int i = 0; i < 3; i++)
-		probes[i] = cluster->members[i].probes;
-	pings = cluster->members[new].pings;
+	rest_then_count(&daemon, cluster, new, probes, &pings);
 	sim_hang(&world, "sim", new, true);
 	daemon_iterate(&daemon);
 	seen = observation_member(&daemon.observations[0], new);
@@ -250,16 +258,10 @@ int main(void)
 	iterations = iterate_until(&daemon, cluster_whole, "sim");
 	ok(iterations > 0 && world.promotions == promotions, "answering again at once, it stays the primary (%d iterations)",
 	   iterations);
-	for (int i = 0; i < 3; i++) {
-		daemon_iterate(&daemon);
-		sim_advance(&world, 4096);
-	}
 
 	/* any probe that fails is doubt: the primary at rest missing its ping (as one hung
 	 * while its process shows asleep would) has every member probed */
-	for (int i = 0; i < 3; i++)
-		probes[i] = cluster->members[i].probes;
-	pings = cluster->members[new].pings;
+	rest_then_count(&daemon, cluster, new, probes, &pings);
 	sim_blip(&world, "sim", new, 1);
 	daemon_iterate(&daemon);
 	seen = observation_member(&daemon.observations[0], new);
