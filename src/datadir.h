@@ -21,7 +21,7 @@ enum datadir_kind {
 
 struct datadir_contents {
 	enum datadir_kind kind;
-	size_t entries;      /* names in the directory besides "." and ".." */
+	size_t entries;      /* names in the directory besides "." and "..": counted only when it is no data directory (0 for one) */
 	bool pg_version;     /* PG_VERSION is there */
 	bool pg_control;     /* global/pg_control is there */
 	bool standby_signal; /* standby.signal is there */
