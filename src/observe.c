@@ -161,19 +161,27 @@ struct probe_settings {
 };
 
 /* How long a standby of a cluster at rest may go without a probe of its own. Each probe
- * costs a member 0.5 to 0.8 ms of CPU however little it reads (the wake-up of an idle
- * backend): standbys were two thirds of what pghad cost the members at rest. Between
- * its probes, what decides a standby's fate is what its primary says of it, read at
- * every iteration: that it streams and answered within config_standby_reply_bound_ms,
- * five status intervals (5 s by default). So it is probed at least as often as that
- * bound, and what only the standby knows (its settings, its follow settings after an
- * edit and a reload) is at most this old. Its positions come from its primary's list
- * meanwhile (its last reply). Anything else brings the probe back at once (see
+ * costs a member 0.4 to 0.8 ms of CPU (0.04 ms of it the wake-up of an idle backend):
+ * standbys were two thirds of what pghad cost the members at rest. Between its probes,
+ * what decides a standby's fate is what its primary says of it: that it streams and
+ * answered within config_standby_reply_bound_ms, five status intervals (5 s by default),
+ * read at the primary's probe, which every cluster at rest has at least as often as that
+ * bound requires (cluster_may_rest), and its positions come from that list. What only the
+ * standby knows (its settings, its follow settings after an edit and a reload, the
+ * timeline of its latest WAL segment) matters to pgha when it acts on the standby, and
+ * then the cluster is not at rest and the standby is probed; at rest it is at most this
+ * old. It was 5 s, the bound: at 100 clusters the standbys' probes were then a quarter of
+ * the load pghad put on the members. Anything else brings the probe back at once (see
  * may_rest and wake_resting). */
+#define PROBE_STANDBY_REST_PERIOD_MS 30000
+
+/* How long the primary of a cluster at rest may go without a probe (pinged in between,
+ * below): its standbys' reply ages, grown by the time since, usually take it out of the
+ * bound first (at 4 s, with a reply every second). */
 #define PROBE_REST_PERIOD_MS 5000
 
 /* A cluster at rest whose standbys all rest has its primary pinged in between its own
- * probes, as often as its standbys are probed (PROBE_REST_PERIOD_MS): an empty statement,
+ * probes (at least every PROBE_REST_PERIOD_MS): an empty statement,
  * prepared, which its backend answers at once without a transaction. It cost the member
  * 0.04 ms of CPU against 0.37 ms for the probe (measured with a prepared statement on
  * an idle connection, a statement every 20 ms): the primaries' probes, at every
@@ -746,37 +754,53 @@ static struct replication_peer aged_peer(const struct replication_peer *peer, lo
 	return aged;
 }
 
-/* Whether a standby of a cluster at rest may keep its last probe's fields rather than
- * be probed now (PROBE_REST_PERIOD_MS says why): it was probed lately, streaming, on
- * the connection still open; the same process runs, at rest, and pgha does nothing to
- * it; its settings are not due; and the primary, at its last probe, listed it
- * streaming and answering. This iteration's probe of the primary must say so too
- * (wake_resting). */
-static bool may_rest(const struct member_observation *member, const struct probe_slot *slot,
-		     const struct probe_slot *primary, long long bound_ms, long long now)
+/* Whether primary's last probe lists the standby name streaming and answering, its reply
+ * age grown to what it may be at now (its own probe's time: as it was read). */
+static bool primary_lists_streaming(const struct probe_slot *primary, const char *name, long long bound_ms,
+				    long long now)
 {
-	if (!primary || primary == slot || !slot->session.connection || member->busy || !same_process(member, slot) ||
-	    !slot->kept.reachable || !slot->kept.in_recovery || !slot->kept.streaming ||
-	    now < slot->kept.probed_ms || now - slot->kept.probed_ms >= PROBE_REST_PERIOD_MS ||
-	    !slot->settings.known || now - slot->settings.read_ms >= PROBE_SETTINGS_PERIOD_MS)
-		return false;
 	for (size_t i = 0; i < primary->kept.peer_count; i++) {
 		struct replication_peer peer = aged_peer(&primary->kept.peers[i], primary->kept.probed_ms, now);
-		if (strcmp(peer.application_name, member->name) == 0 && observation_peer_streaming(&peer, bound_ms))
+		if (strcmp(peer.application_name, name) == 0 && observation_peer_streaming(&peer, bound_ms))
 			return true;
 	}
 	return false;
 }
 
+/* Whether a standby of a cluster at rest may keep its last probe's fields rather than
+ * be probed now (PROBE_STANDBY_REST_PERIOD_MS says why): it was probed lately, streaming,
+ * on the connection still open; the same process runs, at rest, and pgha does nothing to
+ * it; its settings are not due; and the primary, at its last probe, listed it streaming
+ * and answering. This iteration's probe of the primary must say so too (wake_resting),
+ * or, when the primary is only pinged, its last probe with the ages grown since
+ * (cluster_may_rest). */
+static bool may_rest(const struct member_observation *member, const struct probe_slot *slot,
+		     const struct probe_slot *primary, long long bound_ms, long long now)
+{
+	if (!primary || primary == slot || !slot->session.connection || member->busy || !same_process(member, slot) ||
+	    !slot->kept.reachable || !slot->kept.in_recovery || !slot->kept.streaming ||
+	    now < slot->kept.probed_ms || now - slot->kept.probed_ms >= PROBE_STANDBY_REST_PERIOD_MS ||
+	    !slot->settings.known || now - slot->settings.read_ms >= PROBE_SETTINGS_PERIOD_MS)
+		return false;
+	return primary_lists_streaming(primary, member->name, bound_ms, primary->kept.probed_ms);
+}
+
 /* Whether round's primary may be pinged rather than probed (see ping_sql): every member
- * runs and is probed but for it, and the others rest (may_rest: its last probe, aged,
- * lists them streaming and answering); it is the primary kept_primary found, probed
- * within PROBE_REST_PERIOD_MS, its settings not due, and pgha does nothing to it. */
+ * runs and is probed but for it, and the others rest (may_rest); it is the primary
+ * kept_primary found, probed within PROBE_REST_PERIOD_MS, its settings not due, and pgha
+ * does nothing to it; and its last probe, the ages grown by the time since, still lists
+ * each of them streaming and answering now (else it is probed, and its answer decides
+ * whether they rest: wake_resting). */
 static bool cluster_may_rest(const struct observe_round *round, const struct probe_slot *primary, long long now)
 {
-	return primary && round->active == 1 && round->count == round->observation->count &&
-	       round->slots[0] == primary && !round->owners[0]->busy && round->requests[0].sql == probe_sql &&
-	       now >= primary->kept.probed_ms && now - primary->kept.probed_ms < PROBE_REST_PERIOD_MS;
+	if (!primary || round->active != 1 || round->count != round->observation->count || round->slots[0] != primary ||
+	    round->owners[0]->busy || round->requests[0].sql != probe_sql || now < primary->kept.probed_ms ||
+	    now - primary->kept.probed_ms >= PROBE_REST_PERIOD_MS)
+		return false;
+	for (size_t i = 1; i < round->count; i++)
+		if (!primary_lists_streaming(primary, round->owners[i]->name, round->reply_bound_ms, now))
+			return false;
+	return true;
 }
 
 /* The platform's half of cluster's observation, and its probes made ready; at_rest:

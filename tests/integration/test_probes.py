@@ -292,11 +292,12 @@ def probe_seen(workdir, account, port, member):
 
 
 def test_a_standby_at_rest_is_probed_now_and_then_and_one_that_fails_is_still_acted_on(pghad, tmp_workdir, account):
-    """Each probe costs a member the wake-up of its backend, and more: the standbys of a
-    cluster at rest are probed every few seconds, and so is its primary, pinged in
-    between (an empty statement: a hang would stop its answer as it would the probe's);
-    what its last probe listed of its standbys, streaming and answering, stands in
-    meanwhile. A standby frozen, or killed, at rest is still found and acted on."""
+    """Each probe costs a member the wake-up of its backend, and more: the primary of a
+    cluster at rest is probed every few seconds, pinged in between (an empty statement: a
+    hang would stop its answer as it would the probe's), and what its last probe listed
+    of its standbys, streaming and answering, stands in meanwhile; its standbys are
+    probed every 30 s only, each probe of the primary listing them letting them rest on.
+    A standby frozen, or killed, at rest is still found and acted on."""
     from test_failover import REPLICAS, fault_freeze
     port = pgharness.free_port_range(REPLICAS + 1)
     daemon = start_healthy(pghad, tmp_workdir, config_text(tmp_workdir, port))
@@ -328,6 +329,13 @@ def test_a_standby_at_rest_is_probed_now_and_then_and_one_that_fails_is_still_ac
             f"test-1's probes over 20 iterations began at {standby}"
         assert all(members(status(tmp_workdir))[name]["probe_age_ms"] is not None
                    for name in ("test-0", "test-1", "test-2"))
+        # a standby rests across the primary's probes: its last probe gets older than the
+        # primary's rest period (5 s) while the primary's is younger, the cluster healthy
+        def standby_rests_on():
+            seen = status(tmp_workdir)
+            ages = {name: member["probe_age_ms"] for name, member in members(seen).items()}
+            return healthy(tmp_workdir) and ages["test-1"] > 6000 and ages["test-0"] < ages["test-1"] - 5000
+        pgharness.wait_until(standby_rests_on, timeout=40, what="test-1 resting across its primary's probes")
 
         # frozen at rest: its primary hears from it no more, and its own probe times out
         mark = iteration_mark(tmp_workdir)

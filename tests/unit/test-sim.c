@@ -214,14 +214,30 @@ int main(void)
 	   seen->lsn == listed->replay_lsn && seen->lsn < cluster->members[standby].lsn,
 	   "a standby at rest shows its last probe, with the position its primary listed at its own");
 
-	/* the rest period over, every member is probed again, in one iteration */
+	/* the primary's rest period over (its standbys' reply ages, grown since its probe,
+	 * out of the bound), it is probed, and its answer lets its standbys rest on: five
+	 * times, each 5 s apart, it alone is probed (observe.c's PROBE_STANDBY_REST_PERIOD_MS,
+	 * 30 s, less the time these iterations took) */
+	for (int i = 0; i < 3; i++)
+		probes[i] = cluster->members[i].probes;
+	for (int i = 0; i < 5; i++) {
+		observation_clock_advance(5000);
+		daemon_iterate(&daemon);
+	}
+	ok(cluster->members[new].probes - probes[new] == 5 && cluster->members[0].probes == probes[0] &&
+	   cluster->members[standby].probes == probes[standby],
+	   "after its rest period the primary is probed alone, its list letting its standbys rest (%lu, %lu, %lu)",
+	   cluster->members[new].probes - probes[new], cluster->members[0].probes - probes[0],
+	   cluster->members[standby].probes - probes[standby]);
+	ok(whole("sim", 3) && world.promotions == promotions, "and the cluster stays whole");
+	/* the standbys' rest period over, every member is probed again, in one iteration */
 	for (int i = 0; i < 3; i++)
 		probes[i] = cluster->members[i].probes;
 	observation_clock_advance(5000);
 	daemon_iterate(&daemon);
 	ok(cluster->members[new].probes - probes[new] == 1 && cluster->members[0].probes - probes[0] == 1 &&
 	   cluster->members[standby].probes - probes[standby] == 1,
-	   "after the rest period the primary and its standbys are probed again, together");
+	   "after the standbys' rest period the primary and its standbys are probed again, together");
 	seen = observation_member(&daemon.observations[0], standby);
 	ok(seen && seen->lsn == cluster->members[standby].lsn, "the standby's position is its own again");
 
