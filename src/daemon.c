@@ -925,10 +925,15 @@ static json_t *member_status(const struct daemon *daemon, const struct cluster_c
 	const char *event =
 		daemon->actor ? actor_member_event(daemon->actor, cluster->name, member->index, &event_ms, &event_failed) : "";
 	/* errors and events quote programs and servers: whatever their bytes, they encode */
-	return jsonpack("{s:s, s:i, s:s, s:s, s:b, s:o, s:I, s:o, s:o, s:o, s:s, s:b, s:o, s:o, s:I, s:b, s:o}",
+	/* how often its probe also has its postmaster serve a new connection (0: each time) */
+	json_t *postmaster_check = member->postmaster && !member->postmaster_exited
+					   ? json_integer(observe_postmaster_check_ms(member))
+					   : json_null();
+	return jsonpack("{s:s, s:i, s:s, s:s, s:b, s:o, s:o, s:I, s:o, s:o, s:o, s:s, s:b, s:o, s:o, s:I, s:b, s:o}",
 			"name", member->name, "port",
 			daemon->platform.ops->member_port(&daemon->platform, cluster, member->index), "role", role, "state",
-			state, "reachable", member->reachable, "probe_age_ms", probe_age, "timeline",
+			state, "reachable", member->reachable, "probe_age_ms", probe_age, "postmaster_check_ms",
+			postmaster_check, "timeline",
 			(json_int_t)shown_timeline(member), "lag_bytes", lag, "replay_lag_seconds", replay_lag, "reply_age_ms",
 			reply_age, "sync_state", sync_state, "configured", member->index < cluster->replicas, "error",
 			jsonpack_text(member->reachable ? "" : member->error),

@@ -55,6 +55,13 @@ struct member_observation {
 	/* the running postmaster's process state as /proc shows it ('S', 'R', 'T' when stopped
 	 * by a signal or a debugger...); 0 where the platform cannot see the process (kubernetes) */
 	char postmaster_state;
+	/* where that postmaster sleeps, when the platform can tell (locally, from
+	 * /proc/PID/wchan; else unknown) */
+	enum postmaster_wait {
+		POSTMASTER_WAIT_UNKNOWN,
+		POSTMASTER_WAIT_CONNECTIONS, /* in select, poll or epoll: its loop, waiting for connections */
+		POSTMASTER_WAIT_ELSEWHERE,   /* a lock, a read, a sleep: not in its loop */
+	} postmaster_wait;
 	/* processes of the member still alive (the postmaster and its children, also those
 	 * a dead postmaster left behind); counted before the probes when the postmaster is
 	 * gone or has exited, else 1 */

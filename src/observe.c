@@ -112,14 +112,36 @@ enum {
 #define PROBE_SETTINGS_PERIOD_MS 60000
 
 /* How often a member's postmaster is asked to serve a new connection beside the kept one
- * when the platform shows its process (postmaster_state) asleep waiting for connections
- * (S), as it is at rest: each check forks a child, which cost the member more than the
- * probe itself (1.5 ms against 0.09 ms). A postmaster stopped by a signal or a debugger
- * (T) is unreachable from the iteration that sees it, without a probe; one in any other
- * state (D: frozen, or stuck in the kernel; R: busy) is checked at every probe; one hung
- * while it shows asleep is found within this period. Where the process cannot be seen,
+ * when the platform shows its process (postmaster_state) asleep (S), as it is at rest:
+ * each check forks a child, which cost the member more than the probe itself (1.5 to 4 ms
+ * against 0.04 to 0.4 ms): at 100 clusters, every 30 s, they were the largest share of
+ * what pghad cost the members at rest. A postmaster stopped by a signal or a debugger (T)
+ * is unreachable from the iteration that sees it, without a probe; one in any other state
+ * (D: frozen, or stuck in the kernel; R: busy) is checked at every probe. Asleep, where it
+ * sleeps tells more (postmaster_wait): in select, poll or epoll it waits for connections
+ * in its loop, and a check now and then (POSTMASTER_LISTENING_CHECK_PERIOD_MS) finds what
+ * that cannot show (a postmaster that can no longer fork); asleep elsewhere, as one
+ * deadlocked in a signal handler would be (on a lock), it is checked at every probe;
+ * where the platform cannot tell, every POSTMASTER_CHECK_PERIOD_MS, so that one hung
+ * while it shows asleep is found within it. Where the process cannot be seen at all,
  * every probe checks. */
 #define POSTMASTER_CHECK_PERIOD_MS 30000
+#define POSTMASTER_LISTENING_CHECK_PERIOD_MS 300000
+
+int observe_postmaster_check_ms(const struct member_observation *member)
+{
+	if (member->postmaster_state != 'S')
+		return 0;
+	switch (member->postmaster_wait) {
+	case POSTMASTER_WAIT_CONNECTIONS:
+		return POSTMASTER_LISTENING_CHECK_PERIOD_MS;
+	case POSTMASTER_WAIT_ELSEWHERE:
+		return 0;
+	case POSTMASTER_WAIT_UNKNOWN:
+		break;
+	}
+	return POSTMASTER_CHECK_PERIOD_MS;
+}
 
 /* Whether a running member's postmaster, by its process state, cannot answer: it is
  * then not probed (its connection goes), and member->error says why. */
@@ -858,7 +880,7 @@ static struct observe_round *prepare(struct observer *observer, struct platform 
 			continue;
 		struct probe_slot *slot = slot_for(observer, cluster->name, member->index);
 		slot->used = true;
-		slot->session.postmaster_check_ms = member->postmaster_state == 'S' ? POSTMASTER_CHECK_PERIOD_MS : 0;
+		slot->session.postmaster_check_ms = observe_postmaster_check_ms(member);
 		round->names[round->count] = platform->ops->owned_settings(platform, cluster);
 		/* prepared once per connection: planning it cost nine times running it */
 		request->sql = probe_sql;

@@ -48,6 +48,10 @@ struct observe_round *observe_cluster_start(struct observer *observer, struct pl
 /* Abandons a round not done yet (a reload replaces its configuration): done is never
  * called, its probes' connections are closed; the observation keeps the platform's half. */
 void observe_round_cancel(struct observe_round *round);
+
+/* How often, in ms, a probe of member also asks its postmaster to serve a new connection
+ * (0: at every probe), from what the platform shows of its process (see observe.c). */
+int observe_postmaster_check_ms(const struct member_observation *member);
 /* Forgets what every member's last probe found: each is probed at its next observation
  * (after a reload of the configuration). */
 void observer_forget_probes(struct observer *observer);

@@ -1256,6 +1256,13 @@ static void local_observe(struct platform *platform, const struct cluster_config
 		member->postmaster_exited = state.postmaster_exited;
 		if (member->postmaster && !member->postmaster_exited)
 			member->postmaster_state = state.postmaster_state;
+		/* asleep: where (observe.c checks a postmaster in its loop less often) */
+		if (member->postmaster_state == 'S') {
+			enum proc_wait wait = proc_wait(member->postmaster);
+			member->postmaster_wait = wait == PROC_WAIT_DESCRIPTORS ? POSTMASTER_WAIT_CONNECTIONS
+						  : wait == PROC_WAIT_OTHER     ? POSTMASTER_WAIT_ELSEWHERE
+										: POSTMASTER_WAIT_UNKNOWN;
+		}
 		member->settings_current = !member->data_exists || local_settings_current(local, cluster, i);
 		/* counted before the probes: when none is left, nothing the probes see can
 		 * change because of this member any more (a failover relies on it) */

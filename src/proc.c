@@ -762,3 +762,33 @@ char proc_state(pid_t pid)
 	free(stat);
 	return state;
 }
+
+enum proc_wait proc_wait_of(const char *wchan)
+{
+	/* the functions a process sleeps in inside select, pselect, poll, ppoll and the epoll
+	 * waits, on the kernels of the last decade (a suffix such as ".constprop.0" may follow:
+	 * the compiler's) */
+	static const char *const descriptors[] = {"poll_schedule_timeout", "do_select", "core_sys_select",
+						  "do_sys_poll", "do_poll", "ep_poll", "do_epoll_wait"};
+
+	if (!wchan)
+		return PROC_WAIT_UNKNOWN;
+	size_t length = strcspn(wchan, ".\n");
+	/* "0": not sleeping, or the kernel keeps its symbols to itself */
+	if (length == 0 || strncmp(wchan, "0", length) == 0)
+		return PROC_WAIT_UNKNOWN;
+	for (size_t i = 0; i < sizeof descriptors / sizeof *descriptors; i++)
+		if (strlen(descriptors[i]) == length && strncmp(wchan, descriptors[i], length) == 0)
+			return PROC_WAIT_DESCRIPTORS;
+	return PROC_WAIT_OTHER;
+}
+
+enum proc_wait proc_wait(pid_t pid)
+{
+	char path[64], why[256];
+	snprintf(path, sizeof path, "/proc/%ld/wchan", (long)pid);
+	char *wchan = file_read(path, 256, NULL, why, sizeof why);
+	enum proc_wait wait = proc_wait_of(wchan);
+	free(wchan);
+	return wait;
+}

@@ -109,6 +109,17 @@ pid_t proc_spawn_detached(const char *const *argv, const char *const *extra_env,
 /* A process's state letter from /proc/PID/stat ('R', 'S', 'Z' for a zombie...), 0 when it is gone. */
 char proc_state(pid_t pid);
 
+/* What a sleeping process waits in, from the kernel function /proc/PID/wchan names. */
+enum proc_wait {
+	PROC_WAIT_UNKNOWN,     /* running, gone, unreadable, or the kernel does not name it ("0") */
+	PROC_WAIT_DESCRIPTORS, /* select, poll or epoll: waiting for its files or sockets */
+	PROC_WAIT_OTHER,       /* elsewhere: a lock (futex), a read, a sleep, a signal... */
+};
+/* What wchan, the text of /proc/PID/wchan, names (pure). */
+enum proc_wait proc_wait_of(const char *wchan);
+/* What pid sleeps in now (proc_wait_of its wchan). */
+enum proc_wait proc_wait(pid_t pid);
+
 /* Whether SIGKILL waits on pid: it never runs its own code again, and ends as soon as it
  * is scheduled, which a process frozen (cgroup freezer) or stuck in the kernel may not be
  * for long. False when it is gone or cannot be read. */

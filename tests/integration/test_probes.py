@@ -235,6 +235,56 @@ def test_a_primary_whose_postmaster_alone_is_frozen_is_found_by_a_new_connection
         stop_everything(tmp_workdir, daemon)
 
 
+def test_a_primary_whose_postmaster_sleeps_stuck_in_a_signal_handler_is_found_at_once(pghad, tmp_workdir, account):
+    """The primary's postmaster asleep (S) but not in its loop: stuck in its SIGHUP
+    handler, which (in PostgreSQL 15) reads the configuration files there, opening a FIFO
+    that no one writes, as one deadlocked in a handler would sleep on a lock. Its backends
+    go on answering. Asleep in select, as at rest, its postmaster is asked for a new
+    connection only every 5 minutes; asleep elsewhere, at every probe: pghad finds that it
+    serves none, and fails over (with the 5 minute period, the test times out)."""
+    from test_failover import converged as failover_converged
+    daemon, postmaster = healthy_with_one_probe_backend(pghad, tmp_workdir, account)
+    data = os.path.join(tmp_workdir, "clusters", "test", "test-0", "data")
+    fifo = os.path.join(tmp_workdir, "hang.conf")
+    try:
+        # at rest, asleep in its loop: checked now and then
+        pgharness.wait_until(lambda: members(status(tmp_workdir))["test-0"]["postmaster_check_ms"] == 300000,
+                             timeout=30, what="test-0's postmaster seen asleep waiting for connections")
+        os.mkfifo(fifo)
+        os.chown(fifo, account.uid, account.gid)
+        with open(os.path.join(data, "postgresql.conf"), "a") as conf:
+            conf.write(f"include_if_exists '{fifo}'\n")
+        mark = daemon.log_mark()
+        os.kill(postmaster, signal.SIGHUP)
+        pgharness.wait_until(lambda: process_state(postmaster) == "S" and
+                             not open(f"/proc/{postmaster}/wchan").read().startswith(("poll_schedule_timeout",
+                                                                                       "do_select")),
+                             timeout=30, what="test-0's postmaster asleep opening the FIFO")
+        daemon.wait_for_log(r"test-0, the primary, has not answered for \d+ ms \(no answer within \d+ ms "
+                            r"\(connecting: the postmaster accepts no connection\)\)", timeout=90, since=mark)
+        daemon.wait_for_log(r"\[test-0\] fence: test-0 has not answered for \d+ ms", timeout=90, since=mark)
+        # an empty file in its place: the member started again reads it at once
+        with open(fifo + ".empty", "w"):
+            pass
+        os.chmod(fifo + ".empty", 0o644)
+        os.rename(fifo + ".empty", fifo)
+        state = pgharness.wait_until(lambda: failover_converged(tmp_workdir, "test-0"), timeout=90,
+                                     what="a new primary with both others streaming from it")
+        assert "test-0" not in [m["name"] for m in state["members"] if m["role"] == "primary"]
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
+    finally:
+        if os.path.exists(fifo):
+            # a writer frees an open of the FIFO still waiting (which reads nothing)
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+            os.unlink(fifo)
+        stop_everything(tmp_workdir, daemon)
+
+
 def connections_received(workdir):
     with open(os.path.join(workdir, "clusters", "test", "test-0", "postgresql.log"), errors="replace") as f:
         return len(re.findall(r"LOG:  connection received: ", f.read()))

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -281,6 +282,65 @@ static void test_signal_state(void)
 	proc_result_free(&result);
 	signal(SIGPIPE, SIG_DFL);
 	sigprocmask(SIG_UNBLOCK, &blocked, NULL);
+}
+
+/* What a sleeping process waits in: a table of /proc/PID/wchan texts, then real children
+ * asleep in select (a postmaster of PostgreSQL 15 waiting for connections), in poll, in
+ * epoll, and elsewhere (a pipe's read, a sleep). */
+static void test_wait(void)
+{
+	static const struct {
+		const char *wchan;
+		enum proc_wait wait;
+	} cases[] = {
+		{"poll_schedule_timeout.constprop.0", PROC_WAIT_DESCRIPTORS},
+		{"poll_schedule_timeout", PROC_WAIT_DESCRIPTORS},
+		{"do_select", PROC_WAIT_DESCRIPTORS},
+		{"do_sys_poll", PROC_WAIT_DESCRIPTORS},
+		{"ep_poll", PROC_WAIT_DESCRIPTORS},
+		{"do_epoll_wait.part.0", PROC_WAIT_DESCRIPTORS},
+		{"futex_wait_queue", PROC_WAIT_OTHER},
+		{"futex_wait_queue_me", PROC_WAIT_OTHER},
+		{"pipe_read", PROC_WAIT_OTHER},
+		{"hrtimer_nanosleep", PROC_WAIT_OTHER},
+		{"do_select_later", PROC_WAIT_OTHER}, /* a prefix is not the name */
+		{"ep_", PROC_WAIT_OTHER},
+		{"0", PROC_WAIT_UNKNOWN},
+		{"", PROC_WAIT_UNKNOWN},
+		{NULL, PROC_WAIT_UNKNOWN},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		is_int(proc_wait_of(cases[i].wchan), cases[i].wait, "wchan \"%s\"", cases[i].wchan ? cases[i].wchan : "(none)");
+
+	static const char *const programs[][4] = {
+		{"/usr/bin/python3", "-c", "import select; select.select([], [], [], 60)", NULL},
+		{"/usr/bin/python3", "-c", "import select; select.poll().poll(60000)", NULL},
+		{"/usr/bin/python3", "-c", "import select; select.epoll().poll(60)", NULL},
+		{"/usr/bin/python3", "-c", "import os; os.read(os.pipe()[0], 1)", NULL},
+		{"/bin/sleep", "60", NULL, NULL},
+	};
+	static const enum proc_wait expected[] = {PROC_WAIT_DESCRIPTORS, PROC_WAIT_DESCRIPTORS, PROC_WAIT_DESCRIPTORS,
+						  PROC_WAIT_OTHER, PROC_WAIT_OTHER};
+	for (size_t i = 0; i < sizeof programs / sizeof *programs; i++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			execv(programs[i][0], (char *const *)programs[i]);
+			_exit(127);
+		}
+		/* asleep where it will stay: until the wait it was started for, at most 10 s */
+		enum proc_wait wait = PROC_WAIT_UNKNOWN;
+		for (int tries = 0; tries < 1000; tries++) {
+			wait = proc_state(pid) == 'S' ? proc_wait(pid) : PROC_WAIT_UNKNOWN;
+			if (wait == expected[i])
+				break;
+			nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+		}
+		is_int(wait, expected[i], "%s %s asleep: %s", programs[i][0], programs[i][2] ? programs[i][2] : programs[i][1],
+		       wait == PROC_WAIT_DESCRIPTORS ? "in select, poll or epoll" : wait == PROC_WAIT_OTHER ? "elsewhere" : "not named");
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		is_int(proc_wait(pid), PROC_WAIT_UNKNOWN, "a process gone waits in nothing");
+	}
 }
 
 static void test_descriptors(void)
@@ -761,6 +821,7 @@ int main(void)
 	test_output_limit();
 	test_environment();
 	test_signal_state();
+	test_wait();
 	test_descriptors();
 	test_group_killed();
 	test_pipe_held_by_a_daemon();

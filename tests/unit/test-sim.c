@@ -13,6 +13,7 @@
 #include "exitcode.h"
 #include "log.h"
 #include "memory.h"
+#include "observe.h"
 #include "platform_sim.h"
 #include "tap.h"
 
@@ -96,6 +97,31 @@ static bool write_config(const char *path, const char *directory)
 	return fclose(file) == 0;
 }
 
+/* How often a probe also asks the postmaster for a new connection (each forks a child of
+ * it): from its process state and, asleep, where it sleeps. */
+static void test_postmaster_check_period(void)
+{
+	static const struct {
+		char state;
+		enum postmaster_wait wait;
+		int check_ms;
+		const char *what;
+	} cases[] = {
+		{'S', POSTMASTER_WAIT_CONNECTIONS, 300000, "asleep in its loop: every 5 minutes"},
+		{'S', POSTMASTER_WAIT_UNKNOWN, 30000, "asleep, where unknown: every 30 s"},
+		{'S', POSTMASTER_WAIT_ELSEWHERE, 0, "asleep elsewhere (a lock, as deadlocked in a handler): every probe"},
+		{'R', POSTMASTER_WAIT_UNKNOWN, 0, "running: every probe"},
+		{'D', POSTMASTER_WAIT_UNKNOWN, 0, "frozen or stuck in the kernel: every probe"},
+		{'D', POSTMASTER_WAIT_CONNECTIONS, 0, "frozen, whatever it waited in before: every probe"},
+		{0, POSTMASTER_WAIT_UNKNOWN, 0, "its process unseen (kubernetes): every probe"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct member_observation member = {.postmaster = 42, .postmaster_state = cases[i].state,
+						    .postmaster_wait = cases[i].wait};
+		is_int(observe_postmaster_check_ms(&member), cases[i].check_ms, "postmaster check: %s", cases[i].what);
+	}
+}
+
 int main(void)
 {
 	char directory[] = "/tmp/pgha-test-sim-XXXXXX", path[128];
@@ -107,6 +133,7 @@ int main(void)
 		return 1;
 	}
 	snprintf(path, sizeof path, "%s/pgha.conf", directory);
+	test_postmaster_check_period();
 	ok(write_config(path, directory), "configuration written");
 	sim_attach(&world);
 	if (!ok(daemon_start_on(&daemon, path, &sim_platform_ops) == PGHA_EXIT_OK, "pghad starts on the simulation"))
