@@ -67,7 +67,7 @@ static const char *const cluster_keys = "name replicas port synchronous failover
 					"published_synchronous_standby_names known_primary waiting members";
 static const char *const failover_keys = "automatic timeout_ms paused under_way last request_error request_pending "
 					 "counts last_ended";
-static const char *const member_keys = "name port role state reachable probe_age_ms timeline lag_bytes "
+static const char *const member_keys = "name port role state reachable probe_age_ms postmaster_check_ms timeline lag_bytes "
 				       "replay_lag_seconds reply_age_ms sync_state configured error last_event "
 				       "last_event_ms last_event_failed clone kept_aside";
 
@@ -104,6 +104,7 @@ static void test_status_of_members_without_data(void)
 	is_str(text(member, "role"), "unknown", "status: its role");
 	is_str(text(member, "state"), "no data", "status: its state");
 	is_str(text(member, "kept_aside"), "", "status: nothing kept aside");
+	ok(json_is_null(json_object_get(member, "postmaster_check_ms")), "status: no postmaster to check");
 	ok(json_is_null(json_object_get(member, "lag_bytes")), "status: no lag without a primary");
 	json_decref(status);
 }
