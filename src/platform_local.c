@@ -1036,6 +1036,38 @@ out:
 	return purged;
 }
 
+/* The member's data directory last moved aside (local_move_aside): the newest of its
+ * DATA.unusable.STAMP siblings, whose stamps sort as they were made; NULL when none. */
+static char *local_kept_aside(const struct local_platform *platform, const struct cluster_config *cluster, int index)
+{
+	char *data = local_data_directory(platform, cluster, index);
+	char *slash = strrchr(data, '/');
+	char *newest = NULL;
+
+	if (slash) {
+		*slash = '\0';
+		char *prefix = xasprintf("%s.unusable.", slash + 1);
+		DIR *directory = opendir(data);
+		struct dirent *entry;
+		while (directory && (entry = readdir(directory)))
+			if (strncmp(entry->d_name, prefix, strlen(prefix)) == 0 &&
+			    (!newest || strcmp(entry->d_name, newest) > 0)) {
+				free(newest);
+				newest = xstrdup(entry->d_name);
+			}
+		if (directory)
+			closedir(directory);
+		free(prefix);
+		if (newest) {
+			char *path = xasprintf("%s/%s", data, newest);
+			free(newest);
+			newest = path;
+		}
+	}
+	free(data);
+	return newest;
+}
+
 /* ---- what pghad remembers between iterations ---- */
 
 /* Of a member: each item a shortcut past a read, which a change on disk or in /proc
@@ -1044,12 +1076,16 @@ struct member_memory {
 	struct datadir_verified postmaster;     /* found running postgres: its command is not read again */
 	char *settings;                         /* its pgha.conf as the configuration renders it (NULL: not yet) */
 	struct file_identity settings_file;     /* pgha.conf when it last held that text */
+	struct file_identity directory;         /* its directory when kept_aside was found */
+	char *kept_aside;                       /* local_kept_aside then (NULL: none) */
 };
 
 /* Of a configured cluster: its members by index, as many as were looked at. */
 struct cluster_memory {
 	char *name;
 	const struct cluster_config *config; /* the configuration its settings were rendered from */
+	struct file_identity directory;      /* its directory when highest was found */
+	int highest;                         /* local_highest_member then */
 	size_t count;
 	struct member_memory *members;
 };
@@ -1070,8 +1106,10 @@ static void forget_settings(struct member_memory *member)
 
 static void forget_cluster(struct cluster_memory *cluster)
 {
-	for (size_t i = 0; i < cluster->count; i++)
+	for (size_t i = 0; i < cluster->count; i++) {
 		forget_settings(&cluster->members[i]);
+		free(cluster->members[i].kept_aside);
+	}
 	free(cluster->members);
 	free(cluster->name);
 }
@@ -1105,7 +1143,8 @@ static struct cluster_memory *cluster_memory(const struct local_platform *platfo
 /* What is remembered of member index of cluster (NULL: nothing), made when new. */
 static struct member_memory *member_memory(struct cluster_memory *cluster, int index)
 {
-	/* no more than local_highest_member counts */
+	/* no more than local_highest_member counts: an index read from elsewhere (a member's
+	 * name) makes no huge array */
 	if (!cluster || index < 0 || index >= 1000)
 		return NULL;
 	if ((size_t)index >= cluster->count) {
@@ -1114,6 +1153,43 @@ static struct member_memory *member_memory(struct cluster_memory *cluster, int i
 		cluster->count = (size_t)index + 1;
 	}
 	return &cluster->members[index];
+}
+
+/* local_highest_member, listed again only once the cluster's directory changed (a
+ * member's directory made or removed changes its modification time). */
+static int highest_member(const struct local_platform *platform, const struct cluster_config *cluster,
+			  struct cluster_memory *memory)
+{
+	if (!memory)
+		return local_highest_member(platform, cluster);
+	char *path = xasprintf("%s/%s", platform->config->platform.local.base_dir, cluster->name);
+	struct file_identity now;
+	file_identity_read(path, &now);
+	free(path);
+	if (!file_identity_unchanged(&memory->directory, &now)) {
+		memory->highest = local_highest_member(platform, cluster);
+		memory->directory = now; /* looked at before the listing: a change during it is seen next time */
+	}
+	return memory->highest;
+}
+
+/* local_kept_aside, listed again only once the member's directory changed (a move
+ * aside renames into it). A new string or NULL. */
+static char *kept_aside(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			struct member_memory *memory)
+{
+	if (!memory)
+		return local_kept_aside(platform, cluster, index);
+	char *path = local_member_directory(platform, cluster, index);
+	struct file_identity now;
+	file_identity_read(path, &now);
+	free(path);
+	if (!file_identity_unchanged(&memory->directory, &now)) {
+		free(memory->kept_aside);
+		memory->kept_aside = local_kept_aside(platform, cluster, index);
+		memory->directory = now;
+	}
+	return memory->kept_aside ? xstrdup(memory->kept_aside) : NULL;
 }
 
 /* ---- the platform interface (platform.h) ---- */
@@ -1375,7 +1451,7 @@ static void local_observe(struct platform *platform, const struct cluster_config
 {
 	const struct local_platform *local = local_of(platform);
 	struct cluster_memory *memory = cluster_memory(local, cluster);
-	int highest = local_highest_member(local, cluster);
+	int highest = highest_member(local, cluster, memory);
 	int count = highest + 1 > cluster->replicas ? highest + 1 : cluster->replicas;
 
 	observation->count = (size_t)count;
@@ -1633,41 +1709,10 @@ static void local_status(const struct platform *platform, json_t *reply)
 	(void)reply;
 }
 
-/* The member's data directory last moved aside (local_move_aside): the newest of its
- * DATA.unusable.STAMP siblings, whose stamps sort as they were made; NULL when none. */
-static char *local_kept_aside(const struct local_platform *platform, const struct cluster_config *cluster, int index)
-{
-	char *data = local_data_directory(platform, cluster, index);
-	char *slash = strrchr(data, '/');
-	char *newest = NULL;
-
-	if (slash) {
-		*slash = '\0';
-		char *prefix = xasprintf("%s.unusable.", slash + 1);
-		DIR *directory = opendir(data);
-		struct dirent *entry;
-		while (directory && (entry = readdir(directory)))
-			if (strncmp(entry->d_name, prefix, strlen(prefix)) == 0 &&
-			    (!newest || strcmp(entry->d_name, newest) > 0)) {
-				free(newest);
-				newest = xstrdup(entry->d_name);
-			}
-		if (directory)
-			closedir(directory);
-		free(prefix);
-		if (newest) {
-			char *path = xasprintf("%s/%s", data, newest);
-			free(newest);
-			newest = path;
-		}
-	}
-	free(data);
-	return newest;
-}
-
 static void local_cluster_status(const struct platform *platform, const struct cluster_config *cluster, json_t *reply)
 {
 	const struct local_platform *local = platform->state;
+	struct cluster_memory *memory = cluster_memory(local, cluster);
 	/* each member: its data directory last kept aside, "" when none (as on Kubernetes) */
 	size_t i;
 	json_t *member;
@@ -1676,7 +1721,8 @@ static void local_cluster_status(const struct platform *platform, const struct c
 		size_t length = strlen(cluster->name);
 		char *kept = NULL;
 		if (name && strncmp(name, cluster->name, length) == 0 && name[length] == '-')
-			kept = local_kept_aside(local, cluster, atoi(name + length + 1));
+			kept = kept_aside(local, cluster, atoi(name + length + 1),
+					  member_memory(memory, atoi(name + length + 1)));
 		json_object_set_new(member, "kept_aside", jsonpack_text(kept ? kept : ""));
 		free(kept);
 	}
