@@ -103,11 +103,19 @@ const char *datadir_kind_name(enum datadir_kind kind)
 	return "unknown";
 }
 
-pid_t datadir_postmaster(const char *data, bool *exited, char *state)
+bool datadir_same_process(const struct datadir_verified *verified, pid_t pid, unsigned long long start_time)
+{
+	/* a start time of 0 is one that could not be read, never a match */
+	return verified && verified->pid == pid && verified->start_time == start_time && start_time != 0;
+}
+
+pid_t datadir_postmaster_remembering(const char *data, bool *exited, char *state, struct datadir_verified *verified)
 {
 	char path[64], why[256], command[256] = "";
 	char *pid_file = xasprintf("%s/postmaster.pid", data);
+	/* read every time: it is where the pid comes from, and a small file */
 	char *content = file_read(pid_file, 64 * 1024, NULL, why, sizeof why);
+	unsigned long long start_time;
 	long pid;
 	char letter;
 
@@ -121,13 +129,23 @@ pid_t datadir_postmaster(const char *data, bool *exited, char *state)
 	free(content);
 	if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno != EPERM))
 		return 0;
-	letter = proc_state((pid_t)pid);
+	proc_stat((pid_t)pid, &letter, &start_time);
 	if (letter == 'Z') {
 		*exited = true;
 		if (state)
 			*state = letter;
 		return (pid_t)pid;
 	}
+	/* the process found running postgres before, still running: a pid reused since
+	 * would have started later. The postmaster never execs another program, so its
+	 * command cannot have changed */
+	if (datadir_same_process(verified, (pid_t)pid, start_time)) {
+		if (state)
+			*state = letter;
+		return (pid_t)pid;
+	}
+	if (verified)
+		*verified = (struct datadir_verified){0};
 	/* a pid reused by another program after a crash is not our postmaster */
 	snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
 	content = file_read(path, 64 * 1024, NULL, why, sizeof why);
@@ -138,9 +156,16 @@ pid_t datadir_postmaster(const char *data, bool *exited, char *state)
 	const char *base = strrchr(command, '/');
 	if (strcmp(base ? base + 1 : command, "postgres") != 0)
 		return 0;
+	if (verified)
+		*verified = (struct datadir_verified){.pid = (pid_t)pid, .start_time = start_time};
 	if (state)
 		*state = letter;
 	return (pid_t)pid;
+}
+
+pid_t datadir_postmaster(const char *data, bool *exited, char *state)
+{
+	return datadir_postmaster_remembering(data, exited, state, NULL);
 }
 
 void datadir_append_setting(char **text, const char *name, const char *value)

@@ -41,6 +41,19 @@ const char *datadir_kind_name(enum datadir_kind kind);
  * for it ('S', 'R', 'T', 'D', 'Z'...; 0 with no postmaster). */
 pid_t datadir_postmaster(const char *data, bool *exited, char *state);
 
+/* The process datadir_postmaster last found running postgres for a data directory:
+ * its pid and its start time, which together name one process (a pid reused later
+ * starts later). {0} when none. */
+struct datadir_verified {
+	pid_t pid;
+	unsigned long long start_time; /* clock ticks after boot (/proc/PID/stat) */
+};
+/* Whether pid, started at start_time, is the process verified (NULL: none). */
+bool datadir_same_process(const struct datadir_verified *verified, pid_t pid, unsigned long long start_time);
+/* datadir_postmaster for a caller that looks again and again: the command of the process
+ * in *verified is not read again while it runs; *verified follows what is found. */
+pid_t datadir_postmaster_remembering(const char *data, bool *exited, char *state, struct datadir_verified *verified);
+
 /* Appends one "name = 'value'\n" line to *text (a malloc()ed string, replaced). */
 void datadir_append_setting(char **text, const char *name, const char *value);
 

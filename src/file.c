@@ -161,3 +161,37 @@ char *file_read(const char *path, size_t maximum, size_t *length, char *why, siz
 		*length = size;
 	return content;
 }
+
+bool file_identity_read(const char *path, struct file_identity *identity)
+{
+	struct stat status;
+
+	*identity = (struct file_identity){0};
+	clock_gettime(CLOCK_REALTIME, &identity->seen);
+	if (stat(path, &status) < 0)
+		return false;
+	identity->known = true;
+	identity->device = status.st_dev;
+	identity->inode = status.st_ino;
+	identity->size = status.st_size;
+	identity->modified = status.st_mtim;
+	identity->changed = status.st_ctim;
+	return true;
+}
+
+static bool same_time(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+bool file_identity_unchanged(const struct file_identity *remembered, const struct file_identity *now)
+{
+	/* remembered.changed is at least a second before remembered.seen: any later change
+	 * sets a change time after remembered.seen, so different from it */
+	bool settled = remembered->seen.tv_sec - remembered->changed.tv_sec > 1 ||
+		       (remembered->seen.tv_sec - remembered->changed.tv_sec == 1 &&
+			remembered->seen.tv_nsec >= remembered->changed.tv_nsec);
+	return remembered->known && now->known && settled && remembered->device == now->device &&
+	       remembered->inode == now->inode && remembered->size == now->size &&
+	       same_time(remembered->modified, now->modified) && same_time(remembered->changed, now->changed);
+}

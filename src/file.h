@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* Replaces path with content, created with mode: afterwards path holds either its old
  * content or all of the new one, even across a crash or power loss. */
@@ -23,5 +24,26 @@ bool file_sync_parent(const char *path, char *why, size_t why_size);
  * length is not NULL. NULL with errno set and why written when it cannot be read; a
  * missing file is errno ENOENT. Files larger than maximum are refused (EFBIG). */
 char *file_read(const char *path, size_t maximum, size_t *length, char *why, size_t why_size);
+
+/* What tells a file changed without reading it: its inode, size, modification and
+ * change times (any write, rename or chmod sets the change time, which no one can set
+ * back), and when that was looked at. */
+struct file_identity {
+	bool known;
+	dev_t device;
+	ino_t inode;
+	off_t size;
+	struct timespec modified, changed;
+	struct timespec seen; /* the clock (CLOCK_REALTIME, as file times) just before the stat */
+};
+
+/* The identity of path now (following symbolic links); false (errno set, identity
+ * unknown) when it cannot be looked at. */
+bool file_identity_read(const char *path, struct file_identity *identity);
+/* Whether a file seen as now is the one remembered, not changed since. A change within
+ * the same tick of the kernel's clock as the last one may keep its times: a file seen
+ * less than a second after its last change (racily clean, as git calls it) is never
+ * trusted, and is read again. */
+bool file_identity_unchanged(const struct file_identity *remembered, const struct file_identity *now);
 
 #endif

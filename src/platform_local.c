@@ -112,8 +112,9 @@ static bool exists(const char *directory, const char *name)
 	return found;
 }
 
-void local_member_state(const struct local_platform *platform, const struct cluster_config *cluster, int index,
-			struct local_member_state *state)
+/* local_member_state, remembering the postmaster verified in *verified (NULL: nothing). */
+static void member_state(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			 struct datadir_verified *verified, struct local_member_state *state)
 {
 	char *data = local_data_directory(platform, cluster, index);
 	struct stat status;
@@ -128,7 +129,8 @@ void local_member_state(const struct local_platform *platform, const struct clus
 		free(data);
 		return;
 	}
-	state->postmaster = datadir_postmaster(data, &state->postmaster_exited, &state->postmaster_state);
+	state->postmaster = datadir_postmaster_remembering(data, &state->postmaster_exited, &state->postmaster_state,
+							    verified);
 	/* an empty directory is no data yet: initdb and pg_basebackup can fill it (nor is one
 	 * that cannot be listed: initdb or pg_basebackup then says why) */
 	struct datadir_contents contents;
@@ -140,6 +142,12 @@ void local_member_state(const struct local_platform *platform, const struct clus
 		state->standby_signal = contents.standby_signal;
 	}
 	free(data);
+}
+
+void local_member_state(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			struct local_member_state *state)
+{
+	member_state(platform, cluster, index, NULL, state);
 }
 
 int local_highest_member(const struct local_platform *platform, const struct cluster_config *cluster)
@@ -335,19 +343,42 @@ bool local_write_settings(const struct local_platform *platform, const struct cl
 	return written;
 }
 
-bool local_settings_current(const struct local_platform *platform, const struct cluster_config *cluster, int index)
+/* local_settings_current, remembering in *expected the text the configuration renders
+ * (NULL: not rendered yet; forgotten when the configuration changes) and in *file the
+ * identity of pgha.conf when it last held that text: the file is read again only once
+ * it changed (pghad's own writes replace it; an edit by hand sets its change time). */
+static bool settings_current(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			     char **expected, struct file_identity *file)
 {
 	char why[256];
 	char *data = local_data_directory(platform, cluster, index);
 	char *path = xasprintf("%s/pgha.conf", data);
-	char *expected = render_settings(platform, cluster, index);
-	char *actual = file_read(path, 1024 * 1024, NULL, why, sizeof why);
-	bool current = actual && strcmp(actual, expected) == 0;
+	struct file_identity now = {0};
+	char *rendered = NULL;
+	bool current;
+
 	free(data);
+	if (file && file_identity_read(path, &now) && *expected && file_identity_unchanged(file, &now)) {
+		free(path);
+		return true;
+	}
+	if (!expected)
+		expected = &rendered;
+	if (!*expected)
+		*expected = render_settings(platform, cluster, index);
+	char *actual = file_read(path, 1024 * 1024, NULL, why, sizeof why);
+	current = actual && strcmp(actual, *expected) == 0;
+	if (file)
+		*file = current ? now : (struct file_identity){0};
+	free(rendered);
 	free(path);
-	free(expected);
 	free(actual);
 	return current;
+}
+
+bool local_settings_current(const struct local_platform *platform, const struct cluster_config *cluster, int index)
+{
+	return settings_current(platform, cluster, index, NULL, NULL);
 }
 
 
@@ -1005,6 +1036,162 @@ out:
 	return purged;
 }
 
+/* The member's data directory last moved aside (local_move_aside): the newest of its
+ * DATA.unusable.STAMP siblings, whose stamps sort as they were made; NULL when none. */
+static char *local_kept_aside(const struct local_platform *platform, const struct cluster_config *cluster, int index)
+{
+	char *data = local_data_directory(platform, cluster, index);
+	char *slash = strrchr(data, '/');
+	char *newest = NULL;
+
+	if (slash) {
+		*slash = '\0';
+		char *prefix = xasprintf("%s.unusable.", slash + 1);
+		DIR *directory = opendir(data);
+		struct dirent *entry;
+		while (directory && (entry = readdir(directory)))
+			if (strncmp(entry->d_name, prefix, strlen(prefix)) == 0 &&
+			    (!newest || strcmp(entry->d_name, newest) > 0)) {
+				free(newest);
+				newest = xstrdup(entry->d_name);
+			}
+		if (directory)
+			closedir(directory);
+		free(prefix);
+		if (newest) {
+			char *path = xasprintf("%s/%s", data, newest);
+			free(newest);
+			newest = path;
+		}
+	}
+	free(data);
+	return newest;
+}
+
+/* ---- what pghad remembers between iterations ---- */
+
+/* Of a member: each item a shortcut past a read, which a change on disk or in /proc
+ * voids, never a truth of its own. */
+struct member_memory {
+	struct datadir_verified postmaster;     /* found running postgres: its command is not read again */
+	char *settings;                         /* its pgha.conf as the configuration renders it (NULL: not yet) */
+	struct file_identity settings_file;     /* pgha.conf when it last held that text */
+	struct file_identity directory;         /* its directory when kept_aside was found */
+	char *kept_aside;                       /* local_kept_aside then (NULL: none) */
+};
+
+/* Of a configured cluster: its members by index, as many as were looked at. */
+struct cluster_memory {
+	char *name;
+	const struct cluster_config *config; /* the configuration its settings were rendered from */
+	struct file_identity directory;      /* its directory when highest was found */
+	int highest;                         /* local_highest_member then */
+	size_t count;
+	struct member_memory *members;
+};
+
+/* One per configured cluster at most: a removed cluster is forgotten at the reload that
+ * removes it (local_set_config). */
+struct local_memory {
+	size_t count;
+	struct cluster_memory *clusters;
+};
+
+static void forget_settings(struct member_memory *member)
+{
+	free(member->settings);
+	member->settings = NULL;
+	member->settings_file = (struct file_identity){0};
+}
+
+static void forget_cluster(struct cluster_memory *cluster)
+{
+	for (size_t i = 0; i < cluster->count; i++) {
+		forget_settings(&cluster->members[i]);
+		free(cluster->members[i].kept_aside);
+	}
+	free(cluster->members);
+	free(cluster->name);
+}
+
+/* What is remembered of cluster, made when new; NULL when the platform remembers nothing. */
+static struct cluster_memory *cluster_memory(const struct local_platform *platform,
+					     const struct cluster_config *cluster)
+{
+	struct local_memory *memory = platform->memory;
+	struct cluster_memory *found = NULL;
+
+	if (!memory)
+		return NULL;
+	for (size_t i = 0; i < memory->count && !found; i++)
+		if (strcmp(memory->clusters[i].name, cluster->name) == 0)
+			found = &memory->clusters[i];
+	if (!found) {
+		memory->clusters = xreallocarray(memory->clusters, memory->count + 1, sizeof *memory->clusters);
+		found = &memory->clusters[memory->count++];
+		*found = (struct cluster_memory){.name = xstrdup(cluster->name), .config = cluster};
+	}
+	/* rendered from another configuration: rendered again */
+	if (found->config != cluster) {
+		for (size_t i = 0; i < found->count; i++)
+			forget_settings(&found->members[i]);
+		found->config = cluster;
+	}
+	return found;
+}
+
+/* What is remembered of member index of cluster (NULL: nothing), made when new. */
+static struct member_memory *member_memory(struct cluster_memory *cluster, int index)
+{
+	/* no more than local_highest_member counts: an index read from elsewhere (a member's
+	 * name) makes no huge array */
+	if (!cluster || index < 0 || index >= 1000)
+		return NULL;
+	if ((size_t)index >= cluster->count) {
+		cluster->members = xreallocarray(cluster->members, (size_t)index + 1, sizeof *cluster->members);
+		memset(&cluster->members[cluster->count], 0, ((size_t)index + 1 - cluster->count) * sizeof *cluster->members);
+		cluster->count = (size_t)index + 1;
+	}
+	return &cluster->members[index];
+}
+
+/* local_highest_member, listed again only once the cluster's directory changed (a
+ * member's directory made or removed changes its modification time). */
+static int highest_member(const struct local_platform *platform, const struct cluster_config *cluster,
+			  struct cluster_memory *memory)
+{
+	if (!memory)
+		return local_highest_member(platform, cluster);
+	char *path = xasprintf("%s/%s", platform->config->platform.local.base_dir, cluster->name);
+	struct file_identity now;
+	file_identity_read(path, &now);
+	free(path);
+	if (!file_identity_unchanged(&memory->directory, &now)) {
+		memory->highest = local_highest_member(platform, cluster);
+		memory->directory = now; /* looked at before the listing: a change during it is seen next time */
+	}
+	return memory->highest;
+}
+
+/* local_kept_aside, listed again only once the member's directory changed (a move
+ * aside renames into it). A new string or NULL. */
+static char *kept_aside(const struct local_platform *platform, const struct cluster_config *cluster, int index,
+			struct member_memory *memory)
+{
+	if (!memory)
+		return local_kept_aside(platform, cluster, index);
+	char *path = local_member_directory(platform, cluster, index);
+	struct file_identity now;
+	file_identity_read(path, &now);
+	free(path);
+	if (!file_identity_unchanged(&memory->directory, &now)) {
+		free(memory->kept_aside);
+		memory->kept_aside = local_kept_aside(platform, cluster, index);
+		memory->directory = now;
+	}
+	return memory->kept_aside ? xstrdup(memory->kept_aside) : NULL;
+}
+
 /* ---- the platform interface (platform.h) ---- */
 
 /* The state of the local platform as the interface holds it. */
@@ -1212,18 +1399,45 @@ static int local_open(struct platform *platform, const struct pgha_config *confi
 {
 	struct local_platform *local = xcalloc(1, sizeof *local);
 	platform->state = local;
-	return local_platform_init(local, config) ? PGHA_EXIT_OK : PGHA_EXIT_POSTGRESQL;
+	if (!local_platform_init(local, config))
+		return PGHA_EXIT_POSTGRESQL;
+	local->memory = xcalloc(1, sizeof *local->memory);
+	return PGHA_EXIT_OK;
 }
 
 static void local_close(struct platform *platform)
 {
+	struct local_platform *local = local_of(platform);
+	if (local && local->memory) {
+		for (size_t i = 0; i < local->memory->count; i++)
+			forget_cluster(&local->memory->clusters[i]);
+		free(local->memory->clusters);
+		free(local->memory);
+	}
 	free(platform->state);
 	platform->state = NULL;
 }
 
 static void local_set_config(struct platform *platform, const struct pgha_config *config)
 {
-	local_of(platform)->config = config; /* the platform's own options cannot change on reload */
+	struct local_platform *local = local_of(platform);
+	struct local_memory *memory = local->memory;
+
+	local->config = config; /* the platform's own options cannot change on reload */
+	/* removed clusters are forgotten; the others' settings are rendered again from the
+	 * new configuration (the old one is freed already) */
+	for (size_t i = 0; memory && i < memory->count;) {
+		struct cluster_memory *cluster = &memory->clusters[i];
+		if (!configured(config, cluster->name)) {
+			forget_cluster(cluster);
+			memory->clusters[i] = memory->clusters[--memory->count];
+			continue;
+		}
+		for (size_t j = 0; j < cluster->count; j++)
+			forget_settings(&cluster->members[j]);
+		cluster->config = NULL;
+		i++;
+	}
 }
 
 static bool local_refresh(struct platform *platform)
@@ -1236,7 +1450,8 @@ static void local_observe(struct platform *platform, const struct cluster_config
 			  struct cluster_observation *observation)
 {
 	const struct local_platform *local = local_of(platform);
-	int highest = local_highest_member(local, cluster);
+	struct cluster_memory *memory = cluster_memory(local, cluster);
+	int highest = highest_member(local, cluster, memory);
 	int count = highest + 1 > cluster->replicas ? highest + 1 : cluster->replicas;
 
 	observation->count = (size_t)count;
@@ -1245,10 +1460,11 @@ static void local_observe(struct platform *platform, const struct cluster_config
 	for (int i = 0; i < count; i++) {
 		struct member_observation *member = &observation->members[i];
 		struct local_member_state state;
+		struct member_memory *remembered = member_memory(memory, i);
 		member->index = i;
 		member->upstream = -1;
 		names_member(member->name, sizeof member->name, cluster->name, i);
-		local_member_state(local, cluster, i, &state);
+		member_state(local, cluster, i, remembered ? &remembered->postmaster : NULL, &state);
 		member->data_exists = state.data_exists;
 		member->data_unusable = state.data_unusable;
 		member->standby_signal = state.standby_signal;
@@ -1263,7 +1479,9 @@ static void local_observe(struct platform *platform, const struct cluster_config
 						  : wait == PROC_WAIT_OTHER     ? POSTMASTER_WAIT_ELSEWHERE
 										: POSTMASTER_WAIT_UNKNOWN;
 		}
-		member->settings_current = !member->data_exists || local_settings_current(local, cluster, i);
+		member->settings_current = !member->data_exists ||
+					   settings_current(local, cluster, i, remembered ? &remembered->settings : NULL,
+							    remembered ? &remembered->settings_file : NULL);
 		/* counted before the probes: when none is left, nothing the probes see can
 		 * change because of this member any more (a failover relies on it) */
 		member->live_processes = member->postmaster && !member->postmaster_exited
@@ -1498,41 +1716,10 @@ static void local_status(const struct platform *platform, json_t *reply)
 	(void)reply;
 }
 
-/* The member's data directory last moved aside (local_move_aside): the newest of its
- * DATA.unusable.STAMP siblings, whose stamps sort as they were made; NULL when none. */
-static char *local_kept_aside(const struct local_platform *platform, const struct cluster_config *cluster, int index)
-{
-	char *data = local_data_directory(platform, cluster, index);
-	char *slash = strrchr(data, '/');
-	char *newest = NULL;
-
-	if (slash) {
-		*slash = '\0';
-		char *prefix = xasprintf("%s.unusable.", slash + 1);
-		DIR *directory = opendir(data);
-		struct dirent *entry;
-		while (directory && (entry = readdir(directory)))
-			if (strncmp(entry->d_name, prefix, strlen(prefix)) == 0 &&
-			    (!newest || strcmp(entry->d_name, newest) > 0)) {
-				free(newest);
-				newest = xstrdup(entry->d_name);
-			}
-		if (directory)
-			closedir(directory);
-		free(prefix);
-		if (newest) {
-			char *path = xasprintf("%s/%s", data, newest);
-			free(newest);
-			newest = path;
-		}
-	}
-	free(data);
-	return newest;
-}
-
 static void local_cluster_status(const struct platform *platform, const struct cluster_config *cluster, json_t *reply)
 {
 	const struct local_platform *local = platform->state;
+	struct cluster_memory *memory = cluster_memory(local, cluster);
 	/* each member: its data directory last kept aside, "" when none (as on Kubernetes) */
 	size_t i;
 	json_t *member;
@@ -1541,7 +1728,8 @@ static void local_cluster_status(const struct platform *platform, const struct c
 		size_t length = strlen(cluster->name);
 		char *kept = NULL;
 		if (name && strncmp(name, cluster->name, length) == 0 && name[length] == '-')
-			kept = local_kept_aside(local, cluster, atoi(name + length + 1));
+			kept = kept_aside(local, cluster, atoi(name + length + 1),
+					  member_memory(memory, atoi(name + length + 1)));
 		json_object_set_new(member, "kept_aside", jsonpack_text(kept ? kept : ""));
 		free(kept);
 	}

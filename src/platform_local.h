@@ -18,11 +18,16 @@
 /* The platform interface on this host (platform.h). */
 extern const struct platform_ops local_platform_ops;
 
+struct local_memory;
+
 /* What the local platform needs besides the configuration, found once at start. */
 struct local_platform {
 	const struct pgha_config *config;
 	char bindir[512];   /* PostgreSQL's programs */
 	char user[64];      /* the OS user pghad runs as: PostgreSQL's superuser, by peer authentication */
+	/* what pghad remembers of the files and processes of its members between iterations,
+	 * so that one at rest costs a few stats (platform_local.c); NULL: nothing remembered */
+	struct local_memory *memory;
 };
 
 /* Finds PostgreSQL's programs: platform.local.bindir, else pg_config --bindir, else the

@@ -751,15 +751,48 @@ bool proc_kill_pending(pid_t pid)
 	return pending;
 }
 
-char proc_state(pid_t pid)
+bool proc_parse_stat(const char *stat, char *state, unsigned long long *start_time)
+{
+	/* "PID (COMMAND) STATE PPID ...": the command may hold spaces and parentheses, so the
+	 * fields are counted from the last ')'; the state is field 3, the start time 22 */
+	const char *close = stat ? strrchr(stat, ')') : NULL;
+	const char *field = close && close[1] == ' ' ? close + 2 : NULL;
+
+	*state = 0;
+	*start_time = 0;
+	if (!field || !*field || *field == ' ')
+		return false;
+	*state = *field;
+	for (int number = 3; number < 22; number++) {
+		field = strchr(field, ' ');
+		if (!field)
+			return false;
+		field++;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long value = strtoull(field, &end, 10);
+	if (end == field || errno || (*end != ' ' && *end != '\n' && *end != '\0'))
+		return false;
+	*start_time = value;
+	return true;
+}
+
+bool proc_stat(pid_t pid, char *state, unsigned long long *start_time)
 {
 	char path[64], why[256];
 	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
 	char *stat = file_read(path, 4096, NULL, why, sizeof why);
-	/* "PID (COMMAND) STATE ...": the command may hold spaces and parentheses */
-	char *close = stat ? strrchr(stat, ')') : NULL;
-	char state = close && close[1] == ' ' ? close[2] : 0;
+	bool parsed = proc_parse_stat(stat, state, start_time);
 	free(stat);
+	return parsed;
+}
+
+char proc_state(pid_t pid)
+{
+	char state;
+	unsigned long long start_time;
+	proc_stat(pid, &state, &start_time);
 	return state;
 }
 

@@ -108,6 +108,12 @@ pid_t proc_spawn_detached(const char *const *argv, const char *const *extra_env,
 
 /* A process's state letter from /proc/PID/stat ('R', 'S', 'Z' for a zombie...), 0 when it is gone. */
 char proc_state(pid_t pid);
+/* The same and, from the same read, its start time (clock ticks after boot, field 22):
+ * a pid and its start time name one process, as a pid reused later starts later. False
+ * when it is gone; state is then 0 (or the letter alone when the line is cut short). */
+bool proc_stat(pid_t pid, char *state, unsigned long long *start_time);
+/* The parse of a /proc/PID/stat line (NULL: none) for proc_stat. */
+bool proc_parse_stat(const char *stat, char *state, unsigned long long *start_time);
 
 /* What a sleeping process waits in, from the kernel function /proc/PID/wchan names. */
 enum proc_wait {

@@ -275,6 +275,34 @@ def test_an_unusable_directory_is_moved_aside_never_deleted(cluster, tmp_workdir
         assert precious.read() == "not PostgreSQL's, but somebody's"
 
 
+def test_a_pgha_conf_edited_by_hand_is_rewritten_even_with_its_size_and_time_kept(cluster, tmp_workdir, account):
+    """pghad reads a member's pgha.conf again only once the file changed (its inode, size,
+    modification and change times): an edit in place to the same size, whose modification
+    time is then set back, still changes its change time, and pghad rewrites it."""
+    daemon, port = cluster
+    path = os.path.join(tmp_workdir, "clusters", "test", "test-1", "data", "pgha.conf")
+    with open(path, "rb") as conf:
+        written = conf.read()
+    # long enough at rest for pghad to trust the file it compared (a second after its last change)
+    time.sleep(3)
+    before = os.stat(path)
+    edited = written.replace(b"# Written by pghad", b"# Written by PGHAD", 1)
+    assert edited != written and len(edited) == len(written)
+    mark = daemon.log_mark()
+    with open(path, "r+b") as conf:
+        conf.write(edited)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+
+    def rewritten():
+        with open(path, "rb") as conf:
+            return conf.read() == written
+
+    pgharness.wait_until(rewritten, timeout=30, what="pgha.conf of test-1 rewritten")
+    daemon.wait_for_log(r"\[test-1\] configure", timeout=30, since=mark)
+
+
 def test_pghad_stopping_never_stops_postgresql_and_a_new_one_adopts(cluster, pghad, tmp_workdir, account):
     daemon, port = cluster
     before = {f"test-{i}": postmaster_pid(tmp_workdir, f"test-{i}") for i in range(REPLICAS)}

@@ -24,6 +24,60 @@ static int entries(const char *directory)
 	return count;
 }
 
+/* A file remembered at second 100 of the clock, seen again. */
+#define IDENTITY(changed_s, changed_ns, length) \
+	{.known = true, .device = 1, .inode = 2, .size = (length), .modified = {90, 0}, \
+	 .changed = {(changed_s), (changed_ns)}, .seen = {100, 500}}
+static const struct {
+	const char *name;
+	struct file_identity remembered, now;
+	bool unchanged;
+} identity_cases[] = {
+	{"the same, changed long before", IDENTITY(50, 0, 10), IDENTITY(50, 0, 10), true},
+	{"the same, changed exactly a second before", IDENTITY(99, 500, 10), IDENTITY(99, 500, 10), true},
+	/* a write within the same clock tick may keep the times: not trusted */
+	{"changed less than a second before it was seen", IDENTITY(99, 501, 10), IDENTITY(99, 501, 10), false},
+	{"changed after it was seen (a clock set back)", IDENTITY(101, 0, 10), IDENTITY(101, 0, 10), false},
+	{"changed since (a hand edit of the same size)", IDENTITY(50, 0, 10), IDENTITY(120, 0, 10), false},
+	{"a change time a nanosecond apart", IDENTITY(50, 0, 10), IDENTITY(50, 1, 10), false},
+	{"another size", IDENTITY(50, 0, 10), IDENTITY(50, 0, 11), false},
+	{"another inode (replaced)", IDENTITY(50, 0, 10),
+	 {.known = true, .device = 1, .inode = 3, .size = 10, .modified = {90, 0}, .changed = {50, 0}}, false},
+	{"another device", IDENTITY(50, 0, 10),
+	 {.known = true, .device = 4, .inode = 2, .size = 10, .modified = {90, 0}, .changed = {50, 0}}, false},
+	{"another modification time (set back by hand: the change time moves)", IDENTITY(50, 0, 10),
+	 {.known = true, .device = 1, .inode = 2, .size = 10, .modified = {91, 0}, .changed = {50, 0}}, false},
+	{"gone", IDENTITY(50, 0, 10), {0}, false},
+	{"never seen", {0}, {0}, false},
+};
+
+static void test_identity(const char *directory)
+{
+	char why[256];
+
+	for (size_t i = 0; i < sizeof identity_cases / sizeof identity_cases[0]; i++)
+		ok(file_identity_unchanged(&identity_cases[i].remembered, &identity_cases[i].now) ==
+			   identity_cases[i].unchanged,
+		   "identity: %s", identity_cases[i].name);
+
+	/* a real file: just written, it is not trusted; its replacement is another file */
+	char *path = xasprintf("%s/identity", directory);
+	struct file_identity first, again, replaced;
+	file_replace(path, "one", 3, 0600, why, sizeof why);
+	ok(file_identity_read(path, &first) && file_identity_read(path, &again) && first.size == 3,
+	   "the identity of a file is read");
+	ok(!file_identity_unchanged(&first, &again), "a file changed less than a second ago is not trusted");
+	first.seen.tv_sec += 2; /* as if looked at two seconds later */
+	ok(file_identity_unchanged(&first, &again), "later, the same file is unchanged");
+	file_replace(path, "two", 3, 0600, why, sizeof why);
+	ok(file_identity_read(path, &replaced) && !file_identity_unchanged(&first, &replaced),
+	   "a file replaced with the same size is not");
+	unlink(path);
+	ok(!file_identity_read(path, &replaced) && errno == ENOENT && !file_identity_unchanged(&first, &replaced),
+	   "nor is a missing one");
+	free(path);
+}
+
 int main(void)
 {
 	char directory[] = "/tmp/pgha-test-file-XXXXXX";
@@ -80,6 +134,7 @@ int main(void)
 	unlink(path);
 	ok(!file_read(path, 1024, NULL, why, sizeof why) && errno == ENOENT, "a missing file is ENOENT: %s", why);
 
+	test_identity(directory);
 	rmdir(directory);
 	free(path);
 	return done_testing();

@@ -804,6 +804,47 @@ static void test_run_reaps(void)
 	ok(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "proc_run reaps what it ran, also at a deadline");
 }
 
+/* The stat line's fields, counted from the command's last ')'. */
+static const struct {
+	const char *name, *line;
+	bool parsed;
+	char state;
+	unsigned long long start_time;
+} stat_cases[] = {
+	{"a postmaster", "4242 (postgres) S 1 4242 4242 0 -1 4194560 1073 0 0 0 3 5 0 0 20 0 1 0 98765 "
+			 "223711232 7040 18446744073709551615 1 1 0 0 0 0 0 4096 16902 0 0 0 17 1 0 0 0 0 0\n",
+	 true, 'S', 98765},
+	{"a command with spaces and parentheses", "7 (a (b) c) R 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 123 0 0\n", true,
+	 'R', 123},
+	{"a zombie", "9 (postgres) Z 1 9 9 0 -1 4227084 0 0 0 0 0 0 0 0 20 0 1 0 555 0 0 18446744073709551615 0\n", true,
+	 'Z', 555},
+	{"a start time at the end of the line", "9 (x) S 1 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 77", true, 'S', 77},
+	{"cut short before the start time", "9 (x) D 1 9 9 0 -1 0 0 0", false, 'D', 0},
+	{"a start time that is no number", "9 (x) S 1 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 x 0\n", false, 'S', 0},
+	{"no state", "9 (x)", false, 0, 0},
+	{"no command", "9 x S 1", false, 0, 0},
+	{"nothing (gone)", NULL, false, 0, 0},
+};
+
+static void test_parse_stat(void)
+{
+	for (size_t i = 0; i < sizeof stat_cases / sizeof stat_cases[0]; i++) {
+		char state;
+		unsigned long long start_time;
+		bool parsed = proc_parse_stat(stat_cases[i].line, &state, &start_time);
+		ok(parsed == stat_cases[i].parsed && state == stat_cases[i].state &&
+			   start_time == stat_cases[i].start_time,
+		   "stat of %s: parsed %d, state %c, start time %llu", stat_cases[i].name, parsed, state ? state : '-',
+		   start_time);
+	}
+	/* this process, read twice: the same start time, which a pid reused later cannot have */
+	char state, again;
+	unsigned long long started, restarted;
+	bool read = proc_stat(getpid(), &state, &started) && proc_stat(getpid(), &again, &restarted);
+	ok(read && state == 'R' && started > 0 && started == restarted, "this process: state %c, start time %llu",
+	   state, started);
+}
+
 int main(void)
 {
 	log_init("test-proc");
@@ -814,6 +855,7 @@ int main(void)
 		ok(false, "cannot create a temporary directory: %s", strerror(errno));
 		return done_testing();
 	}
+	test_parse_stat();
 	test_run_reaps();
 	test_run_cases();
 	test_refused();
