@@ -1086,6 +1086,8 @@ struct cluster_memory {
 	const struct cluster_config *config; /* the configuration its settings were rendered from */
 	struct file_identity directory;      /* its directory when highest was found */
 	int highest;                         /* local_highest_member then */
+	char *state_path;                    /* its state file, once its directory was made */
+	struct file_identity state_file;     /* that file when it last held the state pghad holds */
 	size_t count;
 	struct member_memory *members;
 };
@@ -1112,6 +1114,7 @@ static void forget_cluster(struct cluster_memory *cluster)
 	}
 	free(cluster->members);
 	free(cluster->name);
+	free(cluster->state_path);
 }
 
 /* What is remembered of cluster, made when new; NULL when the platform remembers nothing. */
@@ -1131,11 +1134,15 @@ static struct cluster_memory *cluster_memory(const struct local_platform *platfo
 		found = &memory->clusters[memory->count++];
 		*found = (struct cluster_memory){.name = xstrdup(cluster->name), .config = cluster};
 	}
-	/* rendered from another configuration: rendered again */
+	/* rendered from another configuration: rendered again (and the state file, whose
+	 * directory it names, looked for again) */
 	if (found->config != cluster) {
 		for (size_t i = 0; i < found->count; i++)
 			forget_settings(&found->members[i]);
 		found->config = cluster;
+		free(found->state_path);
+		found->state_path = NULL;
+		found->state_file = (struct file_identity){0};
 	}
 	return found;
 }
@@ -1575,13 +1582,32 @@ static char *state_path(const struct local_platform *local, const struct cluster
 	return path;
 }
 
-/* The state file is the truth: read every iteration (it is small), so that what pghactl
- * pause wrote, or what a previous pghad left, is what decides. */
+/* The state file is the truth: what pghactl pause wrote, or what a previous pghad left, is
+ * what decides. It is read again whenever it may have changed: unless its identity is the
+ * one it had when pghad last read or wrote it (file_identity_unchanged: the same inode,
+ * which a write by rename replaces, the same times and size, and not changed within the
+ * second before), in which case the state pghad holds (the daemon passes it in state) is
+ * the file's. Reading and parsing it, with the two mkdir of its directory, for every
+ * cluster at every iteration was a tenth of pghad's CPU at rest. */
 static enum platform_hold local_load_state(struct platform *platform, const struct cluster_config *cluster,
 					   struct cluster_state *state, char *why, size_t why_size)
 {
-	char *path = state_path(local_of(platform), cluster, why, why_size);
+	const struct local_platform *local = local_of(platform);
+	struct cluster_memory *memory = cluster_memory(local, cluster);
+	struct file_identity now;
+
+	if (memory && memory->state_path && memory->state_file.known &&
+	    file_identity_read(memory->state_path, &now) && file_identity_unchanged(&memory->state_file, &now))
+		return PLATFORM_HOLD_ACTS;
+	char *path = state_path(local, cluster, why, why_size);
+	/* looked at before it is read: a change while it is read is seen the next time */
+	bool known = path && memory && file_identity_read(path, &now);
 	bool loaded = path && state_load(path, state, why, why_size);
+	if (memory) {
+		memory->state_file = loaded && known ? now : (struct file_identity){0};
+		if (path && !memory->state_path)
+			memory->state_path = xstrdup(path);
+	}
 	free(path);
 	return loaded ? PLATFORM_HOLD_ACTS : PLATFORM_HOLD_UNREADABLE;
 }
@@ -1589,8 +1615,13 @@ static enum platform_hold local_load_state(struct platform *platform, const stru
 static bool local_save_state(struct platform *platform, const struct cluster_config *cluster,
 			     const struct cluster_state *state, char *why, size_t why_size)
 {
-	char *path = state_path(local_of(platform), cluster, why, why_size);
+	const struct local_platform *local = local_of(platform);
+	struct cluster_memory *memory = cluster_memory(local, cluster);
+	char *path = state_path(local, cluster, why, why_size);
 	bool saved = path && state_save(path, state, why, why_size);
+	/* what it holds now is what pghad holds (the daemon keeps what it saved) */
+	if (memory && (!saved || !file_identity_read(path, &memory->state_file)))
+		memory->state_file = (struct file_identity){0};
 	free(path);
 	return saved;
 }

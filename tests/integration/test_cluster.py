@@ -275,6 +275,50 @@ def test_an_unusable_directory_is_moved_aside_never_deleted(cluster, tmp_workdir
         assert precious.read() == "not PostgreSQL's, but somebody's"
 
 
+def trusted_unchanged(workdir, path):
+    """Once pghad may trust that path did not change since it last looked (its identity:
+    a file changed within the second before it was looked at is looked at again): its
+    last change a second and a half old, and an iteration begun after that complete."""
+    pgharness.wait_until(lambda: time.time() - os.stat(path).st_ctime > 1.5, timeout=30,
+                         what=f"{path} unchanged for 1.5 s")
+    mark = iteration_mark(workdir)
+    pgharness.wait_until(lambda: status(workdir, after=mark), timeout=30, what="an iteration after that")
+
+
+def edit_in_place(path, old, new):
+    """Replaces old by new (of the same length) in path, in place, its modification time
+    set back: only its change time tells."""
+    assert len(old) == len(new)
+    before = os.stat(path)
+    with open(path, "rb") as f:
+        text = f.read()
+    assert old in text, text
+    with open(path, "r+b") as f:
+        f.write(text.replace(old, new, 1))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+
+
+def test_a_state_file_edited_by_hand_is_read_again_even_with_its_size_and_time_kept(cluster, tmp_workdir, account):
+    """The state file is the truth, but pghad reads it again only once it changed (its
+    inode, size, modification and change times) since pghad last read or wrote it: an
+    edit in place to the same size, whose modification time is then set back, still
+    changes its change time, and pghad follows it (here: automatic failover paused)."""
+    from test_failover import pghactl
+    daemon, port = cluster
+    path = os.path.join(tmp_workdir, "state", "test", "state.json")
+    assert status(tmp_workdir)["failover"]["paused"] is False
+    trusted_unchanged(tmp_workdir, path)
+    edit_in_place(path, b'"paused": false', b'"paused": true ')
+    pgharness.wait_until(lambda: status(tmp_workdir)["failover"]["paused"] is True, timeout=30,
+                         what="the state file's pause followed")
+    result = pghactl(tmp_workdir, account, "resume")
+    assert result.returncode == 0, result.stderr
+    pgharness.wait_until(lambda: status(tmp_workdir)["failover"]["paused"] is False, timeout=30,
+                         what="resumed")
+
+
 def test_a_pgha_conf_edited_by_hand_is_rewritten_even_with_its_size_and_time_kept(cluster, tmp_workdir, account):
     """pghad reads a member's pgha.conf again only once the file changed (its inode, size,
     modification and change times): an edit in place to the same size, whose modification
@@ -283,17 +327,9 @@ def test_a_pgha_conf_edited_by_hand_is_rewritten_even_with_its_size_and_time_kep
     path = os.path.join(tmp_workdir, "clusters", "test", "test-1", "data", "pgha.conf")
     with open(path, "rb") as conf:
         written = conf.read()
-    # long enough at rest for pghad to trust the file it compared (a second after its last change)
-    time.sleep(3)
-    before = os.stat(path)
-    edited = written.replace(b"# Written by pghad", b"# Written by PGHAD", 1)
-    assert edited != written and len(edited) == len(written)
+    trusted_unchanged(tmp_workdir, path)
     mark = daemon.log_mark()
-    with open(path, "r+b") as conf:
-        conf.write(edited)
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    after = os.stat(path)
-    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    edit_in_place(path, b"# Written by pghad", b"# Written by PGHAD")
 
     def rewritten():
         with open(path, "rb") as conf:
