@@ -109,12 +109,39 @@ bool datadir_same_process(const struct datadir_verified *verified, pid_t pid, un
 	return verified && verified->pid == pid && verified->start_time == start_time && start_time != 0;
 }
 
+void datadir_verified_forget(struct datadir_verified *verified)
+{
+	proc_watch_close(&verified->process);
+	*verified = (struct datadir_verified){0};
+}
+
+/* The postmaster verified before, still running, as its watch shows it, when the
+ * postmaster.pid that named it is unchanged (identity: seen now); else 0. */
+static pid_t still_verified(struct datadir_verified *verified, const struct file_identity *identity, bool *exited,
+			    char *state)
+{
+	unsigned long long start_time;
+	char letter;
+
+	if (!verified || !verified->pid || !verified->process.open || !identity->known ||
+	    !file_identity_unchanged(&verified->pid_file, identity))
+		return 0;
+	if (!proc_watch_stat(&verified->process, &letter, &start_time) || start_time != verified->start_time) {
+		/* reaped: gone, whatever postmaster.pid still says */
+		datadir_verified_forget(verified);
+		return 0;
+	}
+	*exited = letter == 'Z';
+	if (state)
+		*state = letter;
+	return verified->pid;
+}
+
 pid_t datadir_postmaster_remembering(const char *data, bool *exited, char *state, struct datadir_verified *verified)
 {
 	char path[64], why[256], command[256] = "";
 	char *pid_file = xasprintf("%s/postmaster.pid", data);
-	/* read every time: it is where the pid comes from, and a small file */
-	char *content = file_read(pid_file, 64 * 1024, NULL, why, sizeof why);
+	struct file_identity identity = {0};
 	unsigned long long start_time;
 	long pid;
 	char letter;
@@ -122,13 +149,29 @@ pid_t datadir_postmaster_remembering(const char *data, bool *exited, char *state
 	*exited = false;
 	if (state)
 		*state = 0;
+	/* looked at before it is read: a change while it is read is seen the next time */
+	if (verified)
+		file_identity_read(pid_file, &identity);
+	pid_t still = still_verified(verified, &identity, exited, state);
+	if (still) {
+		free(pid_file);
+		return still;
+	}
+	/* read when it may have changed: it is where the pid comes from */
+	char *content = file_read(pid_file, 64 * 1024, NULL, why, sizeof why);
 	free(pid_file);
-	if (!content)
+	if (!content) {
+		if (verified)
+			datadir_verified_forget(verified);
 		return 0;
+	}
 	pid = strtol(content, NULL, 10);
 	free(content);
-	if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno != EPERM))
+	if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno != EPERM)) {
+		if (verified)
+			datadir_verified_forget(verified);
 		return 0;
+	}
 	proc_stat((pid_t)pid, &letter, &start_time);
 	if (letter == 'Z') {
 		*exited = true;
@@ -139,25 +182,29 @@ pid_t datadir_postmaster_remembering(const char *data, bool *exited, char *state
 	/* the process found running postgres before, still running: a pid reused since
 	 * would have started later. The postmaster never execs another program, so its
 	 * command cannot have changed */
-	if (datadir_same_process(verified, (pid_t)pid, start_time)) {
-		if (state)
-			*state = letter;
-		return (pid_t)pid;
+	if (!datadir_same_process(verified, (pid_t)pid, start_time)) {
+		if (verified)
+			datadir_verified_forget(verified);
+		/* a pid reused by another program after a crash is not our postmaster */
+		snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+		content = file_read(path, 64 * 1024, NULL, why, sizeof why);
+		if (content) {
+			snprintf(command, sizeof command, "%s", content);
+			free(content);
+		}
+		const char *base = strrchr(command, '/');
+		if (strcmp(base ? base + 1 : command, "postgres") != 0)
+			return 0;
 	}
-	if (verified)
-		*verified = (struct datadir_verified){0};
-	/* a pid reused by another program after a crash is not our postmaster */
-	snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
-	content = file_read(path, 64 * 1024, NULL, why, sizeof why);
-	if (content) {
-		snprintf(command, sizeof command, "%s", content);
-		free(content);
+	if (verified) {
+		verified->pid = (pid_t)pid;
+		verified->start_time = start_time;
+		verified->pid_file = identity;
+		/* opened after the start time was read: if the pid were reused in between, the
+		 * watch would show another start time, and be forgotten at its first look */
+		if (!verified->process.open || verified->process.pid != (pid_t)pid)
+			proc_watch_open(&verified->process, (pid_t)pid);
 	}
-	const char *base = strrchr(command, '/');
-	if (strcmp(base ? base + 1 : command, "postgres") != 0)
-		return 0;
-	if (verified)
-		*verified = (struct datadir_verified){.pid = (pid_t)pid, .start_time = start_time};
 	if (state)
 		*state = letter;
 	return (pid_t)pid;

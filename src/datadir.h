@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "file.h"
+#include "proc.h"
+
 /* The role pgha's standbys replicate as. */
 #define REPLICATION_ROLE "pgha_replicator"
 
@@ -47,7 +50,20 @@ pid_t datadir_postmaster(const char *data, bool *exited, char *state);
 struct datadir_verified {
 	pid_t pid;
 	unsigned long long start_time; /* clock ticks after boot (/proc/PID/stat) */
+	/* its /proc entries kept open, and postmaster.pid when it named it: while that file
+	 * is unchanged (file_identity_unchanged), it is not read again, and the process is
+	 * looked at through the watch alone (closed: the usual way) */
+	struct proc_watch process;
+	struct file_identity pid_file;
+	/* what the data directory held (datadir_inspect) while that process ran, and the
+	 * directory's identity then: an entry made, removed or renamed in it (standby.signal)
+	 * changes it */
+	bool inspected;
+	struct file_identity directory;
+	struct datadir_contents contents;
 };
+/* Forgets what verified holds, its watch closed. */
+void datadir_verified_forget(struct datadir_verified *verified);
 /* Whether pid, started at start_time, is the process verified (NULL: none). */
 bool datadir_same_process(const struct datadir_verified *verified, pid_t pid, unsigned long long start_time);
 /* datadir_postmaster for a caller that looks again and again: the command of the process

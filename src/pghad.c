@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -91,6 +92,15 @@ int main(int argc, char **argv)
 		log_error("pghad must not run as root: PostgreSQL refuses to run as root and pghad runs it; "
 			  "start pghad as the user that owns the data (User=postgres in pghad.service)");
 		return PGHA_EXIT_PERMISSION;
+	}
+	/* a descriptor per member's kept connection and one per member's watched postmaster
+	 * (its /proc entries: local platform), more while they are probed: the soft limit of
+	 * 1024 that systemd and most shells give would run out at a few hundred members,
+	 * and pghad uses no select() */
+	struct rlimit descriptors;
+	if (getrlimit(RLIMIT_NOFILE, &descriptors) == 0 && descriptors.rlim_cur < descriptors.rlim_max) {
+		descriptors.rlim_cur = descriptors.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &descriptors);
 	}
 	int started = daemon_start(&daemon, config_path);
 	if (started != PGHA_EXIT_OK) {

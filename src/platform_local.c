@@ -120,21 +120,39 @@ static void member_state(const struct local_platform *platform, const struct clu
 	struct stat status;
 
 	*state = (struct local_member_state){0};
-	if (lstat(data, &status) < 0) {
-		free(data);
-		return; /* nothing there (or unreadable: reported when used) */
-	}
-	if (!S_ISDIR(status.st_mode)) {
-		state->data_unusable = true;
+	bool found = lstat(data, &status) == 0;
+	if (!found || !S_ISDIR(status.st_mode)) {
+		/* nothing there (or unreadable: reported when used), or something that is no
+		 * directory; no postmaster runs on it */
+		state->data_unusable = found;
+		if (verified)
+			datadir_verified_forget(verified);
 		free(data);
 		return;
 	}
 	state->postmaster = datadir_postmaster_remembering(data, &state->postmaster_exited, &state->postmaster_state,
 							    verified);
+	/* what it holds, looked at again only when it may have changed: while the postmaster
+	 * verified before runs on it (watched), and the directory's identity is unchanged
+	 * (file_identity_unchanged), what it held then (three access() and a read of
+	 * PG_VERSION for every member at every iteration were a third of what pghad did at
+	 * rest after its other files were remembered) */
+	struct datadir_contents contents;
+	struct file_identity identity = {0};
+	bool running = verified && state->postmaster && !state->postmaster_exited && verified->process.open &&
+		       verified->pid == state->postmaster && file_identity_read(data, &identity);
+	if (running && verified->inspected && file_identity_unchanged(&verified->directory, &identity)) {
+		contents = verified->contents;
+	} else {
+		datadir_inspect(data, &contents);
+		if (verified) {
+			verified->inspected = running;
+			verified->directory = identity;
+			verified->contents = contents;
+		}
+	}
 	/* an empty directory is no data yet: initdb and pg_basebackup can fill it (nor is one
 	 * that cannot be listed: initdb or pg_basebackup then says why) */
-	struct datadir_contents contents;
-	datadir_inspect(data, &contents);
 	bool empty = contents.kind == DATADIR_EMPTY || contents.kind == DATADIR_UNREADABLE;
 	if (!empty || state->postmaster) {
 		state->data_exists = contents.pg_version && contents.pg_control;
@@ -1111,6 +1129,7 @@ static void forget_cluster(struct cluster_memory *cluster)
 	for (size_t i = 0; i < cluster->count; i++) {
 		forget_settings(&cluster->members[i]);
 		free(cluster->members[i].kept_aside);
+		datadir_verified_forget(&cluster->members[i].postmaster);
 	}
 	free(cluster->members);
 	free(cluster->name);
@@ -1481,7 +1500,10 @@ static void local_observe(struct platform *platform, const struct cluster_config
 			member->postmaster_state = state.postmaster_state;
 		/* asleep: where (observe.c checks a postmaster in its loop less often) */
 		if (member->postmaster_state == 'S') {
-			enum proc_wait wait = proc_wait(member->postmaster);
+			struct datadir_verified *verified = remembered ? &remembered->postmaster : NULL;
+			enum proc_wait wait = verified && verified->process.open && verified->pid == member->postmaster
+						      ? proc_watch_wait(&verified->process)
+						      : proc_wait(member->postmaster);
 			member->postmaster_wait = wait == PROC_WAIT_DESCRIPTORS ? POSTMASTER_WAIT_CONNECTIONS
 						  : wait == PROC_WAIT_OTHER     ? POSTMASTER_WAIT_ELSEWHERE
 										: POSTMASTER_WAIT_UNKNOWN;

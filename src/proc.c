@@ -825,3 +825,56 @@ enum proc_wait proc_wait(pid_t pid)
 	free(wchan);
 	return wait;
 }
+
+bool proc_watch_open(struct proc_watch *watch, pid_t pid)
+{
+	char path[64];
+
+	proc_watch_close(watch);
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	int stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof path, "/proc/%ld/wchan", (long)pid);
+	int wchan_fd = stat_fd >= 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (wchan_fd < 0) {
+		if (stat_fd >= 0)
+			close(stat_fd);
+		return false;
+	}
+	*watch = (struct proc_watch){.open = true, .pid = pid, .stat_fd = stat_fd, .wchan_fd = wchan_fd};
+	return true;
+}
+
+/* The text of a watched file now, NUL-terminated in buffer; false when it cannot be read. */
+static bool reread(int fd, char *buffer, size_t size)
+{
+	ssize_t length = pread(fd, buffer, size - 1, 0);
+	if (length < 0)
+		return false;
+	buffer[length] = '\0';
+	return true;
+}
+
+bool proc_watch_stat(struct proc_watch *watch, char *state, unsigned long long *start_time)
+{
+	char text[1024];
+
+	*state = 0;
+	/* the line is a few hundred bytes (the command in it at most 15); one cut short is
+	 * refused by proc_parse_stat */
+	return watch->open && reread(watch->stat_fd, text, sizeof text) && proc_parse_stat(text, state, start_time);
+}
+
+enum proc_wait proc_watch_wait(struct proc_watch *watch)
+{
+	char text[256];
+	return watch->open && reread(watch->wchan_fd, text, sizeof text) ? proc_wait_of(text) : PROC_WAIT_UNKNOWN;
+}
+
+void proc_watch_close(struct proc_watch *watch)
+{
+	if (watch->open) {
+		close(watch->stat_fd);
+		close(watch->wchan_fd);
+	}
+	*watch = (struct proc_watch){0};
+}

@@ -126,6 +126,26 @@ enum proc_wait proc_wait_of(const char *wchan);
 /* What pid sleeps in now (proc_wait_of its wchan). */
 enum proc_wait proc_wait(pid_t pid);
 
+/* A process looked at again and again: its /proc/PID/stat and /proc/PID/wchan kept open.
+ * They name that very process (reads fail with ESRCH once it is reaped, even when its
+ * pid is reused since) and are read again from their start, one pread each, rather than
+ * opened, read and closed each time: the path walk through /proc and its checks were
+ * most of what looking at a process cost. {0} is a closed watch. */
+struct proc_watch {
+	bool open;
+	pid_t pid;
+	int stat_fd, wchan_fd;
+};
+/* Opens the watch of pid (closing whatever it watched); false (closed) when pid is gone or
+ * its files cannot be opened (out of descriptors: the caller looks the usual way). */
+bool proc_watch_open(struct proc_watch *watch, pid_t pid);
+/* proc_stat of the watched process; false when it is gone (reaped) or cannot be read. */
+bool proc_watch_stat(struct proc_watch *watch, char *state, unsigned long long *start_time);
+/* proc_wait of the watched process. */
+enum proc_wait proc_watch_wait(struct proc_watch *watch);
+/* Closes it (a closed one too). */
+void proc_watch_close(struct proc_watch *watch);
+
 /* Whether SIGKILL waits on pid: it never runs its own code again, and ends as soon as it
  * is scheduled, which a process frozen (cgroup freezer) or stuck in the kernel may not be
  * for long. False when it is gone or cannot be read. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,8 +90,20 @@ static void test_postmaster(void)
 	   "and is remembered with its start time %llu", verified.start_time);
 	struct datadir_verified before = verified;
 	ok(datadir_postmaster_remembering(directory, &exited, &state, &verified) == postgres &&
-		   memcmp(&before, &verified, sizeof before) == 0,
-	   "then found again the same");
+		   before.pid == verified.pid && before.start_time == verified.start_time && verified.process.open,
+	   "then found again the same, its /proc entries kept open");
+
+	/* postmaster.pid unchanged for over a second (a file changed within the second before
+	 * it was looked at is read again): the process is looked at through its watch alone */
+	char *pid_path = xasprintf("%s/postmaster.pid", directory);
+	struct stat status;
+	for (int i = 0; i < 300 && stat(pid_path, &status) == 0 && time(NULL) - status.st_ctime < 2; i++)
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+	free(pid_path);
+	for (int i = 0; i < 2; i++)
+		ok(datadir_postmaster_remembering(directory, &exited, &state, &verified) == postgres && !exited &&
+			   state == 'S' && verified.process.open,
+		   "postmaster.pid unchanged, found through its watch: asleep (%c)", state);
 
 	/* exited, not reaped: still holds the directory */
 	kill(postgres, SIGKILL);
@@ -99,8 +112,9 @@ static void test_postmaster(void)
 	ok(datadir_postmaster_remembering(directory, &exited, &state, &verified) == postgres && exited && state == 'Z',
 	   "a postmaster exited but not reaped is returned as exited");
 	waitpid(postgres, NULL, 0);
-	ok(datadir_postmaster_remembering(directory, &exited, &state, &verified) == 0 && !exited && state == 0,
-	   "once reaped, there is none");
+	ok(datadir_postmaster_remembering(directory, &exited, &state, &verified) == 0 && !exited && state == 0 &&
+		   !verified.process.open && verified.pid == 0,
+	   "once reaped, there is none, though postmaster.pid still names it: forgotten, its watch closed");
 
 	char *path = xasprintf("%s/postgres", directory);
 	unlink(path);

@@ -343,6 +343,41 @@ static void test_wait(void)
 	}
 }
 
+/* A process watched through its /proc entries kept open: what they show as it sleeps,
+ * exits and is reaped, and nothing of another process once it is gone. */
+static void test_watch(void)
+{
+	struct proc_watch watch = {0};
+	unsigned long long start_time = 0, started = 0;
+	char state = 0, letter = 0;
+
+	ok(!proc_watch_stat(&watch, &state, &start_time) && proc_watch_wait(&watch) == PROC_WAIT_UNKNOWN,
+	   "a closed watch shows nothing");
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl("/usr/bin/python3", "python3", "-c", "import select; select.select([], [], [], 60)", (char *)NULL);
+		_exit(127);
+	}
+	ok(proc_watch_open(&watch, pid), "a child watched");
+	for (int tries = 0; tries < 1000 && proc_watch_wait(&watch) != PROC_WAIT_DESCRIPTORS; tries++)
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+	bool read = proc_watch_stat(&watch, &state, &start_time) && proc_stat(pid, &letter, &started);
+	ok(read && state == 'S' && start_time == started, "its watch shows it asleep (%c), with its start time", state);
+	is_int(proc_watch_wait(&watch), PROC_WAIT_DESCRIPTORS, "in select");
+	kill(pid, SIGKILL);
+	for (int tries = 0; tries < 1000 && proc_watch_stat(&watch, &state, &start_time) && state != 'Z'; tries++)
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+	read = proc_watch_stat(&watch, &state, &start_time);
+	ok(read && state == 'Z', "killed, not reaped: a zombie (%c)", state);
+	waitpid(pid, NULL, 0);
+	ok(!proc_watch_stat(&watch, &state, &start_time) && proc_watch_wait(&watch) == PROC_WAIT_UNKNOWN,
+	   "reaped: its watch shows nothing, whatever process gets its pid");
+	proc_watch_close(&watch);
+	ok(!watch.open, "closed");
+	proc_watch_close(&watch);
+	ok(!proc_watch_open(&watch, pid) && !watch.open, "a process gone cannot be watched");
+}
+
 static void test_descriptors(void)
 {
 	struct proc_result result;
@@ -864,6 +899,7 @@ int main(void)
 	test_environment();
 	test_signal_state();
 	test_wait();
+	test_watch();
 	test_descriptors();
 	test_group_killed();
 	test_pipe_held_by_a_daemon();
