@@ -739,7 +739,13 @@ static void arm_deadline(struct pg_batch *batch, uint64_t usec)
 	 * syscall costing more than the rest of a simulated cluster's turn */
 	if (usec == 0 && sd_event_add_defer(batch->event, &batch->deadline, on_batch_defer, batch) >= 0)
 		return;
-	/* accuracy 1 ms: sd-event's default slack (250 ms) would stretch a short deadline */
+	/* accuracy 1 ms: sd-event's default slack (250 ms) would stretch a short deadline.
+	 * A source per batch costs no syscall per batch: the time is relative to the loop's
+	 * last wake-up (sd_event_now), so every batch a tick starts (each cluster's turn) has
+	 * the same deadline, and sd-event arms its timerfd only when the earliest one moves.
+	 * Measured (90 batches of a Sync each per iteration, started 0.3 ms apart): about one
+	 * timerfd_settime per iteration, as with 10 batches; a timer shared by the batches
+	 * would save nothing. */
 	if (sd_event_add_time_relative(batch->event, &batch->deadline, CLOCK_MONOTONIC, usec, 1000, on_batch_deadline,
 				       batch) < 0) {
 		log_error("cannot arm a query deadline on the event loop: answering at once");
