@@ -82,6 +82,14 @@ struct pg_request {
 	 * the session's connection is dropped.
 	 * (How often: the session's postmaster_check_ms.) */
 	struct pg_session *session;
+	/* true: no statement (sql, statement and build_sql unused), only a Sync message, in
+	 * libpq's pipeline mode, which the backend answers with ReadyForQuery: it proves the
+	 * backend answers (a hung one does not) at about half the backend CPU of an empty
+	 * prepared statement (PostgreSQL 15, an idle connection, one every 20 ms: 0.040 ms
+	 * against 0.077 ms per round trip).
+	 * succeeded with result NULL; fails as any request would (an error, EOF, the deadline)
+	 * and leaves the connection out of pipeline mode for the next request. */
+	bool sync_only;
 
 	PGresult *result; /* the query's result, also on an SQL error; PQclear() it */
 	bool succeeded;   /* connected, and the query returned rows or completed */

@@ -26,9 +26,10 @@ def after_next_iteration(workdir):
 
 
 def probe_backends(workdir, account, port):
-    """(pid, backend_start, query_start) of each backend serving pghad's probes."""
+    """(pid, backend_start, state_change) of each backend serving pghad's probes: its
+    state changes as it answers a probe, and a ping too (a Sync alone, no statement)."""
     text = sql(workdir, account, port, "test-0",
-               "SELECT pid, backend_start, query_start FROM pg_stat_activity "
+               "SELECT pid, backend_start, state_change FROM pg_stat_activity "
                "WHERE application_name = 'pghad' ORDER BY pid")
     return [tuple(line.split("|")) for line in text.splitlines() if line]
 
@@ -47,9 +48,9 @@ def test_one_backend_serves_every_probe_and_a_terminated_one_is_replaced(pghad, 
             seen.append(backends[0])
         pids = {(pid, started) for pid, started, _ in seen}
         assert len(pids) == 1, f"probes of test-0 over 10 iterations came from backends {sorted(pids)}"
-        # each sample follows a completed iteration: each saw a later probe on that backend
-        queries = [query_start for _, _, query_start in seen]
-        assert len(set(queries)) == len(queries), f"the same probe seen twice: {queries}"
+        # each sample follows a completed iteration: each saw a later answer on that backend
+        answers = [state_change for _, _, state_change in seen]
+        assert len(set(answers)) == len(answers), f"the same answer seen twice: {answers}"
         ((old_pid, _),) = pids
 
         mark = iteration_mark(tmp_workdir)
@@ -332,18 +333,25 @@ def probe_start(workdir, account, port, member):
 
 
 def probe_seen(workdir, account, port, member):
-    """What the backend serving pghad's probes of member last began, and when: (its
-    query_start, "probe" or "ping" or the start of the statement's text)."""
+    """What the backend serving pghad's probes of member last answered, and when: (its
+    state_change, "probe" or "ping" or the start of the statement's text). A ping, a Sync
+    alone, starts no statement: the backend's state changes (it answers) long after its
+    last statement (the probe an iteration or more before) began; a statement's answer
+    follows its start within milliseconds."""
     index = int(member.split("-")[1])
-    start, _, text = sql(workdir, account, port + index, member,
-                         "SELECT query_start::text || '|' || left(query, 40) FROM pg_stat_activity "
-                         "WHERE application_name = 'pghad'").strip().partition("|")
-    return start, "ping" if text == "" else "probe" if text.startswith("SELECT pg_is_in_recovery(),") else text
+    answered, pinged, text = sql(workdir, account, port + index, member,
+                                 "SELECT state_change::text || '|' || "
+                                 "coalesce((state_change > query_start + interval '250 ms')::text, 'true') "
+                                 "|| '|' || left(query, 40) FROM pg_stat_activity "
+                                 "WHERE application_name = 'pghad'").strip().split("|", 2)
+    if pinged == "true":
+        return answered, "ping"
+    return answered, "probe" if text.startswith("SELECT pg_is_in_recovery(),") else text
 
 
 def test_a_standby_at_rest_is_probed_now_and_then_and_one_that_fails_is_still_acted_on(pghad, tmp_workdir, account):
     """Each probe costs a member the wake-up of its backend, and more: the primary of a
-    cluster at rest is probed every few seconds, pinged in between (an empty statement: a
+    cluster at rest is probed every few seconds, pinged in between (a Sync alone: a
     hang would stop its answer as it would the probe's), and what its last probe listed
     of its standbys, streaming and answering, stands in meanwhile; its standbys are
     probed every 30 s only, each probe of the primary listing them letting them rest on.
@@ -403,6 +411,29 @@ def test_a_standby_at_rest_is_probed_now_and_then_and_one_that_fails_is_still_ac
         os.kill(killed, signal.SIGKILL)
         pgharness.wait_until(lambda: current_postmaster(tmp_workdir, "test-1") not in (None, killed)
                              and healthy(tmp_workdir), timeout=90, what="test-1 started again and streaming")
+
+        # the backend serving the primary's probes hung at rest does not answer its ping, a
+        # Sync alone on its kept connection, any more than it would a probe (a hung
+        # postmaster, seen in /proc, has it probed rather than pinged). Stopped while
+        # pinged, soon after a probe (the next one is due about 4 s after), it is pinged at
+        # the next iteration; answering again, on a new connection, it stays the primary.
+        def pinged_soon_after_a_probe():
+            return (healthy(tmp_workdir) and probe_seen(tmp_workdir, account, port, "test-0")[1] == "ping"
+                    and members(status(tmp_workdir))["test-0"]["probe_age_ms"] < 2000)
+        pgharness.wait_until(pinged_soon_after_a_probe, timeout=90, what="test-0 pinged at rest, soon after a probe")
+        (backend,) = probe_backends(tmp_workdir, account, port)
+        log_mark = daemon.log_mark()
+        os.kill(int(backend[0]), signal.SIGSTOP)
+        try:
+            daemon.wait_for_log(r"\[test-1\] probing it after all: the primary did not answer its ping", timeout=30,
+                                since=log_mark)
+        finally:
+            os.kill(int(backend[0]), signal.SIGCONT)
+        # logged once the standbys woken are answered too
+        daemon.wait_for_log(r"\[test-0\] probe failed: no answer within \d+ ms \(waiting for the query\)", timeout=10,
+                            since=log_mark)
+        pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=30, what="the cluster whole, test-0 its primary")
+        assert members(status(tmp_workdir))["test-0"]["role"] == "primary"
     except BaseException:
         print(daemon.log_report(), file=sys.stderr)
         raise

@@ -30,7 +30,7 @@ struct sim_member {
 	char slots[SIM_MAX_MEMBERS][64];
 	int slot_count;
 	unsigned long probes; /* observe.c's probes asked of it, answered or not */
-	unsigned long pings;  /* observe.c's pings (an empty statement) asked of it */
+	unsigned long pings;  /* observe.c's pings (a Sync alone) asked of it */
 };
 
 struct sim_cluster {
