@@ -694,6 +694,9 @@ static int on_batch_socket(sd_event_source *source, int fd, uint32_t revents, vo
  * not answering for as long as pghad was away, and be failed over. Once per batch, a
  * deadline that fires late gives the requests their time again from now, and what waits
  * on their sockets is read first. */
+/* A batch's deadline is at most this much later than its timeout (see arm_deadline). */
+#define DEADLINE_GRID_MS 5
+
 static int on_batch_deadline(sd_event_source *source, uint64_t usec, void *userdata)
 {
 	struct pg_batch *batch = userdata;
@@ -739,15 +742,21 @@ static void arm_deadline(struct pg_batch *batch, uint64_t usec)
 	 * syscall costing more than the rest of a simulated cluster's turn */
 	if (usec == 0 && sd_event_add_defer(batch->event, &batch->deadline, on_batch_defer, batch) >= 0)
 		return;
-	/* accuracy 1 ms: sd-event's default slack (250 ms) would stretch a short deadline.
-	 * A source per batch costs no syscall per batch: the time is relative to the loop's
-	 * last wake-up (sd_event_now), so every batch a tick starts (each cluster's turn) has
-	 * the same deadline, and sd-event arms its timerfd only when the earliest one moves.
-	 * Measured (90 batches of a Sync each per iteration, started 0.3 ms apart): about one
-	 * timerfd_settime per iteration, as with 10 batches; a timer shared by the batches
-	 * would save nothing. */
-	if (sd_event_add_time_relative(batch->event, &batch->deadline, CLOCK_MONOTONIC, usec, 1000, on_batch_deadline,
-				       batch) < 0) {
+	/* From now, not from the loop's last wake-up (sd_event_now, which
+	 * sd_event_add_time_relative counts from): a batch started late in a long tick (the
+	 * hundredth cluster's turn) would get less than its timeout, and a member count as
+	 * not answering early. Rounded up to DEADLINE_GRID_MS, so that the batches a tick
+	 * starts within it share a deadline and sd-event arms its timerfd only when the
+	 * earliest one moves (measured with deadlines from sd_event_now, all the same: about
+	 * one timerfd_settime per iteration whatever the number of batches). Accuracy 1 ms:
+	 * sd-event's default slack (250 ms) would stretch a short deadline. */
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	uint64_t grid = DEADLINE_GRID_MS * 1000ULL;
+	uint64_t due = (uint64_t)now.tv_sec * 1000000ULL + (uint64_t)now.tv_nsec / 1000ULL + usec;
+	due = (due + grid - 1) / grid * grid;
+	if (sd_event_add_time(batch->event, &batch->deadline, CLOCK_MONOTONIC, due, 1000, on_batch_deadline, batch) <
+	    0) {
 		log_error("cannot arm a query deadline on the event loop: answering at once");
 		batch->deadline = NULL;
 		if (!batch->answered) {

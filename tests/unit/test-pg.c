@@ -107,9 +107,70 @@ static void batches_end_independently(void)
 	close(listener);
 }
 
+static long long monotonic_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* A batch started late in a tick of the loop (after 300 ms of other clusters' turns). */
+struct late_start {
+	struct pg_request request;
+	long long started_ms, ended_ms;
+};
+
+static void on_late_done(struct pg_request *requests, size_t count, void *context)
+{
+	(void)requests;
+	(void)count;
+	((struct late_start *)context)->ended_ms = monotonic_ms();
+}
+
+static int start_late(sd_event_source *source, void *userdata)
+{
+	struct late_start *late = userdata;
+	(void)source;
+	/* the rest of the tick: sd_event_now stays at its start */
+	long long until = monotonic_ms() + 300;
+	while (monotonic_ms() < until)
+		;
+	late->started_ms = monotonic_ms();
+	pg_execute_start(sd_event_source_get_event(source), &late->request, 1, 500, on_late_done, late);
+	return 0;
+}
+
+/* A batch's deadline counts from when it starts, not from the start of the loop's tick:
+ * a member probed late in a long tick still gets its whole timeout before it counts as
+ * not answering. */
+static void deadline_counts_from_the_start(void)
+{
+	sd_event *event = NULL;
+	sd_event_source *defer = NULL;
+	int port = 0;
+	int listener = hung_listener(&port);
+	struct late_start late = {.request = {.target = {.host = "127.0.0.1", .port = 0, .user = "nobody"}, .sql = "SELECT 1"}};
+	if (!ok(listener >= 0 && sd_event_new(&event) >= 0 &&
+		sd_event_add_defer(event, &defer, start_late, &late) >= 0,
+		"a hung server and a loop"))
+		return;
+	late.request.target.port = port;
+	sd_event_source_set_enabled(defer, SD_EVENT_ONESHOT);
+	while (!late.ended_ms && sd_event_run(event, UINT64_MAX) >= 0)
+		;
+	ok(late.request.timed_out && late.ended_ms - late.started_ms >= 500,
+	   "a batch started 300 ms into a tick times out 500 ms after its start, not before (after %lld ms)",
+	   late.ended_ms - late.started_ms);
+	pg_request_clear(&late.request);
+	sd_event_source_unref(defer);
+	sd_event_unref(event);
+	close(listener);
+}
+
 int main(void)
 {
 	batches_end_independently();
+	deadline_counts_from_the_start();
 
 	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
 		char *conninfo = NULL;
