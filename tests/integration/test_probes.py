@@ -172,12 +172,19 @@ def healthy_with_one_probe_backend(pghad, workdir, account):
     return daemon, postmaster_pid(workdir, "test-0")
 
 
+def failed_over_from_test_0(workdir):
+    """Waits for another member to be the primary, with both others streaming from it."""
+    from test_failover import converged
+    state = pgharness.wait_until(lambda: converged(workdir, "test-0"), timeout=90,
+                                 what="a new primary with both others streaming from it")
+    assert "test-0" not in [m["name"] for m in state["members"] if m["role"] == "primary"]
+
+
 def test_a_primary_whose_postmaster_alone_is_stopped_is_unreachable_and_failed_over(pghad, tmp_workdir, account):
     """SIGSTOP to the primary's postmaster only: its backends, the kept probe connection's
     included, go on answering, but no new connection is served. On the local platform
     pghad sees the stopped process in /proc, counts it unreachable from that iteration
     on, and fails over."""
-    from test_failover import converged as failover_converged
     daemon, postmaster = healthy_with_one_probe_backend(pghad, tmp_workdir, account)
     try:
         mark = daemon.log_mark()
@@ -186,9 +193,7 @@ def test_a_primary_whose_postmaster_alone_is_stopped_is_unreachable_and_failed_o
         daemon.wait_for_log(rf"test-0, the primary, has not answered for \d+ ms \(its postmaster \(pid {postmaster}\) "
                             r"is stopped \(state T: a signal or a debugger\): it serves no new connection\)",
                             timeout=90, since=mark)
-        state = pgharness.wait_until(lambda: failover_converged(tmp_workdir, "test-0"), timeout=90,
-                                     what="a new primary with both others streaming from it")
-        assert "test-0" not in [m["name"] for m in state["members"] if m["role"] == "primary"]
+        failed_over_from_test_0(tmp_workdir)
     except BaseException:
         print(daemon.log_report(), file=sys.stderr)
         raise
@@ -212,7 +217,6 @@ def test_a_primary_whose_postmaster_alone_is_frozen_is_found_by_a_new_connection
     Not asleep (S) as at rest either: its postmaster is asked for a new connection beside
     the kept one, which is not served, and pghad counts the primary unreachable and fails
     over."""
-    from test_failover import converged as failover_converged
     daemon, postmaster = healthy_with_one_probe_backend(pghad, tmp_workdir, account)
     try:
         mark = daemon.log_mark()
@@ -224,9 +228,7 @@ def test_a_primary_whose_postmaster_alone_is_frozen_is_found_by_a_new_connection
                                 r"\(connecting: the postmaster accepts no connection\)\)", timeout=90, since=mark)
             # and failed: its processes are killed, its postmaster once thawed
             daemon.wait_for_log(r"\[test-0\] fence: test-0 has not answered for \d+ ms", timeout=90, since=mark)
-        state = pgharness.wait_until(lambda: failover_converged(tmp_workdir, "test-0"), timeout=90,
-                                     what="a new primary with both others streaming from it")
-        assert "test-0" not in [m["name"] for m in state["members"] if m["role"] == "primary"]
+        failed_over_from_test_0(tmp_workdir)
         # a frozen process is not a stopped one
         assert "is stopped (state" not in daemon.log_text(mark)
     except BaseException:
@@ -243,7 +245,6 @@ def test_a_primary_whose_postmaster_sleeps_stuck_in_a_signal_handler_is_found_at
     go on answering. Asleep in select, as at rest, its postmaster is asked for a new
     connection only every 5 minutes; asleep elsewhere, at every probe: pghad finds that it
     serves none, and fails over (with the 5 minute period, the test times out)."""
-    from test_failover import converged as failover_converged
     daemon, postmaster = healthy_with_one_probe_backend(pghad, tmp_workdir, account)
     data = os.path.join(tmp_workdir, "clusters", "test", "test-0", "data")
     fifo = os.path.join(tmp_workdir, "hang.conf")
@@ -269,9 +270,7 @@ def test_a_primary_whose_postmaster_sleeps_stuck_in_a_signal_handler_is_found_at
             pass
         os.chmod(fifo + ".empty", 0o644)
         os.rename(fifo + ".empty", fifo)
-        state = pgharness.wait_until(lambda: failover_converged(tmp_workdir, "test-0"), timeout=90,
-                                     what="a new primary with both others streaming from it")
-        assert "test-0" not in [m["name"] for m in state["members"] if m["role"] == "primary"]
+        failed_over_from_test_0(tmp_workdir)
     except BaseException:
         print(daemon.log_report(), file=sys.stderr)
         raise
