@@ -203,8 +203,8 @@ struct probe_settings {
 #define PROBE_REST_PERIOD_MS 5000
 
 /* A cluster at rest whose standbys all rest has its primary pinged in between its own
- * probes (at least every PROBE_REST_PERIOD_MS): a Sync alone (sync_only; ping_sql is not
- * sent), which its backend answers at once without a transaction: half the CPU of an
+ * probes (at least every PROBE_REST_PERIOD_MS): a Sync alone (pg_request.sync_only, no
+ * statement), which its backend answers at once without a transaction: half the CPU of an
  * empty prepared statement (pg.h), which cost the member 0.04 ms against 0.37 ms for the
  * probe (measured on an idle connection, one every 20 ms): the primaries' probes, at every
  * iteration, were most of what pghad cost the members at rest. The ping proves what a
@@ -214,7 +214,6 @@ struct probe_settings {
  * one falls out of the bound as it would have), and the cluster rests only while that
  * leaves no doubt (cluster_may_rest); decide sees the same cluster it saw at that probe,
  * and it took no action then. */
-static const char ping_sql[] = "";
 
 /* A member's kept probe connection. */
 struct probe_slot {
@@ -807,7 +806,7 @@ static bool may_rest(const struct member_observation *member, const struct probe
 	return primary_lists_streaming(primary, member->name, bound_ms, primary->kept.probed_ms);
 }
 
-/* Whether round's primary may be pinged rather than probed (see ping_sql): every member
+/* Whether round's primary may be pinged rather than probed (see the ping, above): every member
  * runs and is probed but for it, and the others rest (may_rest); it is the primary
  * kept_primary found, probed within PROBE_REST_PERIOD_MS, its settings not due, and pgha
  * does nothing to it; and its last probe, the ages grown by the time since, still lists
@@ -900,7 +899,8 @@ static struct observe_round *prepare(struct observer *observer, struct platform 
 		/* not logged: it would be a line for every cluster at rest at every iteration
 		 * (the status' probe_age_ms shows it) */
 		struct pg_request *ping = &round->requests[0];
-		ping->sql = ping_sql;
+		ping->sql = NULL;
+		ping->statement = NULL;
 		ping->sync_only = true; /* no statement: a Sync alone (pg.h), half the CPU of "" prepared */
 		ping->parameter_count = 0;
 		ping->parameters = NULL;

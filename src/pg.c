@@ -689,14 +689,14 @@ static int on_batch_socket(sd_event_source *source, int fd, uint32_t revents, vo
 /* A deadline that fires this long after its time was passed by pghad, not by the servers. */
 #define DEADLINE_LATE_MS 250
 
+/* A batch's deadline is at most this much later than its timeout (see arm_deadline). */
+#define DEADLINE_GRID_MS 5
+
 /* The deadline. When pghad itself could not look in time (stopped, its machine paused or
  * starved of CPU), the answers may have come and wait unread: a primary would count as
  * not answering for as long as pghad was away, and be failed over. Once per batch, a
  * deadline that fires late gives the requests their time again from now, and what waits
  * on their sockets is read first. */
-/* A batch's deadline is at most this much later than its timeout (see arm_deadline). */
-#define DEADLINE_GRID_MS 5
-
 static int on_batch_deadline(sd_event_source *source, uint64_t usec, void *userdata)
 {
 	struct pg_batch *batch = userdata;

@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 			  "start pghad as the user that owns the data (User=postgres in pghad.service)");
 		return PGHA_EXIT_PERMISSION;
 	}
-	/* a descriptor per member's kept connection and one per member's watched postmaster
+	/* a descriptor per member's kept connection and two per member's watched postmaster
 	 * (its /proc entries: local platform), more while they are probed: the soft limit of
 	 * 1024 that systemd and most shells give would run out at a few hundred members,
 	 * and pghad uses no select() */

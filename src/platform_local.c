@@ -1450,8 +1450,9 @@ static void local_set_config(struct platform *platform, const struct pgha_config
 	struct local_memory *memory = local->memory;
 
 	local->config = config; /* the platform's own options cannot change on reload */
-	/* removed clusters are forgotten; the others' settings are rendered again from the
-	 * new configuration (the old one is freed already) */
+	/* removed clusters are forgotten; what the others' old configuration gave is
+	 * forgotten at their next look (cluster_memory: the old one is freed already, and
+	 * the new one may be at its address) */
 	for (size_t i = 0; memory && i < memory->count;) {
 		struct cluster_memory *cluster = &memory->clusters[i];
 		if (!configured(config, cluster->name)) {
@@ -1459,8 +1460,6 @@ static void local_set_config(struct platform *platform, const struct pgha_config
 			memory->clusters[i] = memory->clusters[--memory->count];
 			continue;
 		}
-		for (size_t j = 0; j < cluster->count; j++)
-			forget_settings(&cluster->members[j]);
 		cluster->config = NULL;
 		i++;
 	}
@@ -1610,7 +1609,8 @@ static char *state_path(const struct local_platform *local, const struct cluster
  * which a write by rename replaces, the same times and size, and not changed within the
  * second before), in which case the state pghad holds (the daemon passes it in state) is
  * the file's. Reading and parsing it, with the two mkdir of its directory, for every
- * cluster at every iteration was a tenth of pghad's CPU at rest. */
+ * cluster at every iteration was about 7 % of pghad's system calls at rest (strace -c,
+ * 20 clusters). */
 static enum platform_hold local_load_state(struct platform *platform, const struct cluster_config *cluster,
 					   struct cluster_state *state, char *why, size_t why_size)
 {

@@ -316,7 +316,7 @@ static void answer(struct sim_world *world, struct pg_request *request)
 	world->statements++;
 	if (member && strncmp(sql, "SELECT pg_is_in_recovery(),", 27) == 0)
 		member->probes++;
-	else if (member && (request->sync_only || (!sql[0] && !request->build_sql)))
+	else if (member && request->sync_only)
 		member->pings++;
 	if (!member || !member->running || member->hung || member->blips > 0) {
 		if (member && member->blips > 0)
