@@ -440,6 +440,71 @@ def test_a_standby_at_rest_is_probed_now_and_then_and_one_that_fails_is_still_ac
         stop_everything(tmp_workdir, daemon)
 
 
+def test_a_resting_standby_whose_connection_closes_while_its_cluster_is_observed_stays_observed(
+        pghad, tmp_workdir, account):
+    """A standby at rest keeps its connection watched through its cluster's observation
+    (no epoll_ctl for it at every iteration), so the server's close of it can be heard
+    while the observation is under way: the standby is then observed as it rests, as if
+    the close came just after, and probed on a new connection at the next iteration. It
+    is never shown unreachable, nor its probe failed."""
+    port = pgharness.free_port_range(4)
+    stall = os.path.join(tmp_workdir, "stall")
+    daemon = pghad(config_text(tmp_workdir, port),
+                   env={"PGHA_TEST_INITDB_NOSYNC": "1", "PGHA_TEST_STALL_FILE": stall})
+    try:
+        pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=120, what="a healthy 3-member cluster")
+        for attempt in range(3):
+            # test-1 at rest: probed once on its connection, well within its rest period
+            def resting():
+                seen = healthy(tmp_workdir)
+                age = seen and members(seen)["test-1"]["probe_age_ms"]
+                return age is not None and 1500 < age < 20000
+            pgharness.wait_until(resting, timeout=60, what="test-1 at rest")
+            (backend,) = [int(pid) for pid in sql(tmp_workdir, account, port + 1, "test-1",
+                                                   "SELECT pid FROM pg_stat_activity "
+                                                   "WHERE application_name = 'pghad'").split()]
+            ((primary_backend, _, _),) = probe_backends(tmp_workdir, account, port)
+            # the loop stalls before its next iteration, whose observation of test-1 finds
+            # the connection's end waiting, with the primary's ping out: the backend that
+            # answers it is stopped until the close is heard (and, if the test is slower
+            # than the ping's deadline, the standbys are probed after all)
+            log_mark = daemon.log_mark()
+            mark = iteration_mark(tmp_workdir)
+            open(stall, "w").close()
+            daemon.wait_for_log(r"test hook: .* exists, the loop stalls in the iteration", since=log_mark)
+            assert sql(tmp_workdir, account, port + 1, "test-1", f"SELECT pg_terminate_backend({backend})") == "t"
+            pgharness.wait_until(lambda: sql(tmp_workdir, account, port + 1, "test-1",
+                                             f"SELECT count(*) FROM pg_stat_activity WHERE pid = {backend}") == "0",
+                                 timeout=10, what=f"test-1's backend {backend} ended")
+            os.kill(int(primary_backend), signal.SIGSTOP)
+            try:
+                os.unlink(stall)
+                daemon.wait_for_log(r"test-1: the server closed pghad's probe connection: iterating now", timeout=10,
+                                    since=log_mark)
+            finally:
+                os.kill(int(primary_backend), signal.SIGCONT)
+
+            # every iteration since shows test-1 streaming, until it is probed on a new backend
+            def new_backend():
+                seen = status(tmp_workdir, after=mark)
+                if seen is None:
+                    return None
+                assert members(seen)["test-1"]["state"] == "streaming", members(seen)["test-1"]
+                pids = sql(tmp_workdir, account, port + 1, "test-1",
+                           "SELECT pid FROM pg_stat_activity WHERE application_name = 'pghad'").split()
+                return pids and int(pids[0]) != backend and healthy(tmp_workdir)
+            pgharness.wait_until(new_backend, timeout=30, what="test-1 probed on a new connection")
+            text = daemon.log_text(log_mark)
+            assert "[test-1] probe failed" not in text, text
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
+    finally:
+        if os.path.exists(stall):
+            os.unlink(stall)
+        stop_everything(tmp_workdir, daemon)
+
+
 FAKETIME_LIBRARY = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
