@@ -18,6 +18,7 @@
 #include "memory.h"
 #include "names.h"
 #include "pg.h"
+#include "proc.h"
 #include "replyage.h"
 #include "testhook.h"
 
@@ -234,6 +235,7 @@ struct probe_slot {
 	char kept_address[sizeof ((struct member_observation *)0)->address];
 	bool kept_standby_signal;
 	struct reply_memory replies; /* what its probes read of its standbys' replies */
+	struct proc_watch backend;   /* its connection's backend, where the platform sees it */
 };
 
 struct observer {
@@ -271,6 +273,7 @@ static void forget_kept(struct probe_slot *slot)
 static void slot_free(struct probe_slot *slot)
 {
 	unwatch(slot);
+	proc_watch_close(&slot->backend);
 	pg_session_close(&slot->session);
 	forget_kept(slot);
 	replyage_forget(&slot->replies);
@@ -520,6 +523,7 @@ struct observe_round {
 	size_t active;
 	bool *resting; /* per request: its member keeps its last probe's fields */
 	bool pinged;   /* requests[0] pings the primary, the others rest (cluster_may_rest) */
+	bool looked;   /* pinged, its ping not sent: its backend seen waiting (backend_waits) */
 	long long reply_bound_ms;
 	int timeout_ms;
 	/* the probes made again with the settings, in the same observation: their indexes
@@ -610,7 +614,7 @@ static const char *doubt(const struct observe_round *round)
 
 	/* cluster_may_rest found no doubt in the primary's last probe, aged */
 	if (round->pinged)
-		return round->requests[0].succeeded ? NULL : "the primary did not answer its ping";
+		return round->looked || round->requests[0].succeeded ? NULL : "the primary did not answer its ping";
 	for (size_t i = 0; i < round->active; i++) {
 		const struct pg_request *request = &round->requests[i];
 		if (!request->succeeded || PQntuples(request->result) != 1 || PQnfields(request->result) <= COLUMN_AUTO_CONF)
@@ -833,6 +837,25 @@ static bool cluster_may_rest(const struct observe_round *round, const struct pro
 	return true;
 }
 
+/* Whether round's primary, to be pinged, need not be (see the ping, above): where the
+ * platform sees its processes, its postmaster asleep in its loop waiting for connections
+ * and the backend of its kept connection asleep waiting for pghad's next message, the
+ * ping's answer is certain, and its wake-up of the backend is spared (at 100 clusters,
+ * two pings a second each were most of what pghad cost the members at rest). A backend
+ * stopped, frozen, stuck in the kernel, waiting for a lock or running is pinged, and one
+ * that does not answer counts as it always did. pghad's connection is idle between its
+ * requests, and the backend then waits only for its client (or its postmaster's death,
+ * or a signal). */
+static bool backend_waits(struct observe_round *round, struct platform *platform)
+{
+	struct probe_slot *slot = round->slots[0];
+	const struct member_observation *member = round->owners[0];
+
+	return platform->ops->backend_waits && member->postmaster_state == 'S' &&
+	       member->postmaster_wait == POSTMASTER_WAIT_CONNECTIONS && slot->session.connection &&
+	       platform->ops->backend_waits(platform, &slot->backend, PQbackendPID(slot->session.connection));
+}
+
 /* The platform's half of cluster's observation, and its probes made ready; at_rest:
  * the cluster's last decision took no action, waited for nothing and nothing of pgha's
  * is under way on it, so that standbys may rest (may_rest). */
@@ -911,13 +934,16 @@ static struct observe_round *prepare(struct observer *observer, struct platform 
 		ping->parameter_count = 0;
 		ping->parameters = NULL;
 		round->pinged = true;
+		round->looked = backend_waits(round, platform);
+		if (round->looked)
+			round->active = 0;
 	}
 	/* the probes read their connections themselves now; those at rest stay watched (each
 	 * unwatch and watch again is an epoll_ctl: for every resting standby at every
 	 * iteration, they were a tenth of what pghad did at rest) */
 	for (size_t i = 0; i < round->count; i++) {
-		round->slots[i]->resting_in_round = round->resting[i];
-		if (!round->resting[i])
+		round->slots[i]->resting_in_round = round->resting[i] || (round->looked && i == 0);
+		if (!round->slots[i]->resting_in_round)
 			unwatch(round->slots[i]);
 	}
 	return round;
@@ -974,7 +1000,7 @@ static void release(struct observe_round *round, bool read)
 	for (size_t i = 0; read && i < round->count; i++) {
 		if (round->resting[i])
 			continue;
-		if (round->pinged && i == 0 && round->requests[0].succeeded) {
+		if (round->pinged && i == 0 && (round->looked || round->requests[0].succeeded)) {
 			rest_pinged(round);
 			continue;
 		}

@@ -19,6 +19,7 @@ struct actor;
 struct history_entry;
 struct operation;
 struct platform_ops;
+struct proc_watch;
 
 /* A platform in use: its operations and what they keep between calls. */
 struct platform {
@@ -121,6 +122,12 @@ struct platform_ops {
 	 * from the turn's start, not from the iteration's refresh, which may be long before.
 	 * NULL when nothing the platform does waits on anyone. */
 	void (*turn)(struct platform *platform, bool begins);
+	/* Whether backend, the pid of the backend serving one of pghad's kept connections (libpq's
+	 * PQbackendPID), is seen asleep waiting for its client, as an idle backend is in its
+	 * loop, so that it would answer a ping at once: *watch, {0} at first and closed with the
+	 * connection, keeps the process open to look at it again cheaply (proc.h). NULL where
+	 * the platform does not see the members' processes: they are pinged. */
+	bool (*backend_waits)(struct platform *platform, struct proc_watch *watch, pid_t backend);
 	/* A process of primary whose exit the loop watches to iterate at once (0: none). */
 	pid_t (*watch)(struct platform *platform, const struct member_observation *primary);
 	/* After every cluster: what clusters no longer configured leave is stopped or

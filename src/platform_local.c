@@ -1707,6 +1707,20 @@ static void local_publish(struct platform *platform, const struct cluster_config
 	(void)observation;
 }
 
+/* Asleep (S) in select, poll or epoll, as an idle backend waits in its loop for its
+ * client's next message (a backend waiting for a lock sleeps elsewhere, on a semaphore;
+ * one stopped or frozen is not S, or waits in the freezer). */
+static bool local_backend_waits(struct platform *platform, struct proc_watch *watch, pid_t backend)
+{
+	char state;
+	unsigned long long start_time;
+
+	(void)platform;
+	if (backend <= 0 || ((!watch->open || watch->pid != backend) && !proc_watch_open(watch, backend)))
+		return false;
+	return proc_watch_stat(watch, &state, &start_time) && state == 'S' && proc_watch_wait(watch) == PROC_WAIT_DESCRIPTORS;
+}
+
 static pid_t local_watch(struct platform *platform, const struct member_observation *primary)
 {
 	(void)platform;
@@ -1828,6 +1842,7 @@ const struct platform_ops local_platform_ops = {
 	.failed = local_failed,
 	.over = local_over,
 	.publish = local_publish,
+	.backend_waits = local_backend_waits,
 	.watch = local_watch,
 	.finish = local_finish,
 	.record = local_record,

@@ -41,16 +41,16 @@ def test_one_backend_serves_every_probe_and_a_terminated_one_is_replaced(pghad, 
     pgharness.wait_until(lambda: healthy(tmp_workdir, replicas=1), timeout=120, what="a healthy 1-member cluster")
     try:
         seen = []
-        for _ in range(10):
+        # at least 10 iterations, and until the backend answered three times (probed every
+        # few seconds at rest; in between, seen waiting in /proc, it is not even pinged)
+        while len(seen) < 10 or len({state_change for _, _, state_change in seen}) < 3:
+            assert len(seen) < 200, f"test-0's backend answered too rarely: {seen}"
             after_next_iteration(tmp_workdir)
             backends = probe_backends(tmp_workdir, account, port)
             assert len(backends) == 1, f"pghad's probe connections to test-0: {backends}"
             seen.append(backends[0])
         pids = {(pid, started) for pid, started, _ in seen}
-        assert len(pids) == 1, f"probes of test-0 over 10 iterations came from backends {sorted(pids)}"
-        # each sample follows a completed iteration: each saw a later answer on that backend
-        answers = [state_change for _, _, state_change in seen]
-        assert len(set(answers)) == len(answers), f"the same answer seen twice: {answers}"
+        assert len(pids) == 1, f"probes of test-0 over {len(seen)} iterations came from backends {sorted(pids)}"
         ((old_pid, _),) = pids
 
         mark = iteration_mark(tmp_workdir)
@@ -350,11 +350,13 @@ def probe_seen(workdir, account, port, member):
 
 def test_a_standby_at_rest_is_probed_now_and_then_and_one_that_fails_is_still_acted_on(pghad, tmp_workdir, account):
     """Each probe costs a member the wake-up of its backend, and more: the primary of a
-    cluster at rest is probed every few seconds, pinged in between (a Sync alone: a
-    hang would stop its answer as it would the probe's), and what its last probe listed
-    of its standbys, streaming and answering, stands in meanwhile; its standbys are
-    probed every 30 s only, each probe of the primary listing them letting them rest on.
-    A standby frozen, or killed, at rest is still found and acted on."""
+    cluster at rest is probed every few seconds, and in between its backend, seen in
+    /proc asleep waiting for pghad's next message, would answer a ping at once: it is not
+    pinged (one stopped is: a Sync alone, which a hang would stop as it would the probe).
+    What its last probe listed of its standbys, streaming and answering, stands in
+    meanwhile; its standbys are probed every 30 s only, each probe of the primary listing
+    them letting them rest on. A standby frozen, or killed, at rest is still found and
+    acted on."""
     from test_failover import REPLICAS, fault_freeze
     port = pgharness.free_port_range(REPLICAS + 1)
     daemon = start_healthy(pghad, tmp_workdir, config_text(tmp_workdir, port))
@@ -366,13 +368,12 @@ def test_a_standby_at_rest_is_probed_now_and_then_and_one_that_fails_is_still_ac
                             probe_start(tmp_workdir, account, port, "test-1")))
         primary = [start for (start, _), _ in samples]
         standby = [s for _, s in samples]
-        # each sample follows a completed iteration: the primary answered again each time,
-        # pinged (and now and then probed)
-        assert len(set(primary)) == len(primary), f"the primary not asked at every iteration: {samples}"
+        # each sample follows a completed iteration: the primary, its backend seen waiting,
+        # answered at a few of them only (probed every few seconds, not pinged in between)
+        assert len(set(primary)) <= len(primary) // 2, f"the primary asked at most iterations: {samples}"
         assert all(what in ("ping", "probe") for (_, what), _ in samples), samples
-        assert any(what == "ping" for (_, what), _ in samples), f"the primary never pinged at rest: {samples}"
         # and is probed again, at rest, within the rest period: the age of its last probe,
-        # which grows while it is pinged, drops
+        # which grows in between, drops
         ages = []
 
         def probed_again():
@@ -380,10 +381,8 @@ def test_a_standby_at_rest_is_probed_now_and_then_and_one_that_fails_is_still_ac
             return len(ages) > 1 and ages[-1] < ages[-2]
         pgharness.wait_until(probed_again, timeout=30, what="the primary probed again at rest")
         assert max(ages) > 0, ages
-        # between two samples the primary was probed again; the standby, at rest, mostly not
-        rested = sum(1 for before, after in zip(standby, standby[1:]) if before == after)
-        assert rested > 0 and len(set(standby)) < len(set(primary)), \
-            f"test-1's probes over 20 iterations began at {standby}"
+        # the standby, at rest, mostly not probed either
+        assert len(set(standby)) <= len(standby) // 2, f"test-1's probes over 20 iterations began at {standby}"
         assert all(members(status(tmp_workdir))[name]["probe_age_ms"] is not None
                    for name in ("test-0", "test-1", "test-2"))
         # a standby rests across the primary's probes: its last probe gets older than the
@@ -411,15 +410,15 @@ def test_a_standby_at_rest_is_probed_now_and_then_and_one_that_fails_is_still_ac
         pgharness.wait_until(lambda: current_postmaster(tmp_workdir, "test-1") not in (None, killed)
                              and healthy(tmp_workdir), timeout=90, what="test-1 started again and streaming")
 
-        # the backend serving the primary's probes hung at rest does not answer its ping, a
-        # Sync alone on its kept connection, any more than it would a probe (a hung
-        # postmaster, seen in /proc, has it probed rather than pinged). Stopped while
-        # pinged, soon after a probe (the next one is due about 4 s after), it is pinged at
-        # the next iteration; answering again, on a new connection, it stays the primary.
-        def pinged_soon_after_a_probe():
-            return (healthy(tmp_workdir) and probe_seen(tmp_workdir, account, port, "test-0")[1] == "ping"
-                    and members(status(tmp_workdir))["test-0"]["probe_age_ms"] < 2000)
-        pgharness.wait_until(pinged_soon_after_a_probe, timeout=90, what="test-0 pinged at rest, soon after a probe")
+        # the backend serving the primary's probes hung at rest (stopped: not seen waiting
+        # any more) is pinged, and does not answer its ping, a Sync alone on its kept
+        # connection, any more than it would a probe (a hung postmaster, seen in /proc, has
+        # it probed rather than pinged). Stopped soon after a probe (the next one is due
+        # about 4 s after), it is pinged at the next iteration; answering again, on a new
+        # connection, it stays the primary.
+        def soon_after_a_probe():
+            return healthy(tmp_workdir) and members(status(tmp_workdir))["test-0"]["probe_age_ms"] < 2000
+        pgharness.wait_until(soon_after_a_probe, timeout=90, what="test-0 at rest, soon after a probe")
         (backend,) = probe_backends(tmp_workdir, account, port)
         log_mark = daemon.log_mark()
         os.kill(int(backend[0]), signal.SIGSTOP)
