@@ -345,7 +345,8 @@ def probe_seen(workdir, account, port, member):
                                  "WHERE application_name = 'pghad'").strip().split("|", 2)
     if pinged == "true":
         return answered, "ping"
-    return answered, "probe" if text.startswith("SELECT pg_is_in_recovery(),") else text
+    probe = text.startswith(("SELECT pg_is_in_recovery(),", "WITH pgha_settings AS"))
+    return answered, "probe" if probe else text
 
 
 def test_a_standby_at_rest_is_probed_now_and_then_and_one_that_fails_is_still_acted_on(pghad, tmp_workdir, account):

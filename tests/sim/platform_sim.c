@@ -312,9 +312,11 @@ static void answer(struct sim_world *world, struct pg_request *request)
 	struct sim_cluster *cluster = sim_cluster(world, cluster_name);
 	struct sim_member *member = index >= 0 && index < SIM_MAX_MEMBERS ? &cluster->members[index] : NULL;
 	const char *sql = request->sql ? request->sql : "";
+	/* observe.c's probes: with its settings, after the views they read (WITH ...) */
+	bool probe = strstr(sql, "SELECT pg_is_in_recovery(),") != NULL;
 
 	world->statements++;
-	if (member && strncmp(sql, "SELECT pg_is_in_recovery(),", 27) == 0)
+	if (member && probe)
 		member->probes++;
 	else if (member && request->sync_only)
 		member->pings++;
@@ -335,7 +337,7 @@ static void answer(struct sim_world *world, struct pg_request *request)
 	if (request->session && !request->session->connection)
 		request->session->connection =
 			PQconnectStartParams((const char *const[]){"pgha_simulated", NULL}, (const char *const[]){"1", NULL}, 0);
-	if (strncmp(sql, "SELECT pg_is_in_recovery(),", 27) == 0) {
+	if (probe) {
 		request->result = probe_result(cluster, index, strstr(sql, "pg_file_settings") != NULL);
 		return;
 	}
