@@ -728,7 +728,9 @@ def test_the_replication_password_never_reaches_a_log_and_a_broken_role_is_repai
         mark = daemon.log_mark()
         primary_mark = os.path.getsize(member_logs[0])
         sql(tmp_workdir, account, port, "test-0", f"ALTER ROLE pgha_replicator {broken}")
-        attempt = daemon.wait_for_log(r"\[test-0\] (create|alter)-replication-role: .*", timeout=30, since=mark)
+        # at rest, the primary's replication role is read by its full probe, at most 30 s
+        # after the last one (its light probes in between do not read it)
+        attempt = daemon.wait_for_log(r"\[test-0\] (create|alter)-replication-role: .*", timeout=60, since=mark)
         # the statement as test-0 logged it, whether it succeeded (log_statement; pghad's
         # statements come by the extended protocol) or failed (the statement of its error)
         statement = re.compile(r"(?:execute <unnamed>|STATEMENT): +(?:CREATE|ALTER) ROLE pgha_replicator .*PASSWORD.*")

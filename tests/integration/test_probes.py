@@ -440,6 +440,45 @@ def test_a_standby_at_rest_is_probed_now_and_then_and_one_that_fails_is_still_ac
         stop_everything(tmp_workdir, daemon)
 
 
+def test_the_primary_at_rest_has_light_probes_and_a_full_one_every_30_s(pghad, tmp_workdir, account):
+    """The primary of a cluster at rest is probed lightly in between its full probes (its
+    position and its standbys' replies, at a third of the cost), and in full at least
+    every 30 s: what only the full probe reads, such as its replication role, is seen
+    then, and acted on."""
+    port = pgharness.free_port_range(4)
+    daemon = start_healthy(pghad, tmp_workdir, config_text(tmp_workdir, port))
+    try:
+        def last_statement():
+            return sql(tmp_workdir, account, port, "test-0",
+                       "SELECT left(query, 60) FROM pg_stat_activity WHERE application_name = 'pghad'")
+        kinds = []
+
+        def light_then_full():
+            text = last_statement()
+            kind = ("light" if text.startswith("SELECT pg_is_in_recovery(), NULL,")
+                    else "full" if text.startswith(("SELECT pg_is_in_recovery(), (SELECT", "WITH pgha_settings"))
+                    else text)
+            if not kinds or kinds[-1] != kind:
+                kinds.append(kind)
+            return "light" in kinds and "full" in kinds[kinds.index("light"):] and healthy(tmp_workdir)
+        pgharness.wait_until(light_then_full, timeout=90, what="test-0 probed lightly, then in full")
+        assert set(kinds) <= {"light", "full"}, kinds
+
+        # the role broken at rest is not read by the light probes, but by the next full one
+        mark = daemon.log_mark()
+        sql(tmp_workdir, account, port, "test-0", "ALTER ROLE pgha_replicator NOLOGIN")
+        daemon.wait_for_log(r"\[test-0\] alter-replication-role: ", timeout=60, since=mark)
+        pgharness.wait_until(lambda: sql(tmp_workdir, account, port, "test-0",
+                                         "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'pgha_replicator'") == "t",
+                             timeout=30, what="the replication role usable again")
+        pgharness.wait_until(lambda: healthy(tmp_workdir), timeout=30, what="the cluster healthy")
+    except BaseException:
+        print(daemon.log_report(), file=sys.stderr)
+        raise
+    finally:
+        stop_everything(tmp_workdir, daemon)
+
+
 def test_a_resting_standby_whose_connection_closes_while_its_cluster_is_observed_stays_observed(
         pghad, tmp_workdir, account):
     """A standby at rest keeps its connection watched through its cluster's observation
