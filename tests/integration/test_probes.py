@@ -90,7 +90,8 @@ def test_settings_are_read_now_and_then_and_an_alter_system_behind_pghads_back_i
         pghad, tmp_workdir, account):
     """pg_settings and pg_file_settings (which parses the configuration files) cost ten
     times the rest of a probe: they are not read at every probe. An ALTER SYSTEM without
-    a reload is still found: the probe reads postgresql.auto.conf's stat, not its settings."""
+    a reload is still found at once: the probe reads postgresql.auto.conf's digest, not its
+    settings (read every 5 minutes otherwise, longer than this test waits)."""
     port = pgharness.free_port_range(2)
     daemon = start_one_member(pghad, tmp_workdir, port)
     try:
@@ -105,7 +106,7 @@ def test_settings_are_read_now_and_then_and_an_alter_system_behind_pghads_back_i
 
         log_mark = daemon.log_mark()
         # primary_slot_name is one of pgha's: an override of it is reset. No reload: only
-        # the periodic read of the files can find it
+        # the digest of postgresql.auto.conf can show it
         sql(tmp_workdir, account, port, "test-0", "ALTER SYSTEM SET primary_slot_name = 'behind_pghads_back'")
         reset = daemon.wait_for_log(r"\[test-0\] reset-overrides: ALTER SYSTEM overrides primary_slot_name",
                                     timeout=90, since=log_mark)
