@@ -1194,10 +1194,11 @@ static struct cluster_memory *cluster_memory(const struct local_platform *platfo
 
 	if (!memory)
 		return NULL;
-	/* by the configuration first: no name compared (each holds its own cluster's, or
-	 * NULL since a reload) */
+	/* by the configuration first, one name compared rather than one per cluster (each
+	 * holds its own cluster's, or NULL since a reload; the name, should a cluster of a
+	 * configuration since freed ever be passed) */
 	for (size_t i = 0; i < memory->count && !found; i++)
-		if (memory->clusters[i].config == cluster)
+		if (memory->clusters[i].config == cluster && strcmp(memory->clusters[i].name, cluster->name) == 0)
 			found = &memory->clusters[i];
 	for (size_t i = 0; i < memory->count && !found; i++)
 		if (strcmp(memory->clusters[i].name, cluster->name) == 0)
