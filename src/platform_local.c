@@ -973,21 +973,33 @@ static bool configured(const struct pgha_config *config, const char *name)
 	return false;
 }
 
-void local_removed_clusters(const struct local_platform *platform,
-			    void (*found)(const struct cluster_config *removed, void *context), void *context)
+/* local_removed_clusters; false when the base directory held no name but those of
+ * configured clusters (nor could be listed), so that only a change of its entries, or
+ * of the configuration, can bring a removed cluster. */
+static bool removed_clusters(const struct local_platform *platform,
+			     void (*found)(const struct cluster_config *removed, void *context), void *context)
 {
 	DIR *listing = opendir(platform->config->platform.local.base_dir);
+	bool others = !listing && errno != ENOENT;
 
 	for (struct dirent *entry; listing && (entry = readdir(listing));) {
 		/* only directories named like a cluster pgha could have made */
 		if (!names_is_dns_label(entry->d_name) || configured(platform->config, entry->d_name))
 			continue;
+		others = true;
 		struct cluster_config removed = {.name = entry->d_name};
 		if (local_highest_member(platform, &removed) >= 0)
 			found(&removed, context);
 	}
 	if (listing)
 		closedir(listing);
+	return others;
+}
+
+void local_removed_clusters(const struct local_platform *platform,
+			    void (*found)(const struct cluster_config *removed, void *context), void *context)
+{
+	removed_clusters(platform, found, context);
 }
 
 /* Postmasters already asked to stop: asked once, not at every iteration while they shut down. */
@@ -1161,6 +1173,9 @@ struct local_memory {
 	 * since the last reload), and the file's identity then (write_routes) */
 	const struct pgha_config *routes_config;
 	struct file_identity routes_file;
+	/* the base directory when its listing held no name but those of configured clusters
+	 * (unknown: it did, or not since the last reload; stop_removed_clusters) */
+	struct file_identity base_directory;
 };
 
 static void forget_settings(struct member_memory *member)
@@ -1524,8 +1539,10 @@ static void local_set_config(struct platform *platform, const struct pgha_config
 		cluster->config = NULL;
 		i++;
 	}
-	if (memory)
+	if (memory) {
 		memory->routes_config = NULL;
+		memory->base_directory = (struct file_identity){0}; /* a cluster removed now is listed */
+	}
 }
 
 static bool local_refresh(struct platform *platform)
@@ -1845,9 +1862,32 @@ static void write_routes(struct local_memory *memory, const struct pgha_config *
 	}
 }
 
+/* The members of removed clusters stopped (stop_removed). The base directory is listed
+ * again only when a removed cluster may be in it: unless it held no name but those of
+ * configured clusters, and its identity is unchanged since (a directory made, removed
+ * or renamed in it changes it), under the same configuration (local_set_config forgets
+ * it). Listing it, and looking each name up among the configured clusters, at every
+ * iteration was 1.2 % of pghad's CPU at rest with 20 clusters, and grows with their
+ * square. */
+static void stop_removed_clusters(struct local_platform *local)
+{
+	struct local_memory *memory = local->memory;
+	struct file_identity now;
+
+	if (memory) {
+		/* looked at before it is listed: a change while it is listed is seen the next time */
+		file_identity_read(local->config->platform.local.base_dir, &now);
+		if (file_identity_unchanged(&memory->base_directory, &now))
+			return;
+	}
+	bool others = removed_clusters(local, stop_removed, local);
+	if (memory)
+		memory->base_directory = others ? (struct file_identity){0} : now;
+}
+
 static void local_finish(struct platform *platform, const struct pgha_config *config)
 {
-	local_removed_clusters(local_of(platform), stop_removed, local_of(platform));
+	stop_removed_clusters(local_of(platform));
 	write_routes(local_of(platform)->memory, config);
 }
 
