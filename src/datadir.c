@@ -139,8 +139,16 @@ static pid_t still_verified(struct datadir_verified *verified, const struct file
 
 pid_t datadir_postmaster_remembering(const char *data, bool *exited, char *state, struct datadir_verified *verified)
 {
-	char path[64], why[256], command[256] = "";
 	char *pid_file = xasprintf("%s/postmaster.pid", data);
+	pid_t pid = datadir_postmaster_of_pid_file(pid_file, exited, state, verified);
+	free(pid_file);
+	return pid;
+}
+
+pid_t datadir_postmaster_of_pid_file(const char *pid_file, bool *exited, char *state,
+				     struct datadir_verified *verified)
+{
+	char path[64], why[256], command[256] = "";
 	struct file_identity identity = {0};
 	unsigned long long start_time;
 	long pid;
@@ -153,13 +161,10 @@ pid_t datadir_postmaster_remembering(const char *data, bool *exited, char *state
 	if (verified)
 		file_identity_read(pid_file, &identity);
 	pid_t still = still_verified(verified, &identity, exited, state);
-	if (still) {
-		free(pid_file);
+	if (still)
 		return still;
-	}
 	/* read when it may have changed: it is where the pid comes from */
 	char *content = file_read(pid_file, 64 * 1024, NULL, why, sizeof why);
-	free(pid_file);
 	if (!content) {
 		if (verified)
 			datadir_verified_forget(verified);

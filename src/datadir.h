@@ -69,6 +69,10 @@ bool datadir_same_process(const struct datadir_verified *verified, pid_t pid, un
 /* datadir_postmaster for a caller that looks again and again: the command of the process
  * in *verified is not read again while it runs; *verified follows what is found. */
 pid_t datadir_postmaster_remembering(const char *data, bool *exited, char *state, struct datadir_verified *verified);
+/* The same given the path of data's postmaster.pid (DATA/postmaster.pid), for a caller
+ * that keeps it rather than building it at every look. */
+pid_t datadir_postmaster_of_pid_file(const char *pid_file, bool *exited, char *state,
+				     struct datadir_verified *verified);
 
 /* Appends one "name = 'value'\n" line to *text (a malloc()ed string, replaced). */
 void datadir_append_setting(char **text, const char *name, const char *value);

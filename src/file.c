@@ -162,14 +162,19 @@ char *file_read(const char *path, size_t maximum, size_t *length, char *why, siz
 	return content;
 }
 
-bool file_identity_read(const char *path, struct file_identity *identity)
+/* stat or lstat (follow false) of path into *identity, its mode in *mode (0 when unknown). */
+static bool identity_read(const char *path, bool follow, struct file_identity *identity, mode_t *mode)
 {
 	struct stat status;
 
 	*identity = (struct file_identity){0};
+	if (mode)
+		*mode = 0;
 	clock_gettime(CLOCK_REALTIME, &identity->seen);
-	if (stat(path, &status) < 0)
+	if ((follow ? stat(path, &status) : lstat(path, &status)) < 0)
 		return false;
+	if (mode)
+		*mode = status.st_mode;
 	identity->known = true;
 	identity->device = status.st_dev;
 	identity->inode = status.st_ino;
@@ -177,6 +182,16 @@ bool file_identity_read(const char *path, struct file_identity *identity)
 	identity->modified = status.st_mtim;
 	identity->changed = status.st_ctim;
 	return true;
+}
+
+bool file_identity_read(const char *path, struct file_identity *identity)
+{
+	return identity_read(path, true, identity, NULL);
+}
+
+bool file_identity_read_link(const char *path, struct file_identity *identity, mode_t *mode)
+{
+	return identity_read(path, false, identity, mode);
 }
 
 static bool same_time(struct timespec a, struct timespec b)

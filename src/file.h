@@ -40,6 +40,10 @@ struct file_identity {
 /* The identity of path now (following symbolic links); false (errno set, identity
  * unknown) when it cannot be looked at. */
 bool file_identity_read(const char *path, struct file_identity *identity);
+/* The same of path itself (a symbolic link is not followed), with its type and
+ * permissions (st_mode) in *mode, 0 when unknown: one look at a path whose type decides
+ * whether its identity is wanted at all (a data directory). */
+bool file_identity_read_link(const char *path, struct file_identity *identity, mode_t *mode);
 /* Whether a file seen as now is the one remembered, not changed since. A change within
  * the same tick of the kernel's clock as the last one may keep its times: a file seen
  * less than a second after its last change (racily clean, as git calls it) is never

@@ -577,6 +577,21 @@ def test_routes_lead_to_the_primary_and_to_a_standby(cluster, tmp_workdir, accou
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "f"
 
+    # pghad compares the file with the configuration only when either may have changed:
+    # one deleted, or edited by hand (even keeping its size), is written again
+    def holds(expected):
+        try:
+            with open(service_file) as services:
+                return services.read() == expected
+        except FileNotFoundError:
+            return False
+    os.unlink(service_file)
+    pgharness.wait_until(lambda: holds(text), timeout=30, what="the deleted service file written again")
+    with open(service_file, "r+") as services:
+        services.write("X")
+    assert not holds(text)
+    pgharness.wait_until(lambda: holds(text), timeout=30, what="the edited service file written again")
+
 
 def test_plan_shows_what_a_reload_would_do_and_changes_nothing(cluster, tmp_workdir, account):
     daemon, port = cluster

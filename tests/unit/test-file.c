@@ -75,6 +75,25 @@ static void test_identity(const char *directory)
 	unlink(path);
 	ok(!file_identity_read(path, &replaced) && errno == ENOENT && !file_identity_unchanged(&first, &replaced),
 	   "nor is a missing one");
+
+	/* the path itself: a symbolic link is another file than the one it leads to */
+	char *link = xasprintf("%s/identity-link", directory);
+	struct file_identity target, followed, itself;
+	mode_t mode;
+	file_replace(path, "three", 5, 0640, why, sizeof why);
+	ok(symlink(path, link) == 0 && file_identity_read(path, &target) && file_identity_read(link, &followed) &&
+		   file_identity_read_link(link, &itself, &mode),
+	   "a symbolic link is looked at, itself or followed");
+	ok(followed.inode == target.inode && itself.inode != target.inode && S_ISLNK(mode),
+	   "followed, it is its target; itself, a link");
+	ok(file_identity_read_link(path, &itself, &mode) && itself.inode == target.inode && itself.size == 5 &&
+		   S_ISREG(mode) && (mode & 07777) == 0640,
+	   "a file itself is what a stat gives, with its mode");
+	unlink(path);
+	unlink(link);
+	ok(!file_identity_read_link(link, &itself, &mode) && errno == ENOENT && !itself.known && mode == 0,
+	   "a missing path has no identity, nor mode");
+	free(link);
 	free(path);
 }
 
