@@ -22,6 +22,29 @@
 #include "replyage.h"
 #include "testhook.h"
 
+/* A primary's standbys, as one JSON array of [application_name, state, sync_state,
+ * flush_lsn, replay_lsn, replay lag in s, reply age in ms, reply stamp]. */
+#define PROBE_PEERS_COLUMN \
+	" (SELECT coalesce(json_agg(json_build_array(a.application_name, w.state, w.sync_state," \
+	"                                            w.flush_lsn::text, w.replay_lsn::text," \
+	"                                            extract(epoch FROM w.replay_lag)," \
+	/* how long ago the standby last answered, by the primary's clock less the standby's \
+	 * stamp (negative with the standby's clock ahead; replyage.h corrects it), and the \
+	 * stamp: one cut off stays "streaming" until wal_sender_timeout */ \
+	"                                            floor(extract(epoch FROM clock_timestamp() - w.reply_time) * 1000)," \
+	"                                            w.reply_time::text))," \
+	"                   '[]')" \
+	"  FROM pg_stat_get_wal_senders() w, pg_stat_get_activity(w.pid) a)"
+
+/* What the settings (PROBE_SETTINGS_COLUMNS) depend on, the last columns of every probe:
+ * the backend that read them (a new one after a restart or a reconnect), when it last
+ * read its files (a reload), and what ALTER SYSTEM changes without a reload: its file's
+ * digest, not a parse (as cheap as its stat, which two edits within a second may leave
+ * the same). */
+#define PROBE_SETTINGS_DEPEND_COLUMNS \
+	" pg_backend_pid(), pg_conf_load_time()::text," \
+	" md5(pg_read_binary_file('postgresql.auto.conf', 0, 1048576, true))"
+
 /* One round trip per iteration tells everything decide needs about a member. Lists come
  * as JSON so that one row carries them. The facts that fail-over and replication need
  * are read at every probe; they cost little. The views over pg_stat_get_activity are
@@ -37,16 +60,7 @@
 	" current_setting('synchronous_standby_names')," \
 	" current_setting('primary_conninfo')," \
 	" current_setting('primary_slot_name')," \
-	" (SELECT coalesce(json_agg(json_build_array(a.application_name, w.state, w.sync_state," \
-	"                                            w.flush_lsn::text, w.replay_lsn::text," \
-	"                                            extract(epoch FROM w.replay_lag)," \
-	/* how long ago the standby last answered, by the primary's clock less the standby's \
-	 * stamp (negative with the standby's clock ahead; replyage.h corrects it), and the \
-	 * stamp: one cut off stays "streaming" until wal_sender_timeout */ \
-	"                                            floor(extract(epoch FROM clock_timestamp() - w.reply_time) * 1000)," \
-	"                                            w.reply_time::text))," \
-	"                   '[]')" \
-	"  FROM pg_stat_get_wal_senders() w, pg_stat_get_activity(w.pid) a)," \
+	PROBE_PEERS_COLUMN "," \
 	" (SELECT coalesce(json_agg(slot_name), '[]') FROM pg_replication_slots WHERE slot_type = 'physical')," \
 	/* the WAL receiver, in any state: what a replication cut must confirm gone */ \
 	" (SELECT pid FROM pg_stat_wal_receiver)," \
@@ -65,12 +79,7 @@
 	" (SELECT coalesce(json_agg(json_build_array(a.application_name, p.phase, p.backup_total, p.backup_streamed))," \
 	"                  '[]')" \
 	"  FROM pg_stat_progress_basebackup p, pg_stat_get_activity(p.pid) a)," \
-	/* what the settings read below depend on: the backend that read them (a new one after \
-	 * a restart or a reconnect), when it last read its files (a reload) */ \
-	" pg_backend_pid(), pg_conf_load_time()::text," \
-	/* what ALTER SYSTEM changes without a reload: its file's digest, not a parse (as \
-	 * cheap as its stat, which two edits within a second may leave the same) */ \
-	" md5(pg_read_binary_file('postgresql.auto.conf', 0, 1048576, true))"
+	PROBE_SETTINGS_DEPEND_COLUMNS
 
 /* The settings: each read builds every setting (pg_settings) or parses the files
  * (pg_file_settings), ten times the cost of all the rest; they change only when someone
@@ -118,17 +127,8 @@ static const char probe_settings_sql[] = PROBE_SETTINGS_VIEWS "SELECT " PROBE_FA
 static const char probe_light_sql[] =
 	"SELECT pg_is_in_recovery(), NULL,"
 	" CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,"
-	" NULL, false, false, NULL, NULL, NULL,"
-	" (SELECT coalesce(json_agg(json_build_array(a.application_name, w.state, w.sync_state,"
-	"                                            w.flush_lsn::text, w.replay_lsn::text,"
-	"                                            extract(epoch FROM w.replay_lag),"
-	"                                            floor(extract(epoch FROM clock_timestamp() - w.reply_time) * 1000),"
-	"                                            w.reply_time::text)),"
-	"                   '[]')"
-	"  FROM pg_stat_get_wal_senders() w, pg_stat_get_activity(w.pid) a),"
-	" '[]', NULL, NULL, NULL, false, NULL, '[]',"
-	" pg_backend_pid(), pg_conf_load_time()::text,"
-	" md5(pg_read_binary_file('postgresql.auto.conf', 0, 1048576, true))";
+	" NULL, false, false, NULL, NULL, NULL," PROBE_PEERS_COLUMN ","
+	" '[]', NULL, NULL, NULL, false, NULL, '[]'," PROBE_SETTINGS_DEPEND_COLUMNS;
 
 /* How long the primary of a cluster at rest goes on light probes: what only the full probe
  * reads (its replication role and slots, its timeline's history) is at most this old

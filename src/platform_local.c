@@ -128,14 +128,17 @@ int local_member_port(const struct cluster_config *cluster, int index)
 	return config_member_port(cluster, index);
 }
 
+/* The admin target of member index, whose directory (its socket's) is directory, taken. */
+static struct pg_target admin_target_in(const struct local_platform *platform, const struct cluster_config *cluster,
+					int index, char *directory)
+{
+	return (struct pg_target){.host = directory, .port = local_member_port(cluster, index), .user = platform->user};
+}
+
 struct pg_target local_admin_target(const struct local_platform *platform, const struct cluster_config *cluster,
 				    int index)
 {
-	return (struct pg_target){
-		.host = local_member_directory(platform, cluster, index),
-		.port = local_member_port(cluster, index),
-		.user = platform->user,
-	};
+	return admin_target_in(platform, cluster, index, local_member_directory(platform, cluster, index));
 }
 
 static bool exists(const char *directory, const char *name)
@@ -430,10 +433,8 @@ static bool settings_current(const struct local_platform *platform, const struct
 
 bool local_settings_current(const struct local_platform *platform, const struct cluster_config *cluster, int index)
 {
-	char *data = local_data_directory(platform, cluster, index);
-	char *path = xasprintf("%s/pgha.conf", data);
+	char *path = member_path(platform, cluster, index, "data/pgha.conf");
 	bool current = settings_current(platform, cluster, index, path, NULL, NULL);
-	free(data);
 	free(path);
 	return current;
 }
@@ -973,9 +974,11 @@ static bool configured(const struct pgha_config *config, const char *name)
 	return false;
 }
 
-/* local_removed_clusters; false when the base directory held no name but those of
- * configured clusters (nor could be listed), so that only a change of its entries, or
- * of the configuration, can bring a removed cluster. */
+/* Clusters with directories under base_dir but no block in the configuration: their
+ * members are stopped, their data kept. Calls found for each, with a stand-in cluster
+ * (name only) that the path functions accept. False when the base directory held no
+ * name but those of configured clusters (nor could be listed), so that only a change of
+ * its entries, or of the configuration, can bring a removed cluster. */
 static bool removed_clusters(const struct local_platform *platform,
 			     void (*found)(const struct cluster_config *removed, void *context), void *context)
 {
@@ -994,12 +997,6 @@ static bool removed_clusters(const struct local_platform *platform,
 	if (listing)
 		closedir(listing);
 	return others;
-}
-
-void local_removed_clusters(const struct local_platform *platform,
-			    void (*found)(const struct cluster_config *removed, void *context), void *context)
-{
-	removed_clusters(platform, found, context);
 }
 
 /* Postmasters already asked to stop: asked once, not at every iteration while they shut down. */
@@ -1620,9 +1617,7 @@ static bool local_target(struct platform *platform, const struct cluster_config 
 	(void)why;
 	(void)why_size;
 	/* the socket's directory kept in the member's memory, copied: the caller frees it */
-	*target = remembered ? (struct pg_target){.host = xstrdup(remembered->paths.directory),
-						  .port = local_member_port(cluster, index),
-						  .user = local->user}
+	*target = remembered ? admin_target_in(local, cluster, index, xstrdup(remembered->paths.directory))
 			     : local_admin_target(local, cluster, index);
 	return true;
 }

@@ -109,11 +109,6 @@ pid_t local_start(const struct local_platform *platform, const struct cluster_co
 
 /* Asks the postmaster to stop (fast shutdown: SIGINT); does not wait. */
 bool local_stop(pid_t postmaster, char *why, size_t why_size);
-/* Clusters with directories under base_dir but no block in the configuration: their
- * members are stopped, their data kept. Calls found for each, with a stand-in cluster
- * (name only) that the path functions accept. */
-void local_removed_clusters(const struct local_platform *platform,
-			    void (*found)(const struct cluster_config *removed, void *context), void *context);
 /* Stops the running members of a removed cluster, the primary first (it then sends its
  * standbys everything, its shutdown checkpoint included), standbys once it is down.
  * Returns how many are still running. */
